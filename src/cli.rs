@@ -1,0 +1,141 @@
+//! The command line, defined once: parsing, `--help`, the man page and the shell completions
+//! are all generated from these clap definitions.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Exit codes, shown in `--help` and the man page.
+pub const EXIT_CODES: &str = "\
+Exit status (sysexits.h):
+  0   success, whether or not there was new mail
+  64  usage error on the command line
+  69  a server could not be reached (or its TLS certificate was refused)
+  74  a local write failed (disk full, permissions, MDA failure)
+  75  temporary failure: timeout, dropped connection, account locked by another run
+  76  protocol error: the server sent something invalid
+  77  authentication refused
+  78  configuration error
+With several accounts, every account is tried and the first failure's code is returned.";
+
+/// Fetch mail from POP3 and IMAP servers into Maildir, mbox or an MDA, exactly once.
+#[derive(Parser, Debug)]
+#[command(name = "mailfetch", version, after_help = EXIT_CODES, max_term_width = 100)]
+pub struct Cli {
+    /// Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]
+    #[arg(long, global = true, env = "MAILFETCH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]
+    #[arg(long, global = true, env = "MAILFETCH_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Print nothing but errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print the protocol trace on stderr (passwords and AUTH payloads redacted)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    /// What to do
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Fetch new mail from every account, or the ones named
+    Pull(PullArgs),
+    /// Count new messages per account; downloads nothing
+    Check(CheckArgs),
+    /// Show each account's resolved server, port, TLS, protocol, target and state file
+    Accounts,
+    /// Show the built-in provider profiles
+    Profiles,
+    /// Write the man page or shell completions to stdout
+    Generate {
+        /// What to generate
+        #[command(subcommand)]
+        what: Generate,
+    },
+}
+
+/// Arguments of `pull`.
+#[derive(Args, Debug, Default)]
+pub struct PullArgs {
+    /// Accounts to fetch (default: all)
+    #[arg(value_name = "ACCOUNT")]
+    pub accounts: Vec<String>,
+
+    /// Leave messages on the server (overrides the config)
+    #[arg(long, overrides_with = "no_keep")]
+    pub keep: bool,
+
+    /// Delete messages from the server once they are safely delivered (overrides the config)
+    #[arg(long, overrides_with = "keep")]
+    pub no_keep: bool,
+
+    /// Fetch all messages, also those fetched before
+    #[arg(long)]
+    pub all: bool,
+
+    /// Fetch at most N messages per account in this run
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+
+    /// Connect and list what would be fetched; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Start with an empty state (a damaged state file is moved aside); fetches everything
+    #[arg(long)]
+    pub reset_state: bool,
+}
+
+/// Arguments of `check`.
+#[derive(Args, Debug, Default)]
+pub struct CheckArgs {
+    /// Accounts to check (default: all)
+    #[arg(value_name = "ACCOUNT")]
+    pub accounts: Vec<String>,
+}
+
+/// What `generate` writes.
+#[derive(Subcommand, Debug)]
+pub enum Generate {
+    /// The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`
+    Man,
+    /// Completions for SHELL
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+/// Shells we generate completions for.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum Shell {
+    /// GNU Bash
+    Bash,
+    /// Z shell
+    Zsh,
+    /// fish
+    Fish,
+    /// Elvish
+    Elvish,
+    /// PowerShell
+    Powershell,
+}
+
+impl PullArgs {
+    /// The keep override, if either flag was given.
+    pub fn keep_override(&self) -> Option<bool> {
+        match (self.keep, self.no_keep) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        }
+    }
+}

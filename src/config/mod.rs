@@ -1,0 +1,537 @@
+//! The configuration: one TOML schema, loaded with `file:line:col` errors, validated, and
+//! resolved with the provider profiles into one [`Account`] per account. Nothing below this
+//! layer sees raw TOML or raw flags.
+
+mod password;
+pub mod profiles;
+
+pub use password::PasswordSource;
+pub use profiles::{Profile, Protocol};
+
+use crate::error::{Error, Result};
+use crate::net::{Endpoint, TlsMode, TlsSettings};
+use crate::sasl::AuthMethod;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// The file as written.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileToml {
+    /// Values every account inherits.
+    #[serde(default)]
+    defaults: Option<Spanned<AccountToml>>,
+    /// The accounts by name.
+    #[serde(default)]
+    accounts: BTreeMap<Spanned<String>, Spanned<AccountToml>>,
+}
+
+/// One account (or the defaults) as written. Every key is optional here; [`resolve`]
+/// checks what an account needs.
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct AccountToml {
+    /// Provider preset: gmail, outlook, ..., custom.
+    profile: Option<Spanned<String>>,
+    /// pop3 or imap.
+    protocol: Option<Protocol>,
+    /// Server host name.
+    host: Option<String>,
+    /// Server port.
+    port: Option<u16>,
+    /// implicit, starttls or none.
+    tls: Option<TlsMode>,
+    /// Extra CA certificates (PEM).
+    ca_file: Option<String>,
+    /// Login name.
+    user: Option<String>,
+    /// Literal password (the file must then be private).
+    password: Option<String>,
+    /// Command printing the password.
+    password_command: Option<String>,
+    /// Environment variable holding the password.
+    password_env: Option<String>,
+    /// Login method.
+    auth: Option<Spanned<String>>,
+    /// Where mail goes: maildir:PATH, mbox:PATH, mda:COMMAND.
+    target: Option<Spanned<String>>,
+    /// Leave mail on the server.
+    keep: Option<bool>,
+    /// Fetch messages already seen too.
+    fetch_all: Option<bool>,
+    /// Seconds for connect and each read or write.
+    timeout: Option<Spanned<u64>>,
+    /// Allow a password over an unencrypted connection.
+    allow_plaintext_password: Option<bool>,
+}
+
+impl AccountToml {
+    /// This account's values, falling back to `d` (the defaults) for what it leaves out.
+    fn or(self, d: &AccountToml) -> AccountToml {
+        let d = d.clone();
+        AccountToml {
+            profile: self.profile.or(d.profile),
+            protocol: self.protocol.or(d.protocol),
+            host: self.host.or(d.host),
+            port: self.port.or(d.port),
+            tls: self.tls.or(d.tls),
+            ca_file: self.ca_file.or(d.ca_file),
+            user: self.user.or(d.user),
+            password: self.password.or(d.password),
+            password_command: self.password_command.or(d.password_command),
+            password_env: self.password_env.or(d.password_env),
+            auth: self.auth.or(d.auth),
+            target: self.target.or(d.target),
+            keep: self.keep.or(d.keep),
+            fetch_all: self.fetch_all.or(d.fetch_all),
+            timeout: self.timeout.or(d.timeout),
+            allow_plaintext_password: self.allow_plaintext_password.or(d.allow_plaintext_password),
+        }
+    }
+}
+
+/// Where an account's mail goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A Maildir (Maildir++ subfolders for IMAP folders).
+    Maildir(PathBuf),
+    /// An mboxrd file.
+    Mbox(PathBuf),
+    /// A command receiving each message on stdin.
+    Mda(String),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Maildir(p) => write!(f, "maildir:{}", p.display()),
+            Target::Mbox(p) => write!(f, "mbox:{}", p.display()),
+            Target::Mda(c) => write!(f, "mda:{c}"),
+        }
+    }
+}
+
+/// An account, resolved and validated: everything needed to fetch it.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// Its name in the config.
+    pub name: String,
+    /// The profile it was resolved with.
+    pub profile: &'static Profile,
+    /// POP3 or IMAP.
+    pub protocol: Protocol,
+    /// Server, port, TLS, timeout.
+    pub endpoint: Endpoint,
+    /// Login name.
+    pub user: String,
+    /// Where the password comes from.
+    pub password: PasswordSource,
+    /// Login method.
+    pub auth: AuthMethod,
+    /// Whether a password may cross an unencrypted connection.
+    pub allow_plaintext_password: bool,
+    /// Where mail goes.
+    pub target: Target,
+    /// Leave mail on the server.
+    pub keep: bool,
+    /// Fetch messages already seen too.
+    pub fetch_all: bool,
+}
+
+/// A loaded configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The accounts, in name order.
+    pub accounts: Vec<Account>,
+}
+
+impl Config {
+    /// The accounts named in `names`, or all of them when `names` is empty. An unknown name
+    /// is a usage error listing the known ones.
+    pub fn select(&self, names: &[String]) -> Result<Vec<&Account>> {
+        if names.is_empty() {
+            return Ok(self.accounts.iter().collect());
+        }
+        names
+            .iter()
+            .map(|n| {
+                self.accounts.iter().find(|a| &a.name == n).ok_or_else(|| {
+                    let known: Vec<&str> = self.accounts.iter().map(|a| a.name.as_str()).collect();
+                    Error::new(
+                        crate::error::Class::Usage,
+                        format!(
+                            "no account named {n:?} in {} (accounts: {})",
+                            self.path.display(),
+                            known.join(", ")
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// The default config path: `$XDG_CONFIG_HOME/mailfetch/config.toml`.
+pub fn default_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "mailfetch").map(|d| d.config_dir().join("config.toml"))
+}
+
+/// `file:line:col` for a byte range of `text`.
+fn position(path: &Path, text: &str, span: Option<Range<usize>>) -> String {
+    let Some(span) = span else {
+        return path.display().to_string();
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!("{}:{line}:{col}", path.display())
+}
+
+/// Expand a leading `~` to the home directory.
+pub fn expand_tilde(path: &str) -> PathBuf {
+    if path == "~" || path.starts_with("~/") {
+        if let Some(home) = std::env::var_os("HOME") {
+            return PathBuf::from(home).join(path.trim_start_matches('~').trim_start_matches('/'));
+        }
+    }
+    PathBuf::from(path)
+}
+
+/// Load and resolve the config at `path`.
+pub fn load(path: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            " (create it, see man mailfetch, or pass --config FILE)"
+        } else {
+            ""
+        };
+        Error::config(format!("cannot read config {}: {e}{hint}", path.display()))
+    })?;
+    parse(path, &text)
+}
+
+/// Parse and resolve config `text` (read from `path`, for messages and permission checks).
+pub fn parse(path: &Path, text: &str) -> Result<Config> {
+    let file: FileToml = toml::from_str(text).map_err(|e| {
+        Error::config(format!(
+            "{}: {}",
+            position(path, text, e.span()),
+            e.message().trim()
+        ))
+    })?;
+    let defaults = file.defaults.map(|d| d.into_inner()).unwrap_or_default();
+    let mut accounts = Vec::new();
+    let mut literal_password = defaults.password.is_some();
+    for (name, account) in file.accounts {
+        let at = position(path, text, Some(account.span()));
+        let name_at = position(path, text, Some(name.span()));
+        let name = name.into_inner();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            || name.starts_with('.')
+        {
+            return Err(Error::config(format!(
+                "{name_at}: account name {name:?}: use letters, digits, '-', '_' and '.' only \
+                 (it names the state file)"
+            )));
+        }
+        let raw = account.into_inner().or(&defaults);
+        literal_password |= raw.password.is_some();
+        accounts.push(resolve(&name, raw, &at, path, text)?);
+    }
+    if accounts.is_empty() {
+        return Err(Error::config(format!(
+            "{}: no accounts; add one, e.g.\n[accounts.personal]\nprofile = \"gmail\"\n\
+             user = \"me@gmail.com\"\npassword-command = \"pass show mail/gmail\"\n\
+             target = \"maildir:~/Mail/personal\"",
+            path.display()
+        )));
+    }
+    if literal_password {
+        check_private(path)?;
+    }
+    Ok(Config {
+        path: path.to_path_buf(),
+        accounts,
+    })
+}
+
+/// A config holding a literal password must not be readable by group or others.
+fn check_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions().mode())
+        .unwrap_or(0o600);
+    if mode & 0o077 != 0 {
+        return Err(Error::config(format!(
+            "{} holds a password but is readable by others (mode {:03o}); run: chmod 600 {}",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> Result<Account> {
+    let here = |span: Option<Range<usize>>| position(path, text, span);
+    let profile = match &raw.profile {
+        Some(p) => profiles::find(p.get_ref()).ok_or_else(|| {
+            Error::config(format!(
+                "{}: account {name}: unknown profile {:?} (known: {})",
+                here(Some(p.span())),
+                p.get_ref(),
+                profiles::names()
+            ))
+        })?,
+        None if raw.host.is_some() => profiles::find("custom").expect("custom exists"),
+        None => {
+            return Err(Error::config(format!(
+                "{at}: account {name}: set profile = \"gmail\" (or {}) or host = \"mail.example.com\"",
+                profiles::names()
+            )))
+        }
+    };
+    let protocol = raw.protocol.unwrap_or(profile.preferred);
+    let preset = profile.server(protocol);
+    if preset.is_none() && profile.name != "custom" {
+        return Err(Error::config(format!(
+            "{}: account {name}: {} has no {} (use protocol = \"{}\")",
+            here(raw.profile.as_ref().map(|p| p.span())),
+            profile.name,
+            protocol.as_str(),
+            profile.preferred.as_str()
+        )));
+    }
+    let host = raw
+        .host
+        .clone()
+        .or_else(|| preset.map(|s| s.host.to_string()))
+        .ok_or_else(|| {
+            Error::config(format!(
+                "{at}: account {name}: profile \"custom\" needs host = \"mail.example.com\""
+            ))
+        })?;
+    let tls = raw.tls.or(preset.map(|s| s.tls)).unwrap_or(TlsMode::Implicit);
+    let port = raw
+        .port
+        .or(preset.filter(|s| s.tls == tls).map(|s| s.port))
+        .unwrap_or_else(|| protocol.default_port(tls));
+    let user = raw.user.clone().ok_or_else(|| {
+        Error::config(format!(
+            "{at}: account {name}: missing user (write user = \"me@example.com\")"
+        ))
+    })?;
+    let target_raw = raw.target.as_ref().ok_or_else(|| {
+        Error::config(format!(
+            "{at}: account {name}: missing target (write target = \"maildir:~/Mail/{name}\" \
+             or \"mbox:~/Mail/{name}.mbox\")"
+        ))
+    })?;
+    let target = parse_target(target_raw.get_ref()).map_err(|why| {
+        Error::config(format!("{}: account {name}: {why}", here(Some(target_raw.span()))))
+    })?;
+    let auth = match &raw.auth {
+        Some(a) => AuthMethod::parse(a.get_ref()).ok_or_else(|| {
+            Error::config(format!(
+                "{}: account {name}: unknown auth {:?} (known: {})",
+                here(Some(a.span())),
+                a.get_ref(),
+                AuthMethod::NAMES
+            ))
+        })?,
+        None => AuthMethod::Auto,
+    };
+    let sources = [
+        raw.password.is_some(),
+        raw.password_command.is_some(),
+        raw.password_env.is_some(),
+    ];
+    if sources.iter().filter(|&&s| s).count() > 1 {
+        return Err(Error::config(format!(
+            "{at}: account {name}: set only one of password, password-command, password-env"
+        )));
+    }
+    let password = if let Some(p) = raw.password {
+        PasswordSource::Literal(crate::secret::Secret::new(p))
+    } else if let Some(c) = raw.password_command {
+        PasswordSource::Command(c)
+    } else if let Some(v) = raw.password_env {
+        PasswordSource::Env(v)
+    } else {
+        PasswordSource::Prompt
+    };
+    let timeout = match raw.timeout {
+        Some(t) if *t.get_ref() == 0 || *t.get_ref() > 3600 => {
+            return Err(Error::config(format!(
+                "{}: account {name}: timeout must be 1 to 3600 seconds",
+                here(Some(t.span()))
+            )))
+        }
+        Some(t) => *t.get_ref(),
+        None => 60,
+    };
+    Ok(Account {
+        name: name.to_string(),
+        profile,
+        protocol,
+        endpoint: Endpoint {
+            host,
+            port,
+            tls,
+            tls_settings: TlsSettings {
+                ca_file: raw.ca_file.as_deref().map(expand_tilde),
+            },
+            timeout: Duration::from_secs(timeout),
+        },
+        user,
+        password,
+        auth,
+        allow_plaintext_password: raw.allow_plaintext_password.unwrap_or(false),
+        target,
+        keep: raw.keep.unwrap_or(true),
+        fetch_all: raw.fetch_all.unwrap_or(false),
+    })
+}
+
+/// Parse `maildir:PATH`, `mbox:PATH`, `mda:COMMAND`.
+fn parse_target(value: &str) -> std::result::Result<Target, String> {
+    let (kind, rest) = value.split_once(':').ok_or_else(|| {
+        format!("target {value:?} needs a kind: maildir:PATH, mbox:PATH or mda:COMMAND")
+    })?;
+    if rest.trim().is_empty() {
+        return Err(format!("target {value:?} needs a path or command after the colon"));
+    }
+    match kind {
+        "maildir" => Ok(Target::Maildir(expand_tilde(rest))),
+        "mbox" => Ok(Target::Mbox(expand_tilde(rest))),
+        "mda" => Ok(Target::Mda(rest.to_string())),
+        other => Err(format!(
+            "unknown target kind {other:?} in {value:?} (use maildir:, mbox: or mda:)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        load(&path).map(|mut c| {
+            c.path = PathBuf::from("config.toml");
+            c
+        })
+    }
+
+    fn err(text: &str) -> String {
+        let e = parse_str(text).unwrap_err();
+        assert_eq!(e.class().exit_code(), 78);
+        e.message().to_string()
+    }
+
+    const OK: &str = r#"
+[defaults]
+keep = false
+
+[accounts.personal]
+profile = "gmail"
+protocol = "pop3"
+user = "me@gmail.com"
+password-command = "pass show mail/gmail"
+target = "maildir:~/Mail/personal"
+
+[accounts.work]
+profile = "custom"
+host = "mail.example.com"
+tls = "starttls"
+user = "me"
+password-env = "WORK_PASS"
+target = "mbox:/var/mail/me"
+keep = true
+timeout = 30
+"#;
+
+    #[test]
+    fn profiles_and_defaults_resolve() {
+        let c = parse_str(OK).unwrap();
+        let p = &c.accounts[0];
+        assert_eq!((p.name.as_str(), p.endpoint.host.as_str(), p.endpoint.port), ("personal", "pop.gmail.com", 995));
+        assert_eq!(p.endpoint.tls, TlsMode::Implicit);
+        assert!(!p.keep, "inherits keep = false from [defaults]");
+        let w = &c.accounts[1];
+        assert_eq!((w.endpoint.port, w.endpoint.tls), (110, TlsMode::StartTls));
+        assert!(w.keep);
+        assert_eq!(w.endpoint.timeout, Duration::from_secs(30));
+        assert_eq!(w.target, Target::Mbox(PathBuf::from("/var/mail/me")));
+    }
+
+    #[test]
+    fn unknown_key_is_reported_with_line_and_column() {
+        let m = err("[accounts.a]\nprofile = \"gmail\"\nusr = \"x\"\n");
+        assert!(m.starts_with("config.toml:3:1:") || m.contains(":3:1:"), "{m}");
+        assert!(m.contains("usr"), "{m}");
+    }
+
+    #[test]
+    fn wrong_type_is_reported_with_line() {
+        let m = err("[accounts.a]\nprofile = \"gmail\"\nkeep = \"yes\"\n");
+        assert!(m.contains(":3:"), "{m}");
+    }
+
+    #[test]
+    fn unknown_profile_lists_the_known_ones() {
+        let m = err("[accounts.a]\nprofile = \"gmial\"\nuser = \"u\"\ntarget = \"mbox:/x\"\n");
+        assert!(m.contains(":2:11:") && m.contains("gmial") && m.contains("outlook"), "{m}");
+    }
+
+    #[test]
+    fn missing_target_and_user_say_what_to_write() {
+        let m = err("[accounts.a]\nprofile = \"gmail\"\nuser = \"u\"\n");
+        assert!(m.contains("missing target") && m.contains("maildir:"), "{m}");
+        let m = err("[accounts.a]\nprofile = \"gmail\"\ntarget = \"mbox:/x\"\n");
+        assert!(m.contains("missing user"), "{m}");
+    }
+
+    #[test]
+    fn icloud_has_no_pop3() {
+        let m = err("[accounts.a]\nprofile = \"icloud\"\nprotocol = \"pop3\"\nuser = \"u\"\ntarget = \"mbox:/x\"\n");
+        assert!(m.contains("icloud has no pop3"), "{m}");
+    }
+
+    #[test]
+    fn readable_config_with_password_is_refused_with_chmod() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[accounts.a]\nprofile = \"gmail\"\nuser = \"u\"\npassword = \"s3cret\"\ntarget = \"mbox:/x\"\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = load(&path).unwrap_err();
+        assert_eq!(e.class().exit_code(), 78);
+        assert!(e.message().contains("chmod 600"), "{}", e.message());
+        assert!(!e.message().contains("s3cret"));
+    }
+
+    #[test]
+    fn tilde_expands_to_home() {
+        let home = std::env::var("HOME").unwrap();
+        assert_eq!(expand_tilde("~/Mail"), PathBuf::from(home).join("Mail"));
+        assert_eq!(expand_tilde("/abs"), PathBuf::from("/abs"));
+    }
+}

@@ -1,0 +1,170 @@
+//! Built-in provider presets: server, port and TLS mode per protocol, the preferred protocol,
+//! and what a user must know to log in (app passwords, OAuth2, enabling POP).
+
+use crate::net::TlsMode;
+
+/// POP3 or IMAP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// POP3 (RFC 1939): the inbox only.
+    Pop3,
+    /// IMAP (RFC 9051/3501): folders and flags.
+    Imap,
+}
+
+impl Protocol {
+    /// The config name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Pop3 => "pop3",
+            Protocol::Imap => "imap",
+        }
+    }
+
+    /// The standard port for this protocol with `tls`.
+    pub fn default_port(self, tls: TlsMode) -> u16 {
+        match (self, tls) {
+            (Protocol::Pop3, TlsMode::Implicit) => 995,
+            (Protocol::Pop3, _) => 110,
+            (Protocol::Imap, TlsMode::Implicit) => 993,
+            (Protocol::Imap, _) => 143,
+        }
+    }
+}
+
+/// A server as a profile names it.
+#[derive(Debug, Clone, Copy)]
+pub struct Server {
+    /// Host name.
+    pub host: &'static str,
+    /// Port.
+    pub port: u16,
+    /// TLS mode.
+    pub tls: TlsMode,
+}
+
+/// A provider preset.
+#[derive(Debug)]
+pub struct Profile {
+    /// The name used in `profile = "..."`.
+    pub name: &'static str,
+    /// POP3 server, if the provider offers POP3.
+    pub pop3: Option<Server>,
+    /// IMAP server, if the provider offers IMAP.
+    pub imap: Option<Server>,
+    /// The protocol used when the account does not say.
+    pub preferred: Protocol,
+    /// What the user should know.
+    pub note: &'static str,
+    /// What to do when the server refuses the password.
+    pub auth_hint: &'static str,
+}
+
+impl Profile {
+    /// The server for `protocol`.
+    pub fn server(&self, protocol: Protocol) -> Option<Server> {
+        match protocol {
+            Protocol::Pop3 => self.pop3,
+            Protocol::Imap => self.imap,
+        }
+    }
+}
+
+const fn tls(host: &'static str, port: u16) -> Option<Server> {
+    Some(Server {
+        host,
+        port,
+        tls: TlsMode::Implicit,
+    })
+}
+
+/// Every built-in profile.
+pub const PROFILES: &[Profile] = &[
+    Profile {
+        name: "gmail",
+        pop3: tls("pop.gmail.com", 995),
+        imap: tls("imap.gmail.com", 993),
+        preferred: Protocol::Imap,
+        note: "Gmail needs an app password (Google account > Security > App passwords) or OAuth2; \
+               enable POP or IMAP in Gmail's settings first",
+        auth_hint: "Gmail refused the password: use an app password (https://myaccount.google.com/apppasswords) \
+                    or auth = \"oauth2\", see man mailfetch",
+    },
+    Profile {
+        name: "outlook",
+        pop3: tls("outlook.office365.com", 995),
+        imap: tls("outlook.office365.com", 993),
+        preferred: Protocol::Imap,
+        note: "Outlook.com accepts only OAuth2 since 2024-09",
+        auth_hint: "Outlook.com refused the login: password login is disabled since 2024-09, use auth = \"oauth2\", \
+                    see man mailfetch",
+    },
+    Profile {
+        name: "office365",
+        pop3: tls("outlook.office365.com", 995),
+        imap: tls("outlook.office365.com", 993),
+        preferred: Protocol::Imap,
+        note: "Office 365 needs OAuth2 unless the tenant still allows basic authentication",
+        auth_hint: "Office 365 refused the login: basic authentication is usually disabled, use auth = \"oauth2\" \
+                    (and ask the admin to enable POP/IMAP for the mailbox), see man mailfetch",
+    },
+    Profile {
+        name: "yahoo",
+        pop3: tls("pop.mail.yahoo.com", 995),
+        imap: tls("imap.mail.yahoo.com", 993),
+        preferred: Protocol::Imap,
+        note: "Yahoo needs an app password (Account security > Generate app password)",
+        auth_hint: "Yahoo refused the password: generate an app password in Account security",
+    },
+    Profile {
+        name: "icloud",
+        pop3: None,
+        imap: tls("imap.mail.me.com", 993),
+        preferred: Protocol::Imap,
+        note: "iCloud has no POP3; it needs an app-specific password (appleid.apple.com)",
+        auth_hint: "iCloud refused the password: create an app-specific password at appleid.apple.com",
+    },
+    Profile {
+        name: "fastmail",
+        pop3: tls("pop.fastmail.com", 995),
+        imap: tls("imap.fastmail.com", 993),
+        preferred: Protocol::Imap,
+        note: "Fastmail needs an app password (Settings > Privacy & Security)",
+        auth_hint: "Fastmail refused the password: create an app password in Settings > Privacy & Security",
+    },
+    Profile {
+        name: "gmx",
+        pop3: tls("pop.gmx.net", 995),
+        imap: tls("imap.gmx.net", 993),
+        preferred: Protocol::Imap,
+        note: "GMX: enable POP3/IMAP access in the web mailer's settings first",
+        auth_hint: "GMX refused the password: enable POP3/IMAP access in the GMX settings",
+    },
+    Profile {
+        name: "aol",
+        pop3: tls("pop.aol.com", 995),
+        imap: tls("imap.aol.com", 993),
+        preferred: Protocol::Imap,
+        note: "AOL needs an app password (Account security > Generate app password)",
+        auth_hint: "AOL refused the password: generate an app password in Account security",
+    },
+    Profile {
+        name: "custom",
+        pop3: None,
+        imap: None,
+        preferred: Protocol::Pop3,
+        note: "your own server: set host (and port, tls if not the defaults)",
+        auth_hint: "check user and password",
+    },
+];
+
+/// The profile named `name`.
+pub fn find(name: &str) -> Option<&'static Profile> {
+    PROFILES.iter().find(|p| p.name == name)
+}
+
+/// The names of all profiles, for messages.
+pub fn names() -> String {
+    PROFILES.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,36 @@
+//! mailfetch: fetch mail from POP3 and IMAP servers into Maildir, mbox or an MDA, exactly once.
+//!
+//! # Architecture
+//!
+//! Data flows one way:
+//!
+//! ```text
+//! config + profiles -> Account -> net (TCP, TLS, timeouts) -> source (pop3) -> pull
+//!        pull -> sink (maildir | mbox | mda) -> durable -> state journal -> server deletion
+//! ```
+//!
+//! - [`config`] reads the TOML file and resolves each account with its [`config::profiles`].
+//! - [`net`] connects with timeouts and TLS, reads bounded lines, traces with secrets redacted.
+//! - [`pop3`] is our POP3 client; [`source`] is what `pull` needs from any protocol.
+//! - [`sink`] stores messages; [`state`] remembers what was delivered and journals batches.
+//! - [`pull`] is the only module that knows the order of the steps, and so keeps the
+//!   exactly-once promise.
+//! - [`report`] shows progress and summaries; [`cli`] defines the command line once.
+//!
+//! No module reaches back up this chain: a sink knows nothing of POP3, a source nothing of
+//! Maildir, the state nothing of either.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod net;
+pub mod pop3;
+pub mod pull;
+pub mod report;
+pub mod sasl;
+pub mod secret;
+pub mod sink;
+pub mod source;
+pub mod state;
+
+pub use error::{Class, Error, Result};

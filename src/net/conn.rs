@@ -1,0 +1,178 @@
+//! A connection: a buffered byte stream with a bounded line reader, a write buffer that lets
+//! protocol clients pipeline several commands into one write, and the STARTTLS upgrade.
+
+use super::tls::{self, TlsSettings};
+use super::Trace;
+use crate::error::{Error, Result};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+
+/// Plain TCP or TLS over TCP.
+pub enum Stream {
+    /// No encryption (before STARTTLS, or `tls = "none"`).
+    Plain(TcpStream),
+    /// Encrypted and verified.
+    Tls(Box<native_tls::TlsStream<TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// Size of the receive buffer: large enough that a pipelined stream of small messages is
+/// parsed with few system calls.
+const READ_BUFFER: usize = 128 * 1024;
+
+/// A protocol connection.
+pub struct Connection {
+    reader: BufReader<Stream>,
+    out: Vec<u8>,
+    line: Vec<u8>,
+    trace: Trace,
+    peer: String,
+}
+
+impl Connection {
+    pub(super) fn new(stream: Stream, trace: Trace, peer: String) -> Self {
+        Connection {
+            reader: BufReader::with_capacity(READ_BUFFER, stream),
+            out: Vec::with_capacity(4096),
+            line: Vec::with_capacity(512),
+            trace,
+            peer,
+        }
+    }
+
+    /// Whether the connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.reader.get_ref(), Stream::Tls(_))
+    }
+
+    /// `host:port` of the server, for messages.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// The protocol trace.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// Queue one command line (CRLF is added). `shown` is what the trace prints instead, for
+    /// commands that carry secrets. Nothing is sent until [`Connection::flush`].
+    pub fn queue(&mut self, line: &str, shown: Option<&str>) {
+        self.trace.sent(shown.unwrap_or(line));
+        self.out.extend_from_slice(line.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// Queue raw bytes (an IMAP literal, SMTP DATA); not traced.
+    pub fn queue_raw(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// Send everything queued, in one write where the kernel allows.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let stream = self.reader.get_mut();
+        let res = stream.write_all(&self.out).and_then(|_| stream.flush());
+        self.out.clear();
+        res.map_err(|e| Error::network(format!("sending to {}", self.peer), e))
+    }
+
+    /// Queue and send one command.
+    pub fn send(&mut self, line: &str, shown: Option<&str>) -> Result<()> {
+        self.queue(line, shown);
+        self.flush()
+    }
+
+    /// Read one line (up to and including LF), refusing lines longer than `max` bytes so a
+    /// hostile server cannot make us allocate without limit. Returns the line without CRLF.
+    pub fn read_line(&mut self, max: usize) -> Result<&[u8]> {
+        self.line.clear();
+        loop {
+            let buf = self
+                .reader
+                .fill_buf()
+                .map_err(|e| Error::network(format!("reading from {}", self.peer), e))?;
+            if buf.is_empty() {
+                return Err(Error::network(
+                    format!("reading from {}", self.peer),
+                    io::ErrorKind::UnexpectedEof.into(),
+                ));
+            }
+            let (take, done) = match memchr::memchr(b'\n', buf) {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            };
+            if self.line.len() + take > max {
+                return Err(Error::protocol(format!(
+                    "{} sent a line longer than {max} bytes",
+                    self.peer
+                )));
+            }
+            self.line.extend_from_slice(&buf[..take]);
+            self.reader.consume(take);
+            if done {
+                break;
+            }
+        }
+        while matches!(self.line.last(), Some(b'\n' | b'\r')) {
+            self.line.pop();
+        }
+        self.trace.received(&self.line);
+        Ok(&self.line)
+    }
+
+    /// The buffered reader, for streaming a message body without copying it line by line.
+    pub fn reader(&mut self) -> &mut BufReader<Stream> {
+        &mut self.reader
+    }
+
+    /// Upgrade to TLS after the server agreed to STARTTLS/STLS. Bytes the server sent after its
+    /// "go ahead" and before the handshake would be plaintext injected into the TLS session
+    /// (CVE-2011-0411 style), so any are a protocol error.
+    pub fn start_tls(self, host: &str, settings: &TlsSettings) -> Result<Connection> {
+        if !self.reader.buffer().is_empty() {
+            return Err(Error::protocol(format!(
+                "{} sent data after agreeing to STARTTLS (possible injection); refusing",
+                self.peer
+            )));
+        }
+        let Connection {
+            reader,
+            trace,
+            peer,
+            ..
+        } = self;
+        let tcp = match reader.into_inner() {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(_) => return Err(Error::protocol("STARTTLS on a TLS connection")),
+        };
+        let stream = tls::handshake(host, settings, tcp)?;
+        trace.note("TLS established");
+        Ok(Connection::new(stream, trace, peer))
+    }
+}

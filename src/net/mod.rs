@@ -1,0 +1,70 @@
+//! Network sessions: TCP with timeouts, TLS (implicit or upgraded), a bounded line reader and
+//! a redacting protocol trace. Shared by every protocol client so that the security rules
+//! (verify certificates, never fall back to plaintext) live in one place.
+
+mod conn;
+mod tls;
+mod trace;
+
+pub use conn::{Connection, Stream};
+pub use tls::{TlsMode, TlsSettings};
+pub use trace::Trace;
+
+use crate::error::{Class, Error, Result};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Host name (checked against the certificate) or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// How TLS is used on this connection.
+    pub tls: TlsMode,
+    /// Trust anchors and version floor.
+    pub tls_settings: TlsSettings,
+    /// Limit for connecting and for any single read or write.
+    pub timeout: Duration,
+}
+
+/// Open a TCP connection to `endpoint` with its timeout, and the TLS handshake for implicit TLS.
+/// STARTTLS is the protocol client's business: it calls [`Connection::start_tls`] when the
+/// server has agreed.
+pub fn connect(endpoint: &Endpoint, trace: Trace) -> Result<Connection> {
+    let where_ = format!("{}:{}", endpoint.host, endpoint.port);
+    let addrs = (endpoint.host.as_str(), endpoint.port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            Error::new(
+                Class::Unavailable,
+                format!("cannot resolve {}: {e}", endpoint.host),
+            )
+        })?;
+    let mut last = None;
+    let mut tcp = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, endpoint.timeout) {
+            Ok(s) => {
+                tcp = Some(s);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let tcp = tcp.ok_or_else(|| {
+        let why = last.map_or_else(|| "no address".to_string(), |e| e.to_string());
+        Error::new(Class::Unavailable, format!("cannot connect to {where_}: {why}"))
+    })?;
+    tcp.set_read_timeout(Some(endpoint.timeout))
+        .and_then(|_| tcp.set_write_timeout(Some(endpoint.timeout)))
+        .and_then(|_| tcp.set_nodelay(true))
+        .map_err(|e| Error::network(format!("setting up {where_}"), e))?;
+    trace.note(&format!("connected to {where_}"));
+    let stream = match endpoint.tls {
+        TlsMode::Implicit => tls::handshake(&endpoint.host, &endpoint.tls_settings, tcp)?,
+        TlsMode::StartTls | TlsMode::None => Stream::Plain(tcp),
+    };
+    Ok(Connection::new(stream, trace, where_))
+}

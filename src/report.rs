@@ -1,0 +1,181 @@
+//! What a person (or cron) sees: a progress bar per account at a terminal, one summary line
+//! per account, and errors one line each, prefixed with the account. Quiet mode prints
+//! errors only; no bars when stderr is not a terminal or NO_COLOR/TERM=dumb asks for plain
+//! output. Data goes to stdout, progress and errors to stderr.
+
+use crate::pull::{Observer, Summary};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// `1234567` -> `1.2 MB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Print a line to stdout; a closed pipe (`mailfetch check | head -1`) ends quietly.
+pub fn out(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{line}").and_then(|_| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
+/// The reporter for one command run.
+pub struct Reporter {
+    quiet: bool,
+    bars: Option<MultiProgress>,
+}
+
+impl Reporter {
+    /// A reporter; bars only when stderr is a terminal and not quiet.
+    pub fn new(quiet: bool) -> Self {
+        let plain = std::env::var_os("NO_COLOR").is_some()
+            || std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        let bars = (!quiet && !plain && std::io::stderr().is_terminal())
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Reporter { quiet, bars }
+    }
+
+    /// Progress for one account.
+    pub fn account(&self, name: &str) -> AccountProgress {
+        let bar = self.bars.as_ref().map(|m| {
+            let bar = m.add(ProgressBar::new(0));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:.bold} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(name.to_string());
+            bar.set_message("connecting");
+            bar
+        });
+        AccountProgress {
+            bar,
+            total: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// Print a summary line (not in quiet mode).
+    pub fn line(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
+        match &self.bars {
+            Some(m) => {
+                let _ = m.println(text);
+            }
+            None => out(text),
+        }
+    }
+
+    /// The line for a finished pull.
+    pub fn pulled(&self, s: &Summary) {
+        let deleted = if s.deleted > 0 {
+            format!(", {} deleted", s.deleted)
+        } else {
+            String::new()
+        };
+        if s.fetched == 0 {
+            self.line(&format!("{}: no new mail{deleted}", s.account));
+        } else {
+            let plural = if s.fetched == 1 { "" } else { "s" };
+            self.line(&format!(
+                "{}: {} new message{plural} ({}) -> {}{deleted}",
+                s.account,
+                s.fetched,
+                human_bytes(s.bytes),
+                s.target
+            ));
+        }
+    }
+
+    /// Report an error of `account` on stderr, one line.
+    pub fn error(&self, account: Option<&str>, message: &str) {
+        let one_line = message.replace('\n', " ");
+        let text = match account {
+            Some(a) if !one_line.starts_with(&format!("{a}:")) => format!("mailfetch: {a}: {one_line}"),
+            _ => format!("mailfetch: {one_line}"),
+        };
+        match &self.bars {
+            Some(m) => {
+                let _ = m.suspend(|| eprintln!("{text}"));
+            }
+            None => eprintln!("{text}"),
+        }
+    }
+}
+
+/// The progress of one account; an [`Observer`] for `pull`.
+pub struct AccountProgress {
+    bar: Option<ProgressBar>,
+    total: AtomicUsize,
+    done: AtomicUsize,
+    bytes: AtomicU64,
+}
+
+impl AccountProgress {
+    /// Remove the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn update(&self) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!(
+                "{}/{}",
+                self.done.load(Ordering::Relaxed),
+                self.total.load(Ordering::Relaxed)
+            ));
+        }
+    }
+}
+
+impl Observer for AccountProgress {
+    fn planned(&self, _mailbox: &str, messages: usize, bytes: u64) {
+        self.total.fetch_add(messages, Ordering::Relaxed);
+        let all = self.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if let Some(bar) = &self.bar {
+            bar.set_length(all);
+        }
+        self.update();
+    }
+
+    fn delivered(&self, bytes: u64) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+        }
+        self.update();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_human() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(3_400_000), "3.4 MB");
+    }
+}

@@ -1,0 +1,439 @@
+//! Maildir delivery (cr.yp.to/proto/maildir.html), with Maildir++ subfolders for IMAP folders.
+//!
+//! Each message is written to `tmp/` under a unique name, and only after it and `tmp/` are
+//! fsync'd is it renamed into `new/` (or `cur/` with an info suffix when it carries flags);
+//! then the destination directory is fsync'd. Readers never see a partial message. A batch
+//! shares the directory syncs; the renames are journalled first so a crash between
+//! "durable in tmp/" and "renamed" is finished by the next run instead of fetched again.
+
+use super::{copy_body, Meta, Sink};
+use crate::error::{Error, Result};
+use crate::state::{sync_dir, Recovery};
+use std::collections::HashSet;
+use std::fs::{self, File, FileTimes, OpenOptions};
+use std::io::{BufWriter, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Per the Maildir spec, tmp files older than this are left over and may be removed.
+const TMP_MAX_AGE: Duration = Duration::from_secs(36 * 3600);
+
+struct Pending {
+    file: File,
+    tmp: String,
+    dest: String,
+}
+
+/// A Maildir (with Maildir++ subfolders).
+pub struct Maildir {
+    root: PathBuf,
+    host: String,
+    ready: HashSet<String>,
+    pending: Vec<Pending>,
+}
+
+static DELIVERIES: AtomicU64 = AtomicU64::new(0);
+
+/// The Maildir++ subfolder for remote folder `name` with hierarchy delimiter `delimiter`:
+/// `""` for INBOX, else `.` plus the components joined by `.`. Every character that could
+/// escape the Maildir or collide (`/`, `.`, `%`, `\`, control characters, NUL) is written as
+/// `%XX`, so the result is always one path component inside the root and the mapping is
+/// reversible (see [`maildir_to_folder`]).
+pub fn folder_to_maildir(name: &str, delimiter: Option<char>) -> String {
+    if name.eq_ignore_ascii_case("INBOX") {
+        return String::new();
+    }
+    let parts: Vec<&str> = match delimiter {
+        Some(d) => name.split(d).collect(),
+        None => vec![name],
+    };
+    let mut out = String::with_capacity(name.len() + 1);
+    for part in parts {
+        out.push('.');
+        if part.is_empty() {
+            out.push('%');
+        }
+        for c in part.chars() {
+            if c.is_control() || matches!(c, '.' | '/' | '%' | '\\') {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// The inverse of [`folder_to_maildir`], joining components with `delimiter`.
+pub fn maildir_to_folder(dir: &str, delimiter: char) -> Option<String> {
+    if dir.is_empty() {
+        return Some("INBOX".to_string());
+    }
+    let body = dir.strip_prefix('.')?;
+    let mut parts = Vec::new();
+    for part in body.split('.') {
+        if part == "%" {
+            parts.push(String::new());
+            continue;
+        }
+        let bytes = part.as_bytes();
+        let mut raw = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                raw.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            } else {
+                raw.push(bytes[i]);
+                i += 1;
+            }
+        }
+        parts.push(String::from_utf8(raw).ok()?);
+    }
+    Some(parts.join(&delimiter.to_string()))
+}
+
+/// The Maildir info suffix for `flags` (`:2,` then the letters in ASCII order).
+fn info(meta: &Meta) -> String {
+    let f = meta.flags;
+    let mut s = String::from(":2,");
+    for (on, letter) in [
+        (f.draft, 'D'),
+        (f.flagged, 'F'),
+        (f.answered, 'R'),
+        (f.seen, 'S'),
+        (f.deleted, 'T'),
+    ] {
+        if on {
+            s.push(letter);
+        }
+    }
+    s
+}
+
+/// This host's name with `/` and `:` escaped as the Maildir spec says.
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let name = if rc == 0 {
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        "localhost".to_string()
+    };
+    name.replace('/', "\\057").replace(':', "\\072")
+}
+
+impl Maildir {
+    /// Open (creating if missing) the Maildir at `root`.
+    pub fn open(root: &Path) -> Result<Maildir> {
+        let mut m = Maildir {
+            root: root.to_path_buf(),
+            host: hostname(),
+            ready: HashSet::new(),
+            pending: Vec::new(),
+        };
+        m.ensure("")?;
+        m.clean_tmp("");
+        Ok(m)
+    }
+
+    /// Make sure `folder` (a Maildir++ subfolder name, `""` for the root) has tmp/new/cur.
+    fn ensure(&mut self, folder: &str) -> Result<()> {
+        if self.ready.contains(folder) {
+            return Ok(());
+        }
+        let dir = self.root.join(folder);
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true).mode(0o700);
+        for sub in ["tmp", "new", "cur"] {
+            let path = dir.join(sub);
+            builder.create(&path).map_err(|e| {
+                Error::local(format!("cannot create Maildir folder {}", path.display()), e)
+            })?;
+        }
+        if !folder.is_empty() {
+            // Maildir++: a subfolder is marked by this file.
+            let marker = dir.join("maildirfolder");
+            if !marker.exists() {
+                File::create(&marker).map_err(|e| {
+                    Error::local(format!("cannot create {}", marker.display()), e)
+                })?;
+            }
+        }
+        sync_dir(&dir)?;
+        sync_dir(dir.parent().unwrap_or(&self.root))?;
+        self.ready.insert(folder.to_string());
+        Ok(())
+    }
+
+    /// Remove tmp files older than 36 hours: left over by crashes (ours or anyone's).
+    fn clean_tmp(&self, folder: &str) {
+        let tmp = self.root.join(folder).join("tmp");
+        let Ok(entries) = fs::read_dir(&tmp) else { return };
+        let now = SystemTime::now();
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age > TMP_MAX_AGE);
+            if old {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    fn unique_name(&self) -> String {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let q = DELIVERIES.fetch_add(1, Ordering::Relaxed);
+        format!(
+            "{}.M{}P{}Q{}.{}",
+            now.as_secs(),
+            now.subsec_micros(),
+            std::process::id(),
+            q,
+            self.host
+        )
+    }
+
+    fn rel(folder: &str, sub: &str, name: &str) -> String {
+        if folder.is_empty() {
+            format!("{sub}/{name}")
+        } else {
+            format!("{folder}/{sub}/{name}")
+        }
+    }
+
+    fn parent_of(&self, rel: &str) -> PathBuf {
+        self.root
+            .join(rel)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.root.clone())
+    }
+}
+
+impl Sink for Maildir {
+    fn describe(&self) -> String {
+        format!("{} (Maildir)", self.root.display())
+    }
+
+    fn begin(&mut self) -> Result<Option<Recovery>> {
+        Ok(None)
+    }
+
+    fn deliver(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<()> {
+        let folder = folder_to_maildir(meta.mailbox, Some('/'));
+        self.ensure(&folder)?;
+        let name = self.unique_name();
+        let tmp = Self::rel(&folder, "tmp", &name);
+        let path = self.root.join(&tmp);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::local(format!("cannot create {}", path.display()), e))?;
+        let mut out = BufWriter::with_capacity(128 * 1024, file);
+        let written = copy_body(body, &mut out, &path.display().to_string()).and_then(|_| {
+            out.flush()
+                .map_err(|e| Error::local(format!("writing {}", path.display()), e))
+        });
+        let file = match (written, out.into_inner()) {
+            (Ok(()), Ok(file)) => file,
+            (Err(e), _) => {
+                let _ = fs::remove_file(&path);
+                return Err(e);
+            }
+            (Ok(()), Err(e)) => {
+                let _ = fs::remove_file(&path);
+                return Err(Error::local(
+                    format!("writing {}", path.display()),
+                    e.into_error(),
+                ));
+            }
+        };
+        if let Some(secs) = meta.internal_date {
+            let when = UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64);
+            let _ = file.set_times(FileTimes::new().set_modified(when).set_accessed(when));
+        }
+        let dest = if meta.flags.any() {
+            Self::rel(&folder, "cur", &format!("{name}{}", info(meta)))
+        } else {
+            Self::rel(&folder, "new", &name)
+        };
+        self.pending.push(Pending { file, tmp, dest });
+        Ok(())
+    }
+
+    fn prepare(&mut self) -> Result<Option<Recovery>> {
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        let mut dirs = HashSet::new();
+        let mut intent = String::from("maildir");
+        for p in &self.pending {
+            p.file.sync_data().map_err(|e| {
+                Error::local(format!("cannot sync {}", self.root.join(&p.tmp).display()), e)
+            })?;
+            dirs.insert(self.parent_of(&p.tmp));
+            intent.push('\n');
+            intent.push_str(&p.tmp);
+            intent.push('\t');
+            intent.push_str(&p.dest);
+        }
+        for dir in dirs {
+            sync_dir(&dir)?;
+        }
+        Ok(Some(Recovery::Forward(intent)))
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        let mut dirs = HashSet::new();
+        for p in self.pending.drain(..) {
+            let (from, to) = (self.root.join(&p.tmp), self.root.join(&p.dest));
+            fs::rename(&from, &to).map_err(|e| {
+                Error::local(format!("cannot move {} into place", from.display()), e)
+            })?;
+            dirs.insert(to.parent().map(Path::to_path_buf).unwrap_or_default());
+        }
+        for dir in dirs {
+            sync_dir(&dir)?;
+        }
+        Ok(())
+    }
+
+    fn abort(&mut self) {
+        for p in self.pending.drain(..) {
+            let _ = fs::remove_file(self.root.join(&p.tmp));
+        }
+    }
+
+    fn recover(&mut self, intent: &Recovery) -> Result<()> {
+        let Recovery::Forward(text) = intent else {
+            return Ok(());
+        };
+        let mut lines = text.lines();
+        if lines.next() != Some("maildir") {
+            return Err(Error::local(
+                "the state journal holds an unfinished batch of another kind of target; \
+                 was the target changed? Finish it with the old target or run with --reset-state",
+                std::io::ErrorKind::InvalidData.into(),
+            ));
+        }
+        let mut dirs = HashSet::new();
+        for line in lines {
+            let Some((tmp, dest)) = line.split_once('\t') else { continue };
+            let (from, to) = (self.root.join(tmp), self.root.join(dest));
+            if from.exists() {
+                fs::rename(&from, &to).map_err(|e| {
+                    Error::local(format!("cannot move {} into place", from.display()), e)
+                })?;
+                dirs.insert(self.parent_of(dest));
+            }
+        }
+        for dir in dirs {
+            sync_dir(&dir)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Flags;
+
+    fn meta(mailbox: &str, flags: Flags) -> Meta<'_> {
+        Meta {
+            mailbox,
+            flags,
+            internal_date: Some(1_000_000_000),
+            size: 0,
+        }
+    }
+
+    #[test]
+    fn hostile_folder_names_stay_inside_the_maildir() {
+        for (name, delim) in [
+            ("../../etc", Some('/')),
+            ("a/b", Some('/')),
+            (".", None),
+            ("..", Some('.')),
+            ("x\0y\r\n", Some('/')),
+            ("a%2Fb", Some('/')),
+            ("Entw&APw-rfe", Some('/')),
+        ] {
+            let dir = folder_to_maildir(name, delim);
+            assert!(dir.starts_with('.'), "{name:?} -> {dir:?}");
+            assert!(!dir.contains('/') && !dir.contains('\0'), "{name:?} -> {dir:?}");
+            assert!(dir != "." && dir != "..", "{name:?} -> {dir:?}");
+            let back = maildir_to_folder(&dir, delim.unwrap_or('/')).unwrap();
+            assert_eq!(back, name, "round trip of {name:?} via {dir:?}");
+        }
+        assert_eq!(folder_to_maildir("INBOX", Some('/')), "");
+        assert_eq!(folder_to_maildir("Work/Receipts", Some('/')), ".Work.Receipts");
+    }
+
+    #[test]
+    fn flagged_messages_go_to_cur_with_info_and_date() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Maildir::open(dir.path()).unwrap();
+        let flags = Flags {
+            seen: true,
+            flagged: true,
+            ..Flags::default()
+        };
+        m.deliver(&meta("INBOX", flags), &mut &b"a\n"[..]).unwrap();
+        m.deliver(&meta("INBOX", Flags::default()), &mut &b"b\n"[..])
+            .unwrap();
+        m.prepare().unwrap();
+        m.commit().unwrap();
+        let cur: Vec<_> = fs::read_dir(dir.path().join("cur")).unwrap().collect();
+        let new: Vec<_> = fs::read_dir(dir.path().join("new")).unwrap().collect();
+        assert_eq!((cur.len(), new.len()), (1, 1));
+        let cur = cur[0].as_ref().unwrap();
+        assert!(cur.file_name().to_string_lossy().ends_with(":2,FS"));
+        let mtime = cur.metadata().unwrap().modified().unwrap();
+        assert_eq!(mtime, UNIX_EPOCH + Duration::from_secs(1_000_000_000));
+    }
+
+    #[test]
+    fn prepared_batch_is_finished_by_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Maildir::open(dir.path()).unwrap();
+        m.deliver(&meta("Sub", Flags::default()), &mut &b"x\n"[..])
+            .unwrap();
+        let intent = m.prepare().unwrap().unwrap();
+        drop(m); // crash before commit
+        let mut m = Maildir::open(dir.path()).unwrap();
+        m.recover(&intent).unwrap();
+        m.recover(&intent).unwrap(); // idempotent
+        let new: Vec<_> = fs::read_dir(dir.path().join(".Sub/new")).unwrap().collect();
+        assert_eq!(new.len(), 1);
+        assert!(dir.path().join(".Sub/maildirfolder").exists());
+    }
+
+    #[test]
+    fn failed_delivery_leaves_nothing() {
+        struct Broken;
+        impl Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::ConnectionReset.into())
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Maildir::open(dir.path()).unwrap();
+        assert!(m.deliver(&meta("INBOX", Flags::default()), &mut Broken).is_err());
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,77 @@
+//! What `pull` needs from any mail source (POP3, IMAP): the mailboxes, a listing of each with
+//! stable ids, a stream of message bodies, and deletion. A source knows nothing of where mail
+//! goes; `pull` knows nothing of the protocol.
+
+use crate::error::Result;
+use std::io::Read;
+
+/// IMAP system flags that have a Maildir equivalent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// \Seen
+    pub seen: bool,
+    /// \Answered
+    pub answered: bool,
+    /// \Flagged
+    pub flagged: bool,
+    /// \Draft
+    pub draft: bool,
+    /// \Deleted
+    pub deleted: bool,
+}
+
+impl Flags {
+    /// Whether any flag is set.
+    pub fn any(&self) -> bool {
+        self.seen || self.answered || self.flagged || self.draft || self.deleted
+    }
+}
+
+/// One message as the server lists it.
+#[derive(Debug, Clone)]
+pub struct RemoteMessage {
+    /// The stable id recorded in the state: the POP3 UIDL, or the IMAP UID in decimal.
+    pub id: String,
+    /// The protocol's handle: POP3 message number, IMAP UID.
+    pub number: u32,
+    /// Size in octets as the server counts it (CRLF line ends).
+    pub size: u64,
+    /// Flags (IMAP only).
+    pub flags: Flags,
+    /// INTERNALDATE as seconds since the epoch (IMAP only).
+    pub internal_date: Option<i64>,
+}
+
+/// A mailbox's contents.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    /// What the ids are relative to: the IMAP UIDVALIDITY; `-` for POP3, whose UIDLs are
+    /// permanent by definition.
+    pub validity: String,
+    /// Every message, in server order.
+    pub messages: Vec<RemoteMessage>,
+}
+
+/// A mail source: one authenticated session.
+pub trait Source {
+    /// The mailboxes to fetch from, in order (POP3: only `INBOX`).
+    fn mailboxes(&mut self) -> Result<Vec<String>>;
+
+    /// Select `mailbox` and list it.
+    fn open(&mut self, mailbox: &str) -> Result<Listing>;
+
+    /// Start fetching `messages` (from the open mailbox's listing), in this order. The source
+    /// may pipeline or batch as it likes; bodies come out of [`Source::next_message`] in order.
+    fn fetch(&mut self, messages: &[RemoteMessage]) -> Result<()>;
+
+    /// The next fetched message: its index in the `fetch` list and its body with LF line
+    /// ends. The body must be read to its end before the next call.
+    fn next_message(&mut self) -> Result<Option<(usize, Box<dyn Read + '_>)>>;
+
+    /// Delete `messages` from the open mailbox. Only called for messages whose local copy is
+    /// durable and recorded; may be queued and take effect at [`Source::close`] at the latest.
+    fn delete(&mut self, messages: &[RemoteMessage]) -> Result<()>;
+
+    /// End the session cleanly, committing deletions (POP3 QUIT, IMAP EXPUNGE+LOGOUT).
+    fn close(&mut self) -> Result<()>;
+}

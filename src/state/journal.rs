@@ -1,0 +1,587 @@
+//! The journal file itself: records, checksums, load, append, compaction. See the module doc
+//! of `state` for the format and the crash rules.
+
+use crate::error::{Class, Error, Result};
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+const HEADER: &str = "mailfetch-state 1";
+
+/// What the sink must do before anything else, after a crash left a batch unfinished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovery {
+    /// Undo the batch (the data is not recorded).
+    Rollback(String),
+    /// Finish the batch (the data is durable and recorded).
+    Forward(String),
+}
+
+#[derive(Default, Debug)]
+struct MailboxState {
+    validity: String,
+    ids: HashSet<String>,
+}
+
+/// An account's state, loaded and open for appending.
+pub struct State {
+    path: PathBuf,
+    file: File,
+    mailboxes: HashMap<String, MailboxState>,
+    records: usize,
+    recovery: Option<Recovery>,
+    dirty: bool,
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0xEDB8_8320 & (!(crc & 1)).wrapping_add(1));
+        }
+    }
+    !crc
+}
+
+/// Escape a field: bytes outside 0x21..0x7E and `%` become `%XX`.
+fn escape(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    for &b in field.as_bytes() {
+        if (0x21..=0x7e).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("%");
+    }
+    out
+}
+
+fn unescape(field: &str) -> Option<String> {
+    if field == "%" {
+        return Some(String::new());
+    }
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn line(record: &str) -> String {
+    format!("{:08x} {record}\n", crc32(record.as_bytes()))
+}
+
+impl State {
+    /// The journal path of `account` in `dir`.
+    pub fn path_for(dir: &Path, account: &str) -> PathBuf {
+        dir.join(format!("{account}.state"))
+    }
+
+    /// Open (or create) the state of `account` in `dir`. A corrupt journal is an error unless
+    /// `reset` is set, in which case it is moved aside and a new one started.
+    pub fn open(dir: &Path, account: &str, reset: bool) -> Result<State> {
+        fs::create_dir_all(dir)
+            .map_err(|e| Error::local(format!("cannot create state dir {}", dir.display()), e))?;
+        let path = Self::path_for(dir, account);
+        if reset && path.exists() {
+            let aside = path.with_extension("state.old");
+            fs::rename(&path, &aside)
+                .map_err(|e| Error::local(format!("cannot move {} aside", path.display()), e))?;
+        }
+        let (mailboxes, records, recovery) = match File::open(&path) {
+            Ok(f) => load(&path, f)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                (HashMap::new(), 0, None)
+            }
+            Err(e) => {
+                return Err(Error::local(
+                    format!("cannot read state {}", path.display()),
+                    e,
+                ))
+            }
+        };
+        let mut state = State {
+            file: open_append(&path)?,
+            path,
+            mailboxes,
+            records,
+            recovery,
+            dirty: false,
+        };
+        if state.records == 0 {
+            state.rewrite()?;
+        }
+        Ok(state)
+    }
+
+    /// What a crash left for the sink to finish or undo, if anything. Call
+    /// [`State::end_batch`] once the sink has done it.
+    pub fn recovery(&self) -> Option<&Recovery> {
+        self.recovery.as_ref()
+    }
+
+    /// Whether `id` of `mailbox` at `validity` is recorded as delivered.
+    pub fn is_seen(&self, mailbox: &str, validity: &str, id: &str) -> bool {
+        self.mailboxes
+            .get(mailbox)
+            .is_some_and(|m| m.validity == validity && m.ids.contains(id))
+    }
+
+    /// The validity recorded for `mailbox`, if any ID of it was ever recorded.
+    pub fn validity(&self, mailbox: &str) -> Option<&str> {
+        self.mailboxes.get(mailbox).map(|m| m.validity.as_str())
+    }
+
+    /// How many IDs of `mailbox` are recorded.
+    pub fn count(&self, mailbox: &str) -> usize {
+        self.mailboxes.get(mailbox).map_or(0, |m| m.ids.len())
+    }
+
+    /// Record that `mailbox` now has `validity`, dropping IDs of the old one.
+    pub fn set_validity(&mut self, mailbox: &str, validity: &str) -> Result<()> {
+        let m = self.mailboxes.entry(mailbox.to_string()).or_default();
+        if m.validity != validity {
+            m.validity = validity.to_string();
+            m.ids.clear();
+            self.append(&[format!("V {} {}", escape(mailbox), escape(validity))], true)?;
+        }
+        Ok(())
+    }
+
+    /// Forget IDs of `mailbox` that the server no longer lists, so the state does not grow
+    /// forever. Takes effect in memory now and on disk at the next compaction.
+    pub fn retain(&mut self, mailbox: &str, present: &HashSet<&str>) {
+        if let Some(m) = self.mailboxes.get_mut(mailbox) {
+            let before = m.ids.len();
+            m.ids.retain(|id| present.contains(id.as_str()));
+            self.dirty |= m.ids.len() != before;
+        }
+    }
+
+    /// Journal that a batch that writes in place begins, with how to undo it (`B rollback`),
+    /// durably, before the sink writes anything.
+    pub fn begin_rollback(&mut self, intent: &str) -> Result<()> {
+        self.append(&[format!("B rollback {}", escape(intent))], true)
+    }
+
+    /// Record `ids` of `mailbox` as delivered, durably, in one line together with how to
+    /// finish publishing them after a crash (`B forward`). Follow with [`State::end_batch`]
+    /// once the sink has published them. One line, so a torn write records all or nothing.
+    pub fn record_forward(
+        &mut self,
+        mailbox: &str,
+        validity: &str,
+        ids: &[&str],
+        intent: &str,
+    ) -> Result<()> {
+        self.remember(mailbox, validity, ids)?;
+        let mut rec = format!(
+            "B forward {} {} {}",
+            escape(mailbox),
+            escape(validity),
+            escape(intent)
+        );
+        for id in ids {
+            rec.push(' ');
+            rec.push_str(&escape(id));
+        }
+        self.recovery = Some(Recovery::Forward(intent.to_string()));
+        self.append(&[rec], true)
+    }
+
+    /// Record `ids` of `mailbox` as delivered and end the batch (`+` lines, `E`), durably.
+    pub fn record(&mut self, mailbox: &str, validity: &str, ids: &[&str]) -> Result<()> {
+        self.remember(mailbox, validity, ids)?;
+        let (mb, va) = (escape(mailbox), escape(validity));
+        let mut records: Vec<String> = ids
+            .iter()
+            .map(|id| format!("+ {mb} {va} {}", escape(id)))
+            .collect();
+        records.push("E".to_string());
+        self.recovery = None;
+        self.append(&records, true)
+    }
+
+    fn remember(&mut self, mailbox: &str, validity: &str, ids: &[&str]) -> Result<()> {
+        let m = self.mailboxes.entry(mailbox.to_string()).or_default();
+        if m.validity != validity {
+            if !m.ids.is_empty() {
+                return Err(Error::new(
+                    Class::LocalIo,
+                    "internal: recording IDs under a new UIDVALIDITY without set_validity",
+                ));
+            }
+            m.validity = validity.to_string();
+        }
+        m.ids.extend(ids.iter().map(|id| id.to_string()));
+        Ok(())
+    }
+
+    /// Journal the end of a batch (`E`). Not synced: losing it only repeats an idempotent
+    /// recovery.
+    pub fn end_batch(&mut self) -> Result<()> {
+        self.recovery = None;
+        self.append(&["E".to_string()], false)
+    }
+
+    fn append(&mut self, records: &[String], sync: bool) -> Result<()> {
+        let mut buf = String::with_capacity(records.len() * 48);
+        for r in records {
+            buf.push_str(&line(r));
+        }
+        self.file
+            .write_all(buf.as_bytes())
+            .and_then(|_| if sync { self.file.sync_data() } else { Ok(()) })
+            .map_err(|e| Error::local(format!("cannot write state {}", self.path.display()), e))?;
+        self.records += records.len();
+        Ok(())
+    }
+
+    /// Compact the journal if it has grown well past the live IDs (or IDs were forgotten).
+    pub fn compact_if_worthwhile(&mut self) -> Result<()> {
+        let live: usize = self.mailboxes.values().map(|m| m.ids.len()).sum();
+        if self.recovery.is_none() && (self.dirty || self.records > 2 * live + 1000) {
+            self.rewrite()?;
+        }
+        Ok(())
+    }
+
+    /// Write the whole state anew, atomically.
+    fn rewrite(&mut self) -> Result<()> {
+        let tmp = self.path.with_extension("state.tmp");
+        let err = |e| Error::local(format!("cannot write state {}", tmp.display()), e);
+        let mut out = std::io::BufWriter::new(File::create(&tmp).map_err(err)?);
+        let mut n = 1;
+        out.write_all(line(HEADER).as_bytes()).map_err(err)?;
+        let mut names: Vec<_> = self.mailboxes.keys().cloned().collect();
+        names.sort();
+        for name in names {
+            let m = &self.mailboxes[&name];
+            let (mb, va) = (escape(&name), escape(&m.validity));
+            out.write_all(line(&format!("V {mb} {va}")).as_bytes())
+                .map_err(err)?;
+            n += 1;
+            for id in &m.ids {
+                out.write_all(line(&format!("+ {mb} {va} {}", escape(id))).as_bytes())
+                    .map_err(err)?;
+                n += 1;
+            }
+        }
+        let file = out.into_inner().map_err(|e| err(e.into_error()))?;
+        file.sync_all().map_err(err)?;
+        fs::rename(&tmp, &self.path).map_err(err)?;
+        sync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
+        self.file = open_append(&self.path)?;
+        self.records = n;
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+fn open_append(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::local(format!("cannot open state {}", path.display()), e))
+}
+
+/// fsync a directory, so that a rename or a new file in it survives a power loss.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::local(format!("cannot sync directory {}", dir.display()), e))
+}
+
+type Loaded = (HashMap<String, MailboxState>, usize, Option<Recovery>);
+
+fn load(path: &Path, file: File) -> Result<Loaded> {
+    let corrupt = |n: usize, why: &str| {
+        Error::new(
+            Class::LocalIo,
+            format!(
+                "state file {} is corrupt at line {n} ({why}); mailfetch will not guess what \
+                 was delivered. Run with --reset-state to start afresh (every message on the \
+                 server is then fetched again)",
+                path.display()
+            ),
+        )
+    };
+    let mut mailboxes: HashMap<String, MailboxState> = HashMap::new();
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let mut raw = Vec::with_capacity(128);
+    let mut n = 0;
+    // The batch in progress, and the `+` records seen since it began.
+    let mut open_batch: Option<Recovery> = None;
+    let mut pending: Vec<(String, String, String)> = Vec::new();
+    loop {
+        raw.clear();
+        let got = reader
+            .read_until(b'\n', &mut raw)
+            .map_err(|e| Error::local(format!("cannot read state {}", path.display()), e))?;
+        if got == 0 {
+            break;
+        }
+        n += 1;
+        let complete = raw.last() == Some(&b'\n');
+        let parsed = parse_line(&raw);
+        let Some(record) = parsed else {
+            // A torn final line is what a crash mid-append leaves; anything else is damage.
+            let at_end = reader.fill_buf().map(|b| b.is_empty()).unwrap_or(false);
+            if at_end && (!complete || n > 1) {
+                n -= 1;
+                break;
+            }
+            return Err(corrupt(n, "checksum mismatch"));
+        };
+        if n == 1 {
+            if record != HEADER {
+                return Err(corrupt(1, "not a mailfetch state file"));
+            }
+            continue;
+        }
+        let fields: Vec<&str> = record.split(' ').collect();
+        let field = |i: usize| fields.get(i).and_then(|f| unescape(f));
+        match fields[0] {
+            "+" => {
+                let (Some(mb), Some(va), Some(id)) = (field(1), field(2), field(3)) else {
+                    return Err(corrupt(n, "bad record"));
+                };
+                if open_batch.is_some() {
+                    pending.push((mb, va, id));
+                } else {
+                    add(&mut mailboxes, mb, va, id);
+                }
+            }
+            "V" => {
+                let (Some(mb), Some(va)) = (field(1), field(2)) else {
+                    return Err(corrupt(n, "bad record"));
+                };
+                let m = mailboxes.entry(mb).or_default();
+                if m.validity != va {
+                    m.validity = va;
+                    m.ids.clear();
+                }
+            }
+            "B" => {
+                flush_pending(&mut mailboxes, &mut pending, open_batch.take());
+                open_batch = Some(match fields.get(1).copied() {
+                    Some("rollback") => {
+                        Recovery::Rollback(field(2).ok_or_else(|| corrupt(n, "bad record"))?)
+                    }
+                    Some("forward") => {
+                        let (Some(mb), Some(va), Some(intent)) = (field(2), field(3), field(4))
+                        else {
+                            return Err(corrupt(n, "bad record"));
+                        };
+                        for id in fields.iter().skip(5) {
+                            let id = unescape(id).ok_or_else(|| corrupt(n, "bad record"))?;
+                            add(&mut mailboxes, mb.clone(), va.clone(), id);
+                        }
+                        Recovery::Forward(intent)
+                    }
+                    _ => return Err(corrupt(n, "bad batch kind")),
+                });
+            }
+            "E" => {
+                let finished = open_batch.take();
+                // A finished batch's records all count, rollback or not.
+                let as_done = finished.map(|r| match r {
+                    Recovery::Rollback(i) => Recovery::Forward(i),
+                    f => f,
+                });
+                flush_pending(&mut mailboxes, &mut pending, as_done);
+            }
+            _ => return Err(corrupt(n, "unknown record")),
+        }
+    }
+    if n == 0 {
+        return Ok((mailboxes, 0, None));
+    }
+    // `+` lines behind an unfinished rollback batch are undone by its rollback.
+    let batch = open_batch.clone();
+    flush_pending(&mut mailboxes, &mut pending, batch);
+    Ok((mailboxes, n, open_batch))
+}
+
+fn flush_pending(
+    mailboxes: &mut HashMap<String, MailboxState>,
+    pending: &mut Vec<(String, String, String)>,
+    batch: Option<Recovery>,
+) {
+    let keep = !matches!(batch, Some(Recovery::Rollback(_)));
+    for (mb, va, id) in pending.drain(..) {
+        if keep {
+            add(mailboxes, mb, va, id);
+        }
+    }
+}
+
+fn add(mailboxes: &mut HashMap<String, MailboxState>, mb: String, va: String, id: String) {
+    let m = mailboxes.entry(mb).or_default();
+    if m.validity != va {
+        m.validity = va;
+        m.ids.clear();
+    }
+    m.ids.insert(id);
+}
+
+fn parse_line(raw: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(raw).ok()?;
+    let text = text.strip_suffix('\n')?;
+    let (crc, record) = text.split_once(' ')?;
+    let crc = u32::from_str_radix(crc, 16).ok()?;
+    (crc32(record.as_bytes()) == crc).then_some(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn open(dir: &Path) -> State {
+        State::open(dir, "acct", false).unwrap()
+    }
+
+    #[test]
+    fn crc32_matches_the_standard_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn recorded_ids_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        s.record("INBOX", "-", &["a b", "c%d", ""]).unwrap();
+        drop(s);
+        let s = open(dir.path());
+        assert!(s.is_seen("INBOX", "-", "a b"));
+        assert!(s.is_seen("INBOX", "-", "c%d"));
+        assert!(s.is_seen("INBOX", "-", ""));
+        assert!(!s.is_seen("INBOX", "-", "x"));
+        assert!(s.recovery().is_none());
+    }
+
+    #[test]
+    fn unfinished_forward_batch_counts_and_asks_for_roll_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        s.record_forward("INBOX", "-", &["1", "2"], "tmp/a\tnew/a").unwrap();
+        drop(s);
+        let mut s = open(dir.path());
+        assert_eq!(s.recovery(), Some(&Recovery::Forward("tmp/a\tnew/a".into())));
+        assert!(s.is_seen("INBOX", "-", "1") && s.is_seen("INBOX", "-", "2"));
+        s.end_batch().unwrap();
+        drop(s);
+        assert!(open(dir.path()).recovery().is_none());
+    }
+
+    #[test]
+    fn unfinished_rollback_batch_discards_its_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        s.begin_rollback("len 10").unwrap();
+        // A torn `+ ... E` write: the `+` made it, the `E` did not.
+        s.append(&["+ INBOX - 1".to_string()], true).unwrap();
+        drop(s);
+        let s = open(dir.path());
+        assert_eq!(s.recovery(), Some(&Recovery::Rollback("len 10".into())));
+        assert!(!s.is_seen("INBOX", "-", "1"));
+    }
+
+    #[test]
+    fn finished_rollback_batch_keeps_its_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        s.begin_rollback("len 10").unwrap();
+        s.record("INBOX", "-", &["1"]).unwrap();
+        drop(s);
+        let s = open(dir.path());
+        assert!(s.recovery().is_none());
+        assert!(s.is_seen("INBOX", "-", "1"));
+    }
+
+    #[test]
+    fn torn_last_line_is_dropped_but_damage_inside_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        s.record("INBOX", "-", &["1", "2"]).unwrap();
+        drop(s);
+        let path = State::path_for(dir.path(), "acct");
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"0000").unwrap();
+        drop(f);
+        assert!(open(dir.path()).is_seen("INBOX", "-", "2"));
+
+        let text = fs::read_to_string(&path).unwrap().replace("+ INBOX - 1", "+ INBOX - 7");
+        fs::write(&path, text).unwrap();
+        let err = State::open(dir.path(), "acct", false).err().unwrap();
+        assert!(err.message().contains("corrupt at line"), "{}", err.message());
+        let s = State::open(dir.path(), "acct", true).unwrap();
+        assert!(!s.is_seen("INBOX", "-", "2"));
+    }
+
+    #[test]
+    fn new_validity_drops_old_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        s.record("F", "1", &["5"]).unwrap();
+        s.set_validity("F", "2").unwrap();
+        assert!(!s.is_seen("F", "1", "5"));
+        drop(s);
+        let s = open(dir.path());
+        assert_eq!(s.validity("F"), Some("2"));
+        assert_eq!(s.count("F"), 0);
+    }
+
+    #[test]
+    fn compaction_keeps_only_live_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        let ids: Vec<String> = (0..3000).map(|i| i.to_string()).collect();
+        let refs: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();
+        s.record("INBOX", "-", &refs).unwrap();
+        let present: HashSet<&str> = refs[..10].iter().copied().collect();
+        s.retain("INBOX", &present);
+        s.compact_if_worthwhile().unwrap();
+        drop(s);
+        let s = open(dir.path());
+        assert_eq!(s.count("INBOX"), 10);
+        let lines = fs::read_to_string(State::path_for(dir.path(), "acct"))
+            .unwrap()
+            .lines()
+            .count();
+        assert_eq!(lines, 12);
+    }
+
+    #[test]
+    fn hundred_thousand_ids_load_quickly() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        let ids: Vec<String> = (0..100_000).map(|i| format!("UID{i:09}.example")).collect();
+        let refs: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();
+        for chunk in refs.chunks(1000) {
+            s.record("INBOX", "-", chunk).unwrap();
+        }
+        drop(s);
+        let start = std::time::Instant::now();
+        let s = open(dir.path());
+        assert_eq!(s.count("INBOX"), 100_000);
+        // Generous for debug builds on a loaded machine; release loads in tens of ms.
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    }
+}

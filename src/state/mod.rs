@@ -1,0 +1,51 @@
+//! The state: which messages of an account have been delivered, kept so that the next run
+//! fetches only new mail, and the journal that makes delivery exactly-once.
+//!
+//! # File format
+//!
+//! `<state-dir>/<account>.state` is an append-only journal of text lines, each
+//! `<crc32 hex> <record>`:
+//!
+//! - `mailfetch-state 1`: header, first line.
+//! - `+ MAILBOX VALIDITY ID`: message ID of MAILBOX (UIDVALIDITY VALIDITY, `-` for POP3) is
+//!   delivered. Fields are percent-escaped.
+//! - `V MAILBOX VALIDITY`: the mailbox's UIDVALIDITY is now VALIDITY; older IDs are dropped.
+//! - `B rollback INTENT`: a batch that writes in place begins; INTENT is the sink's own
+//!   description of how to undo it after a crash.
+//! - `B forward MAILBOX VALIDITY INTENT ID...`: these IDs are delivered, durable but not yet
+//!   published; INTENT says how to finish publishing them after a crash.
+//! - `E`: the batch is finished.
+//!
+//! Recording a message appends one line: O(1), no rewrite. When the journal has grown to
+//! well over the number of live IDs it is compacted (written anew to a temporary file,
+//! fsync'd, renamed over the old one, directory fsync'd). A load of 100,000 IDs parses about
+//! 5 MB of lines into a hash set.
+//!
+//! # Why nothing is lost or duplicated under kill -9 (or power loss)
+//!
+//! `pull` runs every batch of messages through the same steps, and a crash can fall between
+//! any two of them:
+//!
+//! 1. Sinks that append in place (mbox) first journal `B rollback <length before>` and fsync.
+//! 2. The sink writes the messages (Maildir: into `tmp/`, invisible to readers).
+//! 3. The sink makes them durable (fsync of files and directories).
+//! 4. Maildir journals one `B forward <tmp -> new renames> <IDs>` line, fsync; then renames
+//!    and fsyncs `new/`, then journals `E`. mbox journals the `+` lines and `E`, fsync.
+//! 5. Only now, if the account does not keep mail, the messages are deleted on the server.
+//!
+//! A crash before step 4's journal write leaves Maildir files in `tmp/` (never seen by a
+//! reader, refetched next run, old tmp files removed after 36 hours per the Maildir spec) or
+//! mbox bytes past the journalled length (truncated away on the next open). A crash after it
+//! leaves an unfinished `B forward`: the next open finishes the renames (the files are
+//! durable) and counts its IDs; being one checksummed line, it is there whole or not at all. `+` lines behind an unfinished `B rollback` are ignored,
+//! because the rollback removes those messages. A crash before step 5 leaves delivered mail on
+//! the server: the next run deletes it without fetching it again. A torn last line (power loss
+//! mid-write) fails its checksum and, being last, is dropped; a bad checksum anywhere else
+//! means the file is corrupt, which is reported (never read as "nothing seen", which would
+//! re-deliver everything) until the user runs with `--reset-state`.
+
+mod journal;
+mod lock;
+
+pub use journal::{sync_dir, Recovery, State};
+pub use lock::AccountLock;
