@@ -7,7 +7,7 @@ mod tls;
 mod trace;
 
 pub use conn::{Connection, Stream};
-pub use tls::{TlsMode, TlsSettings};
+pub use tls::{connector, handshake_failed, TlsMode, TlsSettings};
 pub use trace::Trace;
 
 use crate::error::{Class, Error, Result};

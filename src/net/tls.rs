@@ -37,7 +37,10 @@ pub struct TlsSettings {
     pub ca_file: Option<PathBuf>,
 }
 
-fn connector(settings: &TlsSettings) -> Result<native_tls::TlsConnector> {
+/// The TLS client configuration every protocol uses: TLS 1.2 at least, the system trust store
+/// plus the certificates of `ca-file`, host names always verified. POP3 drives it directly;
+/// the IMAP source wraps it for tokio (`tokio_native_tls::TlsConnector::from`).
+pub fn connector(settings: &TlsSettings) -> Result<native_tls::TlsConnector> {
     let mut builder = native_tls::TlsConnector::builder();
     builder.min_protocol_version(Some(native_tls::Protocol::Tlsv12));
     if let Some(path) = &settings.ca_file {
@@ -86,23 +89,27 @@ pub(super) fn handshake(host: &str, settings: &TlsSettings, tcp: TcpStream) -> R
     let connector = connector(settings)?;
     match connector.connect(host, tcp) {
         Ok(tls) => Ok(Stream::Tls(Box::new(tls))),
-        Err(native_tls::HandshakeError::Failure(e)) => {
-            let text = e.to_string();
-            let hint = if text.contains("certificate") {
-                " (if the server uses a private CA, set ca-file = \"/path/to/ca.pem\")"
-            } else {
-                ""
-            };
-            Err(Error::new(
-                Class::Unavailable,
-                format!("TLS handshake with {host} failed: {text}{hint}"),
-            ))
-        }
+        Err(native_tls::HandshakeError::Failure(e)) => Err(handshake_failed(host, &e)),
         Err(native_tls::HandshakeError::WouldBlock(_)) => Err(Error::new(
             Class::Temporary,
             format!("TLS handshake with {host} timed out"),
         )),
     }
+}
+
+/// The error for a failed TLS handshake with `host` (server unavailable, exit 69), with a hint
+/// when the certificate was not trusted.
+pub fn handshake_failed(host: &str, e: &native_tls::Error) -> Error {
+    let text = e.to_string();
+    let hint = if text.contains("certificate") {
+        " (if the server uses a private CA, set ca-file = \"/path/to/ca.pem\")"
+    } else {
+        ""
+    };
+    Error::new(
+        Class::Unavailable,
+        format!("TLS handshake with {host} failed: {text}{hint}"),
+    )
 }
 
 #[cfg(test)]
