@@ -6,12 +6,13 @@
 
 use crate::config::{Account, Protocol, Target};
 use crate::error::{Class, Error, Result};
+use crate::fingerprint::{self, Sniffer};
 use crate::net::Trace;
 use crate::pop3::{self, Pop3};
 use crate::sink::{self, Meta, Sink};
-use crate::source::{RemoteMessage, Source};
-use crate::state::{AccountLock, Recovery, State};
-use std::collections::HashSet;
+use crate::source::{Listing, RemoteMessage, Source};
+use crate::state::{AccountLock, Delivered, Recovery, State};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -50,6 +51,8 @@ pub trait Observer {
     fn planned(&self, _mailbox: &str, _messages: usize, _bytes: u64) {}
     /// One message was delivered (not yet durable).
     fn delivered(&self, _bytes: u64) {}
+    /// Something the user should know that is not an error (about `mailbox`, if not empty).
+    fn notice(&self, _mailbox: &str, _text: &str) {}
 }
 
 /// An observer that ignores everything.
@@ -188,6 +191,8 @@ struct Run<'a> {
 /// A batch being delivered.
 struct Batch {
     indices: Vec<usize>,
+    /// The fingerprint of each delivered message, parallel to `indices`.
+    fingerprints: Vec<Option<String>>,
     bytes: u64,
     started: Instant,
 }
@@ -199,23 +204,40 @@ impl Run<'_> {
                 Some(s) => Some(s.as_mut()),
                 None => None,
             };
-            self.mailbox(&mailbox, sink)?;
+            let result = self.mailbox(&mailbox, sink);
+            self.notices();
+            result?;
         }
-        self.source.close()
+        let result = self.source.close();
+        self.notices();
+        result
+    }
+
+    /// Pass on what the source had to say.
+    fn notices(&mut self) {
+        for text in self.source.take_notices() {
+            self.observer.notice("", &text);
+        }
     }
 
     fn mailbox(&mut self, mailbox: &str, sink: Option<&mut dyn Sink>) -> Result<()> {
         let listing = self.source.open(mailbox)?;
         let validity = listing.validity.clone();
-        if self.state.validity(mailbox).is_some_and(|v| v != validity) {
-            self.state.set_validity(mailbox, &validity)?;
+        let mut recognised = HashSet::new();
+        if let Some(old) = self.state.validity(mailbox).filter(|v| *v != validity) {
+            let old = old.to_string();
+            recognised = self.revalidate(mailbox, &old, &listing, sink.is_some())?;
         }
-        let present: HashSet<&str> = listing.messages.iter().map(|m| m.id.as_str()).collect();
-        self.state.retain(mailbox, &present);
+        // After a dry run's look at a renumbered mailbox the state still holds the old IDs,
+        // which must not be pruned against the new ones.
+        if self.state.validity(mailbox) == Some(validity.as_str()) {
+            let present: HashSet<&str> = listing.messages.iter().map(|m| m.id.as_str()).collect();
+            self.state.retain(mailbox, &present);
+        }
         let mut new = Vec::new();
         let mut stale = Vec::new();
         for m in &listing.messages {
-            let seen = self.state.is_seen(mailbox, &validity, &m.id);
+            let seen = self.state.is_seen(mailbox, &validity, &m.id) || recognised.contains(&m.id);
             if !seen || self.fetch_all {
                 new.push(m.clone());
             } else {
@@ -237,19 +259,83 @@ impl Run<'_> {
             self.source.delete(&stale)?;
             self.summary.deleted += stale.len();
         }
-        self.fetch(mailbox, &validity, &new, sink)
+        self.fetch(mailbox, &listing, &new, sink)
+    }
+
+    /// The mailbox's UIDVALIDITY changed from `old`: the server renumbered it, and the IDs in
+    /// the state mean nothing any more. Messages of the new listing whose fingerprint
+    /// (Message-ID and size) matches that of a message delivered under the old validity are
+    /// taken as delivered (each recorded fingerprint matches at most one message), and are
+    /// recorded under the new validity when `record` is set (not in a dry run); everything
+    /// else is fetched. Returns the IDs recognised, and tells the user.
+    fn revalidate(
+        &mut self,
+        mailbox: &str,
+        old: &str,
+        listing: &Listing,
+        record: bool,
+    ) -> Result<HashSet<String>> {
+        let mut delivered: HashMap<&str, usize> = HashMap::new();
+        for f in self.state.fingerprints(mailbox) {
+            *delivered.entry(f).or_default() += 1;
+        }
+        let had = self.state.count(mailbox);
+        let without = had - delivered.values().sum::<usize>();
+        let mut kept: Vec<(String, String)> = Vec::new();
+        if !delivered.is_empty() && !listing.messages.is_empty() {
+            let ids = self.source.message_ids(&listing.messages)?;
+            for (m, id) in listing.messages.iter().zip(ids) {
+                let Some(id) = id else { continue };
+                let f = fingerprint::fingerprint(&id, m.size);
+                if let Some(n) = delivered.get_mut(f.as_str()).filter(|n| **n > 0) {
+                    *n -= 1;
+                    kept.push((m.id.clone(), f));
+                }
+            }
+        }
+        if record {
+            let records: Vec<Delivered> = kept
+                .iter()
+                .map(|(id, f)| Delivered {
+                    id,
+                    fingerprint: Some(f),
+                })
+                .collect();
+            self.state
+                .revalidate(mailbox, &listing.validity, &records)?;
+        }
+        let mut text = format!(
+            "UIDVALIDITY changed from {old} to {}: the server renumbered this folder. \
+             {} of its {} messages were recognised by Message-ID and size as delivered before \
+             and are not fetched again; {} will be fetched",
+            listing.validity,
+            kept.len(),
+            listing.messages.len(),
+            listing.messages.len() - kept.len()
+        );
+        if without > 0 {
+            text.push_str(&format!(
+                " ({without} earlier deliveries had no Message-ID to recognise them by, so \
+                 these may arrive again)"
+            ));
+        }
+        self.observer.notice(mailbox, &text);
+        Ok(kept.into_iter().map(|(id, _)| id).collect())
     }
 
     fn fetch(
         &mut self,
         mailbox: &str,
-        validity: &str,
+        listing: &Listing,
         new: &[RemoteMessage],
         sink: &mut dyn Sink,
     ) -> Result<()> {
         if new.is_empty() {
             return Ok(());
         }
+        let validity = listing.validity.as_str();
+        // Fingerprints matter only where IDs can be invalidated (`-`: permanent POP3 UIDLs).
+        let fingerprints = validity != "-";
         self.source.fetch(new)?;
         let mut batch: Option<Batch> = None;
         loop {
@@ -259,6 +345,7 @@ impl Run<'_> {
                 }
                 batch = Some(Batch {
                     indices: Vec::new(),
+                    fingerprints: Vec::new(),
                     bytes: 0,
                     started: Instant::now(),
                 });
@@ -270,17 +357,23 @@ impl Run<'_> {
                     let m = &new[index];
                     let meta = Meta {
                         mailbox,
+                        delimiter: listing.delimiter,
                         flags: m.flags,
                         internal_date: m.internal_date,
                         size: m.size,
                     };
-                    sink.deliver(&meta, &mut *body).map(|_| index)
+                    let mut sniffer = Sniffer::new(&mut *body);
+                    sink.deliver(&meta, &mut sniffer).map(|_| {
+                        let id = sniffer.message_id().filter(|_| fingerprints);
+                        (index, id.map(|id| fingerprint::fingerprint(&id, m.size)))
+                    })
                 }
                 Err(e) => Err(e),
             };
             match delivered {
-                Ok(index) => {
+                Ok((index, fingerprint)) => {
                     b.indices.push(index);
+                    b.fingerprints.push(fingerprint);
                     b.bytes += new[index].size;
                     self.observer.delivered(new[index].size);
                 }
@@ -324,12 +417,21 @@ impl Run<'_> {
                 return Err(e);
             }
         };
-        let ids: Vec<&str> = batch.indices.iter().map(|&i| new[i].id.as_str()).collect();
+        let ids: Vec<Delivered> = batch
+            .indices
+            .iter()
+            .zip(&batch.fingerprints)
+            .map(|(&i, f)| Delivered {
+                id: &new[i].id,
+                fingerprint: f.as_deref(),
+            })
+            .collect();
         // A failed journal write is not aborted: the next run's recovery decides from what
         // reached the journal.
         match forward {
             Some(Recovery::Forward(intent)) => {
-                self.state.record_forward(mailbox, validity, &ids, &intent)?;
+                self.state
+                    .record_forward(mailbox, validity, &ids, &intent)?;
                 sink.commit()?;
                 self.state.end_batch()?;
             }

@@ -66,6 +66,8 @@ impl Reporter {
             bar
         });
         AccountProgress {
+            name: name.to_string(),
+            quiet: self.quiet,
             bar,
             total: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
@@ -125,6 +127,8 @@ impl Reporter {
 
 /// The progress of one account; an [`Observer`] for `pull`.
 pub struct AccountProgress {
+    name: String,
+    quiet: bool,
     bar: Option<ProgressBar>,
     total: AtomicUsize,
     done: AtomicUsize,
@@ -166,6 +170,21 @@ impl Observer for AccountProgress {
             bar.inc(bytes);
         }
         self.update();
+    }
+
+    fn notice(&self, mailbox: &str, text: &str) {
+        if self.quiet {
+            return;
+        }
+        let text = if mailbox.is_empty() {
+            format!("mailfetch: {}: {text}", self.name)
+        } else {
+            format!("mailfetch: {}: folder {mailbox}: {text}", self.name)
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
     }
 }
 

@@ -50,6 +50,10 @@ pub struct Listing {
     pub validity: String,
     /// Every message, in server order.
     pub messages: Vec<RemoteMessage>,
+    /// The mailbox's hierarchy delimiter (IMAP LIST), so that a store can mirror the folder
+    /// tree: `Work/Receipts` and `Work.Receipts` name the same local folder when `/` and `.`
+    /// are their servers' delimiters. `None` for flat names (POP3, or a server without one).
+    pub delimiter: Option<char>,
 }
 
 /// A mail source: one authenticated session.
@@ -74,4 +78,17 @@ pub trait Source {
 
     /// End the session cleanly, committing deletions (POP3 QUIT, IMAP EXPUNGE+LOGOUT).
     fn close(&mut self) -> Result<()>;
+
+    /// The Message-ID of each of `messages` (from the open mailbox's listing), in order, for
+    /// recognising already delivered mail after the mailbox's IDs were invalidated (see
+    /// `crate::fingerprint`). A source whose IDs are permanent need not implement it.
+    fn message_ids(&mut self, messages: &[RemoteMessage]) -> Result<Vec<Option<String>>> {
+        Ok(vec![None; messages.len()])
+    }
+
+    /// What the source has to tell the user that is not an error (mail it left in place, and
+    /// why), collected since the last call.
+    fn take_notices(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }

@@ -524,6 +524,7 @@ impl Source for Pop3 {
         Ok(Listing {
             validity: "-".to_string(),
             messages: self.list_all()?,
+            delimiter: None,
         })
     }
 

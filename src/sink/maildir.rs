@@ -232,7 +232,7 @@ impl Sink for Maildir {
     }
 
     fn deliver(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<()> {
-        let folder = folder_to_maildir(meta.mailbox, Some('/'));
+        let folder = folder_to_maildir(meta.mailbox, meta.delimiter);
         self.ensure(&folder)?;
         let name = self.unique_name();
         let tmp = Self::rel(&folder, "tmp", &name);
@@ -356,6 +356,7 @@ mod tests {
     fn meta(mailbox: &str, flags: Flags) -> Meta<'_> {
         Meta {
             mailbox,
+            delimiter: Some('/'),
             flags,
             internal_date: Some(1_000_000_000),
             size: 0,
@@ -382,6 +383,8 @@ mod tests {
         }
         assert_eq!(folder_to_maildir("INBOX", Some('/')), "");
         assert_eq!(folder_to_maildir("Work/Receipts", Some('/')), ".Work.Receipts");
+        assert_eq!(folder_to_maildir("Work.Receipts", Some('.')), ".Work.Receipts");
+        assert_eq!(folder_to_maildir("Work.Receipts", Some('/')), ".Work%2EReceipts");
     }
 
     #[test]

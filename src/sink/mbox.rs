@@ -394,6 +394,7 @@ mod tests {
     fn meta() -> Meta<'static> {
         Meta {
             mailbox: "INBOX",
+            delimiter: None,
             flags: Flags::default(),
             internal_date: Some(0),
             size: 0,

@@ -242,6 +242,7 @@ mod tests {
         let mut mda = Mda::new(&cmd, "u", "a", Duration::from_secs(10)).unwrap();
         let meta = Meta {
             mailbox: "INBOX",
+            delimiter: None,
             flags: Default::default(),
             internal_date: None,
             size: 5,

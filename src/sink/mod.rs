@@ -24,6 +24,8 @@ use std::io::Read;
 pub struct Meta<'a> {
     /// The remote mailbox (`INBOX` for POP3).
     pub mailbox: &'a str,
+    /// The remote mailbox's hierarchy delimiter, if it has one (see `source::Listing`).
+    pub delimiter: Option<char>,
     /// Flags to keep (Maildir info).
     pub flags: Flags,
     /// INTERNALDATE, seconds since the epoch.

@@ -21,7 +21,17 @@ pub enum Recovery {
 #[derive(Default, Debug)]
 struct MailboxState {
     validity: String,
-    ids: HashSet<String>,
+    /// Delivered IDs, each with its fingerprint when one was recorded.
+    ids: HashMap<String, Option<String>>,
+}
+
+/// One delivered message, as recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivered<'a> {
+    /// Its ID in the mailbox (POP3 UIDL, IMAP UID).
+    pub id: &'a str,
+    /// What identifies it should the IDs be invalidated (see `crate::fingerprint`).
+    pub fingerprint: Option<&'a str>,
 }
 
 /// An account's state, loaded and open for appending.
@@ -104,9 +114,7 @@ impl State {
         }
         let (mailboxes, records, recovery) = match File::open(&path) {
             Ok(f) => load(&path, f)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                (HashMap::new(), 0, None)
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (HashMap::new(), 0, None),
             Err(e) => {
                 return Err(Error::local(
                     format!("cannot read state {}", path.display()),
@@ -138,7 +146,7 @@ impl State {
     pub fn is_seen(&self, mailbox: &str, validity: &str, id: &str) -> bool {
         self.mailboxes
             .get(mailbox)
-            .is_some_and(|m| m.validity == validity && m.ids.contains(id))
+            .is_some_and(|m| m.validity == validity && m.ids.contains_key(id))
     }
 
     /// The validity recorded for `mailbox`, if any ID of it was ever recorded.
@@ -151,15 +159,31 @@ impl State {
         self.mailboxes.get(mailbox).map_or(0, |m| m.ids.len())
     }
 
-    /// Record that `mailbox` now has `validity`, dropping IDs of the old one.
-    pub fn set_validity(&mut self, mailbox: &str, validity: &str) -> Result<()> {
+    /// The fingerprints of the delivered messages of `mailbox` (one per message that has one;
+    /// equal messages give equal fingerprints).
+    pub fn fingerprints<'s>(&'s self, mailbox: &str) -> impl Iterator<Item = &'s str> + 's {
+        self.mailboxes
+            .get(mailbox)
+            .into_iter()
+            .flat_map(|m| m.ids.values().filter_map(|f| f.as_deref()))
+    }
+
+    /// Record that `mailbox` now has `validity`, dropping IDs of the old one, except `kept`:
+    /// messages under the new validity that were recognised (by fingerprint) as delivered
+    /// under the old one. One durable write: `V` then a `+` line per kept message.
+    pub fn revalidate(&mut self, mailbox: &str, validity: &str, kept: &[Delivered]) -> Result<()> {
         let m = self.mailboxes.entry(mailbox.to_string()).or_default();
-        if m.validity != validity {
-            m.validity = validity.to_string();
-            m.ids.clear();
-            self.append(&[format!("V {} {}", escape(mailbox), escape(validity))], true)?;
+        m.validity = validity.to_string();
+        m.ids.clear();
+        let (mb, va) = (escape(mailbox), escape(validity));
+        let mut records = vec![format!("V {mb} {va}")];
+        for d in kept {
+            m.ids
+                .insert(d.id.to_string(), d.fingerprint.map(str::to_string));
+            records.push(plus(&mb, &va, d));
         }
-        Ok(())
+        self.dirty = true;
+        self.append(&records, true)
     }
 
     /// Forget IDs of `mailbox` that the server no longer lists, so the state does not grow
@@ -167,7 +191,7 @@ impl State {
     pub fn retain(&mut self, mailbox: &str, present: &HashSet<&str>) {
         if let Some(m) = self.mailboxes.get_mut(mailbox) {
             let before = m.ids.len();
-            m.ids.retain(|id| present.contains(id.as_str()));
+            m.ids.retain(|id, _| present.contains(id.as_str()));
             self.dirty |= m.ids.len() != before;
         }
     }
@@ -178,56 +202,61 @@ impl State {
         self.append(&[format!("B rollback {}", escape(intent))], true)
     }
 
-    /// Record `ids` of `mailbox` as delivered, durably, in one line together with how to
-    /// finish publishing them after a crash (`B forward`). Follow with [`State::end_batch`]
-    /// once the sink has published them. One line, so a torn write records all or nothing.
+    /// Record `delivered` of `mailbox` as delivered, durably, in one line together with how
+    /// to finish publishing them after a crash (`B forward`). Follow with [`State::end_batch`]
+    /// once the sink has published them. One line, so a torn write records all or nothing;
+    /// the fingerprints follow as `+` lines in the same write (advisory: see the module doc).
     pub fn record_forward(
         &mut self,
         mailbox: &str,
         validity: &str,
-        ids: &[&str],
+        delivered: &[Delivered],
         intent: &str,
     ) -> Result<()> {
-        self.remember(mailbox, validity, ids)?;
-        let mut rec = format!(
-            "B forward {} {} {}",
-            escape(mailbox),
-            escape(validity),
-            escape(intent)
-        );
-        for id in ids {
+        self.remember(mailbox, validity, delivered)?;
+        let (mb, va) = (escape(mailbox), escape(validity));
+        let mut rec = format!("B forward {mb} {va} {}", escape(intent));
+        for d in delivered {
             rec.push(' ');
-            rec.push_str(&escape(id));
+            rec.push_str(&escape(d.id));
         }
+        let mut records = vec![rec];
+        records.extend(
+            delivered
+                .iter()
+                .filter(|d| d.fingerprint.is_some())
+                .map(|d| plus(&mb, &va, d)),
+        );
         self.recovery = Some(Recovery::Forward(intent.to_string()));
-        self.append(&[rec], true)
+        self.append(&records, true)
     }
 
-    /// Record `ids` of `mailbox` as delivered and end the batch (`+` lines, `E`), durably.
-    pub fn record(&mut self, mailbox: &str, validity: &str, ids: &[&str]) -> Result<()> {
-        self.remember(mailbox, validity, ids)?;
+    /// Record `delivered` of `mailbox` as delivered and end the batch (`+` lines, `E`),
+    /// durably.
+    pub fn record(&mut self, mailbox: &str, validity: &str, delivered: &[Delivered]) -> Result<()> {
+        self.remember(mailbox, validity, delivered)?;
         let (mb, va) = (escape(mailbox), escape(validity));
-        let mut records: Vec<String> = ids
-            .iter()
-            .map(|id| format!("+ {mb} {va} {}", escape(id)))
-            .collect();
+        let mut records: Vec<String> = delivered.iter().map(|d| plus(&mb, &va, d)).collect();
         records.push("E".to_string());
         self.recovery = None;
         self.append(&records, true)
     }
 
-    fn remember(&mut self, mailbox: &str, validity: &str, ids: &[&str]) -> Result<()> {
+    fn remember(&mut self, mailbox: &str, validity: &str, delivered: &[Delivered]) -> Result<()> {
         let m = self.mailboxes.entry(mailbox.to_string()).or_default();
         if m.validity != validity {
             if !m.ids.is_empty() {
                 return Err(Error::new(
                     Class::LocalIo,
-                    "internal: recording IDs under a new UIDVALIDITY without set_validity",
+                    "internal: recording IDs under a new UIDVALIDITY without revalidate",
                 ));
             }
             m.validity = validity.to_string();
         }
-        m.ids.extend(ids.iter().map(|id| id.to_string()));
+        for d in delivered {
+            m.ids
+                .insert(d.id.to_string(), d.fingerprint.map(str::to_string));
+        }
         Ok(())
     }
 
@@ -275,8 +304,12 @@ impl State {
             out.write_all(line(&format!("V {mb} {va}")).as_bytes())
                 .map_err(err)?;
             n += 1;
-            for id in &m.ids {
-                out.write_all(line(&format!("+ {mb} {va} {}", escape(id))).as_bytes())
+            for (id, fingerprint) in &m.ids {
+                let d = Delivered {
+                    id,
+                    fingerprint: fingerprint.as_deref(),
+                };
+                out.write_all(line(&plus(&mb, &va, &d)).as_bytes())
                     .map_err(err)?;
                 n += 1;
             }
@@ -289,6 +322,14 @@ impl State {
         self.records = n;
         self.dirty = false;
         Ok(())
+    }
+}
+
+/// The `+ MAILBOX VALIDITY ID [FINGERPRINT]` record (mailbox and validity already escaped).
+fn plus(mb: &str, va: &str, d: &Delivered) -> String {
+    match d.fingerprint {
+        Some(f) => format!("+ {mb} {va} {} {}", escape(d.id), escape(f)),
+        None => format!("+ {mb} {va} {}", escape(d.id)),
     }
 }
 
@@ -327,7 +368,7 @@ fn load(path: &Path, file: File) -> Result<Loaded> {
     let mut n = 0;
     // The batch in progress, and the `+` records seen since it began.
     let mut open_batch: Option<Recovery> = None;
-    let mut pending: Vec<(String, String, String)> = Vec::new();
+    let mut pending: Vec<Record> = Vec::new();
     loop {
         raw.clear();
         let got = reader
@@ -361,10 +402,16 @@ fn load(path: &Path, file: File) -> Result<Loaded> {
                 let (Some(mb), Some(va), Some(id)) = (field(1), field(2), field(3)) else {
                     return Err(corrupt(n, "bad record"));
                 };
+                // Written since format 1 gained fingerprints; older lines have 4 fields.
+                let fingerprint = match fields.get(4) {
+                    Some(f) => Some(unescape(f).ok_or_else(|| corrupt(n, "bad record"))?),
+                    None => None,
+                };
+                let record = (mb, va, id, fingerprint);
                 if open_batch.is_some() {
-                    pending.push((mb, va, id));
+                    pending.push(record);
                 } else {
-                    add(&mut mailboxes, mb, va, id);
+                    add(&mut mailboxes, record);
                 }
             }
             "V" => {
@@ -390,7 +437,7 @@ fn load(path: &Path, file: File) -> Result<Loaded> {
                         };
                         for id in fields.iter().skip(5) {
                             let id = unescape(id).ok_or_else(|| corrupt(n, "bad record"))?;
-                            add(&mut mailboxes, mb.clone(), va.clone(), id);
+                            add(&mut mailboxes, (mb.clone(), va.clone(), id, None));
                         }
                         Recovery::Forward(intent)
                     }
@@ -418,26 +465,33 @@ fn load(path: &Path, file: File) -> Result<Loaded> {
     Ok((mailboxes, n, open_batch))
 }
 
+/// A `+` record: mailbox, validity, ID, fingerprint.
+type Record = (String, String, String, Option<String>);
+
 fn flush_pending(
     mailboxes: &mut HashMap<String, MailboxState>,
-    pending: &mut Vec<(String, String, String)>,
+    pending: &mut Vec<Record>,
     batch: Option<Recovery>,
 ) {
     let keep = !matches!(batch, Some(Recovery::Rollback(_)));
-    for (mb, va, id) in pending.drain(..) {
+    for record in pending.drain(..) {
         if keep {
-            add(mailboxes, mb, va, id);
+            add(mailboxes, record);
         }
     }
 }
 
-fn add(mailboxes: &mut HashMap<String, MailboxState>, mb: String, va: String, id: String) {
+fn add(mailboxes: &mut HashMap<String, MailboxState>, (mb, va, id, fingerprint): Record) {
     let m = mailboxes.entry(mb).or_default();
     if m.validity != va {
         m.validity = va;
         m.ids.clear();
     }
-    m.ids.insert(id);
+    let slot = m.ids.entry(id).or_default();
+    // A `B forward` line names its IDs; the `+` lines after it add their fingerprints.
+    if fingerprint.is_some() {
+        *slot = fingerprint;
+    }
 }
 
 fn parse_line(raw: &[u8]) -> Option<&str> {
@@ -453,6 +507,15 @@ mod tests {
     use super::*;
     use std::io::Write as _;
 
+    fn plain<'a>(ids: &[&'a str]) -> Vec<Delivered<'a>> {
+        ids.iter()
+            .map(|id| Delivered {
+                id,
+                fingerprint: None,
+            })
+            .collect()
+    }
+
     fn open(dir: &Path) -> State {
         State::open(dir, "acct", false).unwrap()
     }
@@ -466,7 +529,7 @@ mod tests {
     fn recorded_ids_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = open(dir.path());
-        s.record("INBOX", "-", &["a b", "c%d", ""]).unwrap();
+        s.record("INBOX", "-", &plain(&["a b", "c%d", ""])).unwrap();
         drop(s);
         let s = open(dir.path());
         assert!(s.is_seen("INBOX", "-", "a b"));
@@ -480,10 +543,14 @@ mod tests {
     fn unfinished_forward_batch_counts_and_asks_for_roll_forward() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = open(dir.path());
-        s.record_forward("INBOX", "-", &["1", "2"], "tmp/a\tnew/a").unwrap();
+        s.record_forward("INBOX", "-", &plain(&["1", "2"]), "tmp/a\tnew/a")
+            .unwrap();
         drop(s);
         let mut s = open(dir.path());
-        assert_eq!(s.recovery(), Some(&Recovery::Forward("tmp/a\tnew/a".into())));
+        assert_eq!(
+            s.recovery(),
+            Some(&Recovery::Forward("tmp/a\tnew/a".into()))
+        );
         assert!(s.is_seen("INBOX", "-", "1") && s.is_seen("INBOX", "-", "2"));
         s.end_batch().unwrap();
         drop(s);
@@ -508,7 +575,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = open(dir.path());
         s.begin_rollback("len 10").unwrap();
-        s.record("INBOX", "-", &["1"]).unwrap();
+        s.record("INBOX", "-", &plain(&["1"])).unwrap();
         drop(s);
         let s = open(dir.path());
         assert!(s.recovery().is_none());
@@ -519,7 +586,7 @@ mod tests {
     fn torn_last_line_is_dropped_but_damage_inside_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = open(dir.path());
-        s.record("INBOX", "-", &["1", "2"]).unwrap();
+        s.record("INBOX", "-", &plain(&["1", "2"])).unwrap();
         drop(s);
         let path = State::path_for(dir.path(), "acct");
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
@@ -527,25 +594,88 @@ mod tests {
         drop(f);
         assert!(open(dir.path()).is_seen("INBOX", "-", "2"));
 
-        let text = fs::read_to_string(&path).unwrap().replace("+ INBOX - 1", "+ INBOX - 7");
+        let text = fs::read_to_string(&path)
+            .unwrap()
+            .replace("+ INBOX - 1", "+ INBOX - 7");
         fs::write(&path, text).unwrap();
         let err = State::open(dir.path(), "acct", false).err().unwrap();
-        assert!(err.message().contains("corrupt at line"), "{}", err.message());
+        assert!(
+            err.message().contains("corrupt at line"),
+            "{}",
+            err.message()
+        );
         let s = State::open(dir.path(), "acct", true).unwrap();
         assert!(!s.is_seen("INBOX", "-", "2"));
     }
 
     #[test]
-    fn new_validity_drops_old_ids() {
+    fn new_validity_keeps_only_recognised_messages() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = open(dir.path());
-        s.record("F", "1", &["5"]).unwrap();
-        s.set_validity("F", "2").unwrap();
+        let old = [
+            Delivered {
+                id: "5",
+                fingerprint: Some("10:<a@x>"),
+            },
+            Delivered {
+                id: "6",
+                fingerprint: None,
+            },
+        ];
+        s.record("F", "1", &old).unwrap();
+        assert_eq!(s.fingerprints("F").collect::<Vec<_>>(), ["10:<a@x>"]);
+        let kept = [Delivered {
+            id: "1",
+            fingerprint: Some("10:<a@x>"),
+        }];
+        s.revalidate("F", "2", &kept).unwrap();
         assert!(!s.is_seen("F", "1", "5"));
+        assert!(s.is_seen("F", "2", "1"));
         drop(s);
         let s = open(dir.path());
         assert_eq!(s.validity("F"), Some("2"));
-        assert_eq!(s.count("F"), 0);
+        assert_eq!(s.count("F"), 1);
+        assert_eq!(s.fingerprints("F").collect::<Vec<_>>(), ["10:<a@x>"]);
+    }
+
+    #[test]
+    fn fingerprints_survive_forward_batches_and_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        let d = [Delivered {
+            id: "7",
+            fingerprint: Some("3:<m@x>"),
+        }];
+        s.record_forward("F", "9", &d, "maildir").unwrap();
+        s.end_batch().unwrap();
+        drop(s);
+        let mut s = open(dir.path());
+        assert_eq!(s.fingerprints("F").collect::<Vec<_>>(), ["3:<m@x>"]);
+        s.rewrite().unwrap();
+        drop(s);
+        let s = open(dir.path());
+        assert!(s.is_seen("F", "9", "7"));
+        assert_eq!(s.fingerprints("F").collect::<Vec<_>>(), ["3:<m@x>"]);
+    }
+
+    #[test]
+    fn journal_without_fingerprints_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = State::path_for(dir.path(), "acct");
+        let text: String = [
+            HEADER,
+            "V INBOX 4",
+            "+ INBOX 4 17",
+            "B forward INBOX 4 x 18",
+            "E",
+        ]
+        .iter()
+        .map(|r| line(r))
+        .collect();
+        fs::write(&path, text).unwrap();
+        let s = open(dir.path());
+        assert!(s.is_seen("INBOX", "4", "17") && s.is_seen("INBOX", "4", "18"));
+        assert_eq!(s.fingerprints("INBOX").count(), 0);
     }
 
     #[test]
@@ -554,7 +684,7 @@ mod tests {
         let mut s = open(dir.path());
         let ids: Vec<String> = (0..3000).map(|i| i.to_string()).collect();
         let refs: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();
-        s.record("INBOX", "-", &refs).unwrap();
+        s.record("INBOX", "-", &plain(&refs)).unwrap();
         let present: HashSet<&str> = refs[..10].iter().copied().collect();
         s.retain("INBOX", &present);
         s.compact_if_worthwhile().unwrap();
@@ -575,7 +705,7 @@ mod tests {
         let ids: Vec<String> = (0..100_000).map(|i| format!("UID{i:09}.example")).collect();
         let refs: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();
         for chunk in refs.chunks(1000) {
-            s.record("INBOX", "-", chunk).unwrap();
+            s.record("INBOX", "-", &plain(chunk)).unwrap();
         }
         drop(s);
         let start = std::time::Instant::now();

@@ -7,19 +7,36 @@
 //! `<crc32 hex> <record>`:
 //!
 //! - `mailfetch-state 1`: header, first line.
-//! - `+ MAILBOX VALIDITY ID`: message ID of MAILBOX (UIDVALIDITY VALIDITY, `-` for POP3) is
-//!   delivered. Fields are percent-escaped.
+//! - `+ MAILBOX VALIDITY ID [FINGERPRINT]`: message ID of MAILBOX (UIDVALIDITY VALIDITY, `-`
+//!   for POP3) is delivered; FINGERPRINT (`SIZE:<Message-ID>`, see `crate::fingerprint`) is
+//!   there when the message had a Message-ID and its mailbox's IDs can be invalidated (not
+//!   for POP3). Fields are percent-escaped. Files written before fingerprints existed have
+//!   only the four fields and load as they are; older readers ignore the fifth.
 //! - `V MAILBOX VALIDITY`: the mailbox's UIDVALIDITY is now VALIDITY; older IDs are dropped.
+//!   The `+` lines written in the same append (see below) re-record the recognised ones.
 //! - `B rollback INTENT`: a batch that writes in place begins; INTENT is the sink's own
 //!   description of how to undo it after a crash.
 //! - `B forward MAILBOX VALIDITY INTENT ID...`: these IDs are delivered, durable but not yet
-//!   published; INTENT says how to finish publishing them after a crash.
+//!   published; INTENT says how to finish publishing them after a crash. Their fingerprints
+//!   follow as `+` lines in the same append.
 //! - `E`: the batch is finished.
 //!
 //! Recording a message appends one line: O(1), no rewrite. When the journal has grown to
 //! well over the number of live IDs it is compacted (written anew to a temporary file,
 //! fsync'd, renamed over the old one, directory fsync'd). A load of 100,000 IDs parses about
 //! 5 MB of lines into a hash set.
+//!
+//! # When a mailbox's UIDVALIDITY changes
+//!
+//! The server has renumbered the mailbox, so its recorded IDs are meaningless, but it usually
+//! still holds the mail already delivered. `pull` asks the source for the Message-ID of every
+//! listed message and matches `SIZE:<Message-ID>` against the fingerprints recorded under the
+//! old validity, each recorded fingerprint matching at most one message. The matches are
+//! recorded under the new validity (one append: `V` then their `+` lines, synced) and are not
+//! fetched again; the rest is fetched; the user is told on stderr how many were recognised.
+//! Messages without a Message-ID (or recorded before fingerprints existed) cannot be
+//! recognised and are fetched again: a possible duplicate, never a loss. A crash that tears
+//! this append loses some matches, with the same consequence.
 //!
 //! # Why nothing is lost or duplicated under kill -9 (or power loss)
 //!
@@ -37,7 +54,9 @@
 //! reader, refetched next run, old tmp files removed after 36 hours per the Maildir spec) or
 //! mbox bytes past the journalled length (truncated away on the next open). A crash after it
 //! leaves an unfinished `B forward`: the next open finishes the renames (the files are
-//! durable) and counts its IDs; being one checksummed line, it is there whole or not at all. `+` lines behind an unfinished `B rollback` are ignored,
+//! durable) and counts its IDs; being one checksummed line, it is there whole or not at all
+//! (the fingerprint lines after it are advisory: losing them costs nothing until the
+//! mailbox's UIDVALIDITY changes). `+` lines behind an unfinished `B rollback` are ignored,
 //! because the rollback removes those messages. A crash before step 5 leaves delivered mail on
 //! the server: the next run deletes it without fetching it again. A torn last line (power loss
 //! mid-write) fails its checksum and, being last, is dropped; a bad checksum anywhere else
@@ -47,5 +66,5 @@
 mod journal;
 mod lock;
 
-pub use journal::{sync_dir, Recovery, State};
+pub use journal::{sync_dir, Delivered, Recovery, State};
 pub use lock::AccountLock;

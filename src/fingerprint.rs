@@ -1,0 +1,152 @@
+//! What identifies a message when its ID no longer does.
+//!
+//! An IMAP server that changes a folder's UIDVALIDITY has renumbered it: the UIDs recorded in
+//! the state mean nothing any more, yet the folder usually holds the same mail (a restored
+//! backup, a migrated server, a folder deleted and recreated). Fetching it all again would
+//! flood the target with duplicates, so every delivered message also gets a fingerprint: its
+//! `Message-ID` header and the size the server announced for it (RFC822.SIZE, which is the
+//! same for the same stored message). The fingerprint is noted while the message streams to
+//! the sink ([`Sniffer`]), and after a UIDVALIDITY change the source is asked for the
+//! Message-IDs of the folder, which are matched against the recorded fingerprints.
+//!
+//! A message without a Message-ID has no fingerprint and is fetched again after such a change:
+//! a duplicate is better than a loss.
+
+use std::io::{self, Read};
+
+/// The most header bytes looked at for a Message-ID; a header longer than this gives no
+/// fingerprint.
+const MAX_HEADER: usize = 64 << 10;
+
+/// The fingerprint of a message with Message-ID `message_id` and server size `size`.
+pub fn fingerprint(message_id: &str, size: u64) -> String {
+    format!("{size}:{message_id}")
+}
+
+/// The `Message-ID` of a message header (the header alone, or a whole message: the scan stops
+/// at the first empty line). Folded lines are unfolded; the value is the `<...>` part, or the
+/// whole trimmed value if it has no angle brackets. `None` if there is none or it is empty.
+pub fn message_id(header: &[u8]) -> Option<String> {
+    let mut lines = header
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut value: Option<Vec<u8>> = None;
+    for line in lines.by_ref() {
+        if line.is_empty() {
+            break;
+        }
+        let folded = line[0] == b' ' || line[0] == b'\t';
+        match (&mut value, folded) {
+            (Some(v), true) => v.extend_from_slice(line),
+            (Some(_), false) => break,
+            (None, true) => {}
+            (None, false) => {
+                let name_len = b"message-id:".len();
+                if line.len() >= name_len && line[..name_len].eq_ignore_ascii_case(b"message-id:") {
+                    value = Some(line[name_len..].to_vec());
+                }
+            }
+        }
+    }
+    let value = String::from_utf8_lossy(&value?).trim().to_string();
+    let id = match (value.find('<'), value.rfind('>')) {
+        (Some(start), Some(end)) if start < end => value[start..=end].to_string(),
+        _ => value,
+    };
+    (!id.is_empty() && id.len() <= 998).then_some(id)
+}
+
+/// A reader that passes a message through and keeps its header (at most [`MAX_HEADER`]
+/// bytes) to find its Message-ID once it has been read.
+pub struct Sniffer<'a> {
+    inner: &'a mut dyn Read,
+    head: Vec<u8>,
+    complete: bool,
+}
+
+impl<'a> Sniffer<'a> {
+    /// Watch `inner`.
+    pub fn new(inner: &'a mut dyn Read) -> Self {
+        Sniffer {
+            inner,
+            head: Vec::new(),
+            complete: false,
+        }
+    }
+
+    /// The Message-ID seen in the message's header, if the header was complete and had one.
+    pub fn message_id(&self) -> Option<String> {
+        if self.complete {
+            message_id(&self.head)
+        } else {
+            None
+        }
+    }
+}
+
+impl Read for Sniffer<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if !self.complete && self.head.len() < MAX_HEADER {
+            let take = n.min(MAX_HEADER - self.head.len());
+            let from = self.head.len().saturating_sub(3);
+            self.head.extend_from_slice(&buf[..take]);
+            let tail = &self.head[from..];
+            self.complete = memchr::memmem::find(tail, b"\n\n").is_some()
+                || memchr::memmem::find(tail, b"\n\r\n").is_some();
+        }
+        if n == 0 {
+            // A message that is all header.
+            self.complete |= self.head.len() < MAX_HEADER;
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_id_is_found_case_insensitively_and_unfolded() {
+        let h = b"From: a\nmessage-ID:\n <x@y>\nSubject: s\n\nMessage-ID: <body@z>\n";
+        assert_eq!(message_id(h).as_deref(), Some("<x@y>"));
+        let h = b"Message-Id: <crlf@y>  \r\nTo: b\r\n\r\n";
+        assert_eq!(message_id(h).as_deref(), Some("<crlf@y>"));
+    }
+
+    #[test]
+    fn no_message_id_in_the_header_gives_none() {
+        assert_eq!(message_id(b"From: a\n\nMessage-ID: <body@z>\n"), None);
+        assert_eq!(message_id(b"Message-ID:   \n\n"), None);
+        assert_eq!(message_id(b""), None);
+    }
+
+    #[test]
+    fn sniffer_passes_bytes_through_and_finds_the_id_across_reads() {
+        let msg = b"Subject: x\nMessage-ID: <s@t>\n\nbody\n".repeat(1);
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(3).min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut inner = Trickle(&msg);
+        let mut s = Sniffer::new(&mut inner);
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        assert_eq!(out, msg);
+        assert_eq!(s.message_id().as_deref(), Some("<s@t>"));
+    }
+
+    #[test]
+    fn header_only_message_has_its_id() {
+        let mut inner: &[u8] = b"Message-ID: <h@o>";
+        let mut s = Sniffer::new(&mut inner);
+        std::io::copy(&mut s, &mut std::io::sink()).unwrap();
+        assert_eq!(s.message_id().as_deref(), Some("<h@o>"));
+    }
+}
