@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use mailfetch::cli::{Cli, Command, Generate, Shell};
-use mailfetch::config::{self, profiles, Config};
+use mailfetch::config::{self, profiles, Config, Protocol};
 use mailfetch::pull::{self, Options};
 use mailfetch::report::{human_bytes, out, Reporter};
 use mailfetch::state::State;
@@ -122,8 +122,13 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
             let config = load(cli)?;
             let dir = state_dir(cli)?;
             for a in &config.accounts {
+                let imap = match (&a.protocol, &a.move_to) {
+                    (Protocol::Imap, Some(m)) => format!(" folders={} move-to={m}", a.folders),
+                    (Protocol::Imap, None) => format!(" folders={}", a.folders),
+                    (Protocol::Pop3, _) => String::new(),
+                };
                 out(&format!(
-                    "{}: {} {}:{} tls={} user={} profile={} -> {} keep={} state={}",
+                    "{}: {} {}:{} tls={} user={} profile={}{imap} -> {} keep={} state={}",
                     a.name,
                     a.protocol.as_str(),
                     a.endpoint.host,

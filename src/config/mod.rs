@@ -67,6 +67,21 @@ struct AccountToml {
     timeout: Option<Spanned<u64>>,
     /// Allow a password over an unencrypted connection.
     allow_plaintext_password: Option<bool>,
+    /// IMAP folders to fetch: a list of names (default `["INBOX"]`), or `"*"` for every
+    /// selectable folder on the server.
+    folders: Option<Spanned<FoldersToml>>,
+    /// IMAP folder that fetched mail is moved to instead of being deleted (with keep = false).
+    move_to: Option<Spanned<String>>,
+}
+
+/// `folders` as written: a list of names or a string (which must be `"*"`).
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum FoldersToml {
+    /// `folders = ["INBOX", "Receipts"]`
+    List(Vec<String>),
+    /// `folders = "*"`
+    Pattern(String),
 }
 
 impl AccountToml {
@@ -90,6 +105,8 @@ impl AccountToml {
             fetch_all: self.fetch_all.or(d.fetch_all),
             timeout: self.timeout.or(d.timeout),
             allow_plaintext_password: self.allow_plaintext_password.or(d.allow_plaintext_password),
+            folders: self.folders.or(d.folders),
+            move_to: self.move_to.or(d.move_to),
         }
     }
 }
@@ -111,6 +128,24 @@ impl std::fmt::Display for Target {
             Target::Maildir(p) => write!(f, "maildir:{}", p.display()),
             Target::Mbox(p) => write!(f, "mbox:{}", p.display()),
             Target::Mda(c) => write!(f, "mda:{c}"),
+        }
+    }
+}
+
+/// Which remote folders an account fetches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Folders {
+    /// These, in this order (UTF-8 names; `INBOX` for POP3).
+    Named(Vec<String>),
+    /// Every selectable folder the server lists (`folders = "*"`).
+    All,
+}
+
+impl std::fmt::Display for Folders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Folders::Named(names) => f.write_str(&names.join(",")),
+            Folders::All => f.write_str("*"),
         }
     }
 }
@@ -140,6 +175,10 @@ pub struct Account {
     pub keep: bool,
     /// Fetch messages already seen too.
     pub fetch_all: bool,
+    /// The remote folders to fetch.
+    pub folders: Folders,
+    /// Move fetched mail to this IMAP folder instead of deleting it (when not keeping mail).
+    pub move_to: Option<String>,
 }
 
 /// A loaded configuration.
@@ -369,6 +408,33 @@ fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> R
     } else {
         PasswordSource::Prompt
     };
+    let folders = resolve_folders(name, protocol, raw.folders.as_ref(), &here)?;
+    let move_to = match &raw.move_to {
+        Some(m) if protocol == Protocol::Pop3 => {
+            return Err(Error::config(format!(
+                "{}: account {name}: move-to needs protocol = \"imap\" (POP3 has no folders)",
+                here(Some(m.span()))
+            )))
+        }
+        Some(m) => {
+            check_folder_name(m.get_ref()).map_err(|why| {
+                Error::config(format!(
+                    "{}: account {name}: move-to: {why}",
+                    here(Some(m.span()))
+                ))
+            })?;
+            if matches!(&folders, Folders::Named(n) if n.contains(m.get_ref())) {
+                return Err(Error::config(format!(
+                    "{}: account {name}: move-to = {:?} is also in folders; mail moved there \
+                     would be fetched again",
+                    here(Some(m.span())),
+                    m.get_ref()
+                )));
+            }
+            Some(m.get_ref().clone())
+        }
+        None => None,
+    };
     let timeout = match raw.timeout {
         Some(t) if *t.get_ref() == 0 || *t.get_ref() > 3600 => {
             return Err(Error::config(format!(
@@ -399,7 +465,78 @@ fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> R
         target,
         keep: raw.keep.unwrap_or(true),
         fetch_all: raw.fetch_all.unwrap_or(false),
+        folders,
+        move_to,
     })
+}
+
+/// Why `name` cannot be a folder name, if it cannot: it must be non-empty and free of control
+/// characters (which no IMAP string can carry).
+fn check_folder_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() {
+        return Err("a folder name cannot be empty".to_string());
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return Err(format!("folder name {name:?} has control characters"));
+    }
+    Ok(())
+}
+
+/// Validate `folders`: a list of distinct, sendable names, or `"*"`; POP3 has only INBOX.
+fn resolve_folders(
+    name: &str,
+    protocol: Protocol,
+    raw: Option<&Spanned<FoldersToml>>,
+    here: &dyn Fn(Option<Range<usize>>) -> String,
+) -> Result<Folders> {
+    let Some(raw) = raw else {
+        return Ok(Folders::Named(vec!["INBOX".to_string()]));
+    };
+    let at = here(Some(raw.span()));
+    let folders = match raw.get_ref() {
+        FoldersToml::Pattern(p) if p == "*" => Folders::All,
+        FoldersToml::Pattern(p) => {
+            return Err(Error::config(format!(
+                "{at}: account {name}: folders = {p:?}: write a list of names, \
+                 e.g. folders = [\"INBOX\", \"Receipts\"], or folders = \"*\" for all"
+            )))
+        }
+        FoldersToml::List(list) if list.is_empty() => {
+            return Err(Error::config(format!(
+                "{at}: account {name}: folders is empty; name at least one (default [\"INBOX\"])"
+            )))
+        }
+        FoldersToml::List(list) => {
+            let mut names: Vec<String> = Vec::with_capacity(list.len());
+            for f in list {
+                check_folder_name(f)
+                    .map_err(|why| Error::config(format!("{at}: account {name}: {why}")))?;
+                // INBOX is case-insensitive (RFC 3501 section 5.1).
+                let f = if f.eq_ignore_ascii_case("INBOX") {
+                    "INBOX"
+                } else {
+                    f
+                };
+                if names.iter().any(|n| n == f) {
+                    return Err(Error::config(format!(
+                        "{at}: account {name}: folder {f:?} is listed twice"
+                    )));
+                }
+                names.push(f.to_string());
+            }
+            Folders::Named(names)
+        }
+    };
+    if protocol == Protocol::Pop3 && folders != Folders::Named(vec!["INBOX".to_string()]) {
+        return Err(Error::config(format!(
+            "{at}: account {name}: POP3 has only the inbox; folders = {} needs protocol = \"imap\"",
+            match &folders {
+                Folders::All => "\"*\"".to_string(),
+                Folders::Named(n) => format!("{n:?}"),
+            }
+        )));
+    }
+    Ok(folders)
 }
 
 /// Parse `maildir:PATH`, `mbox:PATH`, `mda:COMMAND`.
@@ -526,6 +663,49 @@ timeout = 30
         assert_eq!(e.class().exit_code(), 78);
         assert!(e.message().contains("chmod 600"), "{}", e.message());
         assert!(!e.message().contains("s3cret"));
+    }
+
+    const IMAP: &str = "[accounts.a]\nprofile = \"fastmail\"\nuser = \"u\"\ntarget = \"mbox:/x\"\n";
+
+    #[test]
+    fn folders_default_to_inbox_and_take_a_list_or_star() {
+        let c = parse_str(IMAP).unwrap();
+        assert_eq!(c.accounts[0].folders, Folders::Named(vec!["INBOX".into()]));
+        let c = parse_str(&format!("{IMAP}folders = [\"inbox\", \"Entwürfe\"]\n")).unwrap();
+        assert_eq!(
+            c.accounts[0].folders,
+            Folders::Named(vec!["INBOX".into(), "Entwürfe".into()])
+        );
+        let c = parse_str(&format!("{IMAP}folders = \"*\"\nmove-to = \"Archive\"\n")).unwrap();
+        assert_eq!(c.accounts[0].folders, Folders::All);
+        assert_eq!(c.accounts[0].move_to.as_deref(), Some("Archive"));
+    }
+
+    #[test]
+    fn bad_folders_are_reported_with_line() {
+        let m = err(&format!("{IMAP}folders = \"all\"\n"));
+        assert!(m.contains(":5:") && m.contains("list of names"), "{m}");
+        let m = err(&format!("{IMAP}folders = []\n"));
+        assert!(m.contains(":5:") && m.contains("empty"), "{m}");
+        let m = err(&format!("{IMAP}folders = [\"A\", \"A\"]\n"));
+        assert!(m.contains("twice"), "{m}");
+        let m = err(&format!("{IMAP}folders = [\"A\\nB\"]\n"));
+        assert!(m.contains("control"), "{m}");
+        let m = err(&format!("{IMAP}folders = [\"A\"]\nmove-to = \"A\"\n"));
+        assert!(m.contains(":6:") && m.contains("fetched again"), "{m}");
+    }
+
+    #[test]
+    fn folders_on_pop3_are_a_config_error() {
+        let pop = "[accounts.a]\nprofile = \"gmail\"\nprotocol = \"pop3\"\nuser = \"u\"\ntarget = \"mbox:/x\"\n";
+        let m = err(&format!("{pop}folders = [\"INBOX\", \"Sent\"]\n"));
+        assert!(
+            m.contains(":6:") && m.contains("POP3 has only the inbox"),
+            "{m}"
+        );
+        parse_str(&format!("{pop}folders = [\"INBOX\"]\n")).unwrap();
+        let m = err(&format!("{pop}move-to = \"Archive\"\n"));
+        assert!(m.contains("move-to needs protocol"), "{m}");
     }
 
     #[test]
