@@ -1,0 +1,20 @@
+//! Shared helpers for mailfetch's integration tests.
+//!
+//! Use from a test file with `mod support;`.  Not every test binary uses
+//! every helper, hence the blanket `allow`s.
+//!
+//! * [`dovecot`]: a private Dovecot 2.3 (POP3/IMAP/LMTP) on 127.0.0.1,
+//!   driven through `scripts/dovecot` (needs root; installs the packages
+//!   itself if missing).
+//! * [`corpus`]: edge-case messages (LF line ends, as a local store holds them).
+//! * [`mbox`]: read an mbox with Python's stdlib `mailbox` module, a reader
+//!   we did not write, for byte-exact comparisons.
+#![allow(dead_code, unused_imports)]
+
+pub mod corpus;
+pub mod dovecot;
+pub mod mbox;
+
+pub use corpus::corpus;
+pub use dovecot::{Dovecot, TestUser};
+pub use mbox::read_mbox_with_python;
