@@ -24,6 +24,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod fingerprint;
+pub mod manpage;
 pub mod net;
 pub mod pop3;
 pub mod pull;

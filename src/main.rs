@@ -8,7 +8,7 @@ use mailfetch::config::{self, profiles, Config, Protocol};
 use mailfetch::pull::{self, Options};
 use mailfetch::report::{human_bytes, out, Reporter};
 use mailfetch::state::State;
-use mailfetch::{Class, Error};
+use mailfetch::Error;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -165,8 +165,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
             let mut cmd = Cli::command();
             let mut stdout = std::io::stdout();
             match what {
-                Generate::Man => clap_mangen::Man::new(cmd)
-                    .render(&mut stdout)
+                Generate::Man => mailfetch::manpage::render(&mut stdout)
                     .map_err(|e| Error::local("writing the man page", e))?,
                 Generate::Completions { shell } => {
                     use clap_complete::{generate, shells};
@@ -182,7 +181,6 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                     }
                 }
             }
-            let _ = Class::Usage;
             Ok(0)
         }
     }

@@ -272,11 +272,14 @@ impl Pop3 {
         let line = self.conn.read_line(MAX_STATUS_LINE)?.to_vec();
         match reply::status(&line)? {
             Status::Ok(text) => Ok(text.to_vec()),
-            Status::Err(text) | Status::Continue(text) => Err(Error::protocol(format!(
-                "{} answered {cmd} with an error: {}",
-                self.conn.peer(),
-                reply::printable(text)
-            ))),
+            Status::Err(text) | Status::Continue(text) => Err(Error::new(
+                reply::command_failure_class(text),
+                format!(
+                    "{} answered {cmd} with an error: {}",
+                    self.conn.peer(),
+                    reply::printable(text)
+                ),
+            )),
         }
     }
 
@@ -328,64 +331,72 @@ impl Pop3 {
         } else {
             self.conn.send("UIDL", None)?;
         }
-        let mut ids: Vec<Option<String>> = vec![None; count_usize];
+        // Listings are kept as received (memory grows with what the server actually sends,
+        // never with the count it claims), then joined by message number.
+        let mut ids: Vec<(u32, String)> = Vec::new();
         if let Err(e) = self.expect_ok("UIDL") {
             return Err(Error::protocol(format!(
                 "{e} (mailfetch needs UIDL to know which messages it has seen)"
             )));
         }
-        let mut seen = HashSet::with_capacity(count_usize);
+        let mut seen = HashSet::new();
         self.listing(count_usize, |line| {
             let (n, uid) = reply::scan_line(line)?;
             reply::check_uidl(uid)?;
-            let slot = ids.get_mut(n as usize - 1).ok_or_else(|| {
-                Error::protocol(format!("UIDL names message {n}, but STAT said {count}"))
-            })?;
+            if n > count {
+                return Err(Error::protocol(format!(
+                    "UIDL names message {n}, but STAT said {count}"
+                )));
+            }
             if !seen.insert(uid.to_string()) {
                 return Err(Error::protocol(format!(
                     "the server gave the same UIDL {uid:?} to two messages"
                 )));
             }
-            *slot = Some(uid.to_string());
+            ids.push((n, uid.to_string()));
             Ok(())
         })?;
         if !self.capa.pipelining {
             self.conn.send("LIST", None)?;
         }
         self.expect_ok("LIST")?;
-        let mut sizes = vec![None; count_usize];
+        let mut sizes: Vec<(u32, u64)> = Vec::new();
         self.listing(count_usize, |line| {
             let (n, size) = reply::scan_line(line)?;
             let size: u64 = size.parse().map_err(|_| {
                 Error::protocol(format!("LIST gave a bad size {size:?} for message {n}"))
             })?;
-            let slot = sizes.get_mut(n as usize - 1).ok_or_else(|| {
-                Error::protocol(format!("LIST names message {n}, but STAT said {count}"))
-            })?;
-            *slot = Some(size);
+            if n > count {
+                return Err(Error::protocol(format!(
+                    "LIST names message {n}, but STAT said {count}"
+                )));
+            }
+            sizes.push((n, size));
             Ok(())
         })?;
-        let mut out = Vec::with_capacity(count_usize);
-        for (i, (id, size)) in ids.into_iter().zip(sizes).enumerate() {
-            // A message missing from both listings was deleted in this session; one missing
-            // from only one listing is a server bug.
-            match (id, size) {
-                (Some(id), Some(size)) => out.push(RemoteMessage {
-                    id,
-                    number: i as u32 + 1,
-                    size,
-                    flags: Default::default(),
-                    internal_date: None,
-                }),
-                (None, None) => {}
-                _ => {
-                    return Err(Error::protocol(format!(
-                        "message {} is in only one of UIDL and LIST",
-                        i + 1
-                    )))
-                }
-            }
+        ids.sort_unstable_by_key(|(n, _)| *n);
+        sizes.sort_unstable_by_key(|(n, _)| *n);
+        // Every message must be in both listings, once; a message missing from both was
+        // deleted in this session.
+        let numbers_differ = ids.len() != sizes.len()
+            || ids.iter().zip(&sizes).any(|((a, _), (b, _))| a != b)
+            || ids.windows(2).any(|w| w[0].0 == w[1].0);
+        if numbers_differ {
+            return Err(Error::protocol(
+                "the server's UIDL and LIST listings name different messages",
+            ));
         }
+        let out: Vec<RemoteMessage> = ids
+            .into_iter()
+            .zip(sizes)
+            .map(|((number, id), (_, size))| RemoteMessage {
+                id,
+                number,
+                size,
+                flags: Default::default(),
+                internal_date: None,
+            })
+            .collect();
         Ok(out)
     }
 

@@ -47,6 +47,15 @@ pub fn auth_failure_class(text: &[u8]) -> Class {
     }
 }
 
+/// The class of a `-ERR` to any other command: RFC 3206 lets `[SYS/TEMP]` answer every
+/// command, and it means "try again later", not a broken server.
+pub fn command_failure_class(text: &[u8]) -> Class {
+    match auth_failure_class(text) {
+        Class::Temporary => Class::Temporary,
+        _ => Class::Protocol,
+    }
+}
+
 /// What the server said it can do (CAPA).
 #[derive(Debug, Default, Clone)]
 pub struct Capabilities {
@@ -155,6 +164,9 @@ mod tests {
     fn temporary_auth_failures_are_recognised() {
         assert_eq!(auth_failure_class(b"[IN-USE] locked"), Class::Temporary);
         assert_eq!(auth_failure_class(b"[AUTH] failed"), Class::Auth);
+        assert_eq!(command_failure_class(b"[SYS/TEMP] busy"), Class::Temporary);
+        assert_eq!(command_failure_class(b"[SYS/PERM] broken"), Class::Protocol);
+        assert_eq!(command_failure_class(b"no such message"), Class::Protocol);
     }
 
     #[test]

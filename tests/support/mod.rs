@@ -11,6 +11,7 @@
 //!   we did not write, for byte-exact comparisons.
 #![allow(dead_code, unused_imports)]
 
+pub mod client;
 pub mod corpus;
 pub mod dovecot;
 pub mod mbox;

@@ -1,0 +1,156 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[mailfetch] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'mailfetch'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'mailfetch'= {
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
+            cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand --verbose 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand pull 'Fetch new mail from every account, or the ones named'
+            cand check 'Count new messages per account; downloads nothing'
+            cand accounts 'Show each account''s resolved server, port, TLS, protocol, target and state file'
+            cand profiles 'Show the built-in provider profiles'
+            cand generate 'Write the man page or shell completions to stdout'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mailfetch;pull'= {
+            cand --limit 'Fetch at most N messages per account in this run'
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
+            cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand --keep 'Leave messages on the server (overrides the config)'
+            cand --no-keep 'Delete messages from the server once they are safely delivered (overrides the config)'
+            cand --all 'Fetch all messages, also those fetched before'
+            cand --dry-run 'Connect and list what would be fetched; change nothing'
+            cand --reset-state 'Start with an empty state (a damaged state file is moved aside); fetches everything'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand --verbose 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailfetch;check'= {
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
+            cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand --verbose 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailfetch;accounts'= {
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
+            cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand --verbose 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailfetch;profiles'= {
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
+            cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand --verbose 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailfetch;generate'= {
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
+            cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand --verbose 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand man 'The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`'
+            cand completions 'Completions for SHELL'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mailfetch;generate;man'= {
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
+            cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand --verbose 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailfetch;generate;completions'= {
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
+            cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand --verbose 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'mailfetch;generate;help'= {
+            cand man 'The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`'
+            cand completions 'Completions for SHELL'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mailfetch;generate;help;man'= {
+        }
+        &'mailfetch;generate;help;completions'= {
+        }
+        &'mailfetch;generate;help;help'= {
+        }
+        &'mailfetch;help'= {
+            cand pull 'Fetch new mail from every account, or the ones named'
+            cand check 'Count new messages per account; downloads nothing'
+            cand accounts 'Show each account''s resolved server, port, TLS, protocol, target and state file'
+            cand profiles 'Show the built-in provider profiles'
+            cand generate 'Write the man page or shell completions to stdout'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mailfetch;help;pull'= {
+        }
+        &'mailfetch;help;check'= {
+        }
+        &'mailfetch;help;accounts'= {
+        }
+        &'mailfetch;help;profiles'= {
+        }
+        &'mailfetch;help;generate'= {
+            cand man 'The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`'
+            cand completions 'Completions for SHELL'
+        }
+        &'mailfetch;help;generate;man'= {
+        }
+        &'mailfetch;help;generate;completions'= {
+        }
+        &'mailfetch;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,93 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_mailfetch_global_optspecs
+    string join \n config= state-dir= q/quiet v/verbose h/help V/version
+end
+
+function __fish_mailfetch_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_mailfetch_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_mailfetch_using_subcommand
+    set -l cmd (__fish_mailfetch_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c mailfetch -n "__fish_mailfetch_needs_command" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_needs_command" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_needs_command" -s q -l quiet -d 'Print nothing but errors'
+complete -c mailfetch -n "__fish_mailfetch_needs_command" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+complete -c mailfetch -n "__fish_mailfetch_needs_command" -s h -l help -d 'Print help'
+complete -c mailfetch -n "__fish_mailfetch_needs_command" -s V -l version -d 'Print version'
+complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "pull" -d 'Fetch new mail from every account, or the ones named'
+complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "check" -d 'Count new messages per account; downloads nothing'
+complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "accounts" -d 'Show each account\'s resolved server, port, TLS, protocol, target and state file'
+complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "profiles" -d 'Show the built-in provider profiles'
+complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "generate" -d 'Write the man page or shell completions to stdout'
+complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l limit -d 'Fetch at most N messages per account in this run' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l keep -d 'Leave messages on the server (overrides the config)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l no-keep -d 'Delete messages from the server once they are safely delivered (overrides the config)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l all -d 'Fetch all messages, also those fetched before'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l dry-run -d 'Connect and list what would be fetched; change nothing'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l reset-state -d 'Start with an empty state (a damaged state file is moved aside); fetches everything'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s q -l quiet -d 'Print nothing but errors'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s h -l help -d 'Print help'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -s q -l quiet -d 'Print nothing but errors'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -s h -l help -d 'Print help'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -s q -l quiet -d 'Print nothing but errors'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -s h -l help -d 'Print help'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand profiles" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand profiles" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand profiles" -s q -l quiet -d 'Print nothing but errors'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand profiles" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand profiles" -s h -l help -d 'Print help'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s q -l quiet -d 'Print nothing but errors'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s h -l help -d 'Print help'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -f -a "man" -d 'The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -f -a "completions" -d 'Completions for SHELL'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from man" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from man" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from man" -s q -l quiet -d 'Print nothing but errors'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from man" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from man" -s h -l help -d 'Print help'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from completions" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from completions" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from completions" -s q -l quiet -d 'Print nothing but errors'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from completions" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Completions for SHELL'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts profiles generate help" -f -a "pull" -d 'Fetch new mail from every account, or the ones named'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts profiles generate help" -f -a "check" -d 'Count new messages per account; downloads nothing'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts profiles generate help" -f -a "accounts" -d 'Show each account\'s resolved server, port, TLS, protocol, target and state file'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts profiles generate help" -f -a "profiles" -d 'Show the built-in provider profiles'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts profiles generate help" -f -a "generate" -d 'Write the man page or shell completions to stdout'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts profiles generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "man" -d 'The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "completions" -d 'Completions for SHELL'

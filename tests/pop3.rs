@@ -1,0 +1,410 @@
+//! POP3 pulls against a real, private Dovecot: byte-exact delivery of the edge-case corpus
+//! into Maildir and mbox, "only new mail", delete mode, TLS modes and login methods, and
+//! exactly-once delivery under kill -9.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use support::client::{maildir_messages, maildir_tmp_count, pop3_account, Client};
+use support::corpus::{corpus, simple};
+use support::dovecot::Dovecot;
+use support::mbox::read_mbox_with_python;
+
+/// What a POP3 fetch can reproduce of a stored message: POP3 has no way to say "no final
+/// newline", so RETR ends every message with a line break (RFC 1939 section 3).
+fn as_pop3_delivers(msg: &[u8]) -> Vec<u8> {
+    let mut m = msg.to_vec();
+    if !m.is_empty() && m.last() != Some(&b'\n') {
+        m.push(b'\n');
+    }
+    m
+}
+
+fn sorted(mut v: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    v.sort();
+    v
+}
+
+#[test]
+fn corpus_is_delivered_byte_exact_into_maildir_over_pop3s() {
+    let d = Dovecot::shared();
+    let user = d.new_user("p3md");
+    let messages: Vec<Vec<u8>> = corpus().into_iter().map(|(_, m)| m).collect();
+    d.seed(&user, &messages);
+    let c = Client::new(&pop3_account(
+        d,
+        "box",
+        &user,
+        "implicit",
+        "maildir:{dir}/Mail",
+        "",
+    ));
+    let out = c.ok(&["pull"]);
+    assert!(
+        out.stdout
+            .contains(&format!("box: {} new messages", messages.len())),
+        "{out:?}"
+    );
+    let want = sorted(messages.iter().map(|m| as_pop3_delivers(m)).collect());
+    assert_eq!(maildir_messages(&c.path("Mail")), want);
+    assert_eq!(maildir_tmp_count(&c.path("Mail")), 0);
+    assert_eq!(
+        d.count(&user, "INBOX"),
+        messages.len(),
+        "keep is the default"
+    );
+}
+
+#[test]
+fn corpus_is_delivered_byte_exact_into_mbox_as_python_reads_it() {
+    let d = Dovecot::shared();
+    let user = d.new_user("p3mb");
+    let messages: Vec<Vec<u8>> = corpus().into_iter().map(|(_, m)| m).collect();
+    d.seed(&user, &messages);
+    let c = Client::new(&pop3_account(
+        d,
+        "box",
+        &user,
+        "starttls",
+        "mbox:{dir}/box.mbox",
+        "",
+    ));
+    c.ok(&["pull"]);
+    let got = read_mbox_with_python(c.path("box.mbox"));
+    let want: Vec<Vec<u8>> = messages.iter().map(|m| as_pop3_delivers(m)).collect();
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!(
+            g == w,
+            "message {i} differs:\n got {:?}\nwant {:?}",
+            String::from_utf8_lossy(&g[..g.len().min(300)]),
+            String::from_utf8_lossy(&w[..w.len().min(300)])
+        );
+    }
+    assert!(!c.path("box.mbox.lock").exists(), "dotlock released");
+}
+
+#[test]
+fn second_pull_fetches_nothing_and_all_fetches_everything_again() {
+    let d = Dovecot::shared();
+    let user = d.new_user("p3again");
+    d.seed(
+        &user,
+        (0..5).map(|i| simple(&format!("again-{i}"), "s", "b\n")),
+    );
+    let c = Client::new(&pop3_account(
+        d,
+        "a",
+        &user,
+        "implicit",
+        "maildir:{dir}/M",
+        "",
+    ));
+    c.ok(&["pull"]);
+    let out = c.ok(&["pull"]);
+    assert!(out.stdout.contains("a: no new mail"), "{out:?}");
+    assert_eq!(maildir_messages(&c.path("M")).len(), 5);
+    d.seed(&user, [simple("again-new", "s", "new\n")]);
+    let out = c.ok(&["check"]);
+    assert!(out.stdout.contains("a: 1 new message"), "{out:?}");
+    let out = c.ok(&["pull"]);
+    assert!(out.stdout.contains("a: 1 new message"), "{out:?}");
+    c.ok(&["pull", "--all"]);
+    assert_eq!(maildir_messages(&c.path("M")).len(), 12);
+}
+
+#[test]
+fn delete_mode_leaves_the_server_empty_after_safe_delivery() {
+    let d = Dovecot::shared();
+    let user = d.new_user("p3del");
+    d.seed(
+        &user,
+        (0..30).map(|i| simple(&format!("del-{i}"), "s", "body\n")),
+    );
+    let c = Client::new(&pop3_account(
+        d,
+        "a",
+        &user,
+        "implicit",
+        "mbox:{dir}/box",
+        "keep = false",
+    ));
+    let out = c.ok(&["pull"]);
+    assert!(out.stdout.contains("30 deleted"), "{out:?}");
+    assert_eq!(d.count(&user, "INBOX"), 0);
+    assert_eq!(read_mbox_with_python(c.path("box")).len(), 30);
+}
+
+#[test]
+fn no_keep_flag_overrides_the_config_and_dry_run_changes_nothing() {
+    let d = Dovecot::shared();
+    let user = d.new_user("p3flags");
+    d.seed(
+        &user,
+        (0..3).map(|i| simple(&format!("fl-{i}"), "s", "b\n")),
+    );
+    let c = Client::new(&pop3_account(
+        d,
+        "a",
+        &user,
+        "implicit",
+        "maildir:{dir}/M",
+        "",
+    ));
+    let out = c.ok(&["pull", "--dry-run"]);
+    assert!(out.stdout.contains("a: would fetch 3 messages"), "{out:?}");
+    assert!(maildir_messages(&c.path("M")).is_empty());
+    c.ok(&["pull", "--limit", "2", "--no-keep"]);
+    assert_eq!(maildir_messages(&c.path("M")).len(), 2);
+    assert_eq!(d.count(&user, "INBOX"), 1);
+}
+
+#[test]
+fn stls_and_implicit_tls_and_every_login_method_work() {
+    let d = Dovecot::shared();
+    let user = d.new_user("p3auth");
+    d.seed(&user, [simple("auth-1", "s", "b\n")]);
+    for (tls, auth) in [
+        ("implicit", "auto"),
+        ("starttls", "auto"),
+        ("implicit", "user"),
+        ("implicit", "plain"),
+        ("starttls", "login"),
+        ("implicit", "cram-md5"),
+        ("implicit", "apop"),
+    ] {
+        let c = Client::new(&pop3_account(
+            d,
+            "a",
+            &user,
+            tls,
+            "maildir:{dir}/M",
+            &format!("auth = \"{auth}\""),
+        ));
+        let out = c.run(&["pull"]);
+        assert_eq!(out.code, 0, "tls={tls} auth={auth}: {out:?}");
+        assert_eq!(
+            maildir_messages(&c.path("M")).len(),
+            1,
+            "tls={tls} auth={auth}"
+        );
+    }
+}
+
+#[test]
+fn certificate_from_an_unknown_ca_is_refused() {
+    let d = Dovecot::shared();
+    let user = d.new_user("p3ca");
+    let toml = pop3_account(d, "a", &user, "implicit", "maildir:{dir}/M", "").replace(
+        &d.ca_file().display().to_string(),
+        &d.wrong_ca_file().display().to_string(),
+    );
+    let c = Client::new(&toml);
+    let out = c.run(&["pull"]);
+    assert_eq!(out.code, 69, "{out:?}");
+    assert!(out.stderr.contains("certificate"), "{out:?}");
+}
+
+#[test]
+fn wrong_password_is_exit_77_and_never_printed() {
+    let d = Dovecot::shared();
+    let user = d.new_user("p3pw");
+    let toml = pop3_account(d, "a", &user, "implicit", "maildir:{dir}/M", "")
+        .replace(&user.password, "Wrong-Secret-42");
+    let c = Client::new(&toml);
+    let out = c.run(&["-v", "pull"]);
+    assert_eq!(out.code, 77, "{out:?}");
+    assert!(out.stderr.contains("refused the login"), "{out:?}");
+    assert!(!out.stderr.contains("Wrong-Secret-42") && !out.stdout.contains("Wrong-Secret-42"));
+}
+
+#[test]
+fn plaintext_password_needs_the_explicit_allow() {
+    let d = Dovecot::shared();
+    let user = d.new_user("p3plain");
+    d.seed(&user, [simple("plain-1", "s", "b\n")]);
+    let c = Client::new(&pop3_account(
+        d,
+        "a",
+        &user,
+        "none",
+        "maildir:{dir}/M",
+        "auth = \"user\"",
+    ));
+    let out = c.run(&["pull"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    assert!(out.stderr.contains("allow-plaintext-password"), "{out:?}");
+    c.set_config(&pop3_account(
+        d,
+        "a",
+        &user,
+        "none",
+        "maildir:{dir}/M",
+        "auth = \"user\"\nallow-plaintext-password = true",
+    ));
+    c.ok(&["pull"]);
+    assert_eq!(maildir_messages(&c.path("M")).len(), 1);
+}
+
+#[test]
+fn second_run_on_a_locked_account_exits_75_naming_the_pid() {
+    let d = Dovecot::shared();
+    let user = d.new_user("p3lock");
+    let c = Client::new(&pop3_account(
+        d,
+        "a",
+        &user,
+        "implicit",
+        "maildir:{dir}/M",
+        "",
+    ));
+    std::fs::create_dir_all(c.state_dir()).unwrap();
+    let lock = std::fs::File::create(c.state_dir().join("a.lock")).unwrap();
+    use std::os::fd::AsRawFd;
+    // Hold the lock as another mailfetch would.
+    assert_eq!(unsafe { libc_flock(lock.as_raw_fd()) }, 0);
+    std::fs::write(c.state_dir().join("a.lock"), "4242\n").unwrap();
+    let start = Instant::now();
+    let out = c.run(&["pull"]);
+    assert_eq!(out.code, 75, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("being fetched by another mailfetch (pid 4242)"),
+        "{out:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+extern "C" {
+    fn flock(fd: i32, op: i32) -> i32;
+}
+
+/// flock(LOCK_EX | LOCK_NB)
+unsafe fn libc_flock(fd: i32) -> i32 {
+    flock(fd, 2 | 4)
+}
+
+#[test]
+fn config_errors_exit_78_with_file_and_line() {
+    let c = Client::new(
+        "[accounts.a]\nprofile = \"gmail\"\nuser = \"u\"\ntarget = \"maildir:/x\"\nkep = true\n",
+    );
+    let out = c.run(&["pull"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    assert!(out.stderr.contains("config.toml:5:1"), "{out:?}");
+    c.set_config("[accounts.a]\nprofile = \"nope\"\nuser = \"u\"\ntarget = \"maildir:/x\"\n");
+    let out = c.run(&["accounts"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    assert!(
+        out.stderr.contains("config.toml:2:11") && out.stderr.contains("unknown profile"),
+        "{out:?}"
+    );
+    let out = c.run(&["pull", "--bogus"]);
+    assert_eq!(out.code, 64, "{out:?}");
+}
+
+/// Kill the binary at random instants of delete-mode pulls, then pull cleanly: every
+/// message is in the target exactly once, and the server is empty.
+fn kill_rounds(target: &str, read: impl Fn(&Client) -> Vec<Vec<u8>>) {
+    let d = Dovecot::shared();
+    let user = d.new_user("p3kill");
+    // More messages than one batch holds (200), so that kills fall between commits too.
+    let n = 700;
+    let messages: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            let body = format!("{}\n", "x".repeat(100 + (i * 997) % 3000));
+            simple(&format!("kill-{i}"), &format!("m{i}"), &body)
+        })
+        .collect();
+    d.seed(&user, &messages);
+    let c = Client::new(&pop3_account(
+        d,
+        "k",
+        &user,
+        "implicit",
+        target,
+        "keep = false",
+    ));
+    // How long a whole pull takes here (keep mode, elsewhere), to aim the kills inside it.
+    let probe = Client::new(&pop3_account(
+        d,
+        "k",
+        &user,
+        "implicit",
+        "maildir:{dir}/M",
+        "",
+    ));
+    probe.ok(&["pull", "--quiet"]);
+    let start = Instant::now();
+    probe.ok(&["pull", "--quiet", "--all"]);
+    let whole = start.elapsed().as_micros() as u64;
+    let mut seed: u64 = 0x5eed_1234;
+    let mut interrupted_midway = 0;
+    let mut messages = messages;
+    for round in 0..20 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        // The first round has the whole mailbox to fetch; later ones a few new messages
+        // plus the deletions an earlier kill left undone.
+        let span = if round == 0 {
+            whole + whole / 10
+        } else {
+            whole / 3
+        };
+        let delay = Duration::from_micros((seed >> 33) % span.max(1));
+        if round > 0 {
+            let more: Vec<Vec<u8>> = (0..20)
+                .map(|i| simple(&format!("kill-r{round}-{i}"), "more", "y\n"))
+                .collect();
+            d.seed(&user, &more);
+            messages.extend(more);
+        }
+        let mut child = c.command(&["pull", "--quiet"]).spawn().unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        child.wait().unwrap();
+        // Killed before it finished: mail is left on the server.
+        if d.count(&user, "INBOX") > 0 {
+            interrupted_midway += 1;
+        }
+    }
+    assert!(
+        interrupted_midway >= 5,
+        "most kills must interrupt a pull ({interrupted_midway})"
+    );
+    let n = messages.len();
+    let out = c.run(&["pull"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let got = read(&c);
+    let mut counts: HashMap<Vec<u8>, usize> = HashMap::new();
+    for m in got {
+        *counts.entry(m).or_default() += 1;
+    }
+    for (i, m) in messages.iter().enumerate() {
+        assert_eq!(
+            counts.get(m).copied().unwrap_or(0),
+            1,
+            "message {i} must be there exactly once"
+        );
+    }
+    assert_eq!(counts.len(), n, "no foreign or partial messages");
+    assert_eq!(d.count(&user, "INBOX"), 0, "server emptied");
+}
+
+#[test]
+fn kill_9_at_random_instants_loses_and_duplicates_nothing_in_maildir() {
+    kill_rounds("maildir:{dir}/M", |c| maildir_messages(&c.path("M")));
+}
+
+#[test]
+fn kill_9_at_random_instants_loses_and_duplicates_nothing_in_mbox() {
+    kill_rounds("mbox:{dir}/box", |c| {
+        if c.path("box").exists() {
+            read_mbox_with_python(c.path("box"))
+        } else {
+            Vec::new()
+        }
+    });
+}
