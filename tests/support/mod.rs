@@ -7,6 +7,8 @@
 //!   driven through `scripts/dovecot` (needs root; installs the packages
 //!   itself if missing).
 //! * [`corpus`]: edge-case messages (LF line ends, as a local store holds them).
+//! * [`fake_pop3`]: a scripted fake POP3 server (std only) for faults Dovecot
+//!   will not commit: drops, stalls, garbage, endless lines.
 //! * [`mbox`]: read an mbox with Python's stdlib `mailbox` module, a reader
 //!   we did not write, for byte-exact comparisons.
 #![allow(dead_code, unused_imports)]
@@ -14,6 +16,7 @@
 pub mod client;
 pub mod corpus;
 pub mod dovecot;
+pub mod fake_pop3;
 pub mod mbox;
 
 pub use corpus::corpus;
