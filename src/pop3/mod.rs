@@ -335,9 +335,10 @@ impl Pop3 {
         // never with the count it claims), then joined by message number.
         let mut ids: Vec<(u32, String)> = Vec::new();
         if let Err(e) = self.expect_ok("UIDL") {
-            return Err(Error::protocol(format!(
-                "{e} (mailfetch needs UIDL to know which messages it has seen)"
-            )));
+            return Err(Error::new(
+                e.class(),
+                format!("{e} (mailfetch needs UIDL to know which messages it has seen)"),
+            ));
         }
         let mut seen = HashSet::new();
         self.listing(count_usize, |line| {
@@ -464,11 +465,14 @@ impl Pop3 {
         let line = self.conn.read_line(MAX_STATUS_LINE)?.to_vec();
         match reply::status(&line)? {
             Status::Ok(_) => Ok(()),
-            Status::Err(text) | Status::Continue(text) => Err(Error::protocol(format!(
-                "{} could not remove deleted messages: {}",
-                self.conn.peer(),
-                reply::printable(text)
-            ))),
+            Status::Err(text) | Status::Continue(text) => Err(Error::new(
+                reply::command_failure_class(text),
+                format!(
+                    "{} could not remove deleted messages: {}",
+                    self.conn.peer(),
+                    reply::printable(text)
+                ),
+            )),
         }
     }
 }
