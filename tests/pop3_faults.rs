@@ -346,7 +346,10 @@ fn disconnect_mid_retr_leaves_only_whole_messages_in_the_mbox() {
 
 #[test]
 fn err_on_retr_is_a_protocol_error_and_deletes_nothing() {
-    let err = Fault::ErrOnRetr(2, "[SYS/PERM] cannot read this message".into());
+    let err = Fault::ErrOn(
+        "RETR 2".into(),
+        "[SYS/PERM] cannot read this message".into(),
+    );
     let fx = Fixture::new(mails(3), with_fault(true, err));
     let run = fx.pull();
     assert_failed(
@@ -363,7 +366,10 @@ fn err_on_retr_is_a_protocol_error_and_deletes_nothing() {
 /// RFC 3206: `[SYS/TEMP]` may answer any command and means "try again later".
 #[test]
 fn err_sys_temp_on_retr_is_a_temporary_failure_and_deletes_nothing() {
-    let err = Fault::ErrOnRetr(2, "[SYS/TEMP] storage is busy, try again later".into());
+    let err = Fault::ErrOn(
+        "RETR 2".into(),
+        "[SYS/TEMP] storage is busy, try again later".into(),
+    );
     let fx = Fixture::new(mails(3), with_fault(false, err));
     let run = fx.pull();
     assert_failed(&run, 75, "[SYS/TEMP] storage is busy");
@@ -371,6 +377,30 @@ fn err_sys_temp_on_retr_is_a_temporary_failure_and_deletes_nothing() {
     assert_not_sent(&fx.server, 1, &["DELE", "QUIT"]);
     fx.assert_server_untouched();
     fx.assert_healthy_rerun_completes(false);
+}
+
+#[test]
+fn err_sys_temp_on_uidl_is_a_temporary_failure() {
+    let err = Fault::ErrOn("UIDL".into(), "[SYS/TEMP] index is being rebuilt".into());
+    let fx = Fixture::new(mails(2), with_fault(true, err));
+    let run = fx.pull();
+    assert_failed(&run, 75, "[SYS/TEMP] index is being rebuilt");
+    assert_not_sent(&fx.server, 1, &["RETR", "DELE", "QUIT"]);
+    fx.assert_delivered(&[]);
+    fx.assert_server_untouched();
+    fx.assert_healthy_rerun_completes(true);
+}
+
+#[test]
+fn err_sys_temp_on_quit_is_a_temporary_failure_and_the_next_run_deletes() {
+    let err = Fault::ErrOn("QUIT".into(), "[SYS/TEMP] cannot expunge now".into());
+    let fx = Fixture::new(mails(2), with_fault(false, err));
+    let run = fx.pull();
+    assert_failed(&run, 75, "[SYS/TEMP] cannot expunge now");
+    fx.assert_delivered(&fx.mails.iter().collect::<Vec<_>>());
+    fx.assert_server_untouched();
+    fx.assert_healthy_rerun_completes(false);
+    assert_not_sent(&fx.server, 2, &["RETR"]);
 }
 
 #[test]

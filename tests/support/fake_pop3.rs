@@ -81,8 +81,9 @@ pub enum Fault {
     RefusePass(String),
     /// Send the first half of message N, then close the connection.
     DisconnectMidRetr(u32),
-    /// Answer RETR N with `-ERR` and this text (e.g. `[SYS/TEMP] ...`).
-    ErrOnRetr(u32, String),
+    /// Answer the command line given (`RETR 2`, `UIDL`, `QUIT`) with `-ERR` and this text
+    /// (e.g. `[SYS/TEMP] ...`). After QUIT the connection is closed, deleting nothing.
+    ErrOn(String, String),
     /// Answer RETR N with a line that is neither `+OK` nor `-ERR`.
     GarbageOnRetr(u32),
     /// Answer RETR N with `+OK`, then this many bytes without a line end (whatever LIST said).
@@ -408,6 +409,16 @@ impl Session {
                 }
             }
             self.shared.log(Event::Replying(self.id, line.clone()));
+            if let Fault::ErrOn(command, text) = &self.script.fault {
+                if line.eq_ignore_ascii_case(command) {
+                    let reply = format!("-ERR {text}\r\n");
+                    self.write(reply.as_bytes())?;
+                    if verb == "QUIT" {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            }
             if let Next::Close = self.command(&verb, &arg)? {
                 return Ok(());
             }
@@ -533,9 +544,6 @@ impl Session {
         let ok = format!("+OK {} octets\r\n", self.mailbox[i].wire().len());
         let half = &payload[..payload.len() / 2];
         match self.script.fault.clone() {
-            Fault::ErrOnRetr(n, text) if n == number => {
-                self.write(format!("-ERR {text}\r\n").as_bytes())?
-            }
             Fault::GarbageOnRetr(n) if n == number => self.write(b"* 1 FETCH (BODY[] {42}\r\n")?,
             Fault::DisconnectMidRetr(n) if n == number => {
                 self.write(ok.as_bytes())?;
