@@ -22,6 +22,9 @@ _mailfetch() {
             mailfetch,check)
                 cmd="mailfetch__subcmd__check"
                 ;;
+            mailfetch,folders)
+                cmd="mailfetch__subcmd__folders"
+                ;;
             mailfetch,generate)
                 cmd="mailfetch__subcmd__generate"
                 ;;
@@ -58,6 +61,9 @@ _mailfetch() {
             mailfetch__subcmd__help,check)
                 cmd="mailfetch__subcmd__help__subcmd__check"
                 ;;
+            mailfetch__subcmd__help,folders)
+                cmd="mailfetch__subcmd__help__subcmd__folders"
+                ;;
             mailfetch__subcmd__help,generate)
                 cmd="mailfetch__subcmd__help__subcmd__generate"
                 ;;
@@ -83,7 +89,7 @@ _mailfetch() {
 
     case "${cmd}" in
         mailfetch)
-            opts="-q -v -h -V --config --state-dir --quiet --verbose --help --version pull check accounts profiles generate help"
+            opts="-q -v -h -V --config --state-dir --quiet --verbose --help --version pull check accounts folders profiles generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -127,6 +133,28 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__check)
+            opts="-q -v -h --config --state-dir --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailfetch__subcmd__folders)
             opts="-q -v -h --config --state-dir --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -271,7 +299,7 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__help)
-            opts="pull check accounts profiles generate help"
+            opts="pull check accounts folders profiles generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -299,6 +327,20 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailfetch__subcmd__help__subcmd__folders)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

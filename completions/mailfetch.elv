@@ -31,6 +31,7 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand pull 'Fetch new mail from every account, or the ones named'
             cand check 'Count new messages per account; downloads nothing'
             cand accounts 'Show each account''s resolved server, port, TLS, protocol, target and state file'
+            cand folders 'List an IMAP account''s folders on the server, with their message counts'
             cand profiles 'Show the built-in provider profiles'
             cand generate 'Write the man page or shell completions to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -62,6 +63,16 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand --help 'Print help'
         }
         &'mailfetch;accounts'= {
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
+            cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand --verbose 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailfetch;folders'= {
             cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
             cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
             cand -q 'Print nothing but errors'
@@ -129,6 +140,7 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand pull 'Fetch new mail from every account, or the ones named'
             cand check 'Count new messages per account; downloads nothing'
             cand accounts 'Show each account''s resolved server, port, TLS, protocol, target and state file'
+            cand folders 'List an IMAP account''s folders on the server, with their message counts'
             cand profiles 'Show the built-in provider profiles'
             cand generate 'Write the man page or shell completions to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -138,6 +150,8 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
         &'mailfetch;help;check'= {
         }
         &'mailfetch;help;accounts'= {
+        }
+        &'mailfetch;help;folders'= {
         }
         &'mailfetch;help;profiles'= {
         }

@@ -33,6 +33,7 @@ complete -c mailfetch -n "__fish_mailfetch_needs_command" -s V -l version -d 'Pr
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "pull" -d 'Fetch new mail from every account, or the ones named'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "check" -d 'Count new messages per account; downloads nothing'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "accounts" -d 'Show each account\'s resolved server, port, TLS, protocol, target and state file'
+complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "folders" -d 'List an IMAP account\'s folders on the server, with their message counts'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "profiles" -d 'Show the built-in provider profiles'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "generate" -d 'Write the man page or shell completions to stdout'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -57,6 +58,11 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -l state-d
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -s h -l help -d 'Print help'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand folders" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand folders" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand folders" -s q -l quiet -d 'Print nothing but errors'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand folders" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand folders" -s h -l help -d 'Print help'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand profiles" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand profiles" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand profiles" -s q -l quiet -d 'Print nothing but errors'
@@ -83,11 +89,12 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Completions for SHELL'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts profiles generate help" -f -a "pull" -d 'Fetch new mail from every account, or the ones named'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts profiles generate help" -f -a "check" -d 'Count new messages per account; downloads nothing'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts profiles generate help" -f -a "accounts" -d 'Show each account\'s resolved server, port, TLS, protocol, target and state file'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts profiles generate help" -f -a "profiles" -d 'Show the built-in provider profiles'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts profiles generate help" -f -a "generate" -d 'Write the man page or shell completions to stdout'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts profiles generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders profiles generate help" -f -a "pull" -d 'Fetch new mail from every account, or the ones named'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders profiles generate help" -f -a "check" -d 'Count new messages per account; downloads nothing'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders profiles generate help" -f -a "accounts" -d 'Show each account\'s resolved server, port, TLS, protocol, target and state file'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders profiles generate help" -f -a "folders" -d 'List an IMAP account\'s folders on the server, with their message counts'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders profiles generate help" -f -a "profiles" -d 'Show the built-in provider profiles'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders profiles generate help" -f -a "generate" -d 'Write the man page or shell completions to stdout'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders profiles generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "man" -d 'The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "completions" -d 'Completions for SHELL'

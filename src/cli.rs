@@ -51,6 +51,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Show each account's resolved server, port, TLS, protocol, target and state file
     Accounts,
+    /// List an IMAP account's folders on the server, with their message counts
+    Folders(FoldersArgs),
     /// Show the built-in provider profiles
     Profiles,
     /// Write the man page or shell completions to stdout
@@ -99,6 +101,14 @@ pub struct CheckArgs {
     /// Accounts to check (default: all)
     #[arg(value_name = "ACCOUNT")]
     pub accounts: Vec<String>,
+}
+
+/// Arguments of `folders`.
+#[derive(Args, Debug, Default)]
+pub struct FoldersArgs {
+    /// The IMAP account whose folders to list
+    #[arg(value_name = "ACCOUNT")]
+    pub account: String,
 }
 
 /// What `generate` writes.

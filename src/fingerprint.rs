@@ -124,7 +124,7 @@ mod tests {
 
     #[test]
     fn sniffer_passes_bytes_through_and_finds_the_id_across_reads() {
-        let msg = b"Subject: x\nMessage-ID: <s@t>\n\nbody\n".repeat(1);
+        let msg = b"Subject: x\nMessage-ID: <s@t>\n\nbody\n".to_vec();
         struct Trickle<'a>(&'a [u8]);
         impl Read for Trickle<'_> {
             fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {

@@ -5,13 +5,14 @@
 //! Data flows one way:
 //!
 //! ```text
-//! config + profiles -> Account -> net (TCP, TLS, timeouts) -> source (pop3) -> pull
+//! config + profiles -> Account -> net (TCP, TLS, timeouts) -> source (pop3 | imap) -> pull
 //!        pull -> sink (maildir | mbox | mda) -> durable -> state journal -> server deletion
 //! ```
 //!
 //! - [`config`] reads the TOML file and resolves each account with its [`config::profiles`].
 //! - [`net`] connects with timeouts and TLS, reads bounded lines, traces with secrets redacted.
-//! - [`pop3`] is our POP3 client; [`source`] is what `pull` needs from any protocol.
+//! - [`pop3`] is our POP3 client, [`imap`] the IMAP source (async-imap behind a blocking
+//!   facade); [`source`] is what `pull` needs from any protocol.
 //! - [`sink`] stores messages; [`state`] remembers what was delivered and journals batches.
 //! - [`pull`] is the only module that knows the order of the steps, and so keeps the
 //!   exactly-once promise.
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod fingerprint;
+pub mod imap;
 pub mod manpage;
 pub mod net;
 pub mod pop3;

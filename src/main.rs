@@ -143,6 +143,21 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
+        Command::Folders(args) => {
+            let config = load(cli)?;
+            let account = config.select(std::slice::from_ref(&args.account))?[0];
+            for f in pull::folders(account, cli.verbose)? {
+                let (count, note) = match f.messages {
+                    None => ("-".to_string(), "  (holds no messages)"),
+                    Some(n) if !f.fetched_by_star => {
+                        (n.to_string(), "  (not fetched by folders = \"*\")")
+                    }
+                    Some(n) => (n.to_string(), ""),
+                };
+                out(&format!("{count:>8}  {}{note}", f.name));
+            }
+            Ok(0)
+        }
         Command::Profiles => {
             for p in profiles::PROFILES {
                 let server = |s: Option<profiles::Server>| {

@@ -7,6 +7,7 @@
 use crate::config::{Account, Protocol, Target};
 use crate::error::{Class, Error, Result};
 use crate::fingerprint::{self, Sniffer};
+use crate::imap::{self, FolderInfo, Imap};
 use crate::net::Trace;
 use crate::pop3::{self, Pop3};
 use crate::sink::{self, Meta, Sink};
@@ -78,8 +79,9 @@ pub struct Summary {
     pub pending_bytes: u64,
 }
 
-/// Connect to `account`'s server and log in.
-pub fn connect(account: &Account, verbose: bool) -> Result<Box<dyn Source>> {
+/// Connect to `account`'s server and log in; `writable`: mail may be deleted or moved (an
+/// IMAP folder is then opened with SELECT, else read-only with EXAMINE).
+pub fn connect(account: &Account, writable: bool, verbose: bool) -> Result<Box<dyn Source>> {
     let secret = account.password.get(&account.name, &account.user)?;
     let trace = if verbose {
         Trace::to_stderr(&account.name)
@@ -96,19 +98,67 @@ pub fn connect(account: &Account, verbose: bool) -> Result<Box<dyn Source>> {
             };
             Pop3::connect(&account.endpoint, trace, &login).map(|s| Box::new(s) as Box<dyn Source>)
         }
-        Protocol::Imap => Err(Error::config(format!(
-            "account {}: protocol = \"imap\" is not supported by this build yet; use protocol = \"pop3\"",
-            account.name
-        ))),
-    };
-    result.map_err(|e| {
-        if e.class() == Class::Auth {
-            let hint = account.profile.auth_hint;
-            Error::new(Class::Auth, format!("{} ({hint})", e.message()))
-        } else {
-            e
+        Protocol::Imap => {
+            connect_imap(account, &secret, trace, writable).map(|s| Box::new(s) as Box<dyn Source>)
         }
-    })
+    };
+    result.map_err(|e| with_auth_hint(account, e))
+}
+
+/// An authentication failure gets the profile's advice.
+fn with_auth_hint(account: &Account, e: Error) -> Error {
+    if e.class() == Class::Auth {
+        let hint = account.profile.auth_hint;
+        Error::new(Class::Auth, format!("{} ({hint})", e.message()))
+    } else {
+        e
+    }
+}
+
+fn connect_imap(
+    account: &Account,
+    secret: &crate::secret::Secret,
+    trace: Trace,
+    writable: bool,
+) -> Result<Imap> {
+    let login = imap::Login {
+        user: &account.user,
+        secret,
+        method: account.auth,
+        allow_plaintext: account.allow_plaintext_password,
+    };
+    let options = imap::Options {
+        folders: account.folders.clone(),
+        move_to: account.move_to.clone(),
+        gmail: account.profile.name == "gmail",
+        writable,
+    };
+    Imap::connect(&account.endpoint, trace, &login, options)
+}
+
+/// The folders of an IMAP `account` with their message counts (`mailfetch folders`).
+pub fn folders(account: &Account, verbose: bool) -> Result<Vec<FolderInfo>> {
+    let ctx = |e: Error| e.context(&account.name);
+    if account.protocol != Protocol::Imap {
+        return Err(ctx(Error::new(
+            Class::Usage,
+            "POP3 has no folders; `mailfetch folders` needs an IMAP account",
+        )));
+    }
+    let secret = account
+        .password
+        .get(&account.name, &account.user)
+        .map_err(ctx)?;
+    let trace = if verbose {
+        Trace::to_stderr(&account.name)
+    } else {
+        Trace::off()
+    };
+    let mut imap = connect_imap(account, &secret, trace, false)
+        .map_err(|e| ctx(with_auth_hint(account, e)))?;
+    let result = imap.folder_counts();
+    imap.logout();
+    result.map_err(ctx)
 }
 
 /// Open the account's target.
@@ -152,8 +202,8 @@ pub fn pull(account: &Account, opts: &Options, observer: &dyn Observer) -> Resul
         summary.target = sink.describe();
         Some(sink)
     };
-    let mut source = connect(account, opts.verbose).map_err(ctx)?;
     let keep = opts.keep.unwrap_or(account.keep);
+    let mut source = connect(account, !keep && !opts.dry_run, opts.verbose).map_err(ctx)?;
     let mut run = Run {
         source: source.as_mut(),
         state: &mut state,
@@ -238,6 +288,10 @@ impl Run<'_> {
         let mut stale = Vec::new();
         for m in &listing.messages {
             let seen = self.state.is_seen(mailbox, &validity, &m.id) || recognised.contains(&m.id);
+            // Flagged \Deleted and not ours: someone else's deletion in progress.
+            if m.flags.deleted && !seen {
+                continue;
+            }
             if !seen || self.fetch_all {
                 new.push(m.clone());
             } else {

@@ -66,7 +66,7 @@ fn escape(field: &str) -> String {
         }
     }
     if out.is_empty() {
-        out.push_str("%");
+        out.push('%');
     }
     out
 }
@@ -505,7 +505,6 @@ fn parse_line(raw: &[u8]) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write as _;
 
     fn plain<'a>(ids: &[&'a str]) -> Vec<Delivered<'a>> {
         ids.iter()
