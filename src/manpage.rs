@@ -66,7 +66,9 @@ fn extra_sections() -> String {
     s.push_str(".SH PROFILES\n");
     for p in PROFILES {
         let server = |srv: Option<crate::config::profiles::Server>, proto: &str| {
-            srv.map_or(format!("no {proto}"), |v| format!("{proto} {}:{} ({})", v.host, v.port, v.tls.as_str()))
+            srv.map_or(format!("no {proto}"), |v| {
+                format!("{proto} {}:{} ({})", v.host, v.port, v.tls.as_str())
+            })
         };
         item(
             &mut s,
@@ -81,38 +83,64 @@ fn extra_sections() -> String {
         );
     }
     s.push_str(".SH FILES\n");
-    item(&mut s, "$XDG_CONFIG_HOME/mailfetch/config.toml", "The configuration (default ~/.config/mailfetch/config.toml).");
+    item(
+        &mut s,
+        "$XDG_CONFIG_HOME/mailfetch/config.toml",
+        "The configuration (default ~/.config/mailfetch/config.toml).",
+    );
     item(&mut s, "$XDG_STATE_HOME/mailfetch/ACCOUNT.state", "The journal of delivered messages of ACCOUNT (default under ~/.local/state/mailfetch/). Override the directory with --state-dir or MAILFETCH_STATE_DIR.");
-    item(&mut s, "$XDG_STATE_HOME/mailfetch/ACCOUNT.lock", "The per-account lock; a second run on the same account exits 75.");
+    item(
+        &mut s,
+        "$XDG_STATE_HOME/mailfetch/ACCOUNT.lock",
+        "The per-account lock; a second run on the same account exits 75.",
+    );
     item(&mut s, "MBOX.lock", "The dotlock taken, with an fcntl lock, while appending to an mbox; a dotlock whose process is dead, or older than five minutes, is broken.");
     s.push_str(".SH EXIT STATUS\n");
     for (code, what) in [
         ("0", "Success, whether or not there was new mail."),
         ("64", "Usage error on the command line."),
-        ("69", "A server could not be reached, or its TLS certificate was refused."),
-        ("74", "A local write failed (disk full, permissions, MDA failure)."),
-        ("75", "Temporary failure: timeout, dropped connection, account locked by another run."),
+        (
+            "69",
+            "A server could not be reached, or its TLS certificate was refused.",
+        ),
+        (
+            "74",
+            "A local write failed (disk full, permissions, MDA failure).",
+        ),
+        (
+            "75",
+            "Temporary failure: timeout, dropped connection, account locked by another run.",
+        ),
         ("76", "Protocol error: the server sent something invalid."),
         ("77", "Authentication refused."),
         ("78", "Configuration error."),
     ] {
         item(&mut s, code, what);
     }
-    s.push_str(&roff("With several accounts, every account is tried and the first failure's code is returned."));
+    s.push_str(&roff(
+        "With several accounts, every account is tried and the first failure's code is returned.",
+    ));
     s.push('\n');
     s.push_str(".SH EXAMPLES\n");
-    s.push_str(&roff("A Gmail account over POP3 into a Maildir, and a company server over IMAP into an mbox:"));
+    s.push_str(&roff(
+        "A Gmail account over POP3 into a Maildir, and a company server over IMAP into an mbox:",
+    ));
     s.push('\n');
     example(
         &mut s,
         "[accounts.personal]\nprofile = \"gmail\"\nprotocol = \"pop3\"\nuser = \"me@gmail.com\"\npassword-command = \"pass show mail/gmail\"\ntarget = \"maildir:~/Mail/personal\"\n\n[accounts.work]\nprofile = \"custom\"\nhost = \"mail.example.com\"\nprotocol = \"imap\"\nuser = \"me\"\npassword-env = \"WORK_PASS\"\ntarget = \"mbox:~/Mail/work.mbox\"\nkeep = false",
     );
-    s.push_str(&roff("Fetch every ten minutes from cron, silent unless something fails:"));
+    s.push_str(&roff(
+        "Fetch every ten minutes from cron, silent unless something fails:",
+    ));
     s.push('\n');
     example(&mut s, "*/10 * * * * mailfetch pull --quiet");
     s.push_str(&roff("Back up a POP3 mailbox and leave it on the server, then delete from the server what is safely copied:"));
     s.push('\n');
-    example(&mut s, "mailfetch pull oldisp\nmailfetch pull oldisp --no-keep");
+    example(
+        &mut s,
+        "mailfetch pull oldisp\nmailfetch pull oldisp --no-keep",
+    );
     s.push_str(".SH SECURITY\n");
     s.push_str(&roff("Certificates are verified against the system store plus ca-file, with the host name, and TLS 1.2 is the minimum. With tls = starttls, a server that does not offer STARTTLS/STLS is refused: mailfetch never continues in plaintext. With tls = none, no password is sent unless allow-plaintext-password = true (CRAM-MD5 and APOP, which do not reveal the password, are used when offered). The --verbose trace shows commands with passwords and AUTH payloads redacted. A config file holding a literal password is refused unless only its owner can read it. Gmail and most providers want an app password or OAuth2 rather than the account password."));
     s.push('\n');

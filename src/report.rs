@@ -113,12 +113,14 @@ impl Reporter {
     pub fn error(&self, account: Option<&str>, message: &str) {
         let one_line = message.replace('\n', " ");
         let text = match account {
-            Some(a) if !one_line.starts_with(&format!("{a}:")) => format!("mailfetch: {a}: {one_line}"),
+            Some(a) if !one_line.starts_with(&format!("{a}:")) => {
+                format!("mailfetch: {a}: {one_line}")
+            }
             _ => format!("mailfetch: {one_line}"),
         };
         match &self.bars {
             Some(m) => {
-                let _ = m.suspend(|| eprintln!("{text}"));
+                m.suspend(|| eprintln!("{text}"));
             }
             None => eprintln!("{text}"),
         }

@@ -65,7 +65,8 @@ impl AuthMethod {
     }
 
     /// The names `parse` accepts, for error messages.
-    pub const NAMES: &'static str = "auto, user, apop, plain, login, cram-md5, xoauth2, oauthbearer";
+    pub const NAMES: &'static str =
+        "auto, user, apop, plain, login, cram-md5, xoauth2, oauthbearer";
 }
 
 /// One SASL exchange in progress.

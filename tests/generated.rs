@@ -11,7 +11,11 @@ fn generate(args: &[&str]) -> Vec<u8> {
         .args(args)
         .output()
         .expect("run mailfetch generate");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -63,8 +67,21 @@ fn man_page_renders_without_groff_warnings() {
 #[test]
 fn man_page_has_the_sections_beyond_flags() {
     let page = String::from_utf8(generate(&["man"])).unwrap();
-    for section in ["CONFIGURATION", "PROFILES", "FILES", "EXIT STATUS", "EXAMPLES", "SECURITY"] {
-        assert!(page.contains(&format!(".SH {section}")), "missing {section}");
+    for section in [
+        "CONFIGURATION",
+        "PROFILES",
+        "FILES",
+        "EXIT STATUS",
+        "EXAMPLES",
+        "SECURITY",
+    ] {
+        assert!(
+            page.contains(&format!(".SH {section}")),
+            "missing {section}"
+        );
     }
-    assert!(page.contains("pop.gmail.com"), "profiles come from the table");
+    assert!(
+        page.contains("pop.gmail.com"),
+        "profiles come from the table"
+    );
 }

@@ -53,7 +53,9 @@ fn run(account: &str, cmd: &str) -> Result<Secret> {
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| {
-            Error::config(format!("account {account}: cannot run password-command: {e}"))
+            Error::config(format!(
+                "account {account}: cannot run password-command: {e}"
+            ))
         })?;
     if !out.status.success() {
         return Err(Error::config(format!(
@@ -62,7 +64,9 @@ fn run(account: &str, cmd: &str) -> Result<Secret> {
         )));
     }
     let text = String::from_utf8(out.stdout).map_err(|_| {
-        Error::config(format!("account {account}: password-command printed non-UTF-8"))
+        Error::config(format!(
+            "account {account}: password-command printed non-UTF-8"
+        ))
     })?;
     let first = text.lines().next().unwrap_or("");
     if first.is_empty() {

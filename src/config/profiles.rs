@@ -166,5 +166,9 @@ pub fn find(name: &str) -> Option<&'static Profile> {
 
 /// The names of all profiles, for messages.
 pub fn names() -> String {
-    PROFILES.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+    PROFILES
+        .iter()
+        .map(|p| p.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

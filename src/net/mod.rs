@@ -55,7 +55,10 @@ pub fn connect(endpoint: &Endpoint, trace: Trace) -> Result<Connection> {
     }
     let tcp = tcp.ok_or_else(|| {
         let why = last.map_or_else(|| "no address".to_string(), |e| e.to_string());
-        Error::new(Class::Unavailable, format!("cannot connect to {where_}: {why}"))
+        Error::new(
+            Class::Unavailable,
+            format!("cannot connect to {where_}: {why}"),
+        )
     })?;
     tcp.set_read_timeout(Some(endpoint.timeout))
         .and_then(|_| tcp.set_write_timeout(Some(endpoint.timeout)))

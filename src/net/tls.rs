@@ -44,9 +44,8 @@ pub fn connector(settings: &TlsSettings) -> Result<native_tls::TlsConnector> {
     let mut builder = native_tls::TlsConnector::builder();
     builder.min_protocol_version(Some(native_tls::Protocol::Tlsv12));
     if let Some(path) = &settings.ca_file {
-        let pem = std::fs::read(path).map_err(|e| {
-            Error::config(format!("cannot read ca-file {}: {e}", path.display()))
-        })?;
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::config(format!("cannot read ca-file {}: {e}", path.display())))?;
         let mut found = 0;
         for block in split_pem(&pem) {
             let cert = native_tls::Certificate::from_pem(block).map_err(|e| {

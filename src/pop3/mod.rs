@@ -261,9 +261,7 @@ impl Pop3 {
         let line = self.conn.read_line(MAX_STATUS_LINE)?.to_vec();
         match reply::status(&line)? {
             Status::Ok(_) => Ok(()),
-            Status::Err(text) | Status::Continue(text) => {
-                Err(auth_refused(&self.conn, cmd, text))
-            }
+            Status::Err(text) | Status::Continue(text) => Err(auth_refused(&self.conn, cmd, text)),
         }
     }
 
@@ -301,7 +299,11 @@ impl Pop3 {
     }
 
     /// Read a multi-line listing, one callback per line, at most `max_lines` lines.
-    fn listing(&mut self, max_lines: usize, mut each: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+    fn listing(
+        &mut self,
+        max_lines: usize,
+        mut each: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
         let mut lines = 0usize;
         loop {
             let line = self.conn.read_line(MAX_LIST_LINE)?;
@@ -565,9 +567,7 @@ impl Source for Pop3 {
                 None => return Ok(None),
                 Some(InFlight::Dele { number }) => self.finish_dele(number)?,
                 Some(InFlight::Retr { index }) => {
-                    let size = self
-                        .plan_size(index)
-                        .unwrap_or(0);
+                    let size = self.plan_size(index).unwrap_or(0);
                     self.in_flight_bytes = self.in_flight_bytes.saturating_sub(size);
                     self.expect_ok("RETR")?;
                     // Dot-stuffing can at most double a message; anything beyond that (plus
@@ -585,7 +585,8 @@ impl Source for Pop3 {
     }
 
     fn delete(&mut self, messages: &[RemoteMessage]) -> Result<()> {
-        self.unsent_deletes.extend(messages.iter().map(|m| m.number));
+        self.unsent_deletes
+            .extend(messages.iter().map(|m| m.number));
         Ok(())
     }
 

@@ -32,7 +32,9 @@ pub fn status(line: &[u8]) -> Result<Status<'_>> {
 /// A short, printable rendering of server text for error messages.
 pub fn printable(text: &[u8]) -> String {
     let s = String::from_utf8_lossy(&text[..text.len().min(200)]);
-    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// The class of a `-ERR` to an authentication command: RFC 3206 codes separate "wrong
@@ -143,7 +145,14 @@ mod tests {
     #[test]
     fn capabilities_are_parsed_case_insensitively() {
         let mut c = Capabilities::default();
-        for l in ["TOP", "user", "SASL plain LOGIN", "PIPELINING", "STLS", "UIDL"] {
+        for l in [
+            "TOP",
+            "user",
+            "SASL plain LOGIN",
+            "PIPELINING",
+            "STLS",
+            "UIDL",
+        ] {
             c.add_line(l.as_bytes());
         }
         assert!(c.top && c.user && c.pipelining && c.stls && c.uidl);

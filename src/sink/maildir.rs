@@ -156,16 +156,18 @@ impl Maildir {
         for sub in ["tmp", "new", "cur"] {
             let path = dir.join(sub);
             builder.create(&path).map_err(|e| {
-                Error::local(format!("cannot create Maildir folder {}", path.display()), e)
+                Error::local(
+                    format!("cannot create Maildir folder {}", path.display()),
+                    e,
+                )
             })?;
         }
         if !folder.is_empty() {
             // Maildir++: a subfolder is marked by this file.
             let marker = dir.join("maildirfolder");
             if !marker.exists() {
-                File::create(&marker).map_err(|e| {
-                    Error::local(format!("cannot create {}", marker.display()), e)
-                })?;
+                File::create(&marker)
+                    .map_err(|e| Error::local(format!("cannot create {}", marker.display()), e))?;
             }
         }
         sync_dir(&dir)?;
@@ -177,7 +179,9 @@ impl Maildir {
     /// Remove tmp files older than 36 hours: left over by crashes (ours or anyone's).
     fn clean_tmp(&self, folder: &str) {
         let tmp = self.root.join(folder).join("tmp");
-        let Ok(entries) = fs::read_dir(&tmp) else { return };
+        let Ok(entries) = fs::read_dir(&tmp) else {
+            return;
+        };
         let now = SystemTime::now();
         for entry in entries.flatten() {
             let old = entry
@@ -193,7 +197,9 @@ impl Maildir {
     }
 
     fn unique_name(&self) -> String {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         let q = DELIVERIES.fetch_add(1, Ordering::Relaxed);
         format!(
             "{}.M{}P{}Q{}.{}",
@@ -283,7 +289,10 @@ impl Sink for Maildir {
         let mut intent = String::from("maildir");
         for p in &self.pending {
             p.file.sync_data().map_err(|e| {
-                Error::local(format!("cannot sync {}", self.root.join(&p.tmp).display()), e)
+                Error::local(
+                    format!("cannot sync {}", self.root.join(&p.tmp).display()),
+                    e,
+                )
             })?;
             dirs.insert(self.parent_of(&p.tmp));
             intent.push('\n');
@@ -332,7 +341,9 @@ impl Sink for Maildir {
         }
         let mut dirs = HashSet::new();
         for line in lines {
-            let Some((tmp, dest)) = line.split_once('\t') else { continue };
+            let Some((tmp, dest)) = line.split_once('\t') else {
+                continue;
+            };
             let (from, to) = (self.root.join(tmp), self.root.join(dest));
             if from.exists() {
                 fs::rename(&from, &to).map_err(|e| {
@@ -376,15 +387,27 @@ mod tests {
         ] {
             let dir = folder_to_maildir(name, delim);
             assert!(dir.starts_with('.'), "{name:?} -> {dir:?}");
-            assert!(!dir.contains('/') && !dir.contains('\0'), "{name:?} -> {dir:?}");
+            assert!(
+                !dir.contains('/') && !dir.contains('\0'),
+                "{name:?} -> {dir:?}"
+            );
             assert!(dir != "." && dir != "..", "{name:?} -> {dir:?}");
             let back = maildir_to_folder(&dir, delim.unwrap_or('/')).unwrap();
             assert_eq!(back, name, "round trip of {name:?} via {dir:?}");
         }
         assert_eq!(folder_to_maildir("INBOX", Some('/')), "");
-        assert_eq!(folder_to_maildir("Work/Receipts", Some('/')), ".Work.Receipts");
-        assert_eq!(folder_to_maildir("Work.Receipts", Some('.')), ".Work.Receipts");
-        assert_eq!(folder_to_maildir("Work.Receipts", Some('/')), ".Work%2EReceipts");
+        assert_eq!(
+            folder_to_maildir("Work/Receipts", Some('/')),
+            ".Work.Receipts"
+        );
+        assert_eq!(
+            folder_to_maildir("Work.Receipts", Some('.')),
+            ".Work.Receipts"
+        );
+        assert_eq!(
+            folder_to_maildir("Work.Receipts", Some('/')),
+            ".Work%2EReceipts"
+        );
     }
 
     #[test]
@@ -436,7 +459,9 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let mut m = Maildir::open(dir.path()).unwrap();
-        assert!(m.deliver(&meta("INBOX", Flags::default()), &mut Broken).is_err());
+        assert!(m
+            .deliver(&meta("INBOX", Flags::default()), &mut Broken)
+            .is_err());
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 }

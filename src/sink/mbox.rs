@@ -87,7 +87,11 @@ fn take_dotlock(mbox: &Path) -> Result<PathBuf> {
                 if Instant::now() >= deadline {
                     return Err(Error::new(
                         Class::Temporary,
-                        format!("{} is locked by another program ({})", mbox.display(), lock.display()),
+                        format!(
+                            "{} is locked by another program ({})",
+                            mbox.display(),
+                            lock.display()
+                        ),
                     ));
                 }
                 std::thread::sleep(Duration::from_millis(100));
@@ -136,7 +140,13 @@ fn envelope_sender(header: &[u8]) -> String {
         }
     }
     match sender {
-        Some(s) if !s.is_empty() && s.len() < 256 && !s.chars().any(|c| c.is_whitespace() || c.is_control()) => s,
+        Some(s)
+            if !s.is_empty()
+                && s.len() < 256
+                && !s.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            s
+        }
         _ => "MAILER-DAEMON".to_string(),
     }
 }
@@ -232,6 +242,34 @@ impl Mbox {
         Ok(())
     }
 
+    /// Copy the rest of a message line by line, quoting `^>*From ` lines.
+    fn copy_lines(
+        &mut self,
+        reader: &mut impl BufRead,
+        line: &mut Vec<u8>,
+        at_line_start: &mut bool,
+        last: &mut u8,
+    ) -> Result<()> {
+        loop {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', line)
+                .map_err(|e| Error::network("receiving a message", e))?;
+            if n == 0 {
+                return Ok(());
+            }
+            if *at_line_start && needs_quote(line) {
+                self.buf.push(b'>');
+            }
+            self.buf.extend_from_slice(line);
+            *last = line[n - 1];
+            *at_line_start = *last == b'\n';
+            if self.buf.len() >= BUFFER {
+                self.flush_buf()?;
+            }
+        }
+    }
+
     fn write_message(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<()> {
         let mut reader = BufReader::with_capacity(64 * 1024, body);
         // Read the header (up to 64 KB) first, for the Return-Path of the From line.
@@ -251,9 +289,11 @@ impl Mbox {
             }
         }
         self.buf.extend_from_slice(b"From ");
-        self.buf.extend_from_slice(envelope_sender(&header).as_bytes());
+        self.buf
+            .extend_from_slice(envelope_sender(&header).as_bytes());
         self.buf.push(b' ');
-        self.buf.extend_from_slice(from_date(meta.internal_date).as_bytes());
+        self.buf
+            .extend_from_slice(from_date(meta.internal_date).as_bytes());
         self.buf.push(b'\n');
         let mut last = b'\n';
         for line in header.split_inclusive(|&b| b == b'\n') {
@@ -263,36 +303,16 @@ impl Mbox {
             self.buf.extend_from_slice(line);
             last = *line.last().expect("non-empty");
         }
-        // A header line longer than 64 KB continues here, and must not be quoted.
+        // The body follows; a header cut off at 64 KB continues mid-line.
         let mut at_line_start = last == b'\n';
-        while more {
-            let mut line = std::mem::take(&mut self.line);
-            line.clear();
-            let n = reader
-                .read_until(b'\n', &mut line)
-                .map_err(|e| Error::network("receiving a message", e));
-            let n = match n {
-                Ok(n) => n,
-                Err(e) => {
-                    self.line = line;
-                    return Err(e);
-                }
-            };
-            if n == 0 {
-                self.line = line;
-                break;
-            }
-            if at_line_start && needs_quote(&line) {
-                self.buf.push(b'>');
-            }
-            self.buf.extend_from_slice(&line);
-            last = line[n - 1];
-            at_line_start = last == b'\n';
-            self.line = line;
-            if self.buf.len() >= BUFFER {
-                self.flush_buf()?;
-            }
-        }
+        let mut line = std::mem::take(&mut self.line);
+        let rest = if more {
+            self.copy_lines(&mut reader, &mut line, &mut at_line_start, &mut last)
+        } else {
+            Ok(())
+        };
+        self.line = line;
+        rest?;
         if last != b'\n' {
             self.buf.push(b'\n');
         }

@@ -183,8 +183,8 @@ impl Sink for Mda {
             copy_body(body, &mut buf, "the message buffer")?;
             self.run(&mut Cursor::new(buf))
         } else {
-            let mut spool = tempfile::tempfile()
-                .map_err(|e| Error::local("cannot create a spool file", e))?;
+            let mut spool =
+                tempfile::tempfile().map_err(|e| Error::local("cannot create a spool file", e))?;
             copy_body(body, &mut spool, "the spool file")?;
             spool
                 .rewind()
@@ -221,13 +221,22 @@ mod tests {
             split_words("/usr/bin/procmail -d %u").unwrap(),
             vec!["/usr/bin/procmail", "-d", "%u"]
         );
-        assert_eq!(split_words("a 'b c' \"d e\"").unwrap(), vec!["a", "b c", "d e"]);
+        assert_eq!(
+            split_words("a 'b c' \"d e\"").unwrap(),
+            vec!["a", "b c", "d e"]
+        );
         assert!(split_words("cat > /tmp/x").is_none());
     }
 
     #[test]
     fn names_are_quoted_for_the_shell() {
-        let mda = Mda::new("echo %u | cat", "x'; rm -rf /; '", "acct", Duration::from_secs(1)).unwrap();
+        let mda = Mda::new(
+            "echo %u | cat",
+            "x'; rm -rf /; '",
+            "acct",
+            Duration::from_secs(1),
+        )
+        .unwrap();
         assert_eq!(
             mda.substitute(&mda.command, true),
             r"echo 'x'\''; rm -rf /; '\''' | cat"

@@ -74,7 +74,9 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(err.class(), Class::Temporary);
-        assert!(err.message().contains(&format!("pid {}", std::process::id())));
+        assert!(err
+            .message()
+            .contains(&format!("pid {}", std::process::id())));
         AccountLock::acquire(dir.path(), "b", Duration::ZERO).unwrap();
     }
 }

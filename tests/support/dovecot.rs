@@ -295,7 +295,7 @@ impl Dovecot {
             .take(40)
             .collect();
         if clean.is_empty() || clean.starts_with('-') {
-            clean.insert_str(0, "u");
+            clean.insert(0, 'u');
         }
         let name = format!("{clean}-{}{n}", self.user_tag);
         self.script(&["add-user", &self.state_str(), &name, password]);
