@@ -111,7 +111,7 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__accounts)
-            opts="-q -v -h --config --state-dir --quiet --verbose --help"
+            opts="-q -v -h --json --config --state-dir --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -133,7 +133,7 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__check)
-            opts="-q -v -h --config --state-dir --quiet --verbose --help"
+            opts="-q -v -h --json --config --state-dir --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -461,7 +461,7 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__pull)
-            opts="-q -v -h --keep --no-keep --all --limit --dry-run --reset-state --config --state-dir --quiet --verbose --help"
+            opts="-q -v -h --keep --no-keep --all --limit --dry-run --reset-state --json --config --state-dir --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

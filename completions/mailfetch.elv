@@ -45,6 +45,7 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand --all 'Fetch all messages, also those fetched before'
             cand --dry-run 'Connect and list what would be fetched; change nothing'
             cand --reset-state 'Start with an empty state (a damaged state file is moved aside); fetches everything'
+            cand --json 'Print one JSON document on stdout instead of the summary lines (see JSON OUTPUT in the man page)'
             cand -q 'Print nothing but errors'
             cand --quiet 'Print nothing but errors'
             cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
@@ -55,6 +56,7 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
         &'mailfetch;check'= {
             cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
             cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand --json 'Print one JSON document on stdout instead of the summary lines'
             cand -q 'Print nothing but errors'
             cand --quiet 'Print nothing but errors'
             cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
@@ -65,6 +67,7 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
         &'mailfetch;accounts'= {
             cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
             cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand --json 'Print one JSON document on stdout instead of one line per account'
             cand -q 'Print nothing but errors'
             cand --quiet 'Print nothing but errors'
             cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'

@@ -45,16 +45,19 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l no-keep -d 
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l all -d 'Fetch all messages, also those fetched before'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l dry-run -d 'Connect and list what would be fetched; change nothing'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l reset-state -d 'Start with an empty state (a damaged state file is moved aside); fetches everything'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l json -d 'Print one JSON document on stdout instead of the summary lines (see JSON OUTPUT in the man page)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s h -l help -d 'Print help'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -l json -d 'Print one JSON document on stdout instead of the summary lines'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -s h -l help -d 'Print help'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -l json -d 'Print one JSON document on stdout instead of one line per account'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -s h -l help -d 'Print help'

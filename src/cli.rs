@@ -50,7 +50,7 @@ pub enum Command {
     /// Count new messages per account; downloads nothing
     Check(CheckArgs),
     /// Show each account's resolved server, port, TLS, protocol, target and state file
-    Accounts,
+    Accounts(AccountsArgs),
     /// List an IMAP account's folders on the server, with their message counts
     Folders(FoldersArgs),
     /// Show the built-in provider profiles
@@ -93,6 +93,11 @@ pub struct PullArgs {
     /// Start with an empty state (a damaged state file is moved aside); fetches everything
     #[arg(long)]
     pub reset_state: bool,
+
+    /// Print one JSON document on stdout instead of the summary lines (see JSON OUTPUT in
+    /// the man page)
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `check`.
@@ -101,6 +106,18 @@ pub struct CheckArgs {
     /// Accounts to check (default: all)
     #[arg(value_name = "ACCOUNT")]
     pub accounts: Vec<String>,
+
+    /// Print one JSON document on stdout instead of the summary lines
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `accounts`.
+#[derive(Args, Debug, Default)]
+pub struct AccountsArgs {
+    /// Print one JSON document on stdout instead of one line per account
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `folders`.
@@ -137,6 +154,30 @@ pub enum Shell {
     Elvish,
     /// PowerShell
     Powershell,
+}
+
+impl Command {
+    /// The subcommand's name, for messages and JSON documents.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Pull(_) => "pull",
+            Command::Check(_) => "check",
+            Command::Accounts(_) => "accounts",
+            Command::Folders(_) => "folders",
+            Command::Profiles => "profiles",
+            Command::Generate { .. } => "generate",
+        }
+    }
+
+    /// Whether `--json` was given.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Pull(a) => a.json,
+            Command::Check(a) => a.json,
+            Command::Accounts(a) => a.json,
+            Command::Folders(_) | Command::Profiles | Command::Generate { .. } => false,
+        }
+    }
 }
 
 impl PullArgs {

@@ -16,7 +16,8 @@
 //! - [`sink`] stores messages; [`state`] remembers what was delivered and journals batches.
 //! - [`pull`] is the only module that knows the order of the steps, and so keeps the
 //!   exactly-once promise.
-//! - [`report`] shows progress and summaries; [`cli`] defines the command line once.
+//! - [`report`] shows progress and summaries, [`json`] is the schema of `--json` output;
+//!   [`cli`] defines the command line once.
 //!
 //! No module reaches back up this chain: a sink knows nothing of POP3, a source nothing of
 //! Maildir, the state nothing of either.
@@ -26,6 +27,7 @@ pub mod config;
 pub mod error;
 pub mod fingerprint;
 pub mod imap;
+pub mod json;
 pub mod manpage;
 pub mod net;
 pub mod pop3;

@@ -8,7 +8,7 @@ use mailfetch::config::{self, profiles, Config, Protocol};
 use mailfetch::pull::{self, Options};
 use mailfetch::report::{human_bytes, out, Reporter};
 use mailfetch::state::State;
-use mailfetch::Error;
+use mailfetch::{json, Error};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -28,9 +28,16 @@ fn main() -> ExitCode {
             let code = e
                 .chain()
                 .find_map(|c| c.downcast_ref::<Error>())
-                .map_or(1, |m| m.class().exit_code());
+                .map_or(1, |m| m.class().exit_code()) as u8;
             reporter.error(None, &format!("{e:#}"));
-            ExitCode::from(code as u8)
+            if cli.command.json() {
+                out(&json::render(&json::Failure {
+                    command: cli.command.name(),
+                    exit_code: code,
+                    error: format!("{e:#}"),
+                }));
+            }
+            ExitCode::from(code)
         }
     }
 }
@@ -72,11 +79,19 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 verbose: cli.verbose,
             };
             let mut first_failure = None;
+            let mut doc = Vec::new();
             for account in config.select(&args.accounts)? {
                 let progress = reporter.account(&account.name);
                 let result = pull::pull(account, &opts, &progress);
                 progress.finish();
+                if args.json {
+                    doc.push(match &result {
+                        Ok(s) => json::AccountRun::ok(s),
+                        Err(e) => json::AccountRun::failed(account, e),
+                    });
+                }
                 match result {
+                    Ok(_) if args.json => {}
                     Ok(s) if args.dry_run => reporter.line(&format!(
                         "{}: would fetch {} message{} ({})",
                         s.account,
@@ -91,7 +106,16 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                     }
                 }
             }
-            Ok(first_failure.unwrap_or(0))
+            let code = first_failure.unwrap_or(0);
+            if args.json {
+                out(&json::render(&json::Run {
+                    command: "pull",
+                    dry_run: args.dry_run,
+                    exit_code: code,
+                    accounts: doc,
+                }));
+            }
+            Ok(code)
         }
         Command::Check(args) => {
             let config = load(cli)?;
@@ -101,8 +125,17 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 ..Options::default()
             };
             let mut first_failure = None;
+            let mut doc = Vec::new();
             for account in config.select(&args.accounts)? {
-                match pull::check(account, &opts) {
+                let result = pull::check(account, &opts);
+                if args.json {
+                    doc.push(match &result {
+                        Ok(s) => json::AccountRun::ok(s),
+                        Err(e) => json::AccountRun::failed(account, e),
+                    });
+                }
+                match result {
+                    Ok(_) if args.json => {}
                     Ok(s) => reporter.line(&format!(
                         "{}: {} new message{} ({})",
                         s.account,
@@ -116,11 +149,31 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                     }
                 }
             }
-            Ok(first_failure.unwrap_or(0))
+            let code = first_failure.unwrap_or(0);
+            if args.json {
+                out(&json::render(&json::Run {
+                    command: "check",
+                    dry_run: true,
+                    exit_code: code,
+                    accounts: doc,
+                }));
+            }
+            Ok(code)
         }
-        Command::Accounts => {
+        Command::Accounts(args) => {
             let config = load(cli)?;
             let dir = state_dir(cli)?;
+            if args.json {
+                out(&json::render(&json::Accounts {
+                    command: "accounts",
+                    accounts: config
+                        .accounts
+                        .iter()
+                        .map(|a| json::AccountInfo::new(a, &dir))
+                        .collect(),
+                }));
+                return Ok(0);
+            }
             for a in &config.accounts {
                 let imap = match (&a.protocol, &a.move_to) {
                     (Protocol::Imap, Some(m)) => format!(" folders={} move-to={m}", a.folders),

@@ -121,6 +121,7 @@ fn extra_sections() -> String {
         "With several accounts, every account is tried and the first failure's code is returned.",
     ));
     s.push('\n');
+    json_section(&mut s);
     s.push_str(".SH EXAMPLES\n");
     s.push_str(&roff(
         "A Gmail account over POP3 into a Maildir, and a company server over IMAP into an mbox:",
@@ -146,6 +147,22 @@ fn extra_sections() -> String {
     s.push('\n');
     s
 }
+
+/// The JSON OUTPUT section: the schema of `--json` (the types in `crate::json`).
+fn json_section(s: &mut String) {
+    s.push_str(".SH JSON OUTPUT\n");
+    s.push_str(&roff("With --json, pull, check, accounts and list print one JSON document on stdout (one line) instead of their human lines; progress and errors still go to stderr. Fields are never removed within a major version; new fields may appear. When a command fails before it can report (a usage or configuration error), the document is {\"command\": NAME, \"exit_code\": N, \"error\": TEXT}."));
+    s.push('\n');
+    for (doc, what) in JSON_DOCS {
+        item(s, doc, what);
+    }
+}
+
+/// The `--json` documents, field by field.
+const JSON_DOCS: &[(&str, &str)] = &[
+    ("pull, check", "{\"command\": \"pull\" or \"check\", \"dry_run\": BOOL, \"exit_code\": N, \"accounts\": [ACCOUNT...]} with one ACCOUNT per account in config order: {\"account\": NAME, \"ok\": BOOL, \"exit_code\": N, \"error\": TEXT (only when not ok), \"fetched\": N, \"bytes\": N, \"deleted\": N, \"pending\": N, \"pending_bytes\": N, \"target\": TEXT}. fetched and bytes count the messages delivered, deleted those deleted or moved away on the server; pending and pending_bytes count, for check and pull --dry-run, the new messages that would be fetched. exit_code is the run's exit status."),
+    ("accounts", "{\"command\": \"accounts\", \"accounts\": [{\"name\", \"profile\", \"protocol\", \"host\", \"port\", \"tls\", \"user\", \"folders\" (a list of names, or \"*\"), \"move_to\" (or null), \"target\", \"keep\", \"state_file\"}...]}."),
+];
 
 /// Write the whole man page to `out`.
 pub fn render(out: &mut dyn Write) -> io::Result<()> {

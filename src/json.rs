@@ -1,0 +1,167 @@
+//! The `--json` documents: what `pull`, `check`, `accounts` and `list` print on stdout
+//! instead of their human lines, one JSON document per run. These types are the schema; the
+//! JSON section of the man page (`crate::manpage`) describes them field by field, so a change
+//! here is a change there. Errors still go to stderr one line each, and are also in the
+//! document, with the exit code they give.
+
+use crate::config::{Account, Folders, Protocol};
+use crate::error::Error;
+use crate::pull::Summary;
+use serde::Serialize;
+use std::path::Path;
+
+/// The document of `pull` and `check`.
+#[derive(Serialize, Debug)]
+pub struct Run {
+    /// `pull` or `check`.
+    pub command: &'static str,
+    /// Whether this was `pull --dry-run` (nothing was changed).
+    pub dry_run: bool,
+    /// The run's exit code: the first failed account's, in config order, or 0.
+    pub exit_code: u8,
+    /// One entry per account, in config order.
+    pub accounts: Vec<AccountRun>,
+}
+
+/// What happened to one account in `pull` or `check`.
+#[derive(Serialize, Debug)]
+pub struct AccountRun {
+    /// The account's name.
+    pub account: String,
+    /// Whether the account succeeded.
+    pub ok: bool,
+    /// The account's exit code (0 when ok).
+    pub exit_code: u8,
+    /// The error, when not ok.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Messages delivered (`pull`).
+    pub fetched: usize,
+    /// Their size in bytes, as the server counted them.
+    pub bytes: u64,
+    /// Messages deleted (or moved away) on the server.
+    pub deleted: usize,
+    /// Messages that are new but were not fetched (`check`, `--dry-run`), or that were left
+    /// for a later run by a limit.
+    pub pending: usize,
+    /// Their size in bytes.
+    pub pending_bytes: u64,
+    /// Where mail went.
+    pub target: String,
+}
+
+impl AccountRun {
+    /// The entry of an account that finished.
+    pub fn ok(s: &Summary) -> Self {
+        AccountRun {
+            account: s.account.clone(),
+            ok: true,
+            exit_code: 0,
+            error: None,
+            fetched: s.fetched,
+            bytes: s.bytes,
+            deleted: s.deleted,
+            pending: s.pending,
+            pending_bytes: s.pending_bytes,
+            target: s.target.clone(),
+        }
+    }
+
+    /// The entry of an account that failed with `e`.
+    pub fn failed(account: &Account, e: &Error) -> Self {
+        AccountRun {
+            account: account.name.clone(),
+            ok: false,
+            exit_code: e.class().exit_code() as u8,
+            error: Some(e.message().to_string()),
+            fetched: 0,
+            bytes: 0,
+            deleted: 0,
+            pending: 0,
+            pending_bytes: 0,
+            target: account.target.to_string(),
+        }
+    }
+}
+
+/// The document of `accounts`.
+#[derive(Serialize, Debug)]
+pub struct Accounts {
+    /// Always `accounts`.
+    pub command: &'static str,
+    /// Every account in config order.
+    pub accounts: Vec<AccountInfo>,
+}
+
+/// One resolved account.
+#[derive(Serialize, Debug)]
+pub struct AccountInfo {
+    /// Its name.
+    pub name: String,
+    /// The profile it was resolved with.
+    pub profile: &'static str,
+    /// `pop3` or `imap`.
+    pub protocol: &'static str,
+    /// Server host.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// `implicit`, `starttls` or `none`.
+    pub tls: &'static str,
+    /// Login name.
+    pub user: String,
+    /// The folders fetched: a list of names, or `"*"`.
+    pub folders: serde_json::Value,
+    /// IMAP folder fetched mail is moved to, if set.
+    pub move_to: Option<String>,
+    /// Where mail goes (`maildir:PATH`, `mbox:PATH`, `mda:COMMAND`).
+    pub target: String,
+    /// Whether mail is left on the server.
+    pub keep: bool,
+    /// The state journal.
+    pub state_file: String,
+}
+
+impl AccountInfo {
+    /// Describe `a`, whose state lives in `state_dir`.
+    pub fn new(a: &Account, state_dir: &Path) -> Self {
+        let folders = match (&a.protocol, &a.folders) {
+            (Protocol::Imap, Folders::All) => serde_json::Value::from("*"),
+            (_, Folders::Named(names)) => serde_json::Value::from(names.clone()),
+            (Protocol::Pop3, Folders::All) => serde_json::Value::from(vec!["INBOX"]),
+        };
+        AccountInfo {
+            name: a.name.clone(),
+            profile: a.profile.name,
+            protocol: a.protocol.as_str(),
+            host: a.endpoint.host.clone(),
+            port: a.endpoint.port,
+            tls: a.endpoint.tls.as_str(),
+            user: a.user.clone(),
+            folders,
+            move_to: a.move_to.clone(),
+            target: a.target.to_string(),
+            keep: a.keep,
+            state_file: crate::state::State::path_for(state_dir, &a.name)
+                .display()
+                .to_string(),
+        }
+    }
+}
+
+/// The document printed when a command fails before it could produce its own (a usage or
+/// configuration error).
+#[derive(Serialize, Debug)]
+pub struct Failure {
+    /// The subcommand.
+    pub command: &'static str,
+    /// The exit code.
+    pub exit_code: u8,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// `doc` as one line of JSON.
+pub fn render<T: Serialize>(doc: &T) -> String {
+    serde_json::to_string(doc).expect("JSON documents are plain data")
+}
