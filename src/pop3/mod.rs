@@ -99,8 +99,12 @@ impl Pop3 {
         };
         let timestamp = reply::apop_timestamp(&greeting);
         session.authenticate(login, timestamp.as_deref())?;
-        // RFC 2449: capabilities may change after authentication (PIPELINING, for one).
-        session.capa = capa_of(&mut session.conn).unwrap_or(session.capa);
+        // RFC 2449: capabilities may change after authentication (PIPELINING, for one). A
+        // server that already offers PIPELINING has told us all we use, and one round trip
+        // is worth saving on a slow link.
+        if !(session.capa.known && session.capa.pipelining) {
+            session.capa = capa_of(&mut session.conn).unwrap_or(session.capa);
+        }
         Ok(session)
     }
 
@@ -284,6 +288,11 @@ impl Pop3 {
     /// RFC 1939 section 5: STAT. Returns (count, octets).
     pub fn stat(&mut self) -> Result<(u32, u64)> {
         self.conn.send("STAT", None)?;
+        self.read_stat()
+    }
+
+    /// The reply to STAT: (count, octets).
+    fn read_stat(&mut self) -> Result<(u32, u64)> {
         let text = self.expect_ok("STAT")?;
         let s = String::from_utf8_lossy(&text);
         let mut it = s.split_ascii_whitespace();
@@ -324,13 +333,17 @@ impl Pop3 {
     /// RFC 1939 section 7: UIDL and LIST for every message, pipelined when allowed. Checked
     /// against STAT: numbers in range, no duplicate ids.
     pub fn list_all(&mut self) -> Result<Vec<RemoteMessage>> {
-        let (count, _) = self.stat()?;
-        let count_usize = count as usize;
         if self.capa.pipelining {
+            self.conn.queue("STAT", None);
             self.conn.queue("UIDL", None);
             self.conn.queue("LIST", None);
             self.conn.flush()?;
         } else {
+            self.conn.send("STAT", None)?;
+        }
+        let (count, _) = self.read_stat()?;
+        let count_usize = count as usize;
+        if !self.capa.pipelining {
             self.conn.send("UIDL", None)?;
         }
         // Listings are kept as received (memory grows with what the server actually sends,
