@@ -8,8 +8,10 @@ mod support;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 use support::client::{maildir_messages, maildir_tmp_count, Client};
 use support::corpus::{corpus, message_id, simple};
@@ -648,7 +650,7 @@ fn a_100_mb_message_is_streamed_with_less_than_64_mb_of_memory() {
     let got = maildir_messages(&c.path("M"));
     assert_eq!(got.len(), 3);
     assert!(
-        got.iter().any(|m| *m == big),
+        got.contains(&big),
         "the big message arrived byte-exact"
     );
     assert!(peak_kb < 64 * 1024, "peak RSS {peak_kb} kB");
@@ -746,4 +748,127 @@ fn kill_9_at_random_instants_loses_and_duplicates_nothing() {
         0,
         "server emptied"
     );
+}
+
+/// What the proxy does to the first `BODY.PEEK[]` fetch it sees.
+#[derive(Clone, Copy)]
+enum Quirk {
+    /// Answer it as Office 365 does when it throttles.
+    Throttle,
+    /// End the session with BYE, as Office 365 does with busy sessions.
+    Bye,
+}
+
+/// A proxy in front of Dovecot's plain IMAP port that plays an Office 365 quirk once, on
+/// the first `BODY.PEEK[]` fetch (sent when the server is idle, so the injected answer
+/// never lands inside another response). Returns the port and whether it fired.
+fn quirk_proxy(d: &Dovecot, quirk: Quirk) -> (u16, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let upstream = d.imap();
+    let fired = Arc::new(AtomicBool::new(false));
+    let flag = fired.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+            let flag = flag.clone();
+            std::thread::spawn(move || relay(client, server, quirk, &flag));
+        }
+    });
+    (port, fired)
+}
+
+fn relay(client: TcpStream, server: TcpStream, quirk: Quirk, fired: &AtomicBool) {
+    let to_client = Arc::new(Mutex::new(client.try_clone().unwrap()));
+    let (mut from_server, writer) = (server.try_clone().unwrap(), to_client.clone());
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match std::io::Read::read(&mut from_server, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if writer.lock().unwrap().write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = writer.lock().unwrap().shutdown(Shutdown::Both);
+    });
+    let mut to_server = server;
+    let mut lines = BufReader::new(client);
+    loop {
+        let mut line = String::new();
+        if lines.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = to_server.shutdown(Shutdown::Both);
+            return;
+        }
+        if line.contains("BODY.PEEK[]") && !fired.swap(true, Ordering::SeqCst) {
+            let tag = line.split(' ').next().unwrap_or("*").to_string();
+            let mut c = to_client.lock().unwrap();
+            match quirk {
+                Quirk::Throttle => {
+                    let _ = write!(
+                        c,
+                        "{tag} NO [THROTTLED] Request is throttled. Suggested Backoff Time: 300 milliseconds\r\n"
+                    );
+                    continue;
+                }
+                Quirk::Bye => {
+                    let _ = write!(c, "* BYE Server is busy, please try again later\r\n");
+                    let _ = c.shutdown(Shutdown::Both);
+                    let _ = to_server.shutdown(Shutdown::Both);
+                    return;
+                }
+            }
+        }
+        if to_server.write_all(line.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// An account that reaches Dovecot through the quirk proxy on `port` (plaintext, so the
+/// proxy can read the commands).
+fn proxied_account(d: &Dovecot, user: &TestUser, port: u16, extra: &str) -> String {
+    let extra = format!("allow-plaintext-password = true\n{extra}");
+    imap_account(d, "a", user, "none", "maildir:{dir}/M", &extra).replace(
+        &format!("port = {}\n", d.imap()),
+        &format!("port = {port}\n"),
+    )
+}
+
+#[test]
+fn office365_throttling_is_waited_out_not_fatal() {
+    let d = Dovecot::shared();
+    let user = d.new_user("ithrottle");
+    let mail: Vec<Vec<u8>> = (0..5)
+        .map(|i| simple(&format!("thr-{i}"), "s", "b\n"))
+        .collect();
+    d.seed(&user, &mail);
+    let (port, fired) = quirk_proxy(d, Quirk::Throttle);
+    let c = Client::new(&proxied_account(d, &user, port, ""));
+    let out = c.ok(&["pull", "-v"]);
+    assert!(fired.load(Ordering::SeqCst), "the proxy throttled a fetch");
+    assert!(out.stderr.contains("throttling; waiting 300 ms"), "{out:?}");
+    assert!(out.stdout.contains("a: 5 new messages"), "{out:?}");
+    assert_eq!(maildir_messages(&c.path("M")), sorted(mail));
+}
+
+#[test]
+fn bye_in_the_middle_of_a_pull_reconnects_and_resumes_without_duplicates() {
+    let d = Dovecot::shared();
+    let user = d.new_user("ibye");
+    let mail: Vec<Vec<u8>> = (0..8)
+        .map(|i| simple(&format!("bye-{i}"), "s", "b\n"))
+        .collect();
+    d.seed(&user, &mail);
+    let (port, fired) = quirk_proxy(d, Quirk::Bye);
+    let c = Client::new(&proxied_account(d, &user, port, "keep = false"));
+    let out = c.ok(&["pull", "-v"]);
+    assert!(fired.load(Ordering::SeqCst), "the proxy said BYE");
+    assert!(out.stderr.contains("reconnecting"), "{out:?}");
+    assert!(out.stdout.contains("a: 8 new messages"), "{out:?}");
+    assert_eq!(maildir_messages(&c.path("M")), sorted(mail));
+    assert_eq!(d.count(&user, "INBOX"), 0, "deleted after the reconnect");
 }
