@@ -38,6 +38,8 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
         }
         &'mailfetch;pull'= {
             cand --limit 'Fetch at most N messages per account in this run'
+            cand -j 'Fetch at most N accounts at once'
+            cand --jobs 'Fetch at most N accounts at once'
             cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
             cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
             cand --keep 'Leave messages on the server (overrides the config)'
@@ -54,6 +56,8 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand --help 'Print help'
         }
         &'mailfetch;check'= {
+            cand -j 'Check at most N accounts at once'
+            cand --jobs 'Check at most N accounts at once'
             cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
             cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
             cand --json 'Print one JSON document on stdout instead of the summary lines'

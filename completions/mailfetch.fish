@@ -38,6 +38,7 @@ complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "profiles" -d 'S
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "generate" -d 'Write the man page or shell completions to stdout'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l limit -d 'Fetch at most N messages per account in this run' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s j -l jobs -d 'Fetch at most N accounts at once' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l keep -d 'Leave messages on the server (overrides the config)'
@@ -49,6 +50,7 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l json -d 'Pr
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s h -l help -d 'Print help'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -s j -l jobs -d 'Check at most N accounts at once' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -l json -d 'Print one JSON document on stdout instead of the summary lines'

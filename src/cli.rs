@@ -98,6 +98,10 @@ pub struct PullArgs {
     /// the man page)
     #[arg(long)]
     pub json: bool,
+    /// Fetch at most N accounts at once
+    #[arg(long, short = 'j', value_name = "N", default_value_t = crate::jobs::DEFAULT_JOBS,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
 }
 
 /// Arguments of `check`.
@@ -110,6 +114,10 @@ pub struct CheckArgs {
     /// Print one JSON document on stdout instead of the summary lines
     #[arg(long)]
     pub json: bool,
+    /// Check at most N accounts at once
+    #[arg(long, short = 'j', value_name = "N", default_value_t = crate::jobs::DEFAULT_JOBS,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
 }
 
 /// Arguments of `accounts`.

@@ -15,7 +15,7 @@
 //!   facade); [`source`] is what `pull` needs from any protocol.
 //! - [`sink`] stores messages; [`state`] remembers what was delivered and journals batches.
 //! - [`pull`] is the only module that knows the order of the steps, and so keeps the
-//!   exactly-once promise.
+//!   exactly-once promise; [`jobs`] runs several accounts' pulls at once.
 //! - [`report`] shows progress and summaries, [`json`] is the schema of `--json` output;
 //!   [`cli`] defines the command line once.
 //!
@@ -27,6 +27,7 @@ pub mod config;
 pub mod error;
 pub mod fingerprint;
 pub mod imap;
+pub mod jobs;
 pub mod json;
 pub mod manpage;
 pub mod net;

@@ -4,11 +4,11 @@
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use mailfetch::cli::{Cli, Command, Generate, Shell};
-use mailfetch::config::{self, profiles, Config, Protocol};
-use mailfetch::pull::{self, Options};
+use mailfetch::config::{self, profiles, Account, Config, Protocol};
+use mailfetch::pull::{self, Options, Summary};
 use mailfetch::report::{human_bytes, out, Reporter};
 use mailfetch::state::State;
-use mailfetch::{json, Error};
+use mailfetch::{jobs, json, Error};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -65,6 +65,55 @@ fn load(cli: &Cli) -> anyhow::Result<Config> {
     Ok(config::load(&config_path(cli)?)?)
 }
 
+/// A `pull` or `check` of several accounts.
+struct Batch {
+    command: &'static str,
+    json: bool,
+    dry_run: bool,
+    jobs: u16,
+}
+
+impl Batch {
+    /// Run `work` for every account (`jobs` at once), printing `line` for each that succeeds
+    /// and a one-line error for each that fails, as they finish; with `--json`, one document
+    /// at the end instead of the lines. Returns the exit code: the first failing account's in
+    /// config order, or 0.
+    fn run(
+        &self,
+        accounts: &[&Account],
+        reporter: &Reporter,
+        work: impl Fn(&Account) -> mailfetch::Result<Summary> + Sync,
+        line: impl Fn(&Summary) + Sync,
+    ) -> u8 {
+        let finished = |account: &Account, result: &mailfetch::Result<Summary>| match result {
+            Ok(_) if self.json => {}
+            Ok(s) => line(s),
+            Err(e) => reporter.error(Some(&account.name), e.message()),
+        };
+        let results = jobs::run(accounts, self.jobs.into(), work, finished);
+        let code = results
+            .iter()
+            .find_map(|r| r.as_ref().err())
+            .map_or(0, |e| e.class().exit_code() as u8);
+        if self.json {
+            out(&json::render(&json::Run {
+                command: self.command,
+                dry_run: self.dry_run,
+                exit_code: code,
+                accounts: accounts
+                    .iter()
+                    .zip(&results)
+                    .map(|(a, r)| match r {
+                        Ok(s) => json::AccountRun::ok(s),
+                        Err(e) => json::AccountRun::failed(a, e),
+                    })
+                    .collect(),
+            }));
+        }
+        code
+    }
+}
+
 fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Pull(args) => {
@@ -78,44 +127,33 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 reset_state: args.reset_state,
                 verbose: cli.verbose,
             };
-            let mut first_failure = None;
-            let mut doc = Vec::new();
-            for account in config.select(&args.accounts)? {
+            let accounts = config.select(&args.accounts)?;
+            let batch = Batch {
+                command: "pull",
+                json: args.json,
+                dry_run: args.dry_run,
+                jobs: args.jobs,
+            };
+            let work = |account: &Account| {
                 let progress = reporter.account(&account.name);
                 let result = pull::pull(account, &opts, &progress);
                 progress.finish();
-                if args.json {
-                    doc.push(match &result {
-                        Ok(s) => json::AccountRun::ok(s),
-                        Err(e) => json::AccountRun::failed(account, e),
-                    });
-                }
-                match result {
-                    Ok(_) if args.json => {}
-                    Ok(s) if args.dry_run => reporter.line(&format!(
+                result
+            };
+            let line = |s: &Summary| {
+                if args.dry_run {
+                    reporter.line(&format!(
                         "{}: would fetch {} message{} ({})",
                         s.account,
                         s.pending,
                         if s.pending == 1 { "" } else { "s" },
                         human_bytes(s.pending_bytes)
-                    )),
-                    Ok(s) => reporter.pulled(&s),
-                    Err(e) => {
-                        reporter.error(Some(&account.name), e.message());
-                        first_failure.get_or_insert(e.class().exit_code() as u8);
-                    }
+                    ))
+                } else {
+                    reporter.pulled(s)
                 }
-            }
-            let code = first_failure.unwrap_or(0);
-            if args.json {
-                out(&json::render(&json::Run {
-                    command: "pull",
-                    dry_run: args.dry_run,
-                    exit_code: code,
-                    accounts: doc,
-                }));
-            }
-            Ok(code)
+            };
+            Ok(batch.run(&accounts, reporter, work, line))
         }
         Command::Check(args) => {
             let config = load(cli)?;
@@ -124,41 +162,28 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 verbose: cli.verbose,
                 ..Options::default()
             };
-            let mut first_failure = None;
-            let mut doc = Vec::new();
-            for account in config.select(&args.accounts)? {
-                let result = pull::check(account, &opts);
-                if args.json {
-                    doc.push(match &result {
-                        Ok(s) => json::AccountRun::ok(s),
-                        Err(e) => json::AccountRun::failed(account, e),
-                    });
-                }
-                match result {
-                    Ok(_) if args.json => {}
-                    Ok(s) => reporter.line(&format!(
-                        "{}: {} new message{} ({})",
-                        s.account,
-                        s.pending,
-                        if s.pending == 1 { "" } else { "s" },
-                        human_bytes(s.pending_bytes)
-                    )),
-                    Err(e) => {
-                        reporter.error(Some(&account.name), e.message());
-                        first_failure.get_or_insert(e.class().exit_code() as u8);
-                    }
-                }
-            }
-            let code = first_failure.unwrap_or(0);
-            if args.json {
-                out(&json::render(&json::Run {
-                    command: "check",
-                    dry_run: true,
-                    exit_code: code,
-                    accounts: doc,
-                }));
-            }
-            Ok(code)
+            let accounts = config.select(&args.accounts)?;
+            let batch = Batch {
+                command: "check",
+                json: args.json,
+                dry_run: true,
+                jobs: args.jobs,
+            };
+            let line = |s: &Summary| {
+                reporter.line(&format!(
+                    "{}: {} new message{} ({})",
+                    s.account,
+                    s.pending,
+                    if s.pending == 1 { "" } else { "s" },
+                    human_bytes(s.pending_bytes)
+                ))
+            };
+            Ok(batch.run(
+                &accounts,
+                reporter,
+                |a: &Account| pull::check(a, &opts),
+                line,
+            ))
         }
         Command::Accounts(args) => {
             let config = load(cli)?;
