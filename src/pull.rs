@@ -217,7 +217,23 @@ pub fn pull(account: &Account, opts: &Options, observer: &dyn Observer) -> Resul
     if result.is_ok() {
         state.compact_if_worthwhile().map_err(ctx)?;
     }
-    result.map(|_| summary).map_err(ctx)
+    match result {
+        Ok(()) => Ok(summary),
+        // Say what was saved before the failure, so nobody fetches it again by hand.
+        Err(e) if summary.fetched > 0 => {
+            let n = summary.fetched;
+            let plural = if n == 1 { "" } else { "s" };
+            Err(ctx(Error::new(
+                e.class(),
+                format!(
+                    "{} ({n} message{plural} delivered before this are safe in {})",
+                    e.message(),
+                    summary.target
+                ),
+            )))
+        }
+        Err(e) => Err(ctx(e)),
+    }
 }
 
 /// Count what is new for `account` without fetching (for `check` and `--dry-run`).
