@@ -296,13 +296,14 @@ fn second_run_fetches_nothing_and_a_new_message_in_one_folder_is_the_only_one_fe
         "Sub",
         (0..3).map(|i| simple(&format!("sub-{i}"), "s", "b\n")),
     );
+    d.create_folder(&user, "Empty");
     let c = Client::new(&imap_account(
         d,
         "a",
         &user,
         "starttls",
         "maildir:{dir}/M",
-        "folders = [\"INBOX\", \"Sub\"]",
+        "folders = [\"INBOX\", \"Empty\", \"Sub\"]",
     ));
     assert!(c.ok(&["pull"]).stdout.contains("a: 7 new messages"));
     let out = c.ok(&["pull"]);

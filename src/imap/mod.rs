@@ -29,7 +29,9 @@
 //!   (`BODY.PEEK[]<offset.length>`, two pieces in flight) and streamed to the sink, so a 100 MB
 //!   message costs a few MB.
 //!
-//! Bodies leave here with LF line ends ([`crlf`]); `BODY.PEEK` never sets `\Seen`.
+//! Bodies leave here with LF line ends ([`crlf`]); `BODY.PEEK` never sets `\Seen`. Flags go to
+//! the sink with the listing (Maildir keeps them as info letters); mbox gets no `Status:`
+//! headers, because adding headers would break byte-exact delivery.
 //!
 //! # Keep, delete, move
 //!
@@ -137,6 +139,8 @@ impl Credentials {
 struct Selected {
     folder: Folder,
     validity: u32,
+    /// Its message count when selected.
+    exists: u32,
 }
 
 /// A planned fetch.
@@ -297,11 +301,16 @@ impl Imap {
         };
         let command = format!("{verb} {}", quote(&folder.wire));
         let mut validity = None;
+        let mut exists = 0;
         let mut each = |resp: &Response<'_>| {
-            if let Response::Data { outcome, .. } = resp {
-                if let Some(ResponseCode::UidValidity(v)) = outcome.code {
-                    validity = Some(v);
+            match resp {
+                Response::Data { outcome, .. } => {
+                    if let Some(ResponseCode::UidValidity(v)) = outcome.code {
+                        validity = Some(v);
+                    }
                 }
+                Response::MailboxData(MailboxDatum::Exists(n)) => exists = *n,
+                _ => {}
             }
             Ok(())
         };
@@ -347,13 +356,18 @@ impl Imap {
         self.selected = Some(Selected {
             folder: folder.clone(),
             validity,
+            exists,
         });
         Ok(validity)
     }
 
-    /// RFC 3501 section 6.4.8: `UID FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE)`.
+    /// RFC 3501 section 6.4.8: `UID FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE)` (not
+    /// sent for an empty folder, where some servers refuse `1:*`).
     fn list_messages(&mut self) -> Result<Vec<RemoteMessage>> {
         let mut out = Vec::new();
+        if self.selected.as_ref().is_some_and(|s| s.exists == 0) {
+            return Ok(out);
+        }
         let peer = self.session.peer().to_string();
         self.session.run(
             "UID FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE)",
