@@ -650,10 +650,7 @@ fn a_100_mb_message_is_streamed_with_less_than_64_mb_of_memory() {
     assert_eq!(code, 0);
     let got = maildir_messages(&c.path("M"));
     assert_eq!(got.len(), 3);
-    assert!(
-        got.contains(&big),
-        "the big message arrived byte-exact"
-    );
+    assert!(got.contains(&big), "the big message arrived byte-exact");
     assert!(peak_kb < 64 * 1024, "peak RSS {peak_kb} kB");
 }
 
