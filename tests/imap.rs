@@ -755,6 +755,8 @@ enum Quirk {
     Throttle,
     /// End the session with BYE, as Office 365 does with busy sessions.
     Bye,
+    /// Nothing to the fetch; hide UIDPLUS and MOVE from the capabilities instead.
+    Plain,
 }
 
 /// A proxy in front of Dovecot's plain IMAP port that plays an Office 365 quirk once, on
@@ -785,7 +787,14 @@ fn relay(client: TcpStream, server: TcpStream, quirk: Quirk, fired: &AtomicBool)
             match std::io::Read::read(&mut from_server, &mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if writer.lock().unwrap().write_all(&buf[..n]).is_err() {
+                    let mut data = buf[..n].to_vec();
+                    if matches!(quirk, Quirk::Plain) {
+                        data = String::from_utf8_lossy(&data)
+                            .replace(" UIDPLUS", "")
+                            .replace(" MOVE", "")
+                            .into_bytes();
+                    }
+                    if writer.lock().unwrap().write_all(&data).is_err() {
                         break;
                     }
                 }
@@ -801,7 +810,8 @@ fn relay(client: TcpStream, server: TcpStream, quirk: Quirk, fired: &AtomicBool)
             let _ = to_server.shutdown(Shutdown::Both);
             return;
         }
-        if line.contains("BODY.PEEK[]") && !fired.swap(true, Ordering::SeqCst) {
+        let quirky = !matches!(quirk, Quirk::Plain);
+        if quirky && line.contains("BODY.PEEK[]") && !fired.swap(true, Ordering::SeqCst) {
             let tag = line.split(' ').next().unwrap_or("*").to_string();
             let mut c = to_client.lock().unwrap();
             match quirk {
@@ -812,6 +822,7 @@ fn relay(client: TcpStream, server: TcpStream, quirk: Quirk, fired: &AtomicBool)
                     );
                     continue;
                 }
+                Quirk::Plain => unreachable!("not quirky"),
                 Quirk::Bye => {
                     let _ = write!(c, "* BYE Server is busy, please try again later\r\n");
                     let _ = c.shutdown(Shutdown::Both);
@@ -869,4 +880,82 @@ fn bye_in_the_middle_of_a_pull_reconnects_and_resumes_without_duplicates() {
     assert!(out.stdout.contains("a: 8 new messages"), "{out:?}");
     assert_eq!(maildir_messages(&c.path("M")), sorted(mail));
     assert_eq!(d.count(&user, "INBOX"), 0, "deleted after the reconnect");
+}
+
+#[test]
+fn without_uidplus_expunge_waits_until_no_foreign_message_is_flagged_deleted() {
+    let d = Dovecot::shared();
+    let user = d.new_user("inouidplus");
+    let foreign = simple("np-foreign", "deleted elsewhere", "keep me\n");
+    let mine: Vec<Vec<u8>> = (0..3)
+        .map(|i| simple(&format!("np-{i}"), "s", "b\n"))
+        .collect();
+    d.seed(&user, [&foreign]);
+    d.seed(&user, &mine);
+    d.doveadm(&[
+        "flags",
+        "add",
+        "-u",
+        &user.name,
+        "\\Deleted",
+        "mailbox",
+        "INBOX",
+        "uid",
+        "1",
+    ]);
+    let (port, _) = quirk_proxy(d, Quirk::Plain);
+    let c = Client::new(&proxied_account(d, &user, port, "keep = false"));
+    let out = c.ok(&["pull"]);
+    assert!(
+        out.stderr
+            .contains("3 fetched messages in INBOX are flagged \\Deleted but not expunged")
+            && out.stderr.contains("lacks UIDPLUS"),
+        "{out:?}"
+    );
+    assert_eq!(maildir_messages(&c.path("M")), sorted(mine.clone()));
+    assert_eq!(
+        d.count(&user, "INBOX"),
+        4,
+        "a plain EXPUNGE would have removed the foreign one"
+    );
+    // Once nobody else's message is flagged, the next run expunges ours (without fetching).
+    d.doveadm(&[
+        "flags",
+        "remove",
+        "-u",
+        &user.name,
+        "\\Deleted",
+        "mailbox",
+        "INBOX",
+        "uid",
+        "1",
+    ]);
+    let out = c.ok(&["pull"]);
+    assert!(
+        out.stdout.contains("no new mail, 3 deleted") && out.stderr.is_empty(),
+        "{out:?}"
+    );
+    assert_eq!(d.server_messages(&user, "INBOX"), vec![foreign]);
+    assert_eq!(maildir_messages(&c.path("M")), sorted(mine));
+}
+
+#[test]
+fn without_move_the_move_to_folder_gets_a_copy_and_the_original_is_expunged() {
+    let d = Dovecot::shared();
+    let user = d.new_user("inomove");
+    let mail: Vec<Vec<u8>> = (0..4)
+        .map(|i| simple(&format!("nm-{i}"), "s", "b\n"))
+        .collect();
+    d.seed(&user, &mail);
+    d.create_folder(&user, "Archive");
+    let (port, _) = quirk_proxy(d, Quirk::Plain);
+    let c = Client::new(&proxied_account(
+        d,
+        &user,
+        port,
+        "keep = false\nmove-to = \"Archive\"",
+    ));
+    c.ok(&["pull"]);
+    assert_eq!(d.count(&user, "INBOX"), 0);
+    assert_eq!(d.server_messages(&user, "Archive"), mail);
 }

@@ -318,7 +318,7 @@ impl Imap {
         let done = loop {
             let tag = self.session.send(&command)?;
             let done = self.session.complete(&tag, &mut each)?;
-            if !done.throttled() || attempts == RECONNECTS {
+            if !done.throttled() || attempts == session::THROTTLE_RETRIES {
                 break done;
             }
             attempts += 1;
@@ -941,7 +941,7 @@ impl LargeBody<'_> {
             let offset = self.in_flight.front().map_or(self.next_offset, |&(_, o)| o);
             match self.receive() {
                 Ok(Piece::Data(piece)) => return Ok(piece),
-                Ok(Piece::Again) if throttled < RECONNECTS => throttled += 1,
+                Ok(Piece::Again) if throttled < session::THROTTLE_RETRIES => throttled += 1,
                 Ok(Piece::Again) => {
                     return Err(Error::new(
                         Class::Temporary,

@@ -26,7 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 /// How often a throttled command is retried before giving up.
-const THROTTLE_RETRIES: u32 = 5;
+pub const THROTTLE_RETRIES: u32 = 5;
 /// The wait when a throttled server suggests none...
 const THROTTLE_DEFAULT: Duration = Duration::from_secs(5);
 /// ...and the longest suggested wait we accept.
