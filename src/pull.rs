@@ -12,7 +12,7 @@ use crate::net::Trace;
 use crate::pop3::{self, Pop3};
 use crate::sink::{self, Meta, Sink};
 use crate::source::{Listing, RemoteMessage, Source};
-use crate::state::{AccountLock, Delivered, Recovery, State};
+use crate::state::{AccountLock, Delivered, Kind, Recovery, State};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -369,6 +369,7 @@ impl Run<'_> {
                 .map(|(id, f)| Delivered {
                     id,
                     fingerprint: Some(f),
+                    kind: Kind::Message,
                 })
                 .collect();
             self.state
@@ -494,6 +495,7 @@ impl Run<'_> {
             .map(|(&i, f)| Delivered {
                 id: &new[i].id,
                 fingerprint: f.as_deref(),
+                kind: Kind::Message,
             })
             .collect();
         // A failed journal write is not aborted: the next run's recovery decides from what

@@ -21,8 +21,44 @@ pub enum Recovery {
 #[derive(Default, Debug)]
 struct MailboxState {
     validity: String,
-    /// Delivered IDs, each with its fingerprint when one was recorded.
-    ids: HashMap<String, Option<String>>,
+    /// Delivered IDs, with what is known of each.
+    ids: HashMap<String, Entry>,
+}
+
+/// What the state knows of one delivered message.
+#[derive(Default, Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    /// Its fingerprint, when one was recorded.
+    fingerprint: Option<String>,
+    /// When it was first delivered (seconds since the epoch), when recorded.
+    at: Option<i64>,
+    /// What was delivered.
+    kind: Kind,
+}
+
+/// What was delivered of a message. Only [`Kind::Message`] counts as delivered: the others
+/// are recorded so that a run does not repeat them, and never lead to a deletion on the
+/// server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kind {
+    /// The message itself (`+` records).
+    #[default]
+    Message,
+    /// A stub of its header, marked truncated (`H` records; `oversize = "headers"`).
+    HeadersOnly,
+    /// Nothing: passed over by `pull --since` (`S` records), and by later runs too.
+    PassedOver,
+}
+
+impl Kind {
+    /// The record letter.
+    fn letter(self) -> &'static str {
+        match self {
+            Kind::Message => "+",
+            Kind::HeadersOnly => "H",
+            Kind::PassedOver => "S",
+        }
+    }
 }
 
 /// One delivered message, as recorded.
@@ -32,6 +68,15 @@ pub struct Delivered<'a> {
     pub id: &'a str,
     /// What identifies it should the IDs be invalidated (see `crate::fingerprint`).
     pub fingerprint: Option<&'a str>,
+    /// What was delivered of it.
+    pub kind: Kind,
+}
+
+/// Seconds since the epoch, now.
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// An account's state, loaded and open for appending.
@@ -142,11 +187,54 @@ impl State {
         self.recovery.as_ref()
     }
 
-    /// Whether `id` of `mailbox` at `validity` is recorded as delivered.
-    pub fn is_seen(&self, mailbox: &str, validity: &str, id: &str) -> bool {
+    fn entry(&self, mailbox: &str, validity: &str, id: &str) -> Option<&Entry> {
         self.mailboxes
             .get(mailbox)
-            .is_some_and(|m| m.validity == validity && m.ids.contains_key(id))
+            .filter(|m| m.validity == validity)
+            .and_then(|m| m.ids.get(id))
+    }
+
+    /// Whether `id` of `mailbox` at `validity` is recorded as delivered (the message itself,
+    /// see [`Kind`]).
+    pub fn is_seen(&self, mailbox: &str, validity: &str, id: &str) -> bool {
+        self.kind(mailbox, validity, id) == Some(Kind::Message)
+    }
+
+    /// What is recorded of `id`, if anything.
+    pub fn kind(&self, mailbox: &str, validity: &str, id: &str) -> Option<Kind> {
+        self.entry(mailbox, validity, id).map(|e| e.kind)
+    }
+
+    /// When `id` was first delivered (seconds since the epoch), if that was recorded:
+    /// deliveries recorded before times were, and some after a crash, have none.
+    pub fn first_delivered(&self, mailbox: &str, validity: &str, id: &str) -> Option<i64> {
+        self.entry(mailbox, validity, id).and_then(|e| e.at)
+    }
+
+    /// Record now as the first-delivery time of those of `ids` that have none, so that a
+    /// retention period (`delete-after-days`) starts for them. Not synced: a lost stamp only
+    /// restarts the clock.
+    pub fn stamp(&mut self, mailbox: &str, validity: &str, ids: &[&str]) -> Result<()> {
+        let Some(m) = self
+            .mailboxes
+            .get_mut(mailbox)
+            .filter(|m| m.validity == validity)
+        else {
+            return Ok(());
+        };
+        let (mb, va) = (escape(mailbox), escape(validity));
+        let at = now();
+        let mut records = Vec::new();
+        for id in ids {
+            if let Some(e) = m.ids.get_mut(*id).filter(|e| e.at.is_none()) {
+                e.at = Some(at);
+                records.push(record_of(&mb, &va, id, e));
+            }
+        }
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.append(&records, false)
     }
 
     /// The validity recorded for `mailbox`, if any ID of it was ever recorded.
@@ -165,7 +253,7 @@ impl State {
         self.mailboxes
             .get(mailbox)
             .into_iter()
-            .flat_map(|m| m.ids.values().filter_map(|f| f.as_deref()))
+            .flat_map(|m| m.ids.values().filter_map(|e| e.fingerprint.as_deref()))
     }
 
     /// Record that `mailbox` now has `validity`, dropping IDs of the old one, except `kept`:
@@ -177,10 +265,15 @@ impl State {
         m.ids.clear();
         let (mb, va) = (escape(mailbox), escape(validity));
         let mut records = vec![format!("V {mb} {va}")];
+        let at = now();
         for d in kept {
-            m.ids
-                .insert(d.id.to_string(), d.fingerprint.map(str::to_string));
-            records.push(plus(&mb, &va, d));
+            let e = Entry {
+                fingerprint: d.fingerprint.map(str::to_string),
+                at: Some(at),
+                kind: d.kind,
+            };
+            records.push(record_of(&mb, &va, d.id, &e));
+            m.ids.insert(d.id.to_string(), e);
         }
         self.dirty = true;
         self.append(&records, true)
@@ -213,20 +306,16 @@ impl State {
         delivered: &[Delivered],
         intent: &str,
     ) -> Result<()> {
-        self.remember(mailbox, validity, delivered)?;
+        let lines = self.remember(mailbox, validity, delivered)?;
         let (mb, va) = (escape(mailbox), escape(validity));
         let mut rec = format!("B forward {mb} {va} {}", escape(intent));
-        for d in delivered {
+        // Only deliveries of messages are named here: this line is what survives a torn write.
+        for d in delivered.iter().filter(|d| d.kind == Kind::Message) {
             rec.push(' ');
             rec.push_str(&escape(d.id));
         }
         let mut records = vec![rec];
-        records.extend(
-            delivered
-                .iter()
-                .filter(|d| d.fingerprint.is_some())
-                .map(|d| plus(&mb, &va, d)),
-        );
+        records.extend(lines);
         self.recovery = Some(Recovery::Forward(intent.to_string()));
         self.append(&records, true)
     }
@@ -234,15 +323,19 @@ impl State {
     /// Record `delivered` of `mailbox` as delivered and end the batch (`+` lines, `E`),
     /// durably.
     pub fn record(&mut self, mailbox: &str, validity: &str, delivered: &[Delivered]) -> Result<()> {
-        self.remember(mailbox, validity, delivered)?;
-        let (mb, va) = (escape(mailbox), escape(validity));
-        let mut records: Vec<String> = delivered.iter().map(|d| plus(&mb, &va, d)).collect();
+        let mut records = self.remember(mailbox, validity, delivered)?;
         records.push("E".to_string());
         self.recovery = None;
         self.append(&records, true)
     }
 
-    fn remember(&mut self, mailbox: &str, validity: &str, delivered: &[Delivered]) -> Result<()> {
+    /// Note `delivered` in memory; returns their records.
+    fn remember(
+        &mut self,
+        mailbox: &str,
+        validity: &str,
+        delivered: &[Delivered],
+    ) -> Result<Vec<String>> {
         let m = self.mailboxes.entry(mailbox.to_string()).or_default();
         if m.validity != validity {
             if !m.ids.is_empty() {
@@ -253,11 +346,20 @@ impl State {
             }
             m.validity = validity.to_string();
         }
+        let (mb, va) = (escape(mailbox), escape(validity));
+        let at = now();
+        let mut records = Vec::with_capacity(delivered.len());
         for d in delivered {
-            m.ids
-                .insert(d.id.to_string(), d.fingerprint.map(str::to_string));
+            let e = Entry {
+                fingerprint: d.fingerprint.map(str::to_string),
+                at: Some(at),
+                kind: d.kind,
+            };
+            let e = merge(m.ids.get(d.id), e);
+            records.push(record_of(&mb, &va, d.id, &e));
+            m.ids.insert(d.id.to_string(), e);
         }
-        Ok(())
+        Ok(records)
     }
 
     /// Journal the end of a batch (`E`). Not synced: losing it only repeats an idempotent
@@ -304,12 +406,8 @@ impl State {
             out.write_all(line(&format!("V {mb} {va}")).as_bytes())
                 .map_err(err)?;
             n += 1;
-            for (id, fingerprint) in &m.ids {
-                let d = Delivered {
-                    id,
-                    fingerprint: fingerprint.as_deref(),
-                };
-                out.write_all(line(&plus(&mb, &va, &d)).as_bytes())
+            for (id, e) in &m.ids {
+                out.write_all(line(&record_of(&mb, &va, id, e)).as_bytes())
                     .map_err(err)?;
                 n += 1;
             }
@@ -325,11 +423,32 @@ impl State {
     }
 }
 
-/// The `+ MAILBOX VALIDITY ID [FINGERPRINT]` record (mailbox and validity already escaped).
-fn plus(mb: &str, va: &str, d: &Delivered) -> String {
-    match d.fingerprint {
-        Some(f) => format!("+ {mb} {va} {} {}", escape(d.id), escape(f)),
-        None => format!("+ {mb} {va} {}", escape(d.id)),
+/// The record of a delivery (mailbox and validity already escaped): `+ MAILBOX VALIDITY ID
+/// [FINGERPRINT] [at=SECONDS]`, or `H`/`S MAILBOX VALIDITY ID [at=SECONDS]`.
+fn record_of(mb: &str, va: &str, id: &str, e: &Entry) -> String {
+    let mut r = format!("{} {mb} {va} {}", e.kind.letter(), escape(id));
+    if let (Some(f), Kind::Message) = (&e.fingerprint, e.kind) {
+        r.push(' ');
+        r.push_str(&escape(f));
+    }
+    if let Some(at) = e.at {
+        r.push_str(&format!(" at={at}"));
+    }
+    r
+}
+
+/// What is known of a message after `new` is recorded over `old`: a delivery of the message
+/// keeps the time of its first delivery and is never replaced by a stub or a pass-over;
+/// otherwise the newer record wins.
+fn merge(old: Option<&Entry>, new: Entry) -> Entry {
+    match old {
+        Some(old) if old.kind == Kind::Message && new.kind == Kind::Message => Entry {
+            fingerprint: new.fingerprint.or_else(|| old.fingerprint.clone()),
+            at: old.at.or(new.at),
+            kind: Kind::Message,
+        },
+        Some(old) if old.kind == Kind::Message => old.clone(),
+        _ => new,
     }
 }
 
@@ -398,16 +517,33 @@ fn load(path: &Path, file: File) -> Result<Loaded> {
         let fields: Vec<&str> = record.split(' ').collect();
         let field = |i: usize| fields.get(i).and_then(|f| unescape(f));
         match fields[0] {
-            "+" => {
+            letter @ ("+" | "H" | "S") => {
                 let (Some(mb), Some(va), Some(id)) = (field(1), field(2), field(3)) else {
                     return Err(corrupt(n, "bad record"));
                 };
-                // Written since format 1 gained fingerprints; older lines have 4 fields.
-                let fingerprint = match fields.get(4) {
-                    Some(f) => Some(unescape(f).ok_or_else(|| corrupt(n, "bad record"))?),
-                    None => None,
+                let kind = match letter {
+                    "+" => Kind::Message,
+                    "H" => Kind::HeadersOnly,
+                    _ => Kind::PassedOver,
                 };
-                let record = (mb, va, id, fingerprint);
+                let mut e = Entry {
+                    kind,
+                    ..Entry::default()
+                };
+                // Optional fields, each added in a later version: a fingerprint (untagged,
+                // fifth; it starts with the size), then `at=SECONDS`. Older lines have fewer;
+                // unknown `name=value` fields are skipped.
+                for (i, f) in fields.iter().enumerate().skip(4) {
+                    if let Some(t) = f.strip_prefix("at=") {
+                        e.at = Some(t.parse().map_err(|_| corrupt(n, "bad time"))?);
+                    } else if i == 4
+                        && kind == Kind::Message
+                        && f.starts_with(|c: char| c.is_ascii_digit())
+                    {
+                        e.fingerprint = Some(unescape(f).ok_or_else(|| corrupt(n, "bad record"))?);
+                    }
+                }
+                let record = (mb, va, id, e);
                 if open_batch.is_some() {
                     pending.push(record);
                 } else {
@@ -437,7 +573,10 @@ fn load(path: &Path, file: File) -> Result<Loaded> {
                         };
                         for id in fields.iter().skip(5) {
                             let id = unescape(id).ok_or_else(|| corrupt(n, "bad record"))?;
-                            add(&mut mailboxes, (mb.clone(), va.clone(), id, None));
+                            add(
+                                &mut mailboxes,
+                                (mb.clone(), va.clone(), id, Entry::default()),
+                            );
                         }
                         Recovery::Forward(intent)
                     }
@@ -465,8 +604,8 @@ fn load(path: &Path, file: File) -> Result<Loaded> {
     Ok((mailboxes, n, open_batch))
 }
 
-/// A `+` record: mailbox, validity, ID, fingerprint.
-type Record = (String, String, String, Option<String>);
+/// A `+`, `H` or `S` record: mailbox, validity, ID, what it says of the message.
+type Record = (String, String, String, Entry);
 
 fn flush_pending(
     mailboxes: &mut HashMap<String, MailboxState>,
@@ -481,17 +620,15 @@ fn flush_pending(
     }
 }
 
-fn add(mailboxes: &mut HashMap<String, MailboxState>, (mb, va, id, fingerprint): Record) {
+fn add(mailboxes: &mut HashMap<String, MailboxState>, (mb, va, id, e): Record) {
     let m = mailboxes.entry(mb).or_default();
     if m.validity != va {
         m.validity = va;
         m.ids.clear();
     }
-    let slot = m.ids.entry(id).or_default();
-    // A `B forward` line names its IDs; the `+` lines after it add their fingerprints.
-    if fingerprint.is_some() {
-        *slot = fingerprint;
-    }
+    // A `B forward` line names its IDs; the `+` lines after it add fingerprints and times.
+    let e = merge(m.ids.get(&id), e);
+    m.ids.insert(id, e);
 }
 
 fn parse_line(raw: &[u8]) -> Option<&str> {
@@ -511,6 +648,7 @@ mod tests {
             .map(|id| Delivered {
                 id,
                 fingerprint: None,
+                kind: Kind::Message,
             })
             .collect()
     }
@@ -615,10 +753,12 @@ mod tests {
             Delivered {
                 id: "5",
                 fingerprint: Some("10:<a@x>"),
+                kind: Kind::Message,
             },
             Delivered {
                 id: "6",
                 fingerprint: None,
+                kind: Kind::Message,
             },
         ];
         s.record("F", "1", &old).unwrap();
@@ -626,6 +766,7 @@ mod tests {
         let kept = [Delivered {
             id: "1",
             fingerprint: Some("10:<a@x>"),
+            kind: Kind::Message,
         }];
         s.revalidate("F", "2", &kept).unwrap();
         assert!(!s.is_seen("F", "1", "5"));
@@ -644,6 +785,7 @@ mod tests {
         let d = [Delivered {
             id: "7",
             fingerprint: Some("3:<m@x>"),
+            kind: Kind::Message,
         }];
         s.record_forward("F", "9", &d, "maildir").unwrap();
         s.end_batch().unwrap();
@@ -712,5 +854,86 @@ mod tests {
         assert_eq!(s.count("INBOX"), 100_000);
         // Generous for debug builds on a loaded machine; release loads in tens of ms.
         assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn deliveries_record_their_first_time_and_old_lines_load_without_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = State::path_for(dir.path(), "acct");
+        // A journal as written before times and kinds existed.
+        let text: String = [HEADER, "+ INBOX - old", "+ F 4 17 10:<a@x>"]
+            .iter()
+            .map(|r| line(r))
+            .collect();
+        fs::write(&path, text).unwrap();
+        let mut s = open(dir.path());
+        assert!(s.is_seen("INBOX", "-", "old"));
+        assert_eq!(s.first_delivered("INBOX", "-", "old"), None);
+        assert_eq!(s.fingerprints("F").collect::<Vec<_>>(), ["10:<a@x>"]);
+        let before = now();
+        s.record("INBOX", "-", &plain(&["new"])).unwrap();
+        s.stamp("INBOX", "-", &["old", "new"]).unwrap();
+        drop(s);
+        let mut s = open(dir.path());
+        let new_at = s.first_delivered("INBOX", "-", "new").unwrap();
+        assert!(new_at >= before && new_at <= now());
+        assert!(s.first_delivered("INBOX", "-", "old").is_some(), "stamped");
+        // Fetching again (--all) keeps the first time; compaction keeps it too.
+        s.record("INBOX", "-", &plain(&["new"])).unwrap();
+        s.rewrite().unwrap();
+        drop(s);
+        let s = open(dir.path());
+        assert_eq!(s.first_delivered("INBOX", "-", "new"), Some(new_at));
+        assert_eq!(s.fingerprints("F").collect::<Vec<_>>(), ["10:<a@x>"]);
+    }
+
+    #[test]
+    fn stubs_and_pass_overs_are_not_deliveries_and_a_delivery_replaces_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        let rec = |id, kind| Delivered {
+            id,
+            fingerprint: None,
+            kind,
+        };
+        s.record_forward(
+            "INBOX",
+            "-",
+            &[rec("big", Kind::HeadersOnly), rec("m", Kind::Message)],
+            "intent",
+        )
+        .unwrap();
+        s.end_batch().unwrap();
+        s.record("INBOX", "-", &[rec("old", Kind::PassedOver)])
+            .unwrap();
+        drop(s);
+        let text = fs::read_to_string(State::path_for(dir.path(), "acct")).unwrap();
+        assert!(
+            text.contains(" B forward INBOX - intent m\n"),
+            "a stub is not named as delivered: {text}"
+        );
+        let mut s = open(dir.path());
+        assert_eq!(s.kind("INBOX", "-", "big"), Some(Kind::HeadersOnly));
+        assert_eq!(s.kind("INBOX", "-", "old"), Some(Kind::PassedOver));
+        assert!(!s.is_seen("INBOX", "-", "big") && !s.is_seen("INBOX", "-", "old"));
+        assert!(s.is_seen("INBOX", "-", "m"));
+        s.record(
+            "INBOX",
+            "-",
+            &[rec("big", Kind::Message), rec("m", Kind::HeadersOnly)],
+        )
+        .unwrap();
+        s.rewrite().unwrap();
+        drop(s);
+        let s = open(dir.path());
+        assert!(
+            s.is_seen("INBOX", "-", "big"),
+            "the message replaces its stub"
+        );
+        assert!(
+            s.is_seen("INBOX", "-", "m"),
+            "a stub never replaces the message"
+        );
+        assert_eq!(s.kind("INBOX", "-", "old"), Some(Kind::PassedOver));
     }
 }

@@ -7,18 +7,32 @@
 //! `<crc32 hex> <record>`:
 //!
 //! - `mailfetch-state 1`: header, first line.
-//! - `+ MAILBOX VALIDITY ID [FINGERPRINT]`: message ID of MAILBOX (UIDVALIDITY VALIDITY, `-`
-//!   for POP3) is delivered; FINGERPRINT (`SIZE:<Message-ID>`, see `crate::fingerprint`) is
-//!   there when the message had a Message-ID and its mailbox's IDs can be invalidated (not
-//!   for POP3). Fields are percent-escaped. Files written before fingerprints existed have
-//!   only the four fields and load as they are; older readers ignore the fifth.
+//! - `+ MAILBOX VALIDITY ID [FINGERPRINT] [at=SECONDS]`: message ID of MAILBOX (UIDVALIDITY
+//!   VALIDITY, `-` for POP3) is delivered; FINGERPRINT (`SIZE:<Message-ID>`, see
+//!   `crate::fingerprint`) is there when the message had a Message-ID and its mailbox's IDs
+//!   can be invalidated (not for POP3); `at=` is when it was first delivered, in seconds since
+//!   the epoch (for `delete-after-days`). Fields are percent-escaped. Each optional field came
+//!   with a later version and the format stays 1: files written before fingerprints or times
+//!   existed have fewer fields and load as they are (a message without a time gets one, "now",
+//!   the first time a retention period asks for it, so its clock starts then); older readers
+//!   ignore the fields they do not know, or take `at=...` for a fingerprint, which matches
+//!   nothing.
+//! - `H MAILBOX VALIDITY ID [at=SECONDS]`: only the header of the message was delivered, as a
+//!   stub marked `X-Mailfetch-Truncated` (`oversize = "headers"`). Not a delivery: the stub is
+//!   not delivered again, but the message is fetched in full once it fits the limits, and is
+//!   never deleted on the server on the strength of the stub. Older readers do not know `H`
+//!   and refuse the file as corrupt rather than take the stub for the message.
+//! - `S MAILBOX VALIDITY ID [at=SECONDS]`: the message was passed over by `pull --since` (it
+//!   is older), so later runs pass it over too (`--all` fetches it). Not a delivery either.
 //! - `V MAILBOX VALIDITY`: the mailbox's UIDVALIDITY is now VALIDITY; older IDs are dropped.
 //!   The `+` lines written in the same append (see below) re-record the recognised ones.
 //! - `B rollback INTENT`: a batch that writes in place begins; INTENT is the sink's own
 //!   description of how to undo it after a crash.
 //! - `B forward MAILBOX VALIDITY INTENT ID...`: these IDs are delivered, durable but not yet
-//!   published; INTENT says how to finish publishing them after a crash. Their fingerprints
-//!   follow as `+` lines in the same append.
+//!   published; INTENT says how to finish publishing them after a crash. Their `+` lines (with
+//!   fingerprints and times) follow in the same append, and so do the `H` lines of stubs in
+//!   the batch, which this line does not name: after a torn write a stub may be delivered
+//!   twice, but is never taken for its message.
 //! - `E`: the batch is finished.
 //!
 //! Recording a message appends one line: O(1), no rewrite. When the journal has grown to
@@ -66,5 +80,5 @@
 mod journal;
 mod lock;
 
-pub use journal::{sync_dir, Delivered, Recovery, State};
+pub use journal::{sync_dir, Delivered, Kind, Recovery, State};
 pub use lock::AccountLock;
