@@ -72,21 +72,31 @@ impl<R: BufRead> Read for DotReader<'_, R> {
             while i < avail && n < out.len() {
                 match self.state {
                     State::InLine => {
-                        let lim = (buf.len() - i).min(out.len() - n);
+                        // The hot path: one memchr per line, one copy of its content.
+                        let lim = (avail - i).min(out.len() - n);
                         let rest = &buf[i..i + lim];
-                        match memchr::memchr2(b'\r', b'\n', rest) {
+                        match memchr::memchr(b'\n', rest) {
                             Some(j) => {
-                                out[n..n + j].copy_from_slice(&rest[..j]);
-                                n += j;
-                                i += j + 1;
-                                if rest[j] == b'\n' {
-                                    // A bare LF from a sloppy server still ends the line.
-                                    out[n] = b'\n';
-                                    n += 1;
-                                    self.state = State::LineStart;
+                                // CRLF or a bare LF from a sloppy server ends the line; a CR
+                                // elsewhere in the line is content.
+                                let end = if j > 0 && rest[j - 1] == b'\r' {
+                                    j - 1
                                 } else {
-                                    self.state = State::Cr;
-                                }
+                                    j
+                                };
+                                out[n..n + end].copy_from_slice(&rest[..end]);
+                                n += end;
+                                out[n] = b'\n';
+                                n += 1;
+                                i += j + 1;
+                                self.state = State::LineStart;
+                            }
+                            None if rest.last() == Some(&b'\r') => {
+                                // The CR may be half of a CRLF split across reads.
+                                out[n..n + lim - 1].copy_from_slice(&rest[..lim - 1]);
+                                n += lim - 1;
+                                i += lim;
+                                self.state = State::Cr;
                             }
                             None => {
                                 out[n..n + lim].copy_from_slice(rest);
@@ -193,12 +203,13 @@ mod tests {
 
     #[test]
     fn dot_stuffing_and_crlf_are_undone_at_every_buffer_split() {
-        let wire = b"From: a\r\n\r\n..\r\n...x\r\n.y\r\nline\rwith cr\r\nend\r\n.\r\n+OK next";
+        let wire =
+            b"From: a\r\n\r\n..\r\n...x\r\n.y\r\nline\rwith cr\r\ncr at end\r\r\nlf\nend\r\n.\r\n+OK next";
         for size in 1..wire.len() + 2 {
             let (body, rest) = unstuff(wire, size);
             assert_eq!(
                 body,
-                b"From: a\n\n.\n..x\n.y\nline\rwith cr\nend\n".to_vec(),
+                b"From: a\n\n.\n..x\n.y\nline\rwith cr\ncr at end\r\nlf\nend\n".to_vec(),
                 "buffer size {size}"
             );
             assert_eq!(rest, b"+OK next".to_vec());

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::state::{sync_dir, Recovery};
 use std::collections::HashSet;
 use std::fs::{self, File, FileTimes, OpenOptions};
-use std::io::{BufWriter, Read, Write};
+use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -249,25 +249,11 @@ impl Sink for Maildir {
             .mode(0o600)
             .open(&path)
             .map_err(|e| Error::local(format!("cannot create {}", path.display()), e))?;
-        let mut out = BufWriter::with_capacity(128 * 1024, file);
-        let written = copy_body(body, &mut out, &path.display().to_string()).and_then(|_| {
-            out.flush()
-                .map_err(|e| Error::local(format!("writing {}", path.display()), e))
-        });
-        let file = match (written, out.into_inner()) {
-            (Ok(()), Ok(file)) => file,
-            (Err(e), _) => {
-                let _ = fs::remove_file(&path);
-                return Err(e);
-            }
-            (Ok(()), Err(e)) => {
-                let _ = fs::remove_file(&path);
-                return Err(Error::local(
-                    format!("writing {}", path.display()),
-                    e.into_error(),
-                ));
-            }
-        };
+        let mut file = file;
+        if let Err(e) = copy_body(body, &mut file, &path.display().to_string()) {
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
         if let Some(secs) = meta.internal_date {
             let when = UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64);
             let _ = file.set_times(FileTimes::new().set_modified(when).set_accessed(when));

@@ -61,24 +61,45 @@ pub trait Sink {
     fn recover(&mut self, intent: &Recovery) -> Result<()>;
 }
 
-/// Copy `body` to `out` with a buffer, classifying failures: a read error is the source's
-/// (network, protocol), a write error is local.
+/// Bytes gathered from the body before one write to the store: large writes, few syscalls.
+const CHUNK: usize = 256 * 1024;
+
+thread_local! {
+    /// The copy buffer, allocated and zeroed once per thread rather than once per message.
+    static COPY_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Copy `body` to `out`, classifying failures: a read error is the source's (network,
+/// protocol), a write error is local. Reads are gathered into chunks of up to [`CHUNK`]
+/// bytes, so `out` needs no buffering of its own (one copy between socket and file).
 pub(crate) fn copy_body(
     body: &mut dyn Read,
     out: &mut dyn std::io::Write,
     what: &str,
 ) -> Result<u64> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = match body.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::network("receiving a message", e)),
-        };
-        out.write_all(&buf[..n])
-            .map_err(|e| Error::local(format!("writing {what}"), e))?;
-        total += n as u64;
-    }
+    COPY_BUFFER.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        if buf.len() < CHUNK {
+            buf.resize(CHUNK, 0);
+        }
+        let mut total = 0u64;
+        let mut filled = 0usize;
+        loop {
+            let n = match body.read(&mut buf[filled..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::network("receiving a message", e)),
+            };
+            filled += n;
+            if n == 0 || filled >= CHUNK / 2 {
+                out.write_all(&buf[..filled])
+                    .map_err(|e| Error::local(format!("writing {what}"), e))?;
+                total += filled as u64;
+                filled = 0;
+            }
+            if n == 0 {
+                return Ok(total);
+            }
+        }
+    })
 }
