@@ -425,9 +425,8 @@ impl Session {
             }
             Ok(Err(e)) => {
                 self.lost = true;
-                let kind = e.kind();
-                return Err(if kind == io::ErrorKind::Other {
-                    // async-imap reports an unparsable response as an `Other` I/O error.
+                // async-imap reports an unparsable response as an I/O error of its own.
+                return Err(if e.to_string().contains("during parsing") {
                     Error::protocol(format!(
                         "{} sent a response mailfetch cannot parse: {e}",
                         self.peer
