@@ -6,6 +6,7 @@
 //! shares the directory syncs; the renames are journalled first so a crash between
 //! "durable in tmp/" and "renamed" is finished by the next run instead of fetched again.
 
+use super::syncer::Syncer;
 use super::{copy_body, Meta, Sink};
 use crate::error::{Error, Result};
 use crate::state::{sync_dir, Recovery};
@@ -21,7 +22,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const TMP_MAX_AGE: Duration = Duration::from_secs(36 * 3600);
 
 struct Pending {
-    file: File,
     tmp: String,
     dest: String,
 }
@@ -32,6 +32,7 @@ pub struct Maildir {
     host: String,
     ready: HashSet<String>,
     pending: Vec<Pending>,
+    syncer: Syncer,
 }
 
 static DELIVERIES: AtomicU64 = AtomicU64::new(0);
@@ -139,6 +140,7 @@ impl Maildir {
             host: hostname(),
             ready: HashSet::new(),
             pending: Vec::new(),
+            syncer: Syncer::new(),
         };
         m.ensure("")?;
         m.clean_tmp("");
@@ -263,7 +265,11 @@ impl Sink for Maildir {
         } else {
             Self::rel(&folder, "new", &name)
         };
-        self.pending.push(Pending { file, tmp, dest });
+        if let Err(e) = self.syncer.submit(file, path.clone()) {
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
+        self.pending.push(Pending { tmp, dest });
         Ok(())
     }
 
@@ -271,15 +277,11 @@ impl Sink for Maildir {
         if self.pending.is_empty() {
             return Ok(None);
         }
+        // The files were synced in the background while the next ones arrived.
+        self.syncer.wait()?;
         let mut dirs = HashSet::new();
         let mut intent = String::from("maildir");
         for p in &self.pending {
-            p.file.sync_data().map_err(|e| {
-                Error::local(
-                    format!("cannot sync {}", self.root.join(&p.tmp).display()),
-                    e,
-                )
-            })?;
             dirs.insert(self.parent_of(&p.tmp));
             intent.push('\n');
             intent.push_str(&p.tmp);
@@ -308,6 +310,7 @@ impl Sink for Maildir {
     }
 
     fn abort(&mut self) {
+        let _ = self.syncer.wait();
         for p in self.pending.drain(..) {
             let _ = fs::remove_file(self.root.join(&p.tmp));
         }

@@ -9,6 +9,7 @@
 mod maildir;
 mod mbox;
 mod mda;
+mod syncer;
 
 pub use maildir::{folder_to_maildir, maildir_to_folder, Maildir};
 pub use mbox::Mbox;
