@@ -64,7 +64,7 @@
 mod crlf;
 mod folders;
 mod session;
-mod utf7;
+pub mod utf7;
 
 pub use folders::FolderInfo;
 pub use session::Login;

@@ -7,7 +7,7 @@
 //! same stream. Without PIPELINING the client runs in lock-step.
 
 mod body;
-mod reply;
+pub mod reply;
 
 pub use body::DotReader;
 pub use reply::Capabilities;
