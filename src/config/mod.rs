@@ -9,7 +9,7 @@ pub use password::PasswordSource;
 pub use profiles::{Profile, Protocol};
 
 use crate::error::{Error, Result};
-use crate::net::{Endpoint, TlsMode, TlsSettings};
+use crate::net::{Endpoint, Fingerprint, TlsMode, TlsSettings, TlsVersion};
 use crate::sasl::AuthMethod;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -47,6 +47,10 @@ struct AccountToml {
     tls: Option<TlsMode>,
     /// Extra CA certificates (PEM).
     ca_file: Option<String>,
+    /// Oldest TLS version: 1.0, 1.1, 1.2 (default) or 1.3.
+    tls_min: Option<Spanned<String>>,
+    /// Pinned server certificate, `sha256:AB:CD:...`.
+    tls_fingerprint: Option<Spanned<String>>,
     /// Login name.
     user: Option<String>,
     /// Literal password (the file must then be private).
@@ -105,6 +109,8 @@ impl AccountToml {
             fetch_all: self.fetch_all.or(d.fetch_all),
             timeout: self.timeout.or(d.timeout),
             allow_plaintext_password: self.allow_plaintext_password.or(d.allow_plaintext_password),
+            tls_min: self.tls_min.or(d.tls_min),
+            tls_fingerprint: self.tls_fingerprint.or(d.tls_fingerprint),
             folders: self.folders.or(d.folders),
             move_to: self.move_to.or(d.move_to),
         }
@@ -485,6 +491,35 @@ fn check_folder_name(name: &str) -> std::result::Result<(), String> {
 /// Validate `folders`: a list of distinct, sendable names, or `"*"`; POP3 has only INBOX.
 fn resolve_folders(
     name: &str,
+    let min_version = match &raw.tls_min {
+        Some(v) => TlsVersion::parse(v.get_ref()).ok_or_else(|| {
+            Error::config(format!(
+                "{}: account {name}: tls-min = {:?}: use \"1.2\" (the default), \"1.3\", or \
+                 \"1.0\" / \"1.1\" for a legacy server",
+                here(Some(v.span())),
+                v.get_ref()
+            ))
+        })?,
+        None => TlsVersion::default(),
+    };
+    let pin = match &raw.tls_fingerprint {
+        Some(f) if tls == TlsMode::None => {
+            return Err(Error::config(format!(
+                "{}: account {name}: tls-fingerprint needs TLS (tls = \"implicit\" or \
+                 \"starttls\")",
+                here(Some(f.span()))
+            )))
+        }
+        Some(f) => Some(Fingerprint::parse(f.get_ref()).ok_or_else(|| {
+            Error::config(format!(
+                "{}: account {name}: tls-fingerprint = {:?}: write \"sha256:\" and the 64 hex \
+                 digits of the certificate's SHA-256 (`mailfetch certinfo {name}` prints it)",
+                here(Some(f.span())),
+                f.get_ref()
+            ))
+        })?),
+        None => None,
+    };
     protocol: Protocol,
     raw: Option<&Spanned<FoldersToml>>,
     here: &dyn Fn(Option<Range<usize>>) -> String,
@@ -545,6 +580,8 @@ fn parse_target(value: &str) -> std::result::Result<Target, String> {
         format!("target {value:?} needs a kind: maildir:PATH, mbox:PATH or mda:COMMAND")
     })?;
     if rest.trim().is_empty() {
+                min_version,
+                pin,
         return Err(format!("target {value:?} needs a path or command after the colon"));
     }
     match kind {
@@ -715,3 +752,56 @@ timeout = 30
         assert_eq!(expand_tilde("/abs"), PathBuf::from("/abs"));
     }
 }
+    #[test]
+    fn limits_resolve_from_defaults_and_bad_ones_are_reported_with_line() {
+        let c = parse_str(&format!(
+            "[defaults]\nmax-message-size = 1000\noversize = \"headers\"\n\
+             delete-after-days = 30\n{IMAP}max-messages-per-run = 5\nmax-bytes-per-run = 9\n"
+        ))
+        .unwrap();
+        let a = &c.accounts[0];
+        assert_eq!(
+            a.limits,
+            Limits {
+                max_message_size: Some(1000),
+                oversize: Oversize::Headers,
+                max_messages_per_run: Some(5),
+                max_bytes_per_run: Some(9),
+            }
+        );
+        assert_eq!(a.delete_after_days, Some(30));
+        let m = err(&format!("{IMAP}max-message-size = 0\n"));
+        assert!(m.contains(":5:") && m.contains("at least 1"), "{m}");
+        let m = err(&format!("{IMAP}oversize = \"headers\"\n"));
+        assert!(m.contains("needs max-message-size"), "{m}");
+        let m = err(&format!("{IMAP}oversize = \"trim\"\n"));
+        assert!(m.contains(":5:") && m.contains("skip"), "{m}");
+        let m = err(&format!("{IMAP}keep = false\ndelete-after-days = 3\n"));
+        assert!(m.contains(":6:") && m.contains("needs keep = true"), "{m}");
+    }
+
+    #[test]
+    fn tls_min_and_fingerprint_are_parsed_and_checked() {
+        let pin = format!("sha256:{}", "0A:".repeat(31) + "0A");
+        let c = parse_str(&format!(
+            "{IMAP}tls-min = \"1.3\"\ntls-fingerprint = \"{pin}\"\n"
+        ))
+        .unwrap();
+        let tls = &c.accounts[0].endpoint.tls_settings;
+        assert_eq!(tls.min_version, TlsVersion::V1_3);
+        assert_eq!(tls.pin.unwrap().to_string(), pin);
+        let c = parse_str(IMAP).unwrap();
+        assert_eq!(
+            c.accounts[0].endpoint.tls_settings.min_version,
+            TlsVersion::V1_2
+        );
+        let m = err(&format!("{IMAP}tls-min = \"1.4\"\n"));
+        assert!(m.contains(":5:") && m.contains("tls-min"), "{m}");
+        let m = err(&format!("{IMAP}tls-fingerprint = \"AB:CD\"\n"));
+        assert!(m.contains(":5:") && m.contains("certinfo"), "{m}");
+        let m = err(&format!(
+            "{IMAP}tls = \"none\"\ntls-fingerprint = \"{pin}\"\n"
+        ));
+        assert!(m.contains("needs TLS"), "{m}");
+    }
+

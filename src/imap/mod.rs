@@ -63,6 +63,7 @@
 
 mod crlf;
 mod folders;
+pub mod probe;
 mod session;
 pub mod utf7;
 

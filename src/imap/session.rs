@@ -375,10 +375,52 @@ impl Session {
         self.caps.contains(cap)
     }
 
+    /// The value of a capability of the form `NAME=VALUE` (`APPENDLIMIT=35651584`), if the
+    /// server advertises one.
+    pub fn capability_value(&self, name: &str) -> Option<&str> {
+        self.caps.iter().find_map(|c| {
+            c.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('='))
+        })
+    }
+
     /// Whether the connection is gone (BYE, closed, reset, timed out): the session must be
     /// replaced to go on.
     pub fn lost(&self) -> bool {
         self.lost
+    }
+
+    /// Write `bytes` as they are, after a command line sent with [`Session::send`]: the
+    /// content of a literal (RFC 3501 section 4.3) or the rest of a command that follows one.
+    /// `shown` is what the trace says instead of message text. With `flush`, everything
+    /// written so far is pushed to the server.
+    pub fn write_raw(&mut self, bytes: &[u8], shown: Option<&str>, flush: bool) -> Result<()> {
+        if self.lost {
+            return Err(self.gone("sending a command"));
+        }
+        if let Some(shown) = shown {
+            self.trace.sent(shown);
+        }
+        let what = format!("sending to {}", self.peer);
+        let stream = self.imap.get_mut();
+        let result = block(&self.rt, self.timeout, &what, async {
+            stream.write_all(bytes).await?;
+            if flush {
+                stream.flush().await?;
+            }
+            Ok::<(), io::Error>(())
+        });
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                self.lost = true;
+                Err(Error::network(what, e))
+            }
+            Err(e) => {
+                self.lost = true;
+                Err(e)
+            }
+        }
     }
 
     /// Send one command (traced as `shown` when it carries a secret); returns its tag.
@@ -607,7 +649,14 @@ fn tls(rt: &tokio::runtime::Runtime, endpoint: &Endpoint, tcp: TcpStream) -> Res
     let host = endpoint.host.as_str();
     let what = format!("TLS handshake with {host}");
     match block(rt, endpoint.timeout, &what, connector.connect(host, tcp))? {
-        Ok(stream) => Ok(Transport::Tls(Box::new(stream))),
+        Ok(stream) => {
+            net::check_pin(
+                host,
+                &endpoint.tls_settings,
+                stream.get_ref().peer_certificate(),
+            )?;
+            Ok(Transport::Tls(Box::new(stream)))
+        }
         Err(e) => Err(net::handshake_failed(host, &e)),
     }
 }

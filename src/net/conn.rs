@@ -151,6 +151,22 @@ impl Connection {
         &mut self.reader
     }
 
+    /// The TCP connection under a plain connection, for a TLS handshake done elsewhere
+    /// (`mailfetch certinfo`); refused, like [`Connection::start_tls`], when the server sent
+    /// bytes after agreeing to STARTTLS.
+    pub fn into_tcp(self) -> Result<TcpStream> {
+        if !self.reader.buffer().is_empty() {
+            return Err(Error::protocol(format!(
+                "{} sent data after agreeing to STARTTLS (possible injection); refusing",
+                self.peer
+            )));
+        }
+        match self.reader.into_inner() {
+            Stream::Plain(tcp) => Ok(tcp),
+            Stream::Tls(_) => Err(Error::protocol("STARTTLS on a TLS connection")),
+        }
+    }
+
     /// Upgrade to TLS after the server agreed to STARTTLS/STLS. Bytes the server sent after its
     /// "go ahead" and before the handshake would be plaintext injected into the TLS session
     /// (CVE-2011-0411 style), so any are a protocol error.

@@ -2,12 +2,16 @@
 //! a redacting protocol trace. Shared by every protocol client so that the security rules
 //! (verify certificates, never fall back to plaintext) live in one place.
 
+mod certinfo;
 mod conn;
 mod tls;
 mod trace;
 
+pub use certinfo::{inspect, CertInfo, Inspection};
 pub use conn::{Connection, Stream};
-pub use tls::{connector, handshake_failed, TlsMode, TlsSettings};
+pub use tls::{
+    check_pin, connector, handshake_failed, Fingerprint, TlsMode, TlsSettings, TlsVersion,
+};
 pub use trace::Trace;
 
 use crate::error::{Class, Error, Result};
@@ -33,6 +37,17 @@ pub struct Endpoint {
 /// STARTTLS is the protocol client's business: it calls [`Connection::start_tls`] when the
 /// server has agreed.
 pub fn connect(endpoint: &Endpoint, trace: Trace) -> Result<Connection> {
+    let where_ = format!("{}:{}", endpoint.host, endpoint.port);
+    let tcp = tcp(endpoint, &trace)?;
+    let stream = match endpoint.tls {
+        TlsMode::Implicit => tls::handshake(&endpoint.host, &endpoint.tls_settings, tcp)?,
+        TlsMode::StartTls | TlsMode::None => Stream::Plain(tcp),
+    };
+    Ok(Connection::new(stream, trace, where_))
+}
+
+/// A plain TCP connection to `endpoint`, with its timeouts set.
+fn tcp(endpoint: &Endpoint, trace: &Trace) -> Result<TcpStream> {
     let where_ = format!("{}:{}", endpoint.host, endpoint.port);
     let addrs = (endpoint.host.as_str(), endpoint.port)
         .to_socket_addrs()
@@ -65,9 +80,5 @@ pub fn connect(endpoint: &Endpoint, trace: Trace) -> Result<Connection> {
         .and_then(|_| tcp.set_nodelay(true))
         .map_err(|e| Error::network(format!("setting up {where_}"), e))?;
     trace.note(&format!("connected to {where_}"));
-    let stream = match endpoint.tls {
-        TlsMode::Implicit => tls::handshake(&endpoint.host, &endpoint.tls_settings, tcp)?,
-        TlsMode::StartTls | TlsMode::None => Stream::Plain(tcp),
-    };
-    Ok(Connection::new(stream, trace, where_))
+    Ok(tcp)
 }

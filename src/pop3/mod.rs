@@ -63,27 +63,10 @@ impl Pop3 {
     /// Connect, read the greeting, upgrade with STLS if configured, and log in.
     pub fn connect(endpoint: &Endpoint, trace: Trace, login: &Login) -> Result<Pop3> {
         let mut conn = net::connect(endpoint, trace)?;
-        let greeting = conn.read_line(MAX_STATUS_LINE)?.to_vec();
-        if let Status::Err(text) | Status::Continue(text) = reply::status(&greeting)? {
-            return Err(Error::new(
-                Class::Unavailable,
-                format!(
-                    "{} refused the connection: {}",
-                    conn.peer(),
-                    reply::printable(text)
-                ),
-            ));
-        }
+        let greeting = greeting(&mut conn)?;
         let mut capa = capa_of(&mut conn)?;
         if endpoint.tls == TlsMode::StartTls {
-            if !capa.stls {
-                return Err(Error::protocol(format!(
-                    "{} does not offer STLS; refusing to continue without TLS \
-                     (use tls = \"implicit\" on port 995, or tls = \"none\" if you accept plaintext)",
-                    conn.peer()
-                )));
-            }
-            stls(&mut conn)?;
+            upgrade(&mut conn, &capa)?;
             conn = conn.start_tls(&endpoint.host, &endpoint.tls_settings)?;
             capa = capa_of(&mut conn)?;
         }
@@ -570,6 +553,45 @@ impl Source for Pop3 {
 
     fn next_message(&mut self) -> Result<Option<(usize, Box<dyn Read + '_>)>> {
         if self.body_open {
+/// RFC 1939 section 4: the greeting; `-ERR` means the server will not serve us.
+fn greeting(conn: &mut Connection) -> Result<Vec<u8>> {
+    let greeting = conn.read_line(MAX_STATUS_LINE)?.to_vec();
+    if let Status::Err(text) | Status::Continue(text) = reply::status(&greeting)? {
+        return Err(Error::new(
+            Class::Unavailable,
+            format!(
+                "{} refused the connection: {}",
+                conn.peer(),
+                reply::printable(text)
+            ),
+        ));
+    }
+    Ok(greeting)
+}
+
+/// With `tls = "starttls"`: STLS must be offered and agreed to. A server whose CAPA lacks it
+/// is refused, never used in plaintext: an attacker in the path strips STLS to read the
+/// password.
+fn upgrade(conn: &mut Connection, capa: &Capabilities) -> Result<()> {
+    if !capa.stls {
+        return Err(Error::protocol(format!(
+            "{} does not offer STLS; refusing to continue without TLS (someone may be \
+             stripping it; or use tls = \"implicit\" on port 995, or tls = \"none\" if you \
+             accept plaintext)",
+            conn.peer()
+        )));
+    }
+    stls(conn)
+}
+
+/// The plaintext part of a `tls = "starttls"` session, up to the server's go-ahead for TLS
+/// (greeting, CAPA, STLS), for `mailfetch certinfo`.
+pub fn before_tls(conn: &mut Connection) -> Result<()> {
+    greeting(conn)?;
+    let capa = capa_of(conn)?;
+    upgrade(conn, &capa)
+}
+
             return Err(Error::protocol(
                 "internal: the previous message body was not read to its end",
             ));
