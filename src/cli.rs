@@ -53,6 +53,9 @@ pub enum Command {
     Accounts(AccountsArgs),
     /// List an IMAP account's folders on the server, with their message counts
     Folders(FoldersArgs),
+    /// Show the certificate chain an account's server presents: names, expiry and SHA-256
+    /// fingerprints (for tls-fingerprint), and whether it verifies; sends no credential
+    Certinfo(CertinfoArgs),
     /// Show the built-in provider profiles
     Profiles,
     /// Write the man page or shell completions to stdout
@@ -143,6 +146,14 @@ pub enum Generate {
     Man,
     /// Completions for SHELL
     Completions {
+/// Arguments of `certinfo`.
+#[derive(Args, Debug, Default)]
+pub struct CertinfoArgs {
+    /// The account whose server to look at
+    #[arg(value_name = "ACCOUNT")]
+    pub account: String,
+}
+
         /// The shell
         #[arg(value_enum)]
         shell: Shell,
@@ -183,7 +194,10 @@ impl Command {
             Command::Pull(a) => a.json,
             Command::Check(a) => a.json,
             Command::Accounts(a) => a.json,
-            Command::Folders(_) | Command::Profiles | Command::Generate { .. } => false,
+            Command::Folders(_)
+            | Command::Certinfo(_)
+            | Command::Profiles
+            | Command::Generate { .. } => false,
         }
     }
 }
@@ -192,6 +206,7 @@ impl PullArgs {
     /// The keep override, if either flag was given.
     pub fn keep_override(&self) -> Option<bool> {
         match (self.keep, self.no_keep) {
+            Command::Certinfo(_) => "certinfo",
             (true, _) => Some(true),
             (_, true) => Some(false),
             _ => None,

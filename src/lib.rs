@@ -22,6 +22,7 @@
 //! No module reaches back up this chain: a sink knows nothing of POP3, a source nothing of
 //! Maildir, the state nothing of either.
 
+pub mod certinfo;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -237,6 +237,12 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Profiles => {
+        Command::Certinfo(args) => {
+            let config = load(cli)?;
+            let account = config.select(std::slice::from_ref(&args.account))?[0];
+            out(mailfetch::certinfo::report(account, cli.verbose)?.trim_end());
+            Ok(0)
+        }
             for p in profiles::PROFILES {
                 let server = |s: Option<profiles::Server>| {
                     s.map_or("-".to_string(), |s| {

@@ -9,6 +9,7 @@
 //! * [`corpus`]: edge-case messages (LF line ends, as a local store holds them).
 //! * [`fake_pop3`]: a scripted fake POP3 server (std only) for faults Dovecot
 //!   will not commit: drops, stalls, garbage, endless lines.
+//! * [`tls`]: certificates made on the spot and a TLS front for the fake servers.
 //! * [`mbox`]: read an mbox with Python's stdlib `mailbox` module, a reader
 //!   we did not write, for byte-exact comparisons.
 #![allow(dead_code, unused_imports)]
@@ -18,6 +19,7 @@ pub mod corpus;
 pub mod dovecot;
 pub mod fake_pop3;
 pub mod mbox;
+pub mod tls;
 
 pub use corpus::corpus;
 pub use dovecot::{Dovecot, TestUser};
