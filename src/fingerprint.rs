@@ -11,6 +11,10 @@
 //!
 //! A message without a Message-ID has no fingerprint and is fetched again after such a change:
 //! a duplicate is better than a loss.
+//!
+//! Where two copies of a message must be compared by content (`mailfetch verify`, or an IMAP
+//! target recognising a message without a Message-ID), [`TextDigest`] hashes the text in a
+//! form that does not depend on how lines end.
 
 use std::io::{self, Read};
 
@@ -103,6 +107,128 @@ impl Read for Sniffer<'_> {
     }
 }
 
+/// A SHA-256 digest of a message's text that ignores how its lines end: CRLF and LF count
+/// the same, and so does a last line with or without its line end. A copy that went through a
+/// server (CRLF on the wire), a Maildir (LF) or an mbox (which always ends a message with a
+/// line end) digests the same as the original; any other difference, one byte anywhere,
+/// changes the digest.
+pub struct TextDigest {
+    sha: openssl::sha::Sha256,
+    /// A CR seen and not yet passed on: dropped if an LF follows.
+    cr: bool,
+    /// An LF passed on by the first stage and held back: dropped if nothing follows.
+    lf: bool,
+    /// Bytes of the normalised text so far.
+    len: u64,
+    out: Vec<u8>,
+}
+
+impl Default for TextDigest {
+    fn default() -> Self {
+        TextDigest {
+            sha: openssl::sha::Sha256::new(),
+            cr: false,
+            lf: false,
+            len: 0,
+            out: Vec::with_capacity(8192),
+        }
+    }
+}
+
+impl TextDigest {
+    /// Add `data`, the next bytes of the message.
+    pub fn update(&mut self, data: &[u8]) {
+        for &b in data {
+            match b {
+                b'\r' => {
+                    if self.cr {
+                        self.emit(b'\r');
+                    }
+                    self.cr = true;
+                }
+                b'\n' => {
+                    self.cr = false;
+                    self.emit(b'\n');
+                }
+                _ => {
+                    if self.cr {
+                        self.cr = false;
+                        self.emit(b'\r');
+                    }
+                    self.emit(b);
+                }
+            }
+            if self.out.len() >= 8192 {
+                self.sha.update(&self.out);
+                self.out.clear();
+            }
+        }
+    }
+
+    /// The second stage: hold back an LF until something follows it.
+    fn emit(&mut self, b: u8) {
+        if self.lf {
+            self.out.push(b'\n');
+            self.len += 1;
+        }
+        self.lf = b == b'\n';
+        if !self.lf {
+            self.out.push(b);
+            self.len += 1;
+        }
+    }
+
+    /// The digest, as 64 hex digits.
+    pub fn finish(mut self) -> String {
+        if self.cr {
+            self.cr = false;
+            self.emit(b'\r');
+        }
+        self.sha.update(&self.out);
+        self.sha
+            .finish()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// The digest of all of `data`.
+    pub fn of(data: &[u8]) -> String {
+        let mut d = TextDigest::default();
+        d.update(data);
+        d.finish()
+    }
+}
+
+/// A reader that passes a message through and digests it on the way ([`TextDigest`]).
+pub struct Digesting<R> {
+    inner: R,
+    digest: TextDigest,
+}
+
+impl<R: Read> Digesting<R> {
+    /// Watch `inner`.
+    pub fn new(inner: R) -> Self {
+        Digesting {
+            inner,
+            digest: TextDigest::default(),
+        }
+    }
+
+    /// The digest of everything read.
+    pub fn finish(self) -> String {
+        self.digest.finish()
+    }
+}
+
+impl<R: Read> Read for Digesting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.digest.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +274,27 @@ mod tests {
         let mut s = Sniffer::new(&mut inner);
         std::io::copy(&mut s, &mut std::io::sink()).unwrap();
         assert_eq!(s.message_id().as_deref(), Some("<h@o>"));
+    }
+
+    #[test]
+    fn text_digest_ignores_line_ends_but_nothing_else() {
+        let lf = TextDigest::of(b"a\nb\r c\n");
+        assert_eq!(TextDigest::of(b"a\r\nb\r c\r\n"), lf);
+        assert_eq!(
+            TextDigest::of(b"a\nb\r c"),
+            lf,
+            "the last line end is optional"
+        );
+        assert_ne!(
+            TextDigest::of(b"a\nb\r c\n\n"),
+            lf,
+            "but blank lines are text"
+        );
+        assert_ne!(TextDigest::of(b"a\nb c\n"), lf, "and so is a lone CR");
+        let mut split = TextDigest::default();
+        for piece in [&b"a\r"[..], b"\nb\r", b" c\r", b"\n"] {
+            split.update(piece);
+        }
+        assert_eq!(split.finish(), lf, "pieces may end anywhere");
     }
 }

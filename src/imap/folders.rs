@@ -45,7 +45,7 @@ impl Folder {
 
 /// Undo the quoting of a quoted string: imap-proto hands quoted names over with their `\`
 /// escapes still in place.
-fn unquote(raw: &str) -> String {
+pub(super) fn unquote(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut chars = raw.chars();
     while let Some(c) = chars.next() {

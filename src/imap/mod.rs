@@ -61,6 +61,7 @@
 //! UIDVALIDITY must not have changed) and resuming with the messages not yet delivered, at
 //! most [`RECONNECTS`] times per run.
 
+pub mod append;
 mod crlf;
 mod folders;
 pub mod probe;

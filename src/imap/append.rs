@@ -1,0 +1,428 @@
+//! The IMAP destination: storing messages in a folder of an IMAP account, for the `imap:`
+//! target and `mailfetch upload`. It runs on the IMAP source's own session ([`Imap`]:
+//! connection, TLS, login, throttling), so the folder can also be listed and read back (for
+//! recognising mail that is already there, and for `verify`), and adds:
+//!
+//! - RFC 3501 section 6.3.11 APPEND, with the message's flags and INTERNALDATE;
+//! - RFC 7888 non-synchronizing literals, LITERAL+ (any size) or LITERAL- (up to 4096
+//!   bytes), so a message follows its command without a round trip; without them, each
+//!   literal waits for the server's `+` go-ahead;
+//! - RFC 3502 MULTIAPPEND: many messages in one command, which the server stores all or none;
+//!   when it refuses such a command, the messages are sent again one by one so that only the
+//!   one it will not take is left out;
+//! - RFC 4315 UIDPLUS: the `APPENDUID` the server gave each stored message;
+//! - RFC 7889 APPENDLIMIT, RFC 4469 and RFC 5530 (`[TOOBIG]`, or any other refusal of one
+//!   message): that message is refused by name, the others go on;
+//! - RFC 3501 sections 6.3.3 and 6.3.6: CREATE and SUBSCRIBE of a missing folder, also when
+//!   the server answers `[TRYCREATE]` because it vanished meanwhile.
+//!
+//! Failures that concern the session rather than one message (a dropped connection, BYE,
+//! throttling that does not end, an RFC 5530 transient code such as `[OVERQUOTA]`) are
+//! errors of the whole call: the caller cannot know which messages arrived and must find out
+//! by listing the folder (see `sink::ImapAppend`).
+
+use super::folders::{unquote, Folder};
+use super::session::{self, quote, Completion};
+use super::{utf7, Imap, Options, RECONNECTS};
+use crate::config::Folders;
+use crate::error::{Class, Error, Result};
+use crate::net::{Endpoint, Trace};
+use crate::source::{Flags, Source};
+use async_imap::imap_proto::rfc4315::UidSetMember;
+use async_imap::imap_proto::{
+    MailboxDatum, NameAttribute, RequestId, Response, ResponseCode, Status,
+};
+
+pub use super::session::Login;
+
+/// Messages larger than this go alone rather than in a MULTIAPPEND with others.
+const MULTI_BYTES: u64 = 16 << 20;
+/// Messages per MULTIAPPEND command at most.
+const MULTI_MESSAGES: usize = 100;
+/// The largest literal LITERAL- lets us send without waiting (RFC 7888 section 4).
+const LITERAL_MINUS: u64 = 4096;
+/// Bytes of message text written at a time.
+const WRITE_CHUNK: usize = 256 << 10;
+
+/// One message to store: its flags, its INTERNALDATE (seconds since the epoch; the server
+/// uses the time of the APPEND without one) and the length of its text, which is sent with
+/// CRLF line ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing {
+    /// Flags to set (`\Deleted` is never set on a stored message).
+    pub flags: Flags,
+    /// INTERNALDATE.
+    pub date: Option<i64>,
+    /// Bytes of text, exactly.
+    pub len: u64,
+}
+
+/// What became of one message of an [`Destination::append`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// The server stored it, under this UID when it said (UIDPLUS).
+    Appended(Option<u32>),
+    /// The server will not take it, for this reason; the others were not affected.
+    Refused(String),
+}
+
+/// Streams the text of message `index` (of the batch given to [`Destination::append`]) into
+/// the writer it is handed, exactly [`Outgoing::len`] bytes; called again for a message that
+/// has to be sent a second time.
+pub type Text<'a> = dyn FnMut(usize, &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> + 'a;
+
+/// A folder of an IMAP account that messages are stored into.
+pub struct Destination {
+    imap: Imap,
+    folder: Folder,
+    /// Whether the folder was created by us in this session.
+    created: bool,
+}
+
+/// The tagged end of an APPEND, with the UIDs the server gave (UIDPLUS).
+struct Done {
+    completion: Completion,
+    uids: Vec<u32>,
+}
+
+impl Destination {
+    /// Connect, log in and make sure `folder` exists: create it (and subscribe to it) when
+    /// `create` is set, else a missing folder is a configuration error.
+    pub fn connect(
+        endpoint: &Endpoint,
+        trace: Trace,
+        login: &Login,
+        folder: &str,
+        create: bool,
+    ) -> Result<Destination> {
+        let options = Options {
+            folders: Folders::Named(vec![folder.to_string()]),
+            move_to: None,
+            gmail: false,
+            writable: false,
+        };
+        let imap = Imap::connect(endpoint, trace, login, options)?;
+        let mut d = Destination {
+            imap,
+            folder: Folder::assumed(folder, None),
+            created: false,
+        };
+        match d.find()? {
+            Some(listed) => d.folder = listed,
+            None if create => d.create()?,
+            None => {
+                return Err(Error::config(format!(
+                    "there is no folder {folder:?} on {} (see `mailfetch folders`)",
+                    d.imap.session.peer()
+                )))
+            }
+        }
+        Ok(d)
+    }
+
+    /// `host:port`, for messages.
+    pub fn peer(&self) -> &str {
+        self.imap.session.peer()
+    }
+
+    /// Whether the folder was created in this session.
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// The session as a [`Source`], to list the folder (`open` with [`Destination::folder`])
+    /// and read its messages back.
+    pub fn source(&mut self) -> &mut dyn Source {
+        &mut self.imap
+    }
+
+    /// The folder's name (UTF-8).
+    pub fn folder(&self) -> &str {
+        &self.folder.name
+    }
+
+    /// The largest message the server accepts (RFC 7889 `APPENDLIMIT=N`), if it says.
+    pub fn append_limit(&self) -> Option<u64> {
+        self.imap
+            .session
+            .capability_value("APPENDLIMIT")
+            .and_then(|v| v.parse().ok())
+    }
+
+    /// End the session.
+    pub fn logout(&mut self) {
+        self.imap.logout();
+    }
+
+    /// RFC 3501 section 6.3.8: `LIST "" FOLDER`, the folder as the server lists it, if it
+    /// exists and can hold messages.
+    fn find(&mut self) -> Result<Option<Folder>> {
+        let command = format!("LIST \"\" {}", quote(&self.folder.wire));
+        let mut found = None;
+        let wanted = self.folder.wire.clone();
+        let inbox = wanted.eq_ignore_ascii_case("INBOX");
+        self.imap.session.run(&command, &mut |resp| {
+            if let Response::MailboxData(MailboxDatum::List(data)) = resp {
+                let name = unquote(&data.name);
+                let same = name == wanted || (inbox && name.eq_ignore_ascii_case("INBOX"));
+                let selectable = !data.name_attributes.iter().any(|a| match a {
+                    NameAttribute::NoSelect => true,
+                    NameAttribute::Extension(e) => e.eq_ignore_ascii_case("\\NonExistent"),
+                    _ => false,
+                });
+                if same && selectable {
+                    let name = utf7::decode(&name).unwrap_or(name);
+                    let delimiter = data.delimiter.as_deref().and_then(|d| d.chars().next());
+                    found = Some(Folder::assumed(&name, delimiter));
+                }
+            }
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// RFC 3501 sections 6.3.3 and 6.3.6: CREATE the folder (an `[ALREADYEXISTS]` answer is
+    /// as good: another client was quicker), then SUBSCRIBE to it so mail clients show it.
+    fn create(&mut self) -> Result<()> {
+        let command = format!("CREATE {}", quote(&self.folder.wire));
+        let tag = self.imap.session.send(&command)?;
+        let done = self.imap.session.complete(&tag, &mut |_| Ok(()))?;
+        if done.status != Status::Ok && !done.text.contains("ALREADYEXISTS") {
+            return Err(self.imap.session.refused(&command, &done));
+        }
+        // Not being subscribed only hides the folder in some clients.
+        let _ = self.imap.session.run(
+            &format!("SUBSCRIBE {}", quote(&self.folder.wire)),
+            &mut |_| Ok(()),
+        );
+        self.created = true;
+        Ok(())
+    }
+
+    /// Store `batch` in the folder: messages over the server's APPENDLIMIT are refused
+    /// without being sent; the rest go in MULTIAPPEND commands when the server offers them,
+    /// else one APPEND each. `text` streams each message's text. The result has one entry
+    /// per message of `batch`.
+    pub fn append(&mut self, batch: &[Outgoing], text: &mut Text<'_>) -> Result<Vec<Stored>> {
+        let limit = self.append_limit();
+        let mut out: Vec<Option<Stored>> = batch.iter().map(|_| None).collect();
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let multi = self.imap.session.has("MULTIAPPEND");
+        let mut bytes = 0;
+        for (i, m) in batch.iter().enumerate() {
+            if let Some(limit) = limit.filter(|l| m.len > *l) {
+                out[i] = Some(Stored::Refused(format!(
+                    "it is {} bytes and {} takes at most {limit} bytes per message \
+                     (APPENDLIMIT)",
+                    m.len,
+                    self.peer()
+                )));
+                continue;
+            }
+            let join = multi
+                && groups.last().is_some_and(|g| g.len() < MULTI_MESSAGES)
+                && bytes + m.len <= MULTI_BYTES;
+            if join {
+                groups.last_mut().expect("checked").push(i);
+                bytes += m.len;
+            } else {
+                groups.push(vec![i]);
+                bytes = m.len;
+            }
+        }
+        for group in groups {
+            for (i, stored) in group.iter().zip(self.store(batch, &group, text)?) {
+                out[*i] = Some(stored);
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|s| s.expect("every message is refused or stored"))
+            .collect())
+    }
+
+    /// Store the messages `group` of `batch` with one command, waiting out throttling,
+    /// creating the folder on `[TRYCREATE]`, and sending them one by one when the server
+    /// refuses a MULTIAPPEND.
+    fn store(
+        &mut self,
+        batch: &[Outgoing],
+        group: &[usize],
+        text: &mut Text<'_>,
+    ) -> Result<Vec<Stored>> {
+        let mut throttled = 0;
+        let mut recreated = false;
+        loop {
+            let done = self.command(batch, group, text)?;
+            let c = &done.completion;
+            match c.status {
+                Status::Ok => {
+                    let uids = if done.uids.len() == group.len() {
+                        done.uids.iter().map(|&u| Some(u)).collect()
+                    } else {
+                        vec![None; group.len()]
+                    };
+                    return Ok(uids.into_iter().map(Stored::Appended).collect());
+                }
+                Status::No if c.throttled() && throttled < RECONNECTS => {
+                    throttled += 1;
+                    self.imap.session.back_off(&c.text);
+                }
+                Status::No if c.text.contains("[TRYCREATE]") && !recreated => {
+                    recreated = true;
+                    self.create()?;
+                }
+                Status::No if !c.transient() && group.len() > 1 => {
+                    let mut out = Vec::with_capacity(group.len());
+                    for &i in group {
+                        out.extend(self.store(batch, &[i], text)?);
+                    }
+                    return Ok(out);
+                }
+                Status::No if !c.transient() => {
+                    return Ok(vec![Stored::Refused(format!(
+                        "{} refused it: {}",
+                        self.peer(),
+                        c.text.trim()
+                    ))])
+                }
+                _ => return Err(self.imap.session.refused("APPEND", c)),
+            }
+        }
+    }
+
+    /// The part of an APPEND that precedes a message's literal: `(FLAGS) "DATE" {N+}`.
+    fn literal_header(&self, m: &Outgoing) -> (String, bool) {
+        let s = &self.imap.session;
+        let sync = !(s.has("LITERAL+") || (s.has("LITERAL-") && m.len <= LITERAL_MINUS));
+        let mut part = String::new();
+        let f = m.flags;
+        let flags: Vec<&str> = [
+            (f.seen, "\\Seen"),
+            (f.answered, "\\Answered"),
+            (f.flagged, "\\Flagged"),
+            (f.draft, "\\Draft"),
+        ]
+        .iter()
+        .filter(|(set, _)| *set)
+        .map(|(_, name)| *name)
+        .collect();
+        if !flags.is_empty() {
+            part.push_str(&format!("({}) ", flags.join(" ")));
+        }
+        if let Some(date) = m.date.and_then(|d| chrono::DateTime::from_timestamp(d, 0)) {
+            part.push_str(&format!("\"{}\" ", date.format("%d-%b-%Y %H:%M:%S +0000")));
+        }
+        part.push_str(&format!("{{{}{}}}", m.len, if sync { "" } else { "+" }));
+        (part, sync)
+    }
+
+    /// Send one APPEND (a MULTIAPPEND when `group` has several messages) and read its end.
+    fn command(
+        &mut self,
+        batch: &[Outgoing],
+        group: &[usize],
+        text: &mut Text<'_>,
+    ) -> Result<Done> {
+        let mut tag = None;
+        for &i in group {
+            let m = &batch[i];
+            let (part, sync) = self.literal_header(m);
+            match &tag {
+                None => {
+                    let line = format!("APPEND {} {part}", quote(&self.folder.wire));
+                    tag = Some(self.imap.session.send(&line)?);
+                }
+                Some(_) => {
+                    let line = format!(" {part}\r\n");
+                    self.imap
+                        .session
+                        .write_raw(line.as_bytes(), Some(line.trim()), sync)?;
+                }
+            }
+            let tag = tag.as_ref().expect("just sent");
+            if sync {
+                if let Some(done) = self.go_ahead(tag)? {
+                    return Ok(done);
+                }
+            }
+            self.literal(i, m.len, text)?;
+        }
+        let tag = tag.ok_or_else(|| Error::protocol("internal: an APPEND of no messages"))?;
+        self.imap.session.write_raw(b"\r\n", None, true)?;
+        loop {
+            if let Some(done) = self.imap.session.read(|resp| done_of(resp, &tag))? {
+                return Ok(done);
+            }
+        }
+    }
+
+    /// Wait for the `+` that lets a synchronizing literal go; `Some` when the server ended
+    /// the command instead (it will not take the message).
+    fn go_ahead(&mut self, tag: &RequestId) -> Result<Option<Done>> {
+        loop {
+            let got = self.imap.session.read(|resp| match resp {
+                Response::Continue(_) => Some(None),
+                _ => done_of(resp, tag).map(Some),
+            })?;
+            if let Some(done) = got {
+                return Ok(done);
+            }
+        }
+    }
+
+    /// Send the text of message `index`, exactly `len` bytes.
+    fn literal(&mut self, index: usize, len: u64, text: &mut Text<'_>) -> Result<()> {
+        let session = &mut self.imap.session;
+        let mut sent = 0u64;
+        let mut pending: Vec<u8> = Vec::with_capacity(WRITE_CHUNK.min(len as usize));
+        let shown = format!("<{len} bytes of message text>");
+        let mut first = true;
+        let mut write = |data: &[u8]| -> Result<()> {
+            sent += data.len() as u64;
+            if sent > len {
+                return Err(Error::new(
+                    Class::LocalIo,
+                    "internal: a message grew while it was sent",
+                ));
+            }
+            pending.extend_from_slice(data);
+            if pending.len() >= WRITE_CHUNK {
+                let shown = first.then_some(shown.as_str());
+                first = false;
+                session.write_raw(&pending, shown, false)?;
+                pending.clear();
+            }
+            Ok(())
+        };
+        text(index, &mut write)?;
+        if sent != len {
+            return Err(Error::new(
+                Class::LocalIo,
+                format!("internal: a message of {len} bytes gave {sent}"),
+            ));
+        }
+        let shown = first.then_some(shown.as_str());
+        session.write_raw(&pending, shown, false)
+    }
+}
+
+/// The end of the command tagged `tag`, if `resp` is it, with the APPENDUID UIDs.
+fn done_of(resp: &Response<'_>, tag: &RequestId) -> Option<Done> {
+    let (done_tag, completion) = session::completion(resp)?;
+    if done_tag != tag {
+        return None;
+    }
+    let mut uids = Vec::new();
+    if let Response::Done { outcome, .. } = resp {
+        if let Some(ResponseCode::AppendUid(_, set)) = &outcome.code {
+            for member in set {
+                match member {
+                    UidSetMember::Uid(u) => uids.push(*u),
+                    UidSetMember::UidRange(r) => uids.extend(r.clone()),
+                }
+            }
+        }
+    }
+    Some(Done { completion, uids })
+}
