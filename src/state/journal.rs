@@ -89,13 +89,27 @@ pub struct State {
     dirty: bool,
 }
 
+/// The CRC-32 (IEEE) table, computed at compile time: loading a journal checks every line.
+const CRC_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = i as u32;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = (crc >> 1) ^ (0xEDB8_8320 & (!(crc & 1)).wrapping_add(1));
+            bit += 1;
+        }
+        table[i] = crc;
+        i += 1;
+    }
+    table
+};
+
 fn crc32(data: &[u8]) -> u32 {
     let mut crc = !0u32;
     for &b in data {
-        crc ^= b as u32;
-        for _ in 0..8 {
-            crc = (crc >> 1) ^ (0xEDB8_8320 & (!(crc & 1)).wrapping_add(1));
-        }
+        crc = (crc >> 8) ^ CRC_TABLE[((crc ^ b as u32) & 0xff) as usize];
     }
     !crc
 }
@@ -119,6 +133,9 @@ fn escape(field: &str) -> String {
 fn unescape(field: &str) -> Option<String> {
     if field == "%" {
         return Some(String::new());
+    }
+    if !field.contains('%') {
+        return Some(field.to_string());
     }
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -621,7 +638,10 @@ fn flush_pending(
 }
 
 fn add(mailboxes: &mut HashMap<String, MailboxState>, (mb, va, id, e): Record) {
-    let m = mailboxes.entry(mb).or_default();
+    let m = match mailboxes.get_mut(&mb) {
+        Some(m) => m,
+        None => mailboxes.entry(mb).or_default(),
+    };
     if m.validity != va {
         m.validity = va;
         m.ids.clear();
