@@ -19,6 +19,9 @@ _mailfetch() {
             mailfetch,accounts)
                 cmd="mailfetch__subcmd__accounts"
                 ;;
+            mailfetch,certinfo)
+                cmd="mailfetch__subcmd__certinfo"
+                ;;
             mailfetch,check)
                 cmd="mailfetch__subcmd__check"
                 ;;
@@ -58,6 +61,9 @@ _mailfetch() {
             mailfetch__subcmd__help,accounts)
                 cmd="mailfetch__subcmd__help__subcmd__accounts"
                 ;;
+            mailfetch__subcmd__help,certinfo)
+                cmd="mailfetch__subcmd__help__subcmd__certinfo"
+                ;;
             mailfetch__subcmd__help,check)
                 cmd="mailfetch__subcmd__help__subcmd__check"
                 ;;
@@ -89,7 +95,7 @@ _mailfetch() {
 
     case "${cmd}" in
         mailfetch)
-            opts="-q -v -h -V --config --state-dir --quiet --verbose --help --version pull check accounts folders profiles generate help"
+            opts="-q -v -h -V --config --state-dir --quiet --verbose --help --version pull check accounts folders certinfo profiles generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -112,6 +118,28 @@ _mailfetch() {
             ;;
         mailfetch__subcmd__accounts)
             opts="-q -v -h --json --config --state-dir --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailfetch__subcmd__certinfo)
+            opts="-q -v -h --config --state-dir --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -307,7 +335,7 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__help)
-            opts="pull check accounts folders profiles generate help"
+            opts="pull check accounts folders certinfo profiles generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -321,6 +349,20 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__help__subcmd__accounts)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailfetch__subcmd__help__subcmd__certinfo)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -469,13 +511,17 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__pull)
-            opts="-j -q -v -h --keep --no-keep --all --limit --dry-run --reset-state --json --jobs --config --state-dir --quiet --verbose --help"
+            opts="-j -q -v -h --keep --no-keep --all --limit --dry-run --since --reset-state --json --jobs --config --state-dir --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -32,12 +32,14 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand check 'Count new messages per account; downloads nothing'
             cand accounts 'Show each account''s resolved server, port, TLS, protocol, target and state file'
             cand folders 'List an IMAP account''s folders on the server, with their message counts'
+            cand certinfo 'Show the certificate chain an account''s server presents: names, expiry and SHA-256 fingerprints (for tls-fingerprint), and whether it verifies; sends no credential'
             cand profiles 'Show the built-in provider profiles'
             cand generate 'Write the man page or shell completions to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailfetch;pull'= {
             cand --limit 'Fetch at most N messages per account in this run'
+            cand --since 'Fetch only messages dated DATE (YYYY-MM-DD, local time) or later; older ones are passed over, now and in later runs (--all fetches them). For a first fetch of a huge mailbox. IMAP compares the arrival date (INTERNALDATE); POP3 has no dates, so the Date header is read with TOP (a message without one is fetched)'
             cand -j 'Fetch at most N accounts at once'
             cand --jobs 'Fetch at most N accounts at once'
             cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
@@ -80,6 +82,16 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand --help 'Print help'
         }
         &'mailfetch;folders'= {
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
+            cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand --verbose 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailfetch;certinfo'= {
             cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
             cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
             cand -q 'Print nothing but errors'
@@ -148,6 +160,7 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand check 'Count new messages per account; downloads nothing'
             cand accounts 'Show each account''s resolved server, port, TLS, protocol, target and state file'
             cand folders 'List an IMAP account''s folders on the server, with their message counts'
+            cand certinfo 'Show the certificate chain an account''s server presents: names, expiry and SHA-256 fingerprints (for tls-fingerprint), and whether it verifies; sends no credential'
             cand profiles 'Show the built-in provider profiles'
             cand generate 'Write the man page or shell completions to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -159,6 +172,8 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
         &'mailfetch;help;accounts'= {
         }
         &'mailfetch;help;folders'= {
+        }
+        &'mailfetch;help;certinfo'= {
         }
         &'mailfetch;help;profiles'= {
         }

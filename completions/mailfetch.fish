@@ -34,10 +34,12 @@ complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "pull" -d 'Fetch
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "check" -d 'Count new messages per account; downloads nothing'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "accounts" -d 'Show each account\'s resolved server, port, TLS, protocol, target and state file'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "folders" -d 'List an IMAP account\'s folders on the server, with their message counts'
+complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "certinfo" -d 'Show the certificate chain an account\'s server presents: names, expiry and SHA-256 fingerprints (for tls-fingerprint), and whether it verifies; sends no credential'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "profiles" -d 'Show the built-in provider profiles'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "generate" -d 'Write the man page or shell completions to stdout'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l limit -d 'Fetch at most N messages per account in this run' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l since -d 'Fetch only messages dated DATE (YYYY-MM-DD, local time) or later; older ones are passed over, now and in later runs (--all fetches them). For a first fetch of a huge mailbox. IMAP compares the arrival date (INTERNALDATE); POP3 has no dates, so the Date header is read with TOP (a message without one is fetched)' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s j -l jobs -d 'Fetch at most N accounts at once' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
@@ -68,6 +70,11 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand folders" -l state-di
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand folders" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand folders" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand folders" -s h -l help -d 'Print help'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand certinfo" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand certinfo" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand certinfo" -s q -l quiet -d 'Print nothing but errors'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand certinfo" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand certinfo" -s h -l help -d 'Print help'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand profiles" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand profiles" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand profiles" -s q -l quiet -d 'Print nothing but errors'
@@ -94,12 +101,13 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Completions for SHELL'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders profiles generate help" -f -a "pull" -d 'Fetch new mail from every account, or the ones named'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders profiles generate help" -f -a "check" -d 'Count new messages per account; downloads nothing'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders profiles generate help" -f -a "accounts" -d 'Show each account\'s resolved server, port, TLS, protocol, target and state file'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders profiles generate help" -f -a "folders" -d 'List an IMAP account\'s folders on the server, with their message counts'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders profiles generate help" -f -a "profiles" -d 'Show the built-in provider profiles'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders profiles generate help" -f -a "generate" -d 'Write the man page or shell completions to stdout'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders profiles generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders certinfo profiles generate help" -f -a "pull" -d 'Fetch new mail from every account, or the ones named'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders certinfo profiles generate help" -f -a "check" -d 'Count new messages per account; downloads nothing'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders certinfo profiles generate help" -f -a "accounts" -d 'Show each account\'s resolved server, port, TLS, protocol, target and state file'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders certinfo profiles generate help" -f -a "folders" -d 'List an IMAP account\'s folders on the server, with their message counts'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders certinfo profiles generate help" -f -a "certinfo" -d 'Show the certificate chain an account\'s server presents: names, expiry and SHA-256 fingerprints (for tls-fingerprint), and whether it verifies; sends no credential'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders certinfo profiles generate help" -f -a "profiles" -d 'Show the built-in provider profiles'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders certinfo profiles generate help" -f -a "generate" -d 'Write the man page or shell completions to stdout'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders certinfo profiles generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "man" -d 'The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "completions" -d 'Completions for SHELL'

@@ -93,6 +93,13 @@ pub struct PullArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Fetch only messages dated DATE (YYYY-MM-DD, local time) or later; older ones are
+    /// passed over, now and in later runs (--all fetches them). For a first fetch of a huge
+    /// mailbox. IMAP compares the arrival date (INTERNALDATE); POP3 has no dates, so the Date
+    /// header is read with TOP (a message without one is fetched)
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub since: Option<i64>,
+
     /// Start with an empty state (a damaged state file is moved aside); fetches everything
     #[arg(long)]
     pub reset_state: bool,
@@ -139,13 +146,6 @@ pub struct FoldersArgs {
     pub account: String,
 }
 
-/// What `generate` writes.
-#[derive(Subcommand, Debug)]
-pub enum Generate {
-    /// The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`
-    Man,
-    /// Completions for SHELL
-    Completions {
 /// Arguments of `certinfo`.
 #[derive(Args, Debug, Default)]
 pub struct CertinfoArgs {
@@ -154,6 +154,13 @@ pub struct CertinfoArgs {
     pub account: String,
 }
 
+/// What `generate` writes.
+#[derive(Subcommand, Debug)]
+pub enum Generate {
+    /// The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`
+    Man,
+    /// Completions for SHELL
+    Completions {
         /// The shell
         #[arg(value_enum)]
         shell: Shell,
@@ -175,6 +182,19 @@ pub enum Shell {
     Powershell,
 }
 
+/// `YYYY-MM-DD` as the epoch seconds of that day's local midnight.
+fn parse_date(text: &str) -> Result<i64, String> {
+    use chrono::TimeZone;
+    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|e| format!("{e}; write the date as YYYY-MM-DD"))?;
+    let midnight = day.and_hms_opt(0, 0, 0).expect("midnight exists");
+    chrono::Local
+        .from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.timestamp())
+        .ok_or_else(|| format!("{text} has no local midnight"))
+}
+
 impl Command {
     /// The subcommand's name, for messages and JSON documents.
     pub fn name(&self) -> &'static str {
@@ -183,6 +203,7 @@ impl Command {
             Command::Check(_) => "check",
             Command::Accounts(_) => "accounts",
             Command::Folders(_) => "folders",
+            Command::Certinfo(_) => "certinfo",
             Command::Profiles => "profiles",
             Command::Generate { .. } => "generate",
         }
@@ -206,7 +227,6 @@ impl PullArgs {
     /// The keep override, if either flag was given.
     pub fn keep_override(&self) -> Option<bool> {
         match (self.keep, self.no_keep) {
-            Command::Certinfo(_) => "certinfo",
             (true, _) => Some(true),
             (_, true) => Some(false),
             _ => None,

@@ -6,7 +6,7 @@
 
 use crate::config::{Account, Folders, Protocol};
 use crate::error::Error;
-use crate::pull::Summary;
+use crate::pull::{Oversized, Summary};
 use serde::Serialize;
 use std::path::Path;
 
@@ -46,6 +46,13 @@ pub struct AccountRun {
     pub pending: usize,
     /// Their size in bytes.
     pub pending_bytes: u64,
+    /// New messages left for a later run by `max-messages-per-run`, `max-bytes-per-run` or
+    /// `--limit`.
+    pub deferred: usize,
+    /// Messages over `max-message-size`.
+    pub oversized: Vec<Oversized>,
+    /// Messages passed over by `--since`.
+    pub passed_over: usize,
     /// Where mail went.
     pub target: String,
 }
@@ -63,6 +70,9 @@ impl AccountRun {
             deleted: s.deleted,
             pending: s.pending,
             pending_bytes: s.pending_bytes,
+            deferred: s.deferred,
+            oversized: s.oversized.clone(),
+            passed_over: s.passed_over,
             target: s.target.clone(),
         }
     }
@@ -79,6 +89,9 @@ impl AccountRun {
             deleted: 0,
             pending: 0,
             pending_bytes: 0,
+            deferred: 0,
+            oversized: Vec::new(),
+            passed_over: 0,
             target: account.target.to_string(),
         }
     }

@@ -32,6 +32,7 @@ pub mod jobs;
 pub mod json;
 pub mod manpage;
 pub mod net;
+pub mod plan;
 pub mod pop3;
 pub mod pull;
 pub mod report;

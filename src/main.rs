@@ -125,6 +125,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 limit: args.limit,
                 dry_run: args.dry_run,
                 reset_state: args.reset_state,
+                since: args.since,
                 verbose: cli.verbose,
             };
             let accounts = config.select(&args.accounts)?;
@@ -236,13 +237,13 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
-        Command::Profiles => {
         Command::Certinfo(args) => {
             let config = load(cli)?;
             let account = config.select(std::slice::from_ref(&args.account))?[0];
             out(mailfetch::certinfo::report(account, cli.verbose)?.trim_end());
             Ok(0)
         }
+        Command::Profiles => {
             for p in profiles::PROFILES {
                 let server = |s: Option<profiles::Server>| {
                     s.map_or("-".to_string(), |s| {

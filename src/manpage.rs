@@ -52,6 +52,11 @@ const KEYS: &[(&str, &str)] = &[
     ("allow-plaintext-password", "Allow sending a password over a connection without TLS. Default: false."),
     ("folders", "IMAP: the folders to fetch, a list, or \"*\" for every selectable folder. Default: [\"INBOX\"]."),
     ("move-to", "IMAP with keep = false: move fetched mail to this folder instead of deleting it."),
+    ("max-message-size", "Bytes (as the server counts them); larger messages are not fetched but reported in every run's summary, and stay on the server. Default: no limit."),
+    ("oversize", "What happens to a message over max-message-size: skip (leave it, the default) or headers: deliver its header alone, with a first field X-Mailfetch-Truncated: saying so. The stub is delivered once and is not taken for the message: the message is never deleted on the strength of it, and is fetched in full once it fits (max-message-size raised)."),
+    ("max-messages-per-run", "At most this many messages per run, over all folders (with --limit, the smaller bound); the rest waits for the next run. Header stubs do not count. Default: no limit."),
+    ("max-bytes-per-run", "At most this many bytes per run; the run stops before the first message that would go over, but always fetches at least one. Default: no limit."),
+    ("delete-after-days", "With keep = true: delete a message from the server this many days after it was first delivered, like getmail's delete_after (not with --keep). Messages delivered by a mailfetch that did not record times start their period at the first run that asks. Default: never."),
 ];
 
 /// Everything after the generated sections.
@@ -160,7 +165,7 @@ fn json_section(s: &mut String) {
 
 /// The `--json` documents, field by field.
 const JSON_DOCS: &[(&str, &str)] = &[
-    ("pull, check", "{\"command\": \"pull\" or \"check\", \"dry_run\": BOOL, \"exit_code\": N, \"accounts\": [ACCOUNT...]} with one ACCOUNT per account in config order: {\"account\": NAME, \"ok\": BOOL, \"exit_code\": N, \"error\": TEXT (only when not ok), \"fetched\": N, \"bytes\": N, \"deleted\": N, \"pending\": N, \"pending_bytes\": N, \"target\": TEXT}. fetched and bytes count the messages delivered, deleted those deleted or moved away on the server; pending and pending_bytes count, for check and pull --dry-run, the new messages that would be fetched. exit_code is the run's exit status."),
+    ("pull, check", "{\"command\": \"pull\" or \"check\", \"dry_run\": BOOL, \"exit_code\": N, \"accounts\": [ACCOUNT...]} with one ACCOUNT per account in config order: {\"account\": NAME, \"ok\": BOOL, \"exit_code\": N, \"error\": TEXT (only when not ok), \"fetched\": N, \"bytes\": N, \"deleted\": N, \"pending\": N, \"pending_bytes\": N, \"deferred\": N, \"oversized\": [...], \"passed_over\": N, \"target\": TEXT}. fetched and bytes count the messages delivered, deleted those deleted or moved away on the server; pending and pending_bytes count, for check and pull --dry-run, the new messages that would be fetched. deferred counts new messages left for a later run by the per-run limits, passed_over those passed over by --since, and oversized lists the messages over max-message-size: [{\"mailbox\", \"id\", \"size\", \"header_delivered\": BOOL}...]. exit_code is the run's exit status."),
     ("accounts", "{\"command\": \"accounts\", \"accounts\": [{\"name\", \"profile\", \"protocol\", \"host\", \"port\", \"tls\", \"user\", \"folders\" (a list of names, or \"*\"), \"move_to\" (or null), \"target\", \"keep\", \"state_file\"}...]}."),
 ];
 

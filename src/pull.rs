@@ -4,11 +4,12 @@
 //! mailbox: list, plan what is new, fetch in batches (deliver, make durable, record, then
 //! delete on the server if the account does not keep mail), and finally end the session.
 
-use crate::config::{Account, Protocol, Target};
+use crate::config::{Account, Limits, Protocol, Target};
 use crate::error::{Class, Error, Result};
 use crate::fingerprint::{self, Sniffer};
 use crate::imap::{self, FolderInfo, Imap};
 use crate::net::Trace;
+use crate::plan::{self, Budget};
 use crate::pop3::{self, Pop3};
 use crate::sink::{self, Meta, Sink};
 use crate::source::{Listing, RemoteMessage, Source};
@@ -24,6 +25,9 @@ const BATCH_BYTES: u64 = 32 << 20;
 /// ...or this long since its first message, whichever comes first. A crash redoes at most
 /// one batch; a batch costs one journal fsync and one directory fsync.
 const BATCH_TIME: Duration = Duration::from_millis(1000);
+/// Header stubs delivered per batch (their headers are held in memory meanwhile, each at most
+/// `source::MAX_HEADER` bytes).
+const STUBS_PER_BATCH: usize = 100;
 /// How long a run waits for another run on the same account.
 const LOCK_WAIT: Duration = Duration::from_secs(3);
 
@@ -42,6 +46,9 @@ pub struct Options {
     pub dry_run: bool,
     /// Start with an empty state (a corrupt state file is moved aside).
     pub reset_state: bool,
+    /// Pass over messages dated before this (seconds since the epoch), in this run and later
+    /// ones (see `pull --since`).
+    pub since: Option<i64>,
     /// Print the protocol trace.
     pub verbose: bool,
 }
@@ -77,6 +84,26 @@ pub struct Summary {
     pub pending: usize,
     /// Their size.
     pub pending_bytes: u64,
+    /// New messages left for a later run by the per-run limits.
+    pub deferred: usize,
+    /// Messages over `max-message-size`: left on the server, or only their header delivered.
+    pub oversized: Vec<Oversized>,
+    /// Messages passed over by `--since`.
+    pub passed_over: usize,
+}
+
+/// A message over `max-message-size`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Oversized {
+    /// Its folder (`INBOX` for POP3).
+    pub mailbox: String,
+    /// Its ID (POP3 UIDL, IMAP UID).
+    pub id: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Whether its header was delivered as a stub (`oversize = "headers"`); otherwise
+    /// nothing was.
+    pub header_delivered: bool,
 }
 
 /// Connect to `account`'s server and log in; `writable`: mail may be deleted or moved (an
@@ -203,12 +230,27 @@ pub fn pull(account: &Account, opts: &Options, observer: &dyn Observer) -> Resul
         Some(sink)
     };
     let keep = opts.keep.unwrap_or(account.keep);
-    let mut source = connect(account, !keep && !opts.dry_run, opts.verbose).map_err(ctx)?;
+    // `--keep` keeps everything; otherwise a retention period deletes kept mail.
+    let retention = account
+        .delete_after_days
+        .filter(|_| keep && opts.keep.is_none());
+    let writable = (!keep || retention.is_some()) && !opts.dry_run;
+    let mut source = connect(account, writable, opts.verbose).map_err(ctx)?;
+    let limits = account.limits;
     let mut run = Run {
         source: source.as_mut(),
         state: &mut state,
         observer,
         keep,
+        retention,
+        limits,
+        budget: Budget::new(
+            match (opts.limit, limits.max_messages_per_run) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            limits.max_bytes_per_run,
+        ),
         opts,
         fetch_all: opts.all || account.fetch_all,
         summary: &mut summary,
@@ -249,6 +291,11 @@ struct Run<'a> {
     state: &'a mut State,
     observer: &'a dyn Observer,
     keep: bool,
+    /// With keep: delete delivered mail this many days after its first delivery.
+    retention: Option<u32>,
+    limits: Limits,
+    /// What is left of this run's limits.
+    budget: Budget,
     fetch_all: bool,
     opts: &'a Options,
     summary: &'a mut Summary,
@@ -256,6 +303,8 @@ struct Run<'a> {
 
 /// A batch being delivered.
 struct Batch {
+    /// Messages or header stubs.
+    kind: Kind,
     indices: Vec<usize>,
     /// The fingerprint of each delivered message, parallel to `indices`.
     fingerprints: Vec<Option<String>>,
@@ -300,36 +349,176 @@ impl Run<'_> {
             let present: HashSet<&str> = listing.messages.iter().map(|m| m.id.as_str()).collect();
             self.state.retain(mailbox, &present);
         }
-        let mut new = Vec::new();
-        let mut stale = Vec::new();
-        for m in &listing.messages {
-            let seen = self.state.is_seen(mailbox, &validity, &m.id) || recognised.contains(&m.id);
-            // Flagged \Deleted and not ours: someone else's deletion in progress.
-            if m.flags.deleted && !seen {
-                continue;
-            }
-            if !seen || self.fetch_all {
-                new.push(m.clone());
+        let known = |m: &RemoteMessage| {
+            if recognised.contains(&m.id) {
+                Some(Kind::Message)
             } else {
-                stale.push(m.clone());
+                self.state.kind(mailbox, &validity, &m.id)
             }
+        };
+        let plan = plan::classify(&listing.messages, known, self.fetch_all, &self.limits);
+        let (mut new, mut stubs) = (plan.fetch, plan.stubs);
+        let mut passed_over = Vec::new();
+        if let Some(since) = self.opts.since {
+            passed_over = self.older_than(since, &mut new)?;
+            passed_over.extend(self.older_than(since, &mut stubs)?);
         }
-        if let Some(limit) = self.opts.limit {
-            new.truncate(limit);
-        }
+        let planned = new.len();
+        let new = self.budget.take(new);
+        self.summary.deferred += planned - new.len();
+        self.summary.passed_over += passed_over.len();
         let bytes: u64 = new.iter().map(|m| m.size).sum();
         self.summary.pending += new.len();
         self.summary.pending_bytes += bytes;
+        for (m, header_delivered) in plan
+            .too_large
+            .iter()
+            .map(|m| (m, false))
+            .chain(stubs.iter().map(|m| (m, true)))
+        {
+            self.summary.oversized.push(Oversized {
+                mailbox: mailbox.to_string(),
+                id: m.id.clone(),
+                size: m.size,
+                header_delivered,
+            });
+        }
         let Some(sink) = sink else {
             return Ok(());
         };
         self.observer.planned(mailbox, new.len(), bytes);
-        // Mail delivered by an earlier, interrupted run: delete it now.
-        if !self.keep && !stale.is_empty() {
-            self.source.delete(&stale)?;
-            self.summary.deleted += stale.len();
+        if !passed_over.is_empty() {
+            let records: Vec<Delivered> = passed_over
+                .iter()
+                .map(|m| Delivered {
+                    id: &m.id,
+                    fingerprint: None,
+                    kind: Kind::PassedOver,
+                })
+                .collect();
+            self.state.record(mailbox, &validity, &records)?;
         }
+        self.clean_up(mailbox, &validity, &plan.delivered)?;
+        self.deliver_stubs(mailbox, &listing, &stubs, sink)?;
         self.fetch(mailbox, &listing, &new, sink)
+    }
+
+    /// Delete on the server the mail delivered in earlier runs that is due: all of it when
+    /// the account does not keep mail (what an interrupted run left), else what has been
+    /// kept `delete-after-days` days (its clock starts when a time is first recorded).
+    fn clean_up(
+        &mut self,
+        mailbox: &str,
+        validity: &str,
+        delivered: &[RemoteMessage],
+    ) -> Result<()> {
+        let due: Vec<RemoteMessage> = if !self.keep {
+            delivered.to_vec()
+        } else if let Some(days) = self.retention {
+            let ids: Vec<&str> = delivered.iter().map(|m| m.id.as_str()).collect();
+            self.state.stamp(mailbox, validity, &ids)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            delivered
+                .iter()
+                .filter(|m| {
+                    self.state
+                        .first_delivered(mailbox, validity, &m.id)
+                        .is_some_and(|at| plan::expired(at, days, now))
+                })
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if !due.is_empty() {
+            self.source.delete(&due)?;
+            self.summary.deleted += due.len();
+        }
+        Ok(())
+    }
+
+    /// Take the messages dated before `since` out of `messages` and return them. The date is
+    /// the IMAP INTERNALDATE, or for POP3 (which has no dates) the Date header, read with
+    /// `TOP n 0`; a message without a date that parses is kept (fetched, never lost).
+    fn older_than(
+        &mut self,
+        since: i64,
+        messages: &mut Vec<RemoteMessage>,
+    ) -> Result<Vec<RemoteMessage>> {
+        let undated: Vec<RemoteMessage> = messages
+            .iter()
+            .filter(|m| m.internal_date.is_none())
+            .cloned()
+            .collect();
+        let mut dates: HashMap<String, i64> = HashMap::new();
+        if !undated.is_empty() {
+            self.source
+                .headers(&undated, Some(&["Date"]), &mut |i, header| {
+                    if let Some(date) = plan::header_date(header) {
+                        dates.insert(undated[i].id.clone(), date);
+                    }
+                    Ok(())
+                })?;
+        }
+        let (old, kept): (Vec<_>, Vec<_>) = std::mem::take(messages).into_iter().partition(|m| {
+            m.internal_date
+                .or_else(|| dates.get(&m.id).copied())
+                .is_some_and(|d| d < since)
+        });
+        *messages = kept;
+        Ok(old)
+    }
+
+    /// Deliver the header of each of `stubs` (messages over `max-message-size`), marked
+    /// truncated (see [`plan::stub`]), and record them as stubs: never deleted on the server.
+    fn deliver_stubs(
+        &mut self,
+        mailbox: &str,
+        listing: &Listing,
+        stubs: &[RemoteMessage],
+        sink: &mut dyn Sink,
+    ) -> Result<()> {
+        let max = self.limits.max_message_size.unwrap_or(0);
+        for chunk in stubs.chunks(STUBS_PER_BATCH) {
+            let mut headers: Vec<Option<Vec<u8>>> = vec![None; chunk.len()];
+            self.source.headers(chunk, None, &mut |i, header| {
+                headers[i] = Some(header.to_vec());
+                Ok(())
+            })?;
+            if let Some(Recovery::Rollback(intent)) = sink.begin()? {
+                self.state.begin_rollback(&intent)?;
+            }
+            let mut batch = Batch {
+                kind: Kind::HeadersOnly,
+                indices: Vec::new(),
+                fingerprints: Vec::new(),
+                bytes: 0,
+                started: Instant::now(),
+            };
+            for (i, header) in headers.into_iter().enumerate() {
+                // Expunged meanwhile: nothing to mark.
+                let Some(header) = header else { continue };
+                let m = &chunk[i];
+                let body = plan::stub(&header, m.size, max);
+                let meta = Meta {
+                    mailbox,
+                    delimiter: listing.delimiter,
+                    flags: m.flags,
+                    internal_date: m.internal_date,
+                    size: body.len() as u64,
+                };
+                if let Err(e) = sink.deliver(&meta, &mut body.as_slice()) {
+                    self.commit(mailbox, &listing.validity, chunk, sink, batch, false)?;
+                    return Err(e);
+                }
+                batch.indices.push(i);
+                batch.fingerprints.push(None);
+            }
+            self.commit(mailbox, &listing.validity, chunk, sink, batch, false)?;
+        }
+        Ok(())
     }
 
     /// The mailbox's UIDVALIDITY changed from `old`: the server renumbered it, and the IDs in
@@ -415,6 +604,7 @@ impl Run<'_> {
                     self.state.begin_rollback(&intent)?;
                 }
                 batch = Some(Batch {
+                    kind: Kind::Message,
                     indices: Vec::new(),
                     fingerprints: Vec::new(),
                     bytes: 0,
@@ -495,7 +685,7 @@ impl Run<'_> {
             .map(|(&i, f)| Delivered {
                 id: &new[i].id,
                 fingerprint: f.as_deref(),
-                kind: Kind::Message,
+                kind: batch.kind,
             })
             .collect();
         // A failed journal write is not aborted: the next run's recovery decides from what
@@ -511,6 +701,9 @@ impl Run<'_> {
                 self.state.record(mailbox, validity, &ids)?;
                 sink.commit()?;
             }
+        }
+        if batch.kind != Kind::Message {
+            return Ok(());
         }
         self.summary.fetched += ids.len();
         self.summary.bytes += batch.bytes;

@@ -90,17 +90,29 @@ impl Reporter {
 
     /// The line for a finished pull.
     pub fn pulled(&self, s: &Summary) {
-        let deleted = if s.deleted > 0 {
+        let mut notes = if s.deleted > 0 {
             format!(", {} deleted", s.deleted)
         } else {
             String::new()
         };
+        let stubs = s.oversized.iter().filter(|o| o.header_delivered).count();
+        let left = s.oversized.len() - stubs;
+        for (n, what) in [
+            (stubs, "over max-message-size: header only"),
+            (left, "over max-message-size: left on the server"),
+            (s.deferred, "left for the next run by the per-run limits"),
+            (s.passed_over, "older than --since: passed over"),
+        ] {
+            if n > 0 {
+                notes.push_str(&format!(", {n} {what}"));
+            }
+        }
         if s.fetched == 0 {
-            self.line(&format!("{}: no new mail{deleted}", s.account));
+            self.line(&format!("{}: no new mail{notes}", s.account));
         } else {
             let plural = if s.fetched == 1 { "" } else { "s" };
             self.line(&format!(
-                "{}: {} new message{plural} ({}) -> {}{deleted}",
+                "{}: {} new message{plural} ({}) -> {}{notes}",
                 s.account,
                 s.fetched,
                 human_bytes(s.bytes),

@@ -76,6 +76,16 @@ struct AccountToml {
     folders: Option<Spanned<FoldersToml>>,
     /// IMAP folder that fetched mail is moved to instead of being deleted (with keep = false).
     move_to: Option<Spanned<String>>,
+    /// Messages larger than this many bytes are not fetched.
+    max_message_size: Option<Spanned<u64>>,
+    /// What to do with a message over max-message-size: skip it, or deliver its header.
+    oversize: Option<Oversize>,
+    /// At most this many messages per run.
+    max_messages_per_run: Option<Spanned<u64>>,
+    /// At most this many bytes per run.
+    max_bytes_per_run: Option<Spanned<u64>>,
+    /// With keep: delete a message from the server this many days after its first delivery.
+    delete_after_days: Option<Spanned<u32>>,
 }
 
 /// `folders` as written: a list of names or a string (which must be `"*"`).
@@ -99,6 +109,8 @@ impl AccountToml {
             port: self.port.or(d.port),
             tls: self.tls.or(d.tls),
             ca_file: self.ca_file.or(d.ca_file),
+            tls_min: self.tls_min.or(d.tls_min),
+            tls_fingerprint: self.tls_fingerprint.or(d.tls_fingerprint),
             user: self.user.or(d.user),
             password: self.password.or(d.password),
             password_command: self.password_command.or(d.password_command),
@@ -109,12 +121,40 @@ impl AccountToml {
             fetch_all: self.fetch_all.or(d.fetch_all),
             timeout: self.timeout.or(d.timeout),
             allow_plaintext_password: self.allow_plaintext_password.or(d.allow_plaintext_password),
-            tls_min: self.tls_min.or(d.tls_min),
-            tls_fingerprint: self.tls_fingerprint.or(d.tls_fingerprint),
             folders: self.folders.or(d.folders),
             move_to: self.move_to.or(d.move_to),
+            max_message_size: self.max_message_size.or(d.max_message_size),
+            oversize: self.oversize.or(d.oversize),
+            max_messages_per_run: self.max_messages_per_run.or(d.max_messages_per_run),
+            max_bytes_per_run: self.max_bytes_per_run.or(d.max_bytes_per_run),
+            delete_after_days: self.delete_after_days.or(d.delete_after_days),
         }
     }
+}
+
+/// What happens to a message larger than `max-message-size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Oversize {
+    /// Leave it on the server and report it (the default).
+    #[default]
+    Skip,
+    /// Deliver its header alone, marked with an `X-Mailfetch-Truncated:` field; the message
+    /// stays on the server.
+    Headers,
+}
+
+/// How much one run fetches of an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Limits {
+    /// Messages larger than this (bytes, as the server counts them) are not fetched.
+    pub max_message_size: Option<u64>,
+    /// What to do with them.
+    pub oversize: Oversize,
+    /// At most this many messages per run (the rest waits for the next run).
+    pub max_messages_per_run: Option<usize>,
+    /// At most this many bytes per run; a run always fetches at least one message.
+    pub max_bytes_per_run: Option<u64>,
 }
 
 /// Where an account's mail goes.
@@ -185,6 +225,10 @@ pub struct Account {
     pub folders: Folders,
     /// Move fetched mail to this IMAP folder instead of deleting it (when not keeping mail).
     pub move_to: Option<String>,
+    /// Size and per-run limits.
+    pub limits: Limits,
+    /// With keep: delete a message from the server this many days after its first delivery.
+    pub delete_after_days: Option<u32>,
 }
 
 /// A loaded configuration.
@@ -340,9 +384,9 @@ fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> R
         None if raw.host.is_some() => profiles::find("custom").expect("custom exists"),
         None => {
             return Err(Error::config(format!(
-                "{at}: account {name}: set profile = \"gmail\" (or {}) or host = \"mail.example.com\"",
-                profiles::names()
-            )))
+            "{at}: account {name}: set profile = \"gmail\" (or {}) or host = \"mail.example.com\"",
+            profiles::names()
+        )))
         }
     };
     let protocol = raw.protocol.unwrap_or(profile.preferred);
@@ -365,7 +409,10 @@ fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> R
                 "{at}: account {name}: profile \"custom\" needs host = \"mail.example.com\""
             ))
         })?;
-    let tls = raw.tls.or(preset.map(|s| s.tls)).unwrap_or(TlsMode::Implicit);
+    let tls = raw
+        .tls
+        .or(preset.map(|s| s.tls))
+        .unwrap_or(TlsMode::Implicit);
     let port = raw
         .port
         .or(preset.filter(|s| s.tls == tls).map(|s| s.port))
@@ -382,7 +429,10 @@ fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> R
         ))
     })?;
     let target = parse_target(target_raw.get_ref()).map_err(|why| {
-        Error::config(format!("{}: account {name}: {why}", here(Some(target_raw.span()))))
+        Error::config(format!(
+            "{}: account {name}: {why}",
+            here(Some(target_raw.span()))
+        ))
     })?;
     let auth = match &raw.auth {
         Some(a) => AuthMethod::parse(a.get_ref()).ok_or_else(|| {
@@ -441,56 +491,6 @@ fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> R
         }
         None => None,
     };
-    let timeout = match raw.timeout {
-        Some(t) if *t.get_ref() == 0 || *t.get_ref() > 3600 => {
-            return Err(Error::config(format!(
-                "{}: account {name}: timeout must be 1 to 3600 seconds",
-                here(Some(t.span()))
-            )))
-        }
-        Some(t) => *t.get_ref(),
-        None => 60,
-    };
-    Ok(Account {
-        name: name.to_string(),
-        profile,
-        protocol,
-        endpoint: Endpoint {
-            host,
-            port,
-            tls,
-            tls_settings: TlsSettings {
-                ca_file: raw.ca_file.as_deref().map(expand_tilde),
-            },
-            timeout: Duration::from_secs(timeout),
-        },
-        user,
-        password,
-        auth,
-        allow_plaintext_password: raw.allow_plaintext_password.unwrap_or(false),
-        target,
-        keep: raw.keep.unwrap_or(true),
-        fetch_all: raw.fetch_all.unwrap_or(false),
-        folders,
-        move_to,
-    })
-}
-
-/// Why `name` cannot be a folder name, if it cannot: it must be non-empty and free of control
-/// characters (which no IMAP string can carry).
-fn check_folder_name(name: &str) -> std::result::Result<(), String> {
-    if name.is_empty() {
-        return Err("a folder name cannot be empty".to_string());
-    }
-    if name.chars().any(|c| c.is_control()) {
-        return Err(format!("folder name {name:?} has control characters"));
-    }
-    Ok(())
-}
-
-/// Validate `folders`: a list of distinct, sendable names, or `"*"`; POP3 has only INBOX.
-fn resolve_folders(
-    name: &str,
     let min_version = match &raw.tls_min {
         Some(v) => TlsVersion::parse(v.get_ref()).ok_or_else(|| {
             Error::config(format!(
@@ -520,6 +520,100 @@ fn resolve_folders(
         })?),
         None => None,
     };
+    let timeout = match raw.timeout {
+        Some(t) if *t.get_ref() == 0 || *t.get_ref() > 3600 => {
+            return Err(Error::config(format!(
+                "{}: account {name}: timeout must be 1 to 3600 seconds",
+                here(Some(t.span()))
+            )))
+        }
+        Some(t) => *t.get_ref(),
+        None => 60,
+    };
+    let positive = |key: &str, v: &Option<Spanned<u64>>| -> Result<Option<u64>> {
+        match v {
+            Some(v) if *v.get_ref() == 0 => Err(Error::config(format!(
+                "{}: account {name}: {key} must be at least 1 (leave it out for no limit)",
+                here(Some(v.span()))
+            ))),
+            Some(v) => Ok(Some(*v.get_ref())),
+            None => Ok(None),
+        }
+    };
+    let limits = Limits {
+        max_message_size: positive("max-message-size", &raw.max_message_size)?,
+        oversize: raw.oversize.unwrap_or_default(),
+        max_messages_per_run: positive("max-messages-per-run", &raw.max_messages_per_run)?
+            .map(|n| n as usize),
+        max_bytes_per_run: positive("max-bytes-per-run", &raw.max_bytes_per_run)?,
+    };
+    if raw.oversize.is_some() && limits.max_message_size.is_none() {
+        return Err(Error::config(format!(
+            "{at}: account {name}: oversize needs max-message-size = BYTES"
+        )));
+    }
+    let keep = raw.keep.unwrap_or(true);
+    let delete_after_days = match &raw.delete_after_days {
+        Some(d) if *d.get_ref() == 0 || *d.get_ref() > 36500 => {
+            return Err(Error::config(format!(
+                "{}: account {name}: delete-after-days must be 1 to 36500",
+                here(Some(d.span()))
+            )))
+        }
+        Some(d) if !keep => {
+            return Err(Error::config(format!(
+                "{}: account {name}: delete-after-days needs keep = true (with keep = false \
+                 mail is deleted as soon as it is safely delivered)",
+                here(Some(d.span()))
+            )))
+        }
+        Some(d) => Some(*d.get_ref()),
+        None => None,
+    };
+    Ok(Account {
+        name: name.to_string(),
+        profile,
+        protocol,
+        endpoint: Endpoint {
+            host,
+            port,
+            tls,
+            tls_settings: TlsSettings {
+                ca_file: raw.ca_file.as_deref().map(expand_tilde),
+                min_version,
+                pin,
+            },
+            timeout: Duration::from_secs(timeout),
+        },
+        user,
+        password,
+        auth,
+        allow_plaintext_password: raw.allow_plaintext_password.unwrap_or(false),
+        target,
+        keep,
+        fetch_all: raw.fetch_all.unwrap_or(false),
+        folders,
+        move_to,
+        limits,
+        delete_after_days,
+    })
+}
+
+/// Why `name` cannot be a folder name, if it cannot: it must be non-empty and free of control
+/// characters (which no IMAP string can carry).
+fn check_folder_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() {
+        return Err("a folder name cannot be empty".to_string());
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return Err(format!("folder name {name:?} has control characters"));
+    }
+    Ok(())
+}
+
+/// Validate `folders`: a list of distinct, sendable names, or `"*"`; POP3 has only INBOX.
+fn resolve_folders(
+    name: &str,
     protocol: Protocol,
     raw: Option<&Spanned<FoldersToml>>,
     here: &dyn Fn(Option<Range<usize>>) -> String,
@@ -580,9 +674,9 @@ fn parse_target(value: &str) -> std::result::Result<Target, String> {
         format!("target {value:?} needs a kind: maildir:PATH, mbox:PATH or mda:COMMAND")
     })?;
     if rest.trim().is_empty() {
-                min_version,
-                pin,
-        return Err(format!("target {value:?} needs a path or command after the colon"));
+        return Err(format!(
+            "target {value:?} needs a path or command after the colon"
+        ));
     }
     match kind {
         "maildir" => Ok(Target::Maildir(expand_tilde(rest))),
@@ -642,7 +736,10 @@ timeout = 30
     fn profiles_and_defaults_resolve() {
         let c = parse_str(OK).unwrap();
         let p = &c.accounts[0];
-        assert_eq!((p.name.as_str(), p.endpoint.host.as_str(), p.endpoint.port), ("personal", "pop.gmail.com", 995));
+        assert_eq!(
+            (p.name.as_str(), p.endpoint.host.as_str(), p.endpoint.port),
+            ("personal", "pop.gmail.com", 995)
+        );
         assert_eq!(p.endpoint.tls, TlsMode::Implicit);
         assert!(!p.keep, "inherits keep = false from [defaults]");
         let w = &c.accounts[1];
@@ -655,7 +752,10 @@ timeout = 30
     #[test]
     fn unknown_key_is_reported_with_line_and_column() {
         let m = err("[accounts.a]\nprofile = \"gmail\"\nusr = \"x\"\n");
-        assert!(m.starts_with("config.toml:3:1:") || m.contains(":3:1:"), "{m}");
+        assert!(
+            m.starts_with("config.toml:3:1:") || m.contains(":3:1:"),
+            "{m}"
+        );
         assert!(m.contains("usr"), "{m}");
     }
 
@@ -668,13 +768,19 @@ timeout = 30
     #[test]
     fn unknown_profile_lists_the_known_ones() {
         let m = err("[accounts.a]\nprofile = \"gmial\"\nuser = \"u\"\ntarget = \"mbox:/x\"\n");
-        assert!(m.contains(":2:11:") && m.contains("gmial") && m.contains("outlook"), "{m}");
+        assert!(
+            m.contains(":2:11:") && m.contains("gmial") && m.contains("outlook"),
+            "{m}"
+        );
     }
 
     #[test]
     fn missing_target_and_user_say_what_to_write() {
         let m = err("[accounts.a]\nprofile = \"gmail\"\nuser = \"u\"\n");
-        assert!(m.contains("missing target") && m.contains("maildir:"), "{m}");
+        assert!(
+            m.contains("missing target") && m.contains("maildir:"),
+            "{m}"
+        );
         let m = err("[accounts.a]\nprofile = \"gmail\"\ntarget = \"mbox:/x\"\n");
         assert!(m.contains("missing user"), "{m}");
     }
@@ -746,13 +852,6 @@ timeout = 30
     }
 
     #[test]
-    fn tilde_expands_to_home() {
-        let home = std::env::var("HOME").unwrap();
-        assert_eq!(expand_tilde("~/Mail"), PathBuf::from(home).join("Mail"));
-        assert_eq!(expand_tilde("/abs"), PathBuf::from("/abs"));
-    }
-}
-    #[test]
     fn limits_resolve_from_defaults_and_bad_ones_are_reported_with_line() {
         let c = parse_str(&format!(
             "[defaults]\nmax-message-size = 1000\noversize = \"headers\"\n\
@@ -805,3 +904,10 @@ timeout = 30
         assert!(m.contains("needs TLS"), "{m}");
     }
 
+    #[test]
+    fn tilde_expands_to_home() {
+        let home = std::env::var("HOME").unwrap();
+        assert_eq!(expand_tilde("~/Mail"), PathBuf::from(home).join("Mail"));
+        assert_eq!(expand_tilde("/abs"), PathBuf::from("/abs"));
+    }
+}

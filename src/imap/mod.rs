@@ -858,6 +858,58 @@ impl Source for Imap {
         Ok(messages.iter().map(|m| by_uid.remove(&m.number)).collect())
     }
 
+    /// RFC 3501 section 6.4.8: `UID FETCH set (UID BODY.PEEK[HEADER]<0.N>)` (or
+    /// `HEADER.FIELDS (...)`) in batches; the partial fetch bounds what the server sends.
+    fn headers(
+        &mut self,
+        messages: &[RemoteMessage],
+        fields: Option<&[&str]>,
+        each: &mut dyn FnMut(usize, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let section = match fields {
+            Some(f) => format!("HEADER.FIELDS ({})", f.join(" ").to_ascii_uppercase()),
+            None => "HEADER".to_string(),
+        };
+        let index: HashMap<u32, usize> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.number, i))
+            .collect();
+        for chunk in messages.chunks(IDS_PER_COMMAND) {
+            let uids: Vec<u32> = chunk.iter().map(|m| m.number).collect();
+            let command = format!(
+                "UID FETCH {} (UID BODY.PEEK[{section}]<0.{}>)",
+                uid_set(&uids),
+                crate::source::MAX_HEADER
+            );
+            self.with_reconnect(|s| {
+                s.session.run(&command, &mut |resp| {
+                    let Response::Fetch(_, attrs) = resp else {
+                        return Ok(());
+                    };
+                    let uid = attrs.iter().find_map(|a| match a {
+                        AttributeValue::Uid(u) => Some(*u),
+                        _ => None,
+                    });
+                    let header = attrs.iter().find_map(|a| match a {
+                        AttributeValue::BodySection { data, .. } => data.as_deref(),
+                        _ => None,
+                    });
+                    let (Some(i), Some(header)) = (uid.and_then(|u| index.get(&u)), header) else {
+                        return Ok(());
+                    };
+                    let mut lf = Vec::with_capacity(header.len());
+                    let mut crlf = CrlfToLf::default();
+                    crlf.convert_all(header, &mut lf);
+                    lf.extend_from_slice(crlf.finish());
+                    crate::source::cut_header(&mut lf);
+                    each(*i, &lf)
+                })
+            })?;
+        }
+        Ok(())
+    }
+
     fn take_notices(&mut self) -> Vec<String> {
         std::mem::take(&mut self.notices)
     }

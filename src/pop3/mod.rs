@@ -16,7 +16,7 @@ use crate::error::{Class, Error, Result};
 use crate::net::{self, Connection, Endpoint, TlsMode, Trace};
 use crate::sasl::{self, AuthMethod, Exchange, Mechanism};
 use crate::secret::Secret;
-use crate::source::{Listing, RemoteMessage, Source};
+use crate::source::{cut_header, Listing, RemoteMessage, Source, MAX_HEADER};
 use reply::Status;
 use std::collections::{HashSet, VecDeque};
 use std::io::Read;
@@ -410,6 +410,49 @@ impl Pop3 {
         Ok(out)
     }
 
+    /// RFC 1939 section 7: `TOP msg 0`, the header of each of `messages` (message number and
+    /// announced size), in a window of commands in flight when the server offers PIPELINING,
+    /// one at a time otherwise. Each header (LF line ends, cut at [`MAX_HEADER`] bytes, the
+    /// rest read and dropped) goes to `each` with its index in `messages`.
+    pub fn top_headers(
+        &mut self,
+        messages: &[(u32, u64)],
+        each: &mut dyn FnMut(usize, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        self.settle()?;
+        let window = if self.capa.pipelining {
+            WINDOW_COMMANDS
+        } else {
+            1
+        };
+        let mut header = Vec::new();
+        let mut sent = 0;
+        for (done, &(number, size)) in messages.iter().enumerate() {
+            while sent < messages.len() && sent - done < window {
+                self.conn
+                    .queue(&format!("TOP {} 0", messages[sent].0), None);
+                sent += 1;
+            }
+            self.conn.flush()?;
+            self.expect_ok(&format!("TOP {number} 0")).map_err(|e| {
+                Error::new(
+                    e.class(),
+                    format!("{e} (the server may lack TOP, which mailfetch needs here)"),
+                )
+            })?;
+            header.clear();
+            let mut r = DotReader::new(self.conn.reader(), size.saturating_mul(2) + (64 << 10));
+            let read = (&mut r)
+                .take(MAX_HEADER as u64 + 1)
+                .read_to_end(&mut header)
+                .and_then(|_| r.drain());
+            read.map_err(|e| Error::network("reading TOP", e))?;
+            cut_header(&mut header);
+            each(done, &header)?;
+        }
+        Ok(())
+    }
+
     /// Send queued commands: DELEs first (they are cheap), then RETRs while the window has
     /// room. Without PIPELINING, at most one command is in flight.
     fn top_up(&mut self) -> Result<()> {
@@ -510,6 +553,45 @@ fn capa_of(conn: &mut Connection) -> Result<Capabilities> {
     Ok(caps)
 }
 
+/// RFC 1939 section 4: the greeting; `-ERR` means the server will not serve us.
+fn greeting(conn: &mut Connection) -> Result<Vec<u8>> {
+    let greeting = conn.read_line(MAX_STATUS_LINE)?.to_vec();
+    if let Status::Err(text) | Status::Continue(text) = reply::status(&greeting)? {
+        return Err(Error::new(
+            Class::Unavailable,
+            format!(
+                "{} refused the connection: {}",
+                conn.peer(),
+                reply::printable(text)
+            ),
+        ));
+    }
+    Ok(greeting)
+}
+
+/// With `tls = "starttls"`: STLS must be offered and agreed to. A server whose CAPA lacks it
+/// is refused, never used in plaintext: an attacker in the path strips STLS to read the
+/// password.
+fn upgrade(conn: &mut Connection, capa: &Capabilities) -> Result<()> {
+    if !capa.stls {
+        return Err(Error::protocol(format!(
+            "{} does not offer STLS; refusing to continue without TLS (someone may be \
+             stripping it; or use tls = \"implicit\" on port 995, or tls = \"none\" if you \
+             accept plaintext)",
+            conn.peer()
+        )));
+    }
+    stls(conn)
+}
+
+/// The plaintext part of a `tls = "starttls"` session, up to the server's go-ahead for TLS
+/// (greeting, CAPA, STLS), for `mailfetch certinfo`.
+pub fn before_tls(conn: &mut Connection) -> Result<()> {
+    greeting(conn)?;
+    let capa = capa_of(conn)?;
+    upgrade(conn, &capa)
+}
+
 /// RFC 2595 section 4: STLS.
 fn stls(conn: &mut Connection) -> Result<()> {
     conn.send("STLS", None)?;
@@ -553,45 +635,6 @@ impl Source for Pop3 {
 
     fn next_message(&mut self) -> Result<Option<(usize, Box<dyn Read + '_>)>> {
         if self.body_open {
-/// RFC 1939 section 4: the greeting; `-ERR` means the server will not serve us.
-fn greeting(conn: &mut Connection) -> Result<Vec<u8>> {
-    let greeting = conn.read_line(MAX_STATUS_LINE)?.to_vec();
-    if let Status::Err(text) | Status::Continue(text) = reply::status(&greeting)? {
-        return Err(Error::new(
-            Class::Unavailable,
-            format!(
-                "{} refused the connection: {}",
-                conn.peer(),
-                reply::printable(text)
-            ),
-        ));
-    }
-    Ok(greeting)
-}
-
-/// With `tls = "starttls"`: STLS must be offered and agreed to. A server whose CAPA lacks it
-/// is refused, never used in plaintext: an attacker in the path strips STLS to read the
-/// password.
-fn upgrade(conn: &mut Connection, capa: &Capabilities) -> Result<()> {
-    if !capa.stls {
-        return Err(Error::protocol(format!(
-            "{} does not offer STLS; refusing to continue without TLS (someone may be \
-             stripping it; or use tls = \"implicit\" on port 995, or tls = \"none\" if you \
-             accept plaintext)",
-            conn.peer()
-        )));
-    }
-    stls(conn)
-}
-
-/// The plaintext part of a `tls = "starttls"` session, up to the server's go-ahead for TLS
-/// (greeting, CAPA, STLS), for `mailfetch certinfo`.
-pub fn before_tls(conn: &mut Connection) -> Result<()> {
-    greeting(conn)?;
-    let capa = capa_of(conn)?;
-    upgrade(conn, &capa)
-}
-
             return Err(Error::protocol(
                 "internal: the previous message body was not read to its end",
             ));
@@ -617,6 +660,16 @@ pub fn before_tls(conn: &mut Connection) -> Result<()> {
                 }
             }
         }
+    }
+
+    fn headers(
+        &mut self,
+        messages: &[RemoteMessage],
+        _fields: Option<&[&str]>,
+        each: &mut dyn FnMut(usize, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let wanted: Vec<(u32, u64)> = messages.iter().map(|m| (m.number, m.size)).collect();
+        self.top_headers(&wanted, each)
     }
 
     fn delete(&mut self, messages: &[RemoteMessage]) -> Result<()> {

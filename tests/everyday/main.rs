@@ -6,4 +6,35 @@
 mod support;
 
 mod json;
+mod limits;
 mod parallel;
+
+use support::dovecot::{Dovecot, TestUser};
+
+/// An IMAP account `[accounts.NAME]` on the test Dovecot (implicit TLS); `extra` is appended
+/// verbatim.
+pub fn imap_account(d: &Dovecot, name: &str, user: &TestUser, target: &str, extra: &str) -> String {
+    format!(
+        "[accounts.{name}]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"{host}\"\n\
+         port = {port}\ntls = \"implicit\"\nca-file = \"{ca}\"\nuser = \"{user}\"\n\
+         password = \"{pw}\"\ntarget = \"{target}\"\ntimeout = 30\n{extra}\n",
+        host = d.tls_name(),
+        port = d.imaps(),
+        ca = d.ca_file().display(),
+        user = user.name,
+        pw = user.password,
+    )
+}
+
+/// A message of `size` bytes or a little more, dated `date` (RFC 5322).
+pub fn dated(id: &str, date: &str, size: usize) -> Vec<u8> {
+    let mut m = format!(
+        "From: Carol <carol@example.org>\nTo: Bob <bob@example.net>\nSubject: {id}\n\
+         Date: {date}\nMessage-ID: <{id}@mailfetch.test>\n\n"
+    )
+    .into_bytes();
+    while m.len() < size {
+        m.extend_from_slice(b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n");
+    }
+    m
+}
