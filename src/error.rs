@@ -47,6 +47,8 @@ impl Class {
 pub struct Error {
     class: Class,
     message: String,
+    /// The target refused one message (see [`Error::refused`]).
+    refusal: bool,
 }
 
 /// Shorthand for results carrying [`Error`].
@@ -58,7 +60,25 @@ impl Error {
         Error {
             class,
             message: message.into(),
+            refusal: false,
         }
+    }
+
+    /// The target did not take one message (an MDA's non-zero exit, an SMTP 4xx or 5xx, an
+    /// IMAP server's NO to an APPEND) and is fine for the next: the message stays on the
+    /// server, the run goes on with the others, and its exit code is this error's
+    /// (`Temporary` when retrying later may help, `LocalIo` when it will not).
+    pub fn refused(class: Class, message: impl Into<String>) -> Self {
+        Error {
+            refusal: true,
+            ..Self::new(class, message)
+        }
+    }
+
+    /// Whether this is a refusal of one message ([`Error::refused`]) rather than a failure of
+    /// the target, the source or the session.
+    pub fn is_refusal(&self) -> bool {
+        self.refusal
     }
 
     /// A configuration error.
@@ -112,8 +132,8 @@ impl Error {
     /// The same error with `context` put in front of its message.
     pub fn context(self, context: impl fmt::Display) -> Self {
         Error {
-            class: self.class,
             message: format!("{context}: {}", self.message),
+            ..self
         }
     }
 
@@ -127,7 +147,11 @@ impl Error {
     fn carried(err: &io::Error) -> Option<Error> {
         err.get_ref()
             .and_then(|inner| inner.downcast_ref::<Error>())
-            .map(|e| Error::new(e.class, e.message.clone()))
+            .map(|e| Error {
+                class: e.class,
+                message: e.message.clone(),
+                refusal: e.refusal,
+            })
     }
 }
 

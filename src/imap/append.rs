@@ -26,12 +26,16 @@ use super::session::{self, quote, Completion};
 use super::{utf7, Imap, Options, RECONNECTS};
 use crate::config::Folders;
 use crate::error::{Class, Error, Result};
+use crate::fingerprint::{self, TextDigest};
 use crate::net::{Endpoint, Trace};
-use crate::source::{Flags, Source};
+use crate::source::{Flags, RemoteMessage, Source};
 use async_imap::imap_proto::rfc4315::UidSetMember;
 use async_imap::imap_proto::{
-    MailboxDatum, NameAttribute, RequestId, Response, ResponseCode, Status,
+    AttributeValue, MailboxDatum, NameAttribute, RequestId, Response, ResponseCode, Status,
+    StatusAttribute,
 };
+use std::collections::HashMap;
+use std::io::Read;
 
 pub use super::session::Login;
 
@@ -65,6 +69,20 @@ pub enum Stored {
     /// The server will not take it, for this reason; the others were not affected.
     Refused(String),
 }
+
+/// A message in the folder, as looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Its UID.
+    pub uid: u32,
+    /// RFC822.SIZE: its size with CRLF line ends.
+    pub size: u64,
+    /// Its Message-ID, if it has one.
+    pub message_id: Option<String>,
+}
+
+/// Message-IDs per SEARCH command (each is one `HEADER Message-ID` key).
+const IDS_PER_SEARCH: usize = 50;
 
 /// Streams the text of message `index` (of the batch given to [`Destination::append`]) into
 /// the writer it is handed, exactly [`Outgoing::len`] bytes; called again for a message that
@@ -101,7 +119,7 @@ impl Destination {
             gmail: false,
             writable: false,
         };
-        let imap = Imap::connect(endpoint, trace, login, options)?;
+        let imap = Imap::connect(endpoint, trace, login.into(), options)?;
         let mut d = Destination {
             imap,
             folder: Folder::assumed(folder, None),
@@ -152,6 +170,175 @@ impl Destination {
     /// End the session.
     pub fn logout(&mut self) {
         self.imap.logout();
+    }
+
+    /// RFC 3501 section 6.3.10: `STATUS FOLDER (UIDVALIDITY UIDNEXT)`.
+    pub fn status(&mut self) -> Result<(u32, u32)> {
+        let command = format!("STATUS {} (UIDVALIDITY UIDNEXT)", quote(&self.folder.wire));
+        let (mut validity, mut next) = (None, None);
+        self.imap.session.run(&command, &mut |resp| {
+            if let Response::MailboxData(MailboxDatum::Status { status, .. }) = resp {
+                for a in status {
+                    match a {
+                        StatusAttribute::UidValidity(v) => validity = Some(*v),
+                        StatusAttribute::UidNext(n) => next = Some(*n),
+                        _ => {}
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        match (validity, next) {
+            (Some(v), Some(n)) => Ok((v, n)),
+            _ => Err(Error::protocol(format!(
+                "{} did not tell the UIDVALIDITY and UIDNEXT of {}",
+                self.peer(),
+                self.folder.name
+            ))),
+        }
+    }
+
+    /// Open the folder read-only (EXAMINE) for the searches below; returns its UIDVALIDITY
+    /// and whether it holds any message.
+    fn examine(&mut self) -> Result<(u32, bool)> {
+        let folder = self.folder.clone();
+        let validity = self.imap.select(&folder)?;
+        let exists = self.imap.selected.as_ref().is_some_and(|s| s.exists > 0);
+        Ok((validity, exists))
+    }
+
+    /// The messages whose Message-ID is one of `ids` (RFC 3501 section 6.4.4 `UID SEARCH
+    /// HEADER Message-ID`, a substring match, then their exact Message-IDs and sizes). IDs
+    /// that are not plain ASCII cannot be searched for without a charset and are left out.
+    pub fn with_message_ids(&mut self, ids: &[&str]) -> Result<Vec<Found>> {
+        let ids: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| id.is_ascii() && !id.chars().any(|c| c.is_ascii_control()))
+            .collect();
+        if ids.is_empty() || !self.examine()?.1 {
+            return Ok(Vec::new());
+        }
+        let mut uids = Vec::new();
+        for chunk in ids.chunks(IDS_PER_SEARCH) {
+            let mut command = "UID SEARCH".to_string();
+            for _ in 1..chunk.len() {
+                command.push_str(" OR");
+            }
+            for id in chunk {
+                command.push_str(&format!(" HEADER Message-ID {}", quote(id)));
+            }
+            uids.extend(self.search(&command)?);
+        }
+        let wanted: std::collections::HashSet<&str> = ids.into_iter().collect();
+        let mut found = self.describe(&uids)?;
+        found.retain(|f| f.message_id.as_deref().is_some_and(|m| wanted.contains(m)));
+        Ok(found)
+    }
+
+    /// The messages with a UID of `from` or more (those stored since UIDNEXT was `from`).
+    pub fn since(&mut self, from: u32) -> Result<Vec<Found>> {
+        if !self.examine()?.1 {
+            return Ok(Vec::new());
+        }
+        // `N:*` always includes the highest UID, even when it is below N.
+        let uids = self.search(&format!("UID SEARCH UID {from}:*"))?;
+        let uids: Vec<u32> = uids.into_iter().filter(|&u| u >= from).collect();
+        self.describe(&uids)
+    }
+
+    /// The messages without a Message-ID field.
+    pub fn without_message_id(&mut self) -> Result<Vec<Found>> {
+        if !self.examine()?.1 {
+            return Ok(Vec::new());
+        }
+        let uids = self.search("UID SEARCH NOT HEADER Message-ID \"\"")?;
+        self.describe(&uids)
+    }
+
+    fn search(&mut self, command: &str) -> Result<Vec<u32>> {
+        let mut uids = Vec::new();
+        self.imap.session.run(command, &mut |resp| {
+            if let Response::MailboxData(MailboxDatum::Search(found)) = resp {
+                uids.extend(found);
+            }
+            Ok(())
+        })?;
+        Ok(uids)
+    }
+
+    /// The size and Message-ID of each of `uids`.
+    fn describe(&mut self, uids: &[u32]) -> Result<Vec<Found>> {
+        let mut out = Vec::with_capacity(uids.len());
+        for chunk in uids.chunks(super::IDS_PER_COMMAND) {
+            let command = format!(
+                "UID FETCH {} (UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
+                super::uid_set(chunk)
+            );
+            self.imap.session.run(&command, &mut |resp| {
+                if let Response::Fetch(_, attrs) = resp {
+                    let (mut uid, mut size, mut id) = (None, None, None);
+                    for a in attrs {
+                        match a {
+                            AttributeValue::Uid(u) => uid = Some(*u),
+                            AttributeValue::Rfc822Size(s) => size = Some(u64::from(*s)),
+                            AttributeValue::BodySection { data, .. } => {
+                                id = data.as_deref().and_then(fingerprint::message_id)
+                            }
+                            _ => {}
+                        }
+                    }
+                    if let (Some(uid), Some(size)) = (uid, size) {
+                        out.push(Found {
+                            uid,
+                            size,
+                            message_id: id,
+                        });
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        out.sort_by_key(|f| f.uid);
+        out.dedup_by_key(|f| f.uid);
+        Ok(out)
+    }
+
+    /// The text digest ([`TextDigest`]) of each of `found`, by UID (messages that vanished
+    /// meanwhile are left out).
+    pub fn digests(&mut self, found: &[Found]) -> Result<HashMap<u32, String>> {
+        let mut out = HashMap::new();
+        if found.is_empty() {
+            return Ok(out);
+        }
+        self.examine()?;
+        let messages: Vec<RemoteMessage> = found
+            .iter()
+            .map(|f| RemoteMessage {
+                id: f.uid.to_string(),
+                number: f.uid,
+                size: f.size,
+                flags: Flags::default(),
+                internal_date: None,
+            })
+            .collect();
+        let source = self.source();
+        source.fetch(&messages)?;
+        while let Some((index, mut body)) = source.next_message()? {
+            let mut digest = TextDigest::default();
+            let mut buf = vec![0u8; 64 << 10];
+            loop {
+                let n = body
+                    .read(&mut buf)
+                    .map_err(|e| Error::network("reading a message", e))?;
+                if n == 0 {
+                    break;
+                }
+                digest.update(&buf[..n]);
+            }
+            out.insert(messages[index].number, digest.finish());
+        }
+        Ok(out)
     }
 
     /// RFC 3501 section 6.3.8: `LIST "" FOLDER`, the folder as the server lists it, if it

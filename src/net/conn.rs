@@ -6,13 +6,16 @@ use super::Trace;
 use crate::error::{Error, Result};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
 
-/// Plain TCP or TLS over TCP.
+/// Plain TCP, TLS over TCP, or a local (Unix domain) socket.
 pub enum Stream {
     /// No encryption (before STARTTLS, or `tls = "none"`).
     Plain(TcpStream),
     /// Encrypted and verified.
     Tls(Box<native_tls::TlsStream<TcpStream>>),
+    /// A socket on this machine (an LMTP server's), which never leaves it.
+    Local(UnixStream),
 }
 
 impl Read for Stream {
@@ -20,6 +23,7 @@ impl Read for Stream {
         match self {
             Stream::Plain(s) => s.read(buf),
             Stream::Tls(s) => s.read(buf),
+            Stream::Local(s) => s.read(buf),
         }
     }
 }
@@ -29,12 +33,14 @@ impl Write for Stream {
         match self {
             Stream::Plain(s) => s.write(buf),
             Stream::Tls(s) => s.write(buf),
+            Stream::Local(s) => s.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Stream::Plain(s) => s.flush(),
             Stream::Tls(s) => s.flush(),
+            Stream::Local(s) => s.flush(),
         }
     }
 }
@@ -164,6 +170,7 @@ impl Connection {
         match self.reader.into_inner() {
             Stream::Plain(tcp) => Ok(tcp),
             Stream::Tls(_) => Err(Error::protocol("STARTTLS on a TLS connection")),
+            Stream::Local(_) => Err(Error::protocol("STARTTLS on a local socket")),
         }
     }
 
@@ -186,6 +193,7 @@ impl Connection {
         let tcp = match reader.into_inner() {
             Stream::Plain(tcp) => tcp,
             Stream::Tls(_) => return Err(Error::protocol("STARTTLS on a TLS connection")),
+            Stream::Local(_) => return Err(Error::protocol("STARTTLS on a local socket")),
         };
         let stream = tls::handshake(host, settings, tcp)?;
         trace.note("TLS established");

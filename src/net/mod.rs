@@ -46,6 +46,28 @@ pub fn connect(endpoint: &Endpoint, trace: Trace) -> Result<Connection> {
     Ok(Connection::new(stream, trace, where_))
 }
 
+/// Connect to the Unix domain socket at `path` (a local LMTP server), with `timeout` for
+/// every read and write.
+pub fn connect_local(
+    path: &std::path::Path,
+    timeout: Duration,
+    trace: Trace,
+) -> Result<Connection> {
+    let where_ = path.display().to_string();
+    let socket = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        Error::new(
+            Class::Unavailable,
+            format!("cannot connect to {where_}: {e}"),
+        )
+    })?;
+    socket
+        .set_read_timeout(Some(timeout))
+        .and_then(|_| socket.set_write_timeout(Some(timeout)))
+        .map_err(|e| Error::network(format!("setting up {where_}"), e))?;
+    trace.note(&format!("connected to {where_}"));
+    Ok(Connection::new(Stream::Local(socket), trace, where_))
+}
+
 /// A plain TCP connection to `endpoint`, with its timeouts set.
 fn tcp(endpoint: &Endpoint, trace: &Trace) -> Result<TcpStream> {
     let where_ = format!("{}:{}", endpoint.host, endpoint.port);

@@ -5,19 +5,37 @@
 //! large) before the command starts, so a connection that drops mid-message never hands the
 //! MDA a truncated message. The command runs without a shell unless it uses shell syntax;
 //! `%u` (user) and `%a` (account) are substituted as whole arguments, or shell-quoted when a
-//! shell is used, so no name can inject a command. Delivery is at-least-once: an MDA that
-//! delivered just before a crash is run again for that message on the next run (the MDA
-//! gives no way to ask whether it already has the message).
+//! shell is used, so no name can inject a command.
+//!
+//! Exit status 0 is the only "delivered". A non-zero exit, a death by signal, or no exit
+//! within the time allowed (the account's timeout, at least 60 s; the command's whole process
+//! group is then killed) means not delivered: the message is refused ([`Error::refused`]),
+//! stays on the server and is offered again next run, the run goes on with the other
+//! messages and ends with exit status 74. What the MDA writes on its standard error is shown,
+//! with the refusal or as a notice; its standard output is discarded. The message is fed from
+//! a thread, so an MDA that exits or hangs without reading all of it cannot stall mailfetch.
+//!
+//! Delivery is at-least-once: an MDA that delivered just before a crash is run again for that
+//! message on the next run (the MDA gives no way to ask whether it already has the message).
+//! Each message is recorded as soon as its MDA has exited 0 ([`Sink::unbatched`]), so a crash
+//! repeats at most that one delivery.
 
-use super::{copy_body, Meta, Sink};
+use super::{copy_body, label, Meta, Sink};
 use crate::error::{Class, Error, Result};
 use crate::state::Recovery;
 use std::io::{Cursor, Read, Seek, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Messages larger than this are spooled to a temporary file rather than held in memory.
 const SPOOL_IN_MEMORY: u64 = 8 << 20;
+/// What is kept of an MDA's standard error.
+const STDERR_KEPT: usize = 4096;
+/// How long to wait for the rest of the standard error once the MDA is gone (a process it
+/// left behind may still hold the pipe).
+const STDERR_GRACE: Duration = Duration::from_secs(2);
 
 /// An MDA command.
 pub struct Mda {
@@ -25,6 +43,18 @@ pub struct Mda {
     user: String,
     account: String,
     timeout: Duration,
+    notices: Vec<String>,
+}
+
+/// What an MDA wrote on its standard error, for a message: trimmed, one line, bounded.
+fn said(stderr: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    (!lines.is_empty()).then(|| lines.join(" | "))
 }
 
 /// Split `command` into words the way a simple shell would (quotes and backslashes), or
@@ -95,6 +125,7 @@ impl Mda {
             user: user.to_string(),
             account: account.to_string(),
             timeout,
+            notices: Vec::new(),
         })
     }
 
@@ -121,50 +152,91 @@ impl Mda {
         }
     }
 
-    fn run(&self, message: &mut dyn Read) -> Result<()> {
+    /// Run the command with `message` on its standard input; `name` names the message.
+    fn run(&mut self, message: Box<dyn Read + Send>, name: &str) -> Result<()> {
+        let refused = |why: String| {
+            Error::refused(
+                Class::LocalIo,
+                format!(
+                    "MDA {:?} did not deliver {name}: {why}; it stays on the server",
+                    self.command
+                ),
+            )
+        };
         let mut child = self
             .command()
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
+            .process_group(0)
             .spawn()
-            .map_err(|e| Error::local(format!("cannot run MDA {:?}", self.command), e))?;
+            .map_err(|e| refused(format!("cannot run it: {e}")))?;
+        let group = child.id() as libc::pid_t;
         let mut stdin = child.stdin.take().expect("piped");
-        let fed = std::io::copy(message, &mut stdin);
-        drop(stdin);
+        let mut message = message;
+        // A broken pipe (the MDA stopped reading) is the MDA's business: its exit status says
+        // whether it delivered.
+        let feeder = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut message, &mut stdin);
+        });
+        let mut stderr = child.stderr.take().expect("piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let room = STDERR_KEPT.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+            let _ = tx.send(kept);
+        });
         let deadline = Instant::now() + self.timeout;
         let status = loop {
             match child.try_wait() {
-                Ok(Some(status)) => break status,
+                Ok(Some(status)) => break Some(status),
                 Ok(None) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(5))
                 }
                 Ok(None) => {
-                    let _ = child.kill();
+                    // SAFETY: kill(2) on the process group the child leads; no memory involved.
+                    unsafe { libc::kill(-group, libc::SIGKILL) };
                     let _ = child.wait();
-                    return Err(Error::new(
-                        Class::LocalIo,
-                        format!(
-                            "MDA {:?} did not finish within {} s; the message stays on the server",
-                            self.command,
-                            self.timeout.as_secs()
-                        ),
-                    ));
+                    break None;
                 }
                 Err(e) => return Err(Error::local("waiting for the MDA", e)),
             }
         };
-        if !status.success() {
-            return Err(Error::new(
-                Class::LocalIo,
-                format!(
-                    "MDA {:?} failed ({status}); the message stays on the server",
-                    self.command
-                ),
-            ));
+        let _ = feeder.join();
+        let stderr = rx.recv_timeout(STDERR_GRACE).unwrap_or_default();
+        let said = said(&stderr);
+        let with_said = |why: String| match &said {
+            Some(s) => format!("{why}; it said: {s}"),
+            None => why,
+        };
+        match status {
+            None => Err(refused(with_said(format!(
+                "no exit within {} s, killed",
+                self.timeout.as_secs()
+            )))),
+            Some(status) if status.success() => {
+                if let Some(s) = said {
+                    self.notices
+                        .push(format!("MDA {:?} said about {name}: {s}", self.command));
+                }
+                Ok(())
+            }
+            Some(status) => {
+                let why = match (status.code(), status.signal()) {
+                    (Some(code), _) => format!("exit status {code}"),
+                    (None, Some(signal)) => format!("killed by signal {signal}"),
+                    (None, None) => status.to_string(),
+                };
+                Err(refused(with_said(why)))
+            }
         }
-        fed.map(|_| ())
-            .map_err(|e| Error::local("feeding the message to the MDA", e))
     }
 }
 
@@ -181,18 +253,23 @@ impl Sink for Mda {
         if meta.size <= SPOOL_IN_MEMORY {
             let mut buf = Vec::with_capacity(meta.size as usize);
             copy_body(body, &mut buf, "the message buffer")?;
-            self.run(&mut Cursor::new(buf))
+            let name = label(head(&buf));
+            self.run(Box::new(Cursor::new(buf)), &name)
         } else {
             let mut spool =
                 tempfile::tempfile().map_err(|e| Error::local("cannot create a spool file", e))?;
             copy_body(body, &mut spool, "the spool file")?;
-            spool
+            let mut start = vec![0u8; 64 << 10];
+            let n = spool
                 .rewind()
-                .map_err(|e| Error::local("rewinding the spool file", e))?;
+                .and_then(|_| spool.read(&mut start))
+                .and_then(|n| spool.rewind().map(|_| n))
+                .map_err(|e| Error::local("reading the spool file", e))?;
             spool
                 .flush()
                 .map_err(|e| Error::local("writing the spool file", e))?;
-            self.run(&mut spool)
+            let name = label(head(&start[..n]));
+            self.run(Box::new(spool), &name)
         }
     }
 
@@ -209,6 +286,21 @@ impl Sink for Mda {
     fn recover(&mut self, _intent: &Recovery) -> Result<()> {
         Ok(())
     }
+
+    fn unbatched(&self) -> bool {
+        true
+    }
+
+    fn take_notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
+    }
+}
+
+/// The header of a message (everything before the first empty line, at most 64 KB).
+fn head(message: &[u8]) -> &[u8] {
+    let end = message.len().min(64 << 10);
+    let m = &message[..end];
+    memchr::memmem::find(m, b"\n\n").map_or(m, |i| &m[..i + 1])
 }
 
 #[cfg(test)]
@@ -261,5 +353,60 @@ mod tests {
         let mut failing = Mda::new("false", "u", "a", Duration::from_secs(10)).unwrap();
         let err = failing.deliver(&meta, &mut &b"x"[..]).unwrap_err();
         assert_eq!(err.class(), Class::LocalIo);
+        assert!(err.is_refusal(), "one message refused, not a broken target");
+    }
+
+    #[test]
+    fn a_hanging_mda_is_killed_with_its_children_and_its_stderr_shown() {
+        let meta = Meta {
+            mailbox: "INBOX",
+            delimiter: None,
+            flags: Default::default(),
+            internal_date: None,
+            size: 5,
+        };
+        // The shell's child holds stderr open: only killing the group ends the read.
+        let mut mda = Mda::new(
+            "echo stuck >&2; sleep 60; true",
+            "u",
+            "a",
+            Duration::from_millis(300),
+        )
+        .unwrap();
+        let start = Instant::now();
+        let err = mda
+            .deliver(&meta, &mut &b"Subject: s\n\nbody\n"[..])
+            .unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(10));
+        assert!(err.is_refusal());
+        assert!(
+            err.message().contains("killed") && err.message().contains("stuck"),
+            "{}",
+            err.message()
+        );
+    }
+
+    #[test]
+    fn an_mda_that_ignores_its_input_still_decides_by_exit_status() {
+        let meta = Meta {
+            mailbox: "INBOX",
+            delimiter: None,
+            flags: Default::default(),
+            internal_date: None,
+            size: 1 << 20,
+        };
+        let big = vec![b'x'; 1 << 20];
+        let mut ok = Mda::new(
+            "sh -c 'echo warning >&2'",
+            "u",
+            "a",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        ok.deliver(&meta, &mut &big[..]).unwrap();
+        assert_eq!(ok.take_notices().len(), 1);
+        let mut no = Mda::new("sh -c 'exit 3'", "u", "a", Duration::from_secs(10)).unwrap();
+        let err = no.deliver(&meta, &mut &big[..]).unwrap_err();
+        assert!(err.message().contains("exit status 3"), "{}", err.message());
     }
 }

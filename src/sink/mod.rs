@@ -1,19 +1,30 @@
-//! Where fetched mail goes: Maildir, mbox, or an MDA command, behind one [`Sink`] trait.
+//! Where fetched mail goes: Maildir, mbox, an MDA command, an LMTP or SMTP server, or a folder
+//! of an IMAP account, behind one [`Sink`] trait.
 //!
-//! A sink knows nothing of POP3 or IMAP: it receives a body stream (LF line ends) and the
-//! little metadata a store can keep (folder, flags, date). It takes part in the exactly-once
-//! protocol described in the `state` module: `begin` may return a rollback intent,
-//! `prepare` makes the batch durable and may return a roll-forward intent, `commit` makes it
-//! visible, and `recover` carries out an intent left by a crash.
+//! A sink knows nothing of POP3 or of the IMAP source: it receives a body stream (LF line
+//! ends) and the little metadata a store can keep (folder, flags, date). It takes part in the
+//! exactly-once protocol described in the `state` module: `begin` may return a rollback
+//! intent, `staged` may replace it once the batch's messages are known, `prepare` makes the
+//! batch durable and may return a roll-forward intent, `commit` makes it visible, and
+//! `recover` carries out an intent left by a crash.
+//!
+//! A target may refuse one message and still take the next (an MDA's non-zero exit, an LMTP
+//! 5xx, an IMAP server's NO): `deliver` then fails with [`Error::refused`], or `prepare` lists
+//! it in [`Sink::take_refused`]; the message is not recorded and stays on the server, and the
+//! run goes on with the others.
 
+mod imap_append;
 mod maildir;
 mod mbox;
 mod mda;
+mod smtp;
 mod syncer;
 
+pub use imap_append::{ImapAppend, Server};
 pub use maildir::{folder_to_maildir, maildir_to_folder, Maildir};
 pub use mbox::Mbox;
 pub use mda::Mda;
+pub use smtp::{valid_recipient, Address, Dialect, Smtp};
 
 use crate::error::{Error, Result};
 use crate::source::Flags;
@@ -58,8 +69,68 @@ pub trait Sink {
     /// Give up the batch after an error: remove what is not durable, release locks.
     fn abort(&mut self);
 
-    /// Carry out what a crash left undone (an intent from `begin` or `prepare`).
+    /// Carry out what a crash left undone (an intent from `begin`, `staged` or `prepare`).
     fn recover(&mut self, intent: &Recovery) -> Result<()>;
+
+    /// Called after the batch's last `deliver` and before `prepare`, with where the batch
+    /// comes from: a sink whose `prepare` stores messages where it cannot take them back
+    /// returns a rollback intent saying how to find out which of them it stored, journalled
+    /// (in place of `begin`'s) before `prepare` runs.
+    fn staged(&mut self, _batch: &Staged) -> Result<Option<Recovery>> {
+        Ok(None)
+    }
+
+    /// After `prepare`: the messages of the batch that the target refused (by their position
+    /// among the batch's successful `deliver` calls), each with why. They are not recorded.
+    fn take_refused(&mut self) -> Vec<(usize, Error)> {
+        Vec::new()
+    }
+
+    /// After `recover`: the messages it found safely stored, to be recorded as delivered.
+    fn take_recovered(&mut self) -> Option<Recovered> {
+        None
+    }
+
+    /// How many of the messages delivered so far were found at the target already and so
+    /// were not stored again.
+    fn already_present(&self) -> usize {
+        0
+    }
+
+    /// Whether each message should be recorded as soon as it is delivered, in a batch of its
+    /// own: true for targets that hand a message on where it cannot be looked for again (an
+    /// MDA, an LMTP or SMTP server), so that a crash repeats at most one delivery.
+    fn unbatched(&self) -> bool {
+        false
+    }
+
+    /// What the sink has to tell the user that is not an error (what an MDA wrote on its
+    /// standard error, a folder it created), collected since the last call.
+    fn take_notices(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Where a batch comes from, for [`Sink::staged`].
+#[derive(Debug, Clone, Copy)]
+pub struct Staged<'a> {
+    /// The source mailbox, as the state names it.
+    pub mailbox: &'a str,
+    /// Its validity, as the state records it.
+    pub validity: &'a str,
+    /// The source's ID of each message delivered since `begin`, in order.
+    pub ids: &'a [&'a str],
+}
+
+/// Messages [`Sink::recover`] found stored at the target: they are recorded as delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// The source mailbox they came from.
+    pub mailbox: String,
+    /// Its validity then.
+    pub validity: String,
+    /// Their IDs in it.
+    pub ids: Vec<String>,
 }
 
 /// Bytes gathered from the body before one write to the store: large writes, few syscalls.
@@ -68,6 +139,25 @@ const CHUNK: usize = 256 * 1024;
 thread_local! {
     /// The copy buffer, allocated and zeroed once per thread rather than once per message.
     static COPY_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// How a message is named in messages: `<Message-ID> "Subject"`.
+pub(crate) fn label(header: &[u8]) -> String {
+    let id =
+        crate::fingerprint::message_id(header).unwrap_or_else(|| "(no Message-ID)".to_string());
+    let subject = mailparse::parse_headers(header)
+        .ok()
+        .and_then(|(h, _)| {
+            h.iter()
+                .find(|h| h.get_key_ref().eq_ignore_ascii_case("Subject"))
+                .map(|h| h.get_value())
+        })
+        .map(|s| {
+            let s: String = s.chars().filter(|c| !c.is_control()).take(60).collect();
+            format!(" {s:?}")
+        })
+        .unwrap_or_default();
+    format!("message {id}{subject}")
 }
 
 /// Copy `body` to `out`, classifying failures: a read error is the source's (network,
@@ -103,4 +193,16 @@ pub(crate) fn copy_body(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_named_by_message_id_and_subject() {
+        let h = b"Message-ID: <x@y>\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\n\n";
+        assert_eq!(label(h), "message <x@y> \"Grüße\"");
+        assert_eq!(label(b"\n"), "message (no Message-ID)");
+    }
 }

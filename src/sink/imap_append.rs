@@ -1,0 +1,649 @@
+//! Delivery into a folder of an IMAP account (`target = "imap:ACCOUNT/FOLDER"`, and the
+//! uploads of `mailfetch upload`), over one connection per run: the protocol is
+//! `imap::append`, this module is what makes it exactly-once.
+//!
+//! # A batch
+//!
+//! 1. `deliver` spools each message (an unlinked temporary file, CRLF line ends, so its
+//!    length is known for the literal) and notes its Message-ID, its text digest
+//!    (`fingerprint::TextDigest`), its flags and its INTERNALDATE (the source's; for POP3 the
+//!    date of its newest `Received:` field, else its `Date:`). A message larger than the
+//!    server's APPENDLIMIT is refused here, by name.
+//! 2. `staged` looks in the folder for the messages that are already there: by Message-ID
+//!    and size (one `UID SEARCH HEADER Message-ID` for many messages, then their exact sizes),
+//!    and a message without a Message-ID by size and text digest among the folder's messages
+//!    without one. Those are not stored again ("already present"): they are recorded like the
+//!    others. It then asks the folder's UIDVALIDITY and UIDNEXT and returns the intent that
+//!    `pull` journals, synced, before anything is stored:
+//!
+//!    ```text
+//!    imap-append
+//!    ACCOUNT/FOLDER
+//!    UIDVALIDITY UIDNEXT
+//!    SOURCE-MAILBOX
+//!    SOURCE-VALIDITY
+//!    ID <tab> KEY          one line per message to append; KEY is m:SIZE:MESSAGE-ID,
+//!    ...                   or d:SIZE:DIGEST for a message without a Message-ID
+//!    ```
+//! 3. `prepare` appends them (MULTIAPPEND when offered; the server's refusal of one message
+//!    leaves it out, named, and the others go on). Once the server has answered OK, they are
+//!    stored: an IMAP server commits an APPEND before answering it.
+//! 4. `pull` records the batch (`+` lines and `E`, synced); `commit` drops the spool. Only
+//!    then, when the account does not keep mail, does `pull` delete the messages at the
+//!    source.
+//!
+//! # After a crash
+//!
+//! A kill between the server's OK and the record leaves messages stored but not recorded;
+//! fetched and appended again they would be there twice. The journal then ends with the
+//! open intent of step 2, so the next run, before anything else, connects and lists the
+//! messages the folder gained since that UIDNEXT (every message stored by that APPEND has a
+//! UID at least that high, RFC 3501 section 2.3.1.1; the whole folder if the UIDVALIDITY has
+//! changed). Each message of the intent whose key is among them (each found message matching
+//! at most one) is recorded as delivered (`take_recovered`): found, not appended again. The
+//! others were not stored, stay unrecorded, and are fetched and appended by this run. A crash
+//! before the intent was journalled stored nothing; a crash after the record changes
+//! nothing. The recovery needs the server: when it cannot be reached, the intent stays and
+//! the next run tries again.
+//!
+//! Looking for mail already present in step 2 is what makes a rerun after `--reset-state`,
+//! a migration resumed with another tool, or `mailfetch upload` run twice, store nothing
+//! twice. The `APPENDUID`s a UIDPLUS server returns identify what this run stored, so that a
+//! message fetched twice from the source (two equal copies there) is stored twice rather
+//! than taken for its own copy; without UIDPLUS such twins are stored once.
+
+use super::{label, Meta, Recovered, Sink, Staged};
+use crate::error::{Class, Error, Result};
+use crate::fingerprint::{self, TextDigest};
+use crate::imap::append::{Destination, Found, Login, Outgoing, Stored};
+use crate::net::{Endpoint, Trace};
+use crate::sasl::AuthMethod;
+use crate::secret::Secret;
+use crate::source::Flags;
+use crate::state::Recovery;
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+
+/// The first line of this sink's intents.
+const INTENT: &str = "imap-append";
+/// The header bytes kept of each message, for its Message-ID, subject and date.
+const HEADER: usize = 64 << 10;
+
+/// What identifies a message in the folder.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    /// Its Message-ID and size (CRLF line ends).
+    Id(u64, String),
+    /// For a message without a Message-ID: its size and text digest.
+    Text(u64, String),
+}
+
+impl Key {
+    fn encode(&self) -> String {
+        match self {
+            Key::Id(size, id) => format!("m:{size}:{id}"),
+            Key::Text(size, digest) => format!("d:{size}:{digest}"),
+        }
+    }
+
+    fn decode(text: &str) -> Option<Key> {
+        let mut parts = text.splitn(3, ':');
+        let (kind, size, rest) = (parts.next()?, parts.next()?, parts.next()?);
+        let size = size.parse().ok()?;
+        match kind {
+            "m" => Some(Key::Id(size, rest.to_string())),
+            "d" => Some(Key::Text(size, rest.to_string())),
+            _ => None,
+        }
+    }
+}
+
+/// One message of the batch.
+struct Spooled {
+    offset: u64,
+    len: u64,
+    flags: Flags,
+    date: Option<i64>,
+    key: Key,
+    /// How messages name it: Message-ID and subject.
+    label: String,
+    /// Found in the folder already.
+    present: bool,
+}
+
+/// How to reach and log in to the IMAP account that holds the folder.
+pub struct Server {
+    /// The account's name, for messages and the trace.
+    pub account: String,
+    /// Its server.
+    pub endpoint: Endpoint,
+    /// Its login name.
+    pub user: String,
+    /// Gets its password, when the first batch needs the connection (a run with nothing to
+    /// deliver runs no password command and asks nothing).
+    pub secret: Box<dyn Fn() -> Result<Secret> + Send>,
+    /// How to log in.
+    pub auth: AuthMethod,
+    /// Whether the password may cross an unencrypted connection.
+    pub allow_plaintext: bool,
+    /// Advice to add to a refused login (the provider profile's).
+    pub auth_hint: &'static str,
+}
+
+/// An IMAP folder as a sink.
+pub struct ImapAppend {
+    server: Server,
+    folder: String,
+    verbose: bool,
+    dest: Option<Destination>,
+    spool: Option<File>,
+    spool_len: u64,
+    batch: Vec<Spooled>,
+    /// UIDs of the folder that stand for a message of this run (found present or stored by
+    /// it), so that no folder message stands for two.
+    claimed: HashSet<u32>,
+    /// The folder's messages without a Message-ID, looked up once per run when needed.
+    without_id: Option<Vec<Found>>,
+    /// Text digests of folder messages, by UID, as they were computed.
+    digests: HashMap<u32, String>,
+    refused: Vec<(usize, Error)>,
+    recovered: Option<Recovered>,
+    present: usize,
+    notices: Vec<String>,
+}
+
+/// Replace `%`, tab and line ends so a field keeps to its place in an intent.
+fn esc(field: &str) -> String {
+    field
+        .replace('%', "%25")
+        .replace('\t', "%09")
+        .replace('\n', "%0A")
+        .replace('\r', "%0D")
+}
+
+fn unesc(field: &str) -> String {
+    field
+        .replace("%0D", "\r")
+        .replace("%0A", "\n")
+        .replace("%09", "\t")
+        .replace("%25", "%")
+}
+
+/// The INTERNALDATE a message without one should get: when its newest `Received:` field
+/// says it arrived, else its `Date:`.
+fn header_date(header: &[u8]) -> Option<i64> {
+    let (parsed, _) = mailparse::parse_headers(header).ok()?;
+    let received = parsed
+        .iter()
+        .find(|h| h.get_key_ref().eq_ignore_ascii_case("Received"))
+        .and_then(|h| {
+            let value = h.get_value();
+            let date = value.rsplit_once(';')?.1.trim().to_string();
+            mailparse::dateparse(&date).ok()
+        });
+    received.or_else(|| {
+        parsed
+            .iter()
+            .find(|h| h.get_key_ref().eq_ignore_ascii_case("Date"))
+            .and_then(|h| mailparse::dateparse(&h.get_value()).ok())
+    })
+}
+
+impl ImapAppend {
+    /// A sink appending to `folder` on `server`, connecting at the first batch; `verbose`
+    /// traces the session.
+    pub fn new(server: Server, folder: &str, verbose: bool) -> ImapAppend {
+        ImapAppend {
+            server,
+            folder: folder.to_string(),
+            verbose,
+            dest: None,
+            spool: None,
+            spool_len: 0,
+            batch: Vec::new(),
+            claimed: HashSet::new(),
+            without_id: None,
+            digests: HashMap::new(),
+            refused: Vec::new(),
+            recovered: None,
+            present: 0,
+            notices: Vec::new(),
+        }
+    }
+
+    /// `ACCOUNT/FOLDER`.
+    fn name(&self) -> String {
+        format!("{}/{}", self.server.account, self.folder)
+    }
+
+    /// The session, connected (and the folder created) on first use.
+    fn dest(&mut self) -> Result<&mut Destination> {
+        if self.dest.is_none() {
+            let a = &self.server;
+            let secret = (a.secret)()?;
+            let trace = if self.verbose {
+                Trace::to_stderr(&a.account)
+            } else {
+                Trace::off()
+            };
+            let login = Login {
+                user: &a.user,
+                secret: &secret,
+                method: a.auth,
+                allow_plaintext: a.allow_plaintext,
+            };
+            let dest = Destination::connect(&a.endpoint, trace, &login, &self.folder, true)
+                .map_err(|e| {
+                    let e = if e.class() == Class::Auth {
+                        Error::new(Class::Auth, format!("{} ({})", e.message(), a.auth_hint))
+                    } else {
+                        e
+                    };
+                    e.context(format!("target {}", self.name()))
+                })?;
+            if dest.created() {
+                self.notices
+                    .push(format!("created folder {} on {}", self.folder, dest.peer()));
+            }
+            self.dest = Some(dest);
+        }
+        Ok(self.dest.as_mut().expect("just connected"))
+    }
+
+    /// Spool `body` with CRLF line ends; returns its offset, length, header and digest.
+    fn spool(&mut self, body: &mut dyn Read) -> Result<(u64, u64, Vec<u8>, String)> {
+        if self.spool.is_none() {
+            self.spool = Some(
+                tempfile::tempfile().map_err(|e| Error::local("cannot create a spool file", e))?,
+            );
+            self.spool_len = 0;
+        }
+        let file = self.spool.as_mut().expect("just created");
+        let offset = self.spool_len;
+        let mut header = Vec::new();
+        let mut header_done = false;
+        let mut digest = TextDigest::default();
+        let mut buf = vec![0u8; 64 << 10];
+        let mut out = Vec::with_capacity(70 << 10);
+        let mut last = 0u8;
+        let mut len = 0u64;
+        loop {
+            let n = match body.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::network("receiving a message", e)),
+            };
+            let data = &buf[..n];
+            digest.update(data);
+            if !header_done {
+                let take = n.min(HEADER - header.len());
+                let from = header.len().saturating_sub(3);
+                header.extend_from_slice(&data[..take]);
+                header_done = header.len() >= HEADER
+                    || memchr::memmem::find(&header[from..], b"\n\n").is_some()
+                    || memchr::memmem::find(&header[from..], b"\n\r\n").is_some();
+            }
+            out.clear();
+            for &b in data {
+                if b == b'\n' && last != b'\r' {
+                    out.push(b'\r');
+                }
+                out.push(b);
+                last = b;
+            }
+            file.write_all(&out)
+                .map_err(|e| Error::local("writing the spool file", e))?;
+            len += out.len() as u64;
+        }
+        self.spool_len += len;
+        Ok((offset, len, header, digest.finish()))
+    }
+
+    /// Which of the batch's messages the folder holds already: marks them present.
+    fn look_up(&mut self) -> Result<()> {
+        let ids: Vec<String> = self
+            .batch
+            .iter()
+            .filter_map(|s| match &s.key {
+                Key::Id(_, id) => Some(id.clone()),
+                Key::Text(..) => None,
+            })
+            .collect();
+        let mut there: Vec<Found> = Vec::new();
+        if !ids.is_empty() {
+            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+            there = self.dest()?.with_message_ids(&refs)?;
+        }
+        let needs_digests = self.batch.iter().any(|s| matches!(s.key, Key::Text(..)));
+        if needs_digests && self.without_id.is_none() {
+            let found = self.dest()?.without_message_id()?;
+            self.without_id = Some(found);
+        }
+        for i in 0..self.batch.len() {
+            let key = self.batch[i].key.clone();
+            let uid = match &key {
+                Key::Id(size, id) => there
+                    .iter()
+                    .find(|f| {
+                        f.size == *size
+                            && f.message_id.as_deref() == Some(id)
+                            && !self.claimed.contains(&f.uid)
+                    })
+                    .map(|f| f.uid),
+                Key::Text(size, digest) => self.match_digest(*size, digest)?,
+            };
+            if let Some(uid) = uid {
+                self.claimed.insert(uid);
+                self.batch[i].present = true;
+                self.present += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// An unclaimed message of the folder without a Message-ID with this size and digest.
+    fn match_digest(&mut self, size: u64, digest: &str) -> Result<Option<u32>> {
+        let candidates: Vec<Found> = self
+            .without_id
+            .iter()
+            .flatten()
+            .filter(|f| f.size == size && !self.claimed.contains(&f.uid))
+            .cloned()
+            .collect();
+        let unknown: Vec<Found> = candidates
+            .iter()
+            .filter(|f| !self.digests.contains_key(&f.uid))
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            let more = self.dest()?.digests(&unknown)?;
+            self.digests.extend(more);
+        }
+        Ok(candidates
+            .iter()
+            .find(|f| self.digests.get(&f.uid).map(String::as_str) == Some(digest))
+            .map(|f| f.uid))
+    }
+
+    /// Forget the batch.
+    fn clear(&mut self) {
+        self.batch.clear();
+        self.spool = None;
+        self.spool_len = 0;
+    }
+
+    /// Recover from the intent `text` (see the module doc).
+    fn recover_intent(&mut self, text: &str) -> Result<()> {
+        let lines: Vec<&str> = text.split('\n').collect();
+        let bad = || Error::new(Class::LocalIo, "the journalled IMAP intent is damaged");
+        if lines.len() < 5 {
+            return Err(bad());
+        }
+        let (validity, next) = lines[2].split_once(' ').ok_or_else(bad)?;
+        let validity: u32 = validity.parse().map_err(|_| bad())?;
+        let next: u32 = next.parse().map_err(|_| bad())?;
+        let mut wanted = Vec::new();
+        for line in &lines[5..] {
+            let (id, key) = line.split_once('\t').ok_or_else(bad)?;
+            wanted.push((unesc(id), Key::decode(&unesc(key)).ok_or_else(bad)?));
+        }
+        let dest = self.dest()?;
+        let (now_validity, _) = dest.status()?;
+        let since = if now_validity == validity { next } else { 1 };
+        let found = dest.since(since)?;
+        let undigested: Vec<Found> = if wanted.iter().any(|(_, k)| matches!(k, Key::Text(..))) {
+            found
+                .iter()
+                .filter(|f| f.message_id.is_none())
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let digests = dest.digests(&undigested)?;
+        let mut taken = HashSet::new();
+        let mut ids = Vec::new();
+        for (id, key) in &wanted {
+            let hit = found.iter().find(|f| {
+                !taken.contains(&f.uid)
+                    && match key {
+                        Key::Id(size, mid) => {
+                            f.size == *size && f.message_id.as_deref() == Some(mid.as_str())
+                        }
+                        Key::Text(size, digest) => {
+                            f.size == *size && digests.get(&f.uid) == Some(digest)
+                        }
+                    }
+            });
+            if let Some(f) = hit {
+                taken.insert(f.uid);
+                ids.push(id.clone());
+            }
+        }
+        self.notices.push(format!(
+            "the last run was interrupted while appending {} message{} to {}: {} {} there \
+             and {} recorded now, the rest will be appended again",
+            wanted.len(),
+            if wanted.len() == 1 { "" } else { "s" },
+            lines[1],
+            ids.len(),
+            if ids.len() == 1 { "is" } else { "are" },
+            if ids.len() == 1 { "is" } else { "are" },
+        ));
+        self.recovered = Some(Recovered {
+            mailbox: unesc(lines[3]),
+            validity: unesc(lines[4]),
+            ids,
+        });
+        Ok(())
+    }
+}
+
+impl Sink for ImapAppend {
+    fn describe(&self) -> String {
+        format!("{} (IMAP)", self.name())
+    }
+
+    fn begin(&mut self) -> Result<Option<Recovery>> {
+        self.clear();
+        self.refused.clear();
+        self.dest()?;
+        Ok(None)
+    }
+
+    fn deliver(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<()> {
+        let (offset, len, header, digest) = self.spool(body)?;
+        let label = label(&header);
+        let limit = self.dest.as_ref().and_then(|d| d.append_limit());
+        if let Some(limit) = limit.filter(|l| len > *l) {
+            self.spool_len = offset;
+            if let Some(f) = self.spool.as_mut() {
+                let _ = f.set_len(offset);
+            }
+            return Err(Error::refused(
+                Class::LocalIo,
+                format!(
+                    "{label} is {len} bytes, and {} takes at most {limit} bytes per message \
+                     (APPENDLIMIT)",
+                    self.name()
+                ),
+            ));
+        }
+        let key = match fingerprint::message_id(&header) {
+            Some(id) => Key::Id(len, id),
+            None => Key::Text(len, digest),
+        };
+        self.batch.push(Spooled {
+            offset,
+            len,
+            flags: meta.flags,
+            date: meta.internal_date.or_else(|| header_date(&header)),
+            key,
+            label,
+            present: false,
+        });
+        Ok(())
+    }
+
+    fn staged(&mut self, staged: &Staged) -> Result<Option<Recovery>> {
+        if self.batch.is_empty() {
+            return Ok(None);
+        }
+        self.look_up()?;
+        let to_append: Vec<usize> = (0..self.batch.len())
+            .filter(|&i| !self.batch[i].present)
+            .collect();
+        if to_append.is_empty() {
+            return Ok(None);
+        }
+        let (validity, next) = self.dest()?.status()?;
+        let mut intent = format!(
+            "{INTENT}\n{}\n{validity} {next}\n{}\n{}",
+            esc(&self.name()),
+            esc(staged.mailbox),
+            esc(staged.validity)
+        );
+        for &i in &to_append {
+            let id = staged.ids.get(i).copied().unwrap_or_default();
+            intent.push_str(&format!(
+                "\n{}\t{}",
+                esc(id),
+                esc(&self.batch[i].key.encode())
+            ));
+        }
+        Ok(Some(Recovery::Rollback(intent)))
+    }
+
+    fn prepare(&mut self) -> Result<Option<Recovery>> {
+        let to_append: Vec<usize> = (0..self.batch.len())
+            .filter(|&i| !self.batch[i].present)
+            .collect();
+        if to_append.is_empty() {
+            return Ok(None);
+        }
+        let outgoing: Vec<Outgoing> = to_append
+            .iter()
+            .map(|&i| Outgoing {
+                flags: self.batch[i].flags,
+                date: self.batch[i].date,
+                len: self.batch[i].len,
+            })
+            .collect();
+        let regions: Vec<(u64, u64)> = to_append
+            .iter()
+            .map(|&i| (self.batch[i].offset, self.batch[i].len))
+            .collect();
+        let mut spool = self
+            .spool
+            .take()
+            .ok_or_else(|| Error::new(Class::LocalIo, "internal: no spool"))?;
+        let mut text = |index: usize, write: &mut dyn FnMut(&[u8]) -> Result<()>| -> Result<()> {
+            let (offset, len) = regions[index];
+            spool
+                .seek(SeekFrom::Start(offset))
+                .map_err(|e| Error::local("reading the spool file", e))?;
+            let mut left = len;
+            let mut buf = vec![0u8; (256u64 << 10).min(len.max(1)) as usize];
+            while left > 0 {
+                let want = buf.len().min(left as usize);
+                spool
+                    .read_exact(&mut buf[..want])
+                    .map_err(|e| Error::local("reading the spool file", e))?;
+                write(&buf[..want])?;
+                left -= want as u64;
+            }
+            Ok(())
+        };
+        let result = self.dest()?.append(&outgoing, &mut text);
+        self.spool = Some(spool);
+        for (stored, &i) in result?.into_iter().zip(&to_append) {
+            match stored {
+                Stored::Appended(uid) => {
+                    self.claimed.extend(uid);
+                }
+                Stored::Refused(why) => {
+                    let e = Error::refused(
+                        Class::LocalIo,
+                        format!(
+                            "{} was not stored in {}: {why}",
+                            self.batch[i].label,
+                            self.name()
+                        ),
+                    );
+                    self.refused.push((i, e));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        self.clear();
+        Ok(())
+    }
+
+    fn abort(&mut self) {
+        self.clear();
+    }
+
+    fn recover(&mut self, intent: &Recovery) -> Result<()> {
+        match intent {
+            Recovery::Rollback(text) if text.starts_with(&format!("{INTENT}\n")) => {
+                self.recover_intent(text)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn take_refused(&mut self) -> Vec<(usize, Error)> {
+        std::mem::take(&mut self.refused)
+    }
+
+    fn take_recovered(&mut self) -> Option<Recovered> {
+        self.recovered.take()
+    }
+
+    fn already_present(&self) -> usize {
+        self.present
+    }
+
+    fn take_notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
+    }
+}
+
+impl Drop for ImapAppend {
+    fn drop(&mut self) {
+        if let Some(d) = self.dest.as_mut() {
+            d.logout();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_fields_survive_the_intent() {
+        for key in [Key::Id(42, "<a:b@c>".into()), Key::Text(7, "00ff".into())] {
+            assert_eq!(Key::decode(&unesc(&esc(&key.encode()))), Some(key));
+        }
+        let odd = "a\tb\nc%0A";
+        assert_eq!(unesc(&esc(odd)), odd);
+        assert!(!esc(odd).contains(['\t', '\n']));
+    }
+
+    #[test]
+    fn a_message_without_a_date_gets_its_newest_received_time() {
+        let h = b"Received: from a by b; Tue, 1 Jul 2003 10:52:37 +0200\n\
+                  Received: from c by a; Mon, 30 Jun 2003 10:00:00 +0000\n\
+                  Date: Sun, 29 Jun 2003 00:00:00 +0000\n\n";
+        assert_eq!(header_date(h), Some(1_057_049_557));
+        let h = b"Date: Sun, 29 Jun 2003 00:00:00 +0000\n\n";
+        assert_eq!(header_date(h), Some(1_056_844_800));
+        assert_eq!(header_date(b"Subject: x\n\n"), None);
+    }
+}
