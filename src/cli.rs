@@ -62,6 +62,10 @@ pub enum Command {
     Generate {
         /// What to generate
         #[command(subcommand)]
+    /// Authorize mailfetch for an OAuth2 account (auth = "oauth2" with oauth2-client-id):
+    /// prints the provider's login URL to open in a browser, then keeps the refresh token in
+    /// the state directory, from which pull renews access tokens by itself
+    Auth(AuthArgs),
         what: Generate,
     },
 }
@@ -223,6 +227,24 @@ impl Command {
     }
 }
 
+/// Arguments of `auth`.
+#[derive(Args, Debug, Default)]
+pub struct AuthArgs {
+    /// The OAuth2 account to authorize
+    #[arg(value_name = "ACCOUNT")]
+    pub account: String,
+
+    /// Use the device-code flow instead (enter a short code on any device; for a machine
+    /// without a browser), where the provider offers it (Microsoft)
+    #[arg(long)]
+    pub device: bool,
+
+    /// Give up after waiting this many minutes for the browser or the code
+    #[arg(long, value_name = "MINUTES", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub wait: u64,
+}
+
 impl PullArgs {
     /// The keep override, if either flag was given.
     pub fn keep_override(&self) -> Option<bool> {
@@ -233,3 +255,5 @@ impl PullArgs {
         }
     }
 }
+            Command::Auth(_) => "auth",
+            | Command::Auth(_)

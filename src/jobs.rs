@@ -61,10 +61,11 @@ pub fn run<T: Send>(
         .collect()
 }
 
-/// `account`, with its password asked now if it is to be asked at the terminal.
+/// `account`, with its password asked now if it is to be asked at the terminal (an OAuth2
+/// account has a token, not a password).
 fn ask_password(account: &Account) -> Result<Account> {
     let mut a = account.clone();
-    if matches!(a.password, PasswordSource::Prompt) {
+    if a.oauth2.is_none() && matches!(a.password, PasswordSource::Prompt) {
         let secret = a
             .password
             .get(&a.name, &a.user)

@@ -35,6 +35,7 @@ pub mod net;
 pub mod plan;
 pub mod pop3;
 pub mod pull;
+pub mod oauth2;
 pub mod report;
 pub mod sasl;
 pub mod secret;

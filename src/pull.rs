@@ -4,18 +4,19 @@
 //! mailbox: list, plan what is new, fetch in batches (deliver, make durable, record, then
 //! delete on the server if the account does not keep mail), and finally end the session.
 
-use crate::config::{Account, Limits, Protocol, Target};
+use crate::config::{Account, Limits, Protocol, Target, TokenSource};
 use crate::error::{Class, Error, Result};
 use crate::fingerprint::{self, Sniffer};
 use crate::imap::{self, FolderInfo, Imap};
 use crate::net::Trace;
 use crate::plan::{self, Budget};
 use crate::pop3::{self, Pop3};
+use crate::secret::login_with;
 use crate::sink::{self, Meta, Sink};
 use crate::source::{Listing, RemoteMessage, Source};
 use crate::state::{AccountLock, Delivered, Kind, Recovery, State};
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// A batch is committed after this many messages...
@@ -106,53 +107,73 @@ pub struct Oversized {
     pub header_delivered: bool,
 }
 
-/// Connect to `account`'s server and log in; `writable`: mail may be deleted or moved (an
-/// IMAP folder is then opened with SELECT, else read-only with EXAMINE).
-pub fn connect(account: &Account, writable: bool, verbose: bool) -> Result<Box<dyn Source>> {
-    let secret = account.password.get(&account.name, &account.user)?;
+/// Connect to `account`'s server and log in (OAuth2 tokens kept in `state_dir`);
+/// `writable`: mail may be deleted or moved (an IMAP folder is then opened with SELECT, else
+/// read-only with EXAMINE).
+pub fn connect(
+    account: &Account,
+    state_dir: &Path,
+    writable: bool,
+    verbose: bool,
+) -> Result<Box<dyn Source>> {
+    let mut credential = account.credential(state_dir);
     let trace = if verbose {
         Trace::to_stderr(&account.name)
     } else {
         Trace::off()
     };
     let result: Result<Box<dyn Source>> = match account.protocol {
-        Protocol::Pop3 => {
+        Protocol::Pop3 => login_with(credential.as_mut(), |secret| {
             let login = pop3::Login {
                 user: &account.user,
-                secret: &secret,
+                secret,
                 method: account.auth,
                 allow_plaintext: account.allow_plaintext_password,
             };
-            Pop3::connect(&account.endpoint, trace, &login).map(|s| Box::new(s) as Box<dyn Source>)
-        }
-        Protocol::Imap => {
-            connect_imap(account, &secret, trace, writable).map(|s| Box::new(s) as Box<dyn Source>)
-        }
+            Pop3::connect(&account.endpoint, trace.clone(), &login)
+        })
+        .map(|s| Box::new(s) as Box<dyn Source>),
+        Protocol::Imap => connect_imap(account, credential, trace, writable)
+            .map(|s| Box::new(s) as Box<dyn Source>),
     };
     result.map_err(|e| with_auth_hint(account, e))
 }
 
-/// An authentication failure gets the profile's advice.
+/// An authentication failure gets advice: for a password, the profile's (app passwords,
+/// OAuth2); for OAuth2, what renews the token. An error that already says what to run
+/// (a revoked refresh token) is left as it is.
 fn with_auth_hint(account: &Account, e: Error) -> Error {
-    if e.class() == Class::Auth {
-        let hint = account.profile.auth_hint;
-        Error::new(Class::Auth, format!("{} ({hint})", e.message()))
-    } else {
-        e
+    if e.class() != Class::Auth || e.message().contains("mailfetch auth ") {
+        return e;
     }
+    let hint = match &account.oauth2 {
+        Some(TokenSource::Client(_)) => format!(
+            "the access token was refused even after renewal; authorize again with \
+             `mailfetch auth {}`",
+            account.name
+        ),
+        Some(TokenSource::Command(_)) => {
+            "check that oauth2-token-command prints a current access token for this user".into()
+        }
+        None => account.profile.auth_hint.to_string(),
+    };
+    if e.message().contains(&hint) {
+        return e;
+    }
+    Error::new(Class::Auth, format!("{} ({hint})", e.message()))
 }
 
 fn connect_imap(
     account: &Account,
-    secret: &crate::secret::Secret,
+    credential: Box<dyn crate::secret::Credential>,
     trace: Trace,
     writable: bool,
 ) -> Result<Imap> {
-    let login = imap::Login {
-        user: &account.user,
-        secret,
+    let auth = imap::Auth {
+        user: account.user.clone(),
         method: account.auth,
         allow_plaintext: account.allow_plaintext_password,
+        credential,
     };
     let options = imap::Options {
         folders: account.folders.clone(),
@@ -160,11 +181,11 @@ fn connect_imap(
         gmail: account.profile.name == "gmail",
         writable,
     };
-    Imap::connect(&account.endpoint, trace, &login, options)
+    Imap::connect(&account.endpoint, trace, auth, options)
 }
 
 /// The folders of an IMAP `account` with their message counts (`mailfetch folders`).
-pub fn folders(account: &Account, verbose: bool) -> Result<Vec<FolderInfo>> {
+pub fn folders(account: &Account, state_dir: &Path, verbose: bool) -> Result<Vec<FolderInfo>> {
     let ctx = |e: Error| e.context(&account.name);
     if account.protocol != Protocol::Imap {
         return Err(ctx(Error::new(
@@ -172,16 +193,12 @@ pub fn folders(account: &Account, verbose: bool) -> Result<Vec<FolderInfo>> {
             "POP3 has no folders; `mailfetch folders` needs an IMAP account",
         )));
     }
-    let secret = account
-        .password
-        .get(&account.name, &account.user)
-        .map_err(ctx)?;
     let trace = if verbose {
         Trace::to_stderr(&account.name)
     } else {
         Trace::off()
     };
-    let mut imap = connect_imap(account, &secret, trace, false)
+    let mut imap = connect_imap(account, account.credential(state_dir), trace, false)
         .map_err(|e| ctx(with_auth_hint(account, e)))?;
     let result = imap.folder_counts();
     imap.logout();
@@ -235,7 +252,7 @@ pub fn pull(account: &Account, opts: &Options, observer: &dyn Observer) -> Resul
         .delete_after_days
         .filter(|_| keep && opts.keep.is_none());
     let writable = (!keep || retention.is_some()) && !opts.dry_run;
-    let mut source = connect(account, writable, opts.verbose).map_err(ctx)?;
+    let mut source = connect(account, &opts.state_dir, writable, opts.verbose).map_err(ctx)?;
     let limits = account.limits;
     let mut run = Run {
         source: source.as_mut(),
@@ -255,7 +272,10 @@ pub fn pull(account: &Account, opts: &Options, observer: &dyn Observer) -> Resul
         fetch_all: opts.all || account.fetch_all,
         summary: &mut summary,
     };
-    let result = run.all(sink.as_mut());
+    // A login refused later in the run (an IMAP reconnect) gets the same advice as the first.
+    let result = run
+        .all(sink.as_mut())
+        .map_err(|e| with_auth_hint(account, e));
     if result.is_ok() {
         state.compact_if_worthwhile().map_err(ctx)?;
     }

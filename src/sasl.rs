@@ -46,6 +46,9 @@ pub enum AuthMethod {
     Apop,
     /// A SASL mechanism.
     Sasl(Mechanism),
+    /// An OAuth2 access token with OAUTHBEARER or XOAUTH2, whichever the server offers
+    /// (see [`AuthMethod::oauth2_mechanism`]).
+    OAuth2,
 }
 
 impl AuthMethod {
@@ -60,13 +63,30 @@ impl AuthMethod {
             "cram-md5" => AuthMethod::Sasl(Mechanism::CramMd5),
             "xoauth2" => AuthMethod::Sasl(Mechanism::XOAuth2),
             "oauthbearer" => AuthMethod::Sasl(Mechanism::OAuthBearer),
+            "oauth2" => AuthMethod::OAuth2,
             _ => return None,
         })
     }
 
     /// The names `parse` accepts, for error messages.
     pub const NAMES: &'static str =
-        "auto, user, apop, plain, login, cram-md5, xoauth2, oauthbearer";
+        "auto, user, apop, plain, login, cram-md5, xoauth2, oauthbearer, oauth2";
+
+    /// Whether the secret is an OAuth2 access token rather than a password.
+    pub fn is_oauth2(self) -> bool {
+        matches!(
+            self,
+            AuthMethod::OAuth2 | AuthMethod::Sasl(Mechanism::XOAuth2 | Mechanism::OAuthBearer)
+        )
+    }
+
+    /// For `auth = "oauth2"`: OAUTHBEARER (RFC 7628, the standard) when `offered`, else
+    /// XOAUTH2 (Google's and Microsoft's older twin); `None` if the server offers neither.
+    pub fn oauth2_mechanism(offered: impl Fn(Mechanism) -> bool) -> Option<Mechanism> {
+        [Mechanism::OAuthBearer, Mechanism::XOAuth2]
+            .into_iter()
+            .find(|&m| offered(m))
+    }
 }
 
 /// One SASL exchange in progress.
@@ -193,6 +213,43 @@ mod tests {
         assert_eq!(
             apop_digest("<1896.697170952@dbc.mtview.ca.us>", &secret),
             "c4c9334bac560ecc979e58001b3e22fb"
+        );
+    }
+
+    #[test]
+    fn oauth2_prefers_oauthbearer_and_falls_back_to_xoauth2() {
+        assert_eq!(AuthMethod::parse("OAuth2"), Some(AuthMethod::OAuth2));
+        assert_eq!(
+            AuthMethod::oauth2_mechanism(|_| true),
+            Some(Mechanism::OAuthBearer)
+        );
+        assert_eq!(
+            AuthMethod::oauth2_mechanism(|m| m == Mechanism::XOAuth2),
+            Some(Mechanism::XOAuth2)
+        );
+        assert_eq!(
+            AuthMethod::oauth2_mechanism(|m| m == Mechanism::Plain),
+            None
+        );
+    }
+
+    #[test]
+    fn oauth_initial_responses_carry_user_and_bearer_token() {
+        let token = Secret::new("ya29.tok".into());
+        let mut x = Exchange::new(Mechanism::XOAuth2, "me@x.org", &token);
+        assert_eq!(
+            x.initial().unwrap(),
+            b"user=me@x.org\x01auth=Bearer ya29.tok\x01\x01".to_vec()
+        );
+        let mut o = Exchange::new(Mechanism::OAuthBearer, "a,b=c", &token);
+        assert_eq!(
+            o.initial().unwrap(),
+            b"n,a=a=2Cb=3Dc,\x01auth=Bearer ya29.tok\x01\x01".to_vec()
+        );
+        // The error challenge is answered with an empty response.
+        assert_eq!(
+            o.respond(b"{\"status\":\"401\"}").unwrap(),
+            Vec::<u8>::new()
         );
     }
 

@@ -2,10 +2,12 @@
 //! resolved with the provider profiles into one [`Account`] per account. Nothing below this
 //! layer sees raw TOML or raw flags.
 
+mod oauth2;
 mod password;
 pub mod profiles;
 
-pub use password::PasswordSource;
+pub use oauth2::TokenSource;
+pub use password::{PasswordCredential, PasswordSource};
 pub use profiles::{Profile, Protocol};
 
 use crate::error::{Error, Result};
@@ -61,7 +63,22 @@ struct AccountToml {
     password_env: Option<String>,
     /// Login method.
     auth: Option<Spanned<String>>,
-    /// Where mail goes: maildir:PATH, mbox:PATH, mda:COMMAND.
+    /// Command printing a fresh OAuth2 access token.
+    oauth2_token_command: Option<Spanned<String>>,
+    /// The user's registered OAuth2 client.
+    oauth2_client_id: Option<Spanned<String>>,
+    /// Its secret, for providers that want one (the file must then be private).
+    oauth2_client_secret: Option<Spanned<String>>,
+    /// OAuth2 authorization endpoint (default: the profile's).
+    oauth2_auth_url: Option<Spanned<String>>,
+    /// OAuth2 token endpoint (default: the profile's).
+    oauth2_token_url: Option<Spanned<String>>,
+    /// OAuth2 device authorization endpoint (default: the profile's).
+    oauth2_device_url: Option<Spanned<String>>,
+    /// OAuth2 scopes, space-separated (default: the profile's for the protocol).
+    oauth2_scope: Option<Spanned<String>>,
+    /// Where mail goes: maildir:PATH, mbox:PATH, mda:COMMAND, imap:ACCOUNT/FOLDER,
+    /// lmtp:SOCKET, lmtp:HOST:PORT or smtp:HOST:PORT.
     target: Option<Spanned<String>>,
     /// Leave mail on the server.
     keep: Option<bool>,
@@ -119,6 +136,13 @@ impl AccountToml {
             target: self.target.or(d.target),
             keep: self.keep.or(d.keep),
             fetch_all: self.fetch_all.or(d.fetch_all),
+            oauth2_token_command: self.oauth2_token_command.or(d.oauth2_token_command),
+            oauth2_client_id: self.oauth2_client_id.or(d.oauth2_client_id),
+            oauth2_client_secret: self.oauth2_client_secret.or(d.oauth2_client_secret),
+            oauth2_auth_url: self.oauth2_auth_url.or(d.oauth2_auth_url),
+            oauth2_token_url: self.oauth2_token_url.or(d.oauth2_token_url),
+            oauth2_device_url: self.oauth2_device_url.or(d.oauth2_device_url),
+            oauth2_scope: self.oauth2_scope.or(d.oauth2_scope),
             timeout: self.timeout.or(d.timeout),
             allow_plaintext_password: self.allow_plaintext_password.or(d.allow_plaintext_password),
             folders: self.folders.or(d.folders),
@@ -261,6 +285,9 @@ impl Config {
                         ),
                     )
                 })
+    /// Where the OAuth2 access token comes from, for `auth = "oauth2"` (and xoauth2 or
+    /// oauthbearer with an oauth2 key); `None`: the secret is the password.
+    pub oauth2: Option<TokenSource>,
             })
             .collect()
     }
@@ -290,6 +317,31 @@ pub fn expand_tilde(path: &str) -> PathBuf {
         }
     }
     PathBuf::from(path)
+impl Account {
+    /// Where this account's logins take their secret from for a run: the password (asked
+    /// once), `oauth2-token-command` (run again once if the server refuses the token), or
+    /// access tokens renewed from the refresh token kept in `state_dir`.
+    pub fn credential(&self, state_dir: &Path) -> Box<dyn crate::secret::Credential> {
+        match &self.oauth2 {
+            None => Box::new(PasswordCredential::new(
+                self.password.clone(),
+                &self.name,
+                &self.user,
+                false,
+            )),
+            Some(TokenSource::Command(command)) => Box::new(PasswordCredential::new(
+                PasswordSource::Command(command.clone()),
+                &self.name,
+                &self.user,
+                true,
+            )),
+            Some(TokenSource::Client(client)) => {
+                Box::new(crate::oauth2::Renewing::new(&self.name, client, state_dir))
+            }
+        }
+    }
+}
+
 }
 
 /// Load and resolve the config at `path`.
@@ -316,7 +368,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
     })?;
     let defaults = file.defaults.map(|d| d.into_inner()).unwrap_or_default();
     let mut accounts = Vec::new();
-    let mut literal_password = defaults.password.is_some();
+    let mut literal_password =
+        defaults.password.is_some() || defaults.oauth2_client_secret.is_some();
     for (name, account) in file.accounts {
         let at = position(path, text, Some(account.span()));
         let name_at = position(path, text, Some(name.span()));
@@ -333,7 +386,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
             )));
         }
         let raw = account.into_inner().or(&defaults);
-        literal_password |= raw.password.is_some();
+        literal_password |= raw.password.is_some() || raw.oauth2_client_secret.is_some();
         accounts.push(resolve(&name, raw, &at, path, text)?);
     }
     if accounts.is_empty() {
@@ -505,6 +558,13 @@ fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> R
     let pin = match &raw.tls_fingerprint {
         Some(f) if tls == TlsMode::None => {
             return Err(Error::config(format!(
+    let oauth2 = oauth2::resolve(name, protocol, profile, auth, &raw, at, &here)?;
+    if oauth2.is_some() && sources.iter().any(|&s| s) {
+        return Err(Error::config(format!(
+            "{at}: account {name}: an OAuth2 account logs in with a token, not a password: \
+             remove password, password-command and password-env"
+        )));
+    }
                 "{}: account {name}: tls-fingerprint needs TLS (tls = \"implicit\" or \
                  \"starttls\")",
                 here(Some(f.span()))
@@ -637,6 +697,7 @@ fn resolve_folders(
         }
         FoldersToml::List(list) => {
             let mut names: Vec<String> = Vec::with_capacity(list.len());
+        oauth2,
             for f in list {
                 check_folder_name(f)
                     .map_err(|why| Error::config(format!("{at}: account {name}: {why}")))?;
@@ -911,3 +972,95 @@ timeout = 30
         assert_eq!(expand_tilde("/abs"), PathBuf::from("/abs"));
     }
 }
+    #[test]
+    fn oauth2_clients_take_endpoints_and_scopes_from_the_profile() {
+        let base = "[accounts.a]\nuser = \"me@x\"\ntarget = \"mbox:/x\"\nauth = \"oauth2\"\n";
+        let c = parse_str(&format!(
+            "{base}profile = \"gmail\"\noauth2-client-id = \"id\"\noauth2-client-secret = \"s\"\n"
+        ))
+        .unwrap();
+        let Some(TokenSource::Client(g)) = &c.accounts[0].oauth2 else {
+            panic!("a client");
+        };
+        assert_eq!(g.token_url, "https://oauth2.googleapis.com/token");
+        assert_eq!(g.scope, "https://mail.google.com/");
+        assert!(g.device_url.is_none());
+        assert_eq!(g.secret.as_ref().unwrap().expose(), "s");
+        assert!(g
+            .extra_auth_params
+            .contains(&("access_type".into(), "offline".into())));
+        let c = parse_str(&format!(
+            "{base}profile = \"outlook\"\nprotocol = \"pop3\"\noauth2-client-id = \"id\"\n"
+        ))
+        .unwrap();
+        let Some(TokenSource::Client(m)) = &c.accounts[0].oauth2 else {
+            panic!("a client");
+        };
+        assert_eq!(
+            m.scope,
+            "https://outlook.office.com/POP.AccessAsUser.All offline_access"
+        );
+        assert!(m.device_url.as_deref().unwrap().ends_with("/devicecode"));
+        let c = parse_str(&format!(
+            "{base}profile = \"gmail\"\noauth2-token-command = \"oama access me@x\"\n"
+        ))
+        .unwrap();
+        assert!(
+            matches!(&c.accounts[0].oauth2, Some(TokenSource::Command(c)) if c == "oama access me@x")
+        );
+    }
+
+    #[test]
+    fn oauth2_keys_that_do_not_fit_are_reported() {
+        let base = "[accounts.a]\nuser = \"me@x\"\ntarget = \"mbox:/x\"\n";
+        let m = err(&format!(
+            "{base}profile = \"gmail\"\noauth2-client-id = \"id\"\n"
+        ));
+        assert!(
+            m.contains(":5:") && m.contains("needs auth = \"oauth2\""),
+            "{m}"
+        );
+        let m = err(&format!("{base}profile = \"gmail\"\nauth = \"oauth2\"\n"));
+        assert!(
+            m.contains("oauth2-token-command") && m.contains("oauth2-client-id"),
+            "{m}"
+        );
+        let m = err(&format!(
+            "{base}profile = \"gmail\"\nauth = \"oauth2\"\noauth2-client-id = \"i\"\noauth2-token-command = \"c\"\n"
+        ));
+        assert!(m.contains("not both"), "{m}");
+        let m = err(&format!(
+            "{base}host = \"h\"\nauth = \"oauth2\"\noauth2-client-id = \"i\"\n"
+        ));
+        assert!(
+            m.contains("no OAuth2 endpoints") && m.contains("oauth2-auth-url"),
+            "{m}"
+        );
+        let m = err(&format!(
+            "{base}host = \"h\"\nauth = \"oauth2\"\noauth2-client-id = \"i\"\n\
+             oauth2-auth-url = \"https://a\"\noauth2-token-url = \"http://idp.example/t\"\n"
+        ));
+        assert!(m.contains(":8:") && m.contains("only on 127.0.0.1"), "{m}");
+        let m = err(&format!(
+            "{base}profile = \"gmail\"\nauth = \"oauth2\"\noauth2-client-id = \"i\"\npassword-env = \"P\"\n"
+        ));
+        assert!(m.contains("token, not a password"), "{m}");
+    }
+
+    #[test]
+    fn readable_config_with_a_client_secret_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[accounts.a]\nprofile = \"gmail\"\nuser = \"u\"\nauth = \"oauth2\"\n\
+             oauth2-client-id = \"i\"\noauth2-client-secret = \"GOCSPX-s3cret\"\ntarget = \"mbox:/x\"\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let e = load(&path).unwrap_err();
+        assert!(e.message().contains("chmod 600"), "{}", e.message());
+        assert!(!e.message().contains("GOCSPX"));
+    }
+

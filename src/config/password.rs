@@ -1,8 +1,9 @@
 //! Where a password comes from: a command (`pass`, a keyring helper), an environment
-//! variable, the config file itself, or a prompt at the terminal.
+//! variable, the config file itself, or a prompt at the terminal; and the [`Credential`]
+//! that hands it to logins (also for an `oauth2-token-command`).
 
 use crate::error::{Error, Result};
-use crate::secret::Secret;
+use crate::secret::{Credential, Secret};
 use std::io::IsTerminal;
 use std::process::{Command, Stdio};
 
@@ -42,6 +43,52 @@ impl PasswordSource {
                     .map_err(|e| Error::config(format!("cannot read the password: {e}")))
             }
         }
+    }
+}
+
+/// The [`Credential`] of an account whose secret comes from a [`PasswordSource`]: asked
+/// for once per run; with `renewable` (an `oauth2-token-command`), the source is asked once
+/// more when the server refuses what it gave.
+pub struct PasswordCredential {
+    source: PasswordSource,
+    account: String,
+    user: String,
+    renewable: bool,
+    cached: Option<Secret>,
+    renewed: bool,
+}
+
+impl PasswordCredential {
+    /// The secret of `account` (user `user`) from `source`.
+    pub fn new(source: PasswordSource, account: &str, user: &str, renewable: bool) -> Self {
+        PasswordCredential {
+            source,
+            account: account.to_string(),
+            user: user.to_string(),
+            renewable,
+            cached: None,
+            renewed: false,
+        }
+    }
+}
+
+impl Credential for PasswordCredential {
+    fn current(&mut self) -> Result<Secret> {
+        if let Some(secret) = &self.cached {
+            return Ok(secret.clone());
+        }
+        let secret = self.source.get(&self.account, &self.user)?;
+        self.cached = Some(secret.clone());
+        Ok(secret)
+    }
+
+    fn refused(&mut self) -> Result<Option<Secret>> {
+        if !self.renewable || self.renewed {
+            return Ok(None);
+        }
+        self.renewed = true;
+        self.cached = None;
+        self.current().map(Some)
     }
 }
 
@@ -85,6 +132,27 @@ mod tests {
     fn command_gives_its_first_line() {
         let s = PasswordSource::Command("printf 'pw1\\nrest\\n'".into());
         assert_eq!(s.get("a", "u").unwrap().expose(), "pw1");
+    }
+
+    #[test]
+    fn a_token_command_is_run_again_once_after_a_refusal() {
+        let dir = tempfile::tempdir().unwrap();
+        let counter = dir.path().join("n");
+        let cmd = format!(
+            "echo x >> {0}; echo token-$(wc -l < {0})",
+            counter.display()
+        );
+        let mut c = PasswordCredential::new(PasswordSource::Command(cmd.clone()), "a", "u", true);
+        assert_eq!(c.current().unwrap().expose(), "token-1");
+        assert_eq!(c.current().unwrap().expose(), "token-1", "cached");
+        assert_eq!(c.refused().unwrap().unwrap().expose(), "token-2");
+        assert!(c.refused().unwrap().is_none());
+        let mut p = PasswordCredential::new(PasswordSource::Command(cmd), "a", "u", false);
+        p.current().unwrap();
+        assert!(
+            p.refused().unwrap().is_none(),
+            "a password is not asked for again"
+        );
     }
 
     #[test]

@@ -59,7 +59,59 @@ pub struct Profile {
     pub note: &'static str,
     /// What to do when the server refuses the password.
     pub auth_hint: &'static str,
+    /// The provider's OAuth2 endpoints and scopes, for `auth = "oauth2"` with a client id.
+    pub oauth2: Option<OAuth2Preset>,
 }
+
+/// A provider's OAuth2 endpoints and the scopes mail access needs.
+#[derive(Debug, Clone, Copy)]
+pub struct OAuth2Preset {
+    /// The authorization endpoint (the page the user opens).
+    pub auth_url: &'static str,
+    /// The token endpoint.
+    pub token_url: &'static str,
+    /// The device authorization endpoint, if the provider allows the mail scopes there.
+    pub device_url: Option<&'static str>,
+    /// Scopes for POP3.
+    pub pop3_scope: &'static str,
+    /// Scopes for IMAP.
+    pub imap_scope: &'static str,
+    /// Extra parameters of the authorization URL.
+    pub extra_auth_params: &'static [(&'static str, &'static str)],
+}
+
+impl OAuth2Preset {
+    /// The scopes for `protocol`.
+    pub fn scope(&self, protocol: Protocol) -> &'static str {
+        match protocol {
+            Protocol::Pop3 => self.pop3_scope,
+            Protocol::Imap => self.imap_scope,
+        }
+    }
+}
+
+/// Google: the one mail scope; a refresh token only with `access_type=offline` (and again
+/// on a repeated authorization only with `prompt=consent`). Google's device flow does not
+/// allow the mail scope.
+const GOOGLE: OAuth2Preset = OAuth2Preset {
+    auth_url: "https://accounts.google.com/o/oauth2/v2/auth",
+    token_url: "https://oauth2.googleapis.com/token",
+    device_url: None,
+    pop3_scope: "https://mail.google.com/",
+    imap_scope: "https://mail.google.com/",
+    extra_auth_params: &[("access_type", "offline"), ("prompt", "consent")],
+};
+
+/// Microsoft identity platform (Outlook.com and Office 365, the `common` tenant): one scope
+/// per protocol, and offline_access for a refresh token.
+const MICROSOFT: OAuth2Preset = OAuth2Preset {
+    auth_url: "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+    token_url: "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+    device_url: Some("https://login.microsoftonline.com/common/oauth2/v2.0/devicecode"),
+    pop3_scope: "https://outlook.office.com/POP.AccessAsUser.All offline_access",
+    imap_scope: "https://outlook.office.com/IMAP.AccessAsUser.All offline_access",
+    extra_auth_params: &[],
+};
 
 impl Profile {
     /// The server for `protocol`.
@@ -90,6 +142,7 @@ pub const PROFILES: &[Profile] = &[
                enable POP or IMAP in Gmail's settings first",
         auth_hint: "Gmail refused the password: use an app password (https://myaccount.google.com/apppasswords) \
                     or auth = \"oauth2\", see man mailfetch",
+        oauth2: Some(GOOGLE),
     },
     Profile {
         name: "outlook",
@@ -99,6 +152,7 @@ pub const PROFILES: &[Profile] = &[
         note: "Outlook.com accepts only OAuth2 since 2024-09",
         auth_hint: "Outlook.com refused the login: password login is disabled since 2024-09, use auth = \"oauth2\", \
                     see man mailfetch",
+        oauth2: Some(MICROSOFT),
     },
     Profile {
         name: "office365",
@@ -108,6 +162,7 @@ pub const PROFILES: &[Profile] = &[
         note: "Office 365 needs OAuth2 unless the tenant still allows basic authentication",
         auth_hint: "Office 365 refused the login: basic authentication is usually disabled, use auth = \"oauth2\" \
                     (and ask the admin to enable POP/IMAP for the mailbox), see man mailfetch",
+        oauth2: Some(MICROSOFT),
     },
     Profile {
         name: "yahoo",
@@ -116,6 +171,7 @@ pub const PROFILES: &[Profile] = &[
         preferred: Protocol::Imap,
         note: "Yahoo needs an app password (Account security > Generate app password)",
         auth_hint: "Yahoo refused the password: generate an app password in Account security",
+        oauth2: None,
     },
     Profile {
         name: "icloud",
@@ -124,6 +180,7 @@ pub const PROFILES: &[Profile] = &[
         preferred: Protocol::Imap,
         note: "iCloud has no POP3; it needs an app-specific password (appleid.apple.com)",
         auth_hint: "iCloud refused the password: create an app-specific password at appleid.apple.com",
+        oauth2: None,
     },
     Profile {
         name: "fastmail",
@@ -132,6 +189,7 @@ pub const PROFILES: &[Profile] = &[
         preferred: Protocol::Imap,
         note: "Fastmail needs an app password (Settings > Privacy & Security)",
         auth_hint: "Fastmail refused the password: create an app password in Settings > Privacy & Security",
+        oauth2: None,
     },
     Profile {
         name: "gmx",
@@ -140,6 +198,7 @@ pub const PROFILES: &[Profile] = &[
         preferred: Protocol::Imap,
         note: "GMX: enable POP3/IMAP access in the web mailer's settings first",
         auth_hint: "GMX refused the password: enable POP3/IMAP access in the GMX settings",
+        oauth2: None,
     },
     Profile {
         name: "aol",
@@ -148,6 +207,7 @@ pub const PROFILES: &[Profile] = &[
         preferred: Protocol::Imap,
         note: "AOL needs an app password (Account security > Generate app password)",
         auth_hint: "AOL refused the password: generate an app password in Account security",
+        oauth2: None,
     },
     Profile {
         name: "custom",
@@ -156,6 +216,7 @@ pub const PROFILES: &[Profile] = &[
         preferred: Protocol::Pop3,
         note: "your own server: set host (and port, tls if not the defaults)",
         auth_hint: "check user and password",
+        oauth2: None,
     },
 ];
 

@@ -75,7 +75,7 @@ use crate::config::Folders;
 use crate::error::{Class, Error, Result};
 use crate::net::{Endpoint, Trace};
 use crate::sasl::AuthMethod;
-use crate::secret::Secret;
+use crate::secret::{login_with, Credential};
 use crate::source::{Flags, Listing, RemoteMessage, Source};
 use async_imap::imap_proto::{
     AttributeValue, MailboxDatum, RequestId, Response, ResponseCode, SectionPath, Status,
@@ -115,25 +115,57 @@ pub struct Options {
     pub writable: bool,
 }
 
-/// How to log in again after the server dropped us.
+/// Who logs in, and how, for every login of a run: the first, and those after the server
+/// dropped the session.
+pub struct Auth {
+    /// User name.
+    pub user: String,
+    /// Configured method.
+    pub method: AuthMethod,
+    /// Whether a password may cross an unencrypted connection.
+    pub allow_plaintext: bool,
+    /// Where each login takes its secret: an OAuth2 access token may have expired by the
+    /// time of a reconnect, and one the server refuses is renewed once.
+    pub credential: Box<dyn Credential>,
+}
+
+impl From<&Login<'_>> for Auth {
+    /// A login whose secret is already in hand and is not renewed.
+    fn from(login: &Login<'_>) -> Auth {
+        Auth {
+            user: login.user.to_string(),
+            method: login.method,
+            allow_plaintext: login.allow_plaintext,
+            credential: Box::new(crate::secret::Fixed(login.secret.clone())),
+        }
+    }
+}
+
+/// How to log in (again, after the server dropped us).
 struct Credentials {
     endpoint: Endpoint,
     trace: Trace,
-    user: String,
-    secret: Secret,
-    method: AuthMethod,
-    allow_plaintext: bool,
+    auth: Auth,
 }
 
 impl Credentials {
-    fn login(&self) -> Result<Session> {
-        let login = Login {
-            user: &self.user,
-            secret: &self.secret,
-            method: self.method,
-            allow_plaintext: self.allow_plaintext,
-        };
-        Session::connect(&self.endpoint, self.trace.clone(), &login)
+    fn login(&mut self) -> Result<Session> {
+        let Auth {
+            user,
+            method,
+            allow_plaintext,
+            credential,
+        } = &mut self.auth;
+        let (endpoint, trace) = (&self.endpoint, &self.trace);
+        login_with(credential.as_mut(), |secret| {
+            let login = Login {
+                user,
+                secret,
+                method: *method,
+                allow_plaintext: *allow_plaintext,
+            };
+            Session::connect(endpoint, trace.clone(), &login)
+        })
     }
 }
 
@@ -186,20 +218,18 @@ impl Imap {
     pub fn connect(
         endpoint: &Endpoint,
         trace: Trace,
-        login: &Login,
+        auth: Auth,
         options: Options,
     ) -> Result<Imap> {
-        let session = Session::connect(endpoint, trace.clone(), login)?;
+        let mut credentials = Credentials {
+            endpoint: endpoint.clone(),
+            trace,
+            auth,
+        };
+        let session = credentials.login()?;
         Ok(Imap {
             session,
-            credentials: Credentials {
-                endpoint: endpoint.clone(),
-                trace,
-                user: login.user.to_string(),
-                secret: login.secret.clone(),
-                method: login.method,
-                allow_plaintext: login.allow_plaintext,
-            },
+            credentials,
             options,
             listed: None,
             chosen: HashMap::new(),

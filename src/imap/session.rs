@@ -378,10 +378,9 @@ impl Session {
     /// The value of a capability of the form `NAME=VALUE` (`APPENDLIMIT=35651584`), if the
     /// server advertises one.
     pub fn capability_value(&self, name: &str) -> Option<&str> {
-        self.caps.iter().find_map(|c| {
-            c.strip_prefix(name)
-                .and_then(|rest| rest.strip_prefix('='))
-        })
+        self.caps
+            .iter()
+            .find_map(|c| c.strip_prefix(name).and_then(|rest| rest.strip_prefix('=')))
     }
 
     /// Whether the connection is gone (BYE, closed, reset, timed out): the session must be
@@ -770,7 +769,7 @@ impl PreAuth<'_> {
                     AuthMethod::UserPass
                 } else {
                     return Err(Error::new(
-                        Class::Auth,
+                        Class::Config,
                         format!(
                             "{} offers no login method mailfetch can use (LOGINDISABLED{})",
                             self.peer,
@@ -789,6 +788,16 @@ impl PreAuth<'_> {
                      \"plain\" or another SASL mechanism",
                 ))
             }
+            AuthMethod::OAuth2 => match AuthMethod::oauth2_mechanism(offers) {
+                Some(mech) => AuthMethod::Sasl(mech),
+                None => {
+                    return Err(Error::config(format!(
+                        "auth = \"oauth2\" is configured but {} offers neither AUTH=OAUTHBEARER \
+                         nor AUTH=XOAUTH2",
+                        self.peer
+                    )))
+                }
+            },
             m => m,
         };
         let sends_password = !matches!(method, AuthMethod::Sasl(Mechanism::CramMd5));
@@ -816,10 +825,10 @@ impl PreAuth<'_> {
         match method {
             AuthMethod::UserPass => {
                 if caps.contains("LOGINDISABLED") {
-                    return Err(Error::new(
-                        Class::Auth,
-                        format!("{} does not allow LOGIN here (LOGINDISABLED)", self.peer),
-                    ));
+                    return Err(Error::config(format!(
+                        "{} does not allow LOGIN here (LOGINDISABLED)",
+                        self.peer
+                    )));
                 }
                 self.trace
                     .sent(&format!("LOGIN {} <redacted>", quote(login.user)));
@@ -834,14 +843,16 @@ impl PreAuth<'_> {
             }
             AuthMethod::Sasl(mech) => {
                 if !offers(mech) {
-                    return Err(Error::new(
-                        Class::Auth,
-                        format!(
-                            "auth = \"{}\" is configured but {} does not offer it",
-                            mech.name().to_ascii_lowercase(),
-                            self.peer
-                        ),
-                    ));
+                    let offered: Vec<&str> = caps
+                        .iter()
+                        .filter_map(|c| c.strip_prefix("AUTH="))
+                        .collect();
+                    return Err(Error::config(format!(
+                        "auth = \"{}\" is configured but {} does not offer it (it offers: {})",
+                        mech.name().to_ascii_lowercase(),
+                        self.peer,
+                        offered.join(" ")
+                    )));
                 }
                 let mut sasl = Sasl {
                     exchange: Exchange::new(mech, login.user, login.secret),
@@ -849,8 +860,31 @@ impl PreAuth<'_> {
                     failed: None,
                     trace: self.trace.clone(),
                 };
-                self.trace.sent(&format!("AUTHENTICATE {}", mech.name()));
-                let fut = client.authenticate(mech.name(), &mut sasl);
+                // RFC 4959 (SASL-IR): the initial response goes with the command, saving a
+                // round trip; async-imap sends the command as we write it.
+                let initial = if caps.contains("SASL-IR") {
+                    sasl.exchange.initial()
+                } else {
+                    None
+                };
+                let command = match &initial {
+                    Some(ir) => {
+                        sasl.started = true;
+                        self.trace
+                            .sent(&format!("AUTHENTICATE {} <redacted>", mech.name()));
+                        let ir = if ir.is_empty() {
+                            "=".to_string()
+                        } else {
+                            crate::sasl::encode(ir)
+                        };
+                        format!("{} {ir}", mech.name())
+                    }
+                    None => {
+                        self.trace.sent(&format!("AUTHENTICATE {}", mech.name()));
+                        mech.name().to_string()
+                    }
+                };
+                let fut = client.authenticate(&command, &mut sasl);
                 let result = block(self.rt, self.limit, "logging in", fut)?;
                 if let Some(e) = sasl.failed {
                     return Err(e);
@@ -863,7 +897,9 @@ impl PreAuth<'_> {
                     Err((e, _)) => Err(refused(e, &format!("AUTHENTICATE {}", mech.name()))),
                 }
             }
-            AuthMethod::Auto | AuthMethod::Apop => unreachable!("resolved above"),
+            AuthMethod::Auto | AuthMethod::Apop | AuthMethod::OAuth2 => {
+                unreachable!("resolved above")
+            }
         }
     }
 }

@@ -100,11 +100,25 @@ impl Pop3 {
         let tls = self.conn.is_tls();
         let method = match login.method {
             AuthMethod::Auto => self.choose_method(tls, apop_stamp.is_some()),
+            AuthMethod::OAuth2 => {
+                match AuthMethod::oauth2_mechanism(|m| self.capa.has_sasl(m.name())) {
+                    Some(mech) => AuthMethod::Sasl(mech),
+                    None => {
+                        return Err(Error::config(format!(
+                            "auth = \"oauth2\" is configured but {} offers neither OAUTHBEARER \
+                             nor XOAUTH2 (it offers: {})",
+                            self.conn.peer(),
+                            self.offered()
+                        )))
+                    }
+                }
+            }
             m => m,
         };
         let sends_password = match method {
             AuthMethod::UserPass | AuthMethod::Sasl(Mechanism::Plain | Mechanism::Login) => true,
             AuthMethod::Sasl(Mechanism::XOAuth2 | Mechanism::OAuthBearer) => true,
+            AuthMethod::OAuth2 => true,
             AuthMethod::Apop | AuthMethod::Sasl(Mechanism::CramMd5) | AuthMethod::Auto => false,
         };
         if !tls && sends_password && !login.allow_plaintext {
@@ -119,28 +133,22 @@ impl Pop3 {
             AuthMethod::UserPass => self.user_pass(login),
             AuthMethod::Apop => {
                 let stamp = apop_stamp.ok_or_else(|| {
-                    Error::new(
-                        Class::Auth,
-                        "auth = \"apop\" but the server's greeting has no APOP timestamp",
-                    )
+                    Error::config("auth = \"apop\" but the server's greeting has no APOP timestamp")
                 })?;
                 self.apop(login, stamp)
             }
             AuthMethod::Sasl(mech) => {
                 if self.capa.known && !self.capa.has_sasl(mech.name()) {
-                    return Err(Error::new(
-                        Class::Auth,
-                        format!(
-                            "auth = \"{}\" is configured but {} does not offer it (it offers: {})",
-                            mech.name().to_ascii_lowercase(),
-                            self.conn.peer(),
-                            self.offered()
-                        ),
-                    ));
+                    return Err(Error::config(format!(
+                        "auth = \"{}\" is configured but {} does not offer it (it offers: {})",
+                        mech.name().to_ascii_lowercase(),
+                        self.conn.peer(),
+                        self.offered()
+                    )));
                 }
                 self.auth(login, mech)
             }
-            AuthMethod::Auto => Err(Error::new(
+            AuthMethod::Auto | AuthMethod::OAuth2 => Err(Error::new(
                 Class::Auth,
                 format!(
                     "{} offers no login method we can use without TLS (it offers: {})",

@@ -114,6 +114,39 @@ pub struct Script {
     pub slow_retr: Option<(u32, Duration)>,
     /// The misbehaviour.
     pub fault: Fault,
+    /// Bearer-token logins (AUTH XOAUTH2 / OAUTHBEARER), for OAuth2 tests.
+    pub bearer: Option<Bearer>,
+}
+
+/// How the server takes bearer-token logins: which SASL mechanisms CAPA lists, and which
+/// tokens it accepts (a fake OAuth2 provider's judgement, see `fake_oauth`).
+#[derive(Clone)]
+pub struct Bearer {
+    /// `XOAUTH2`, `OAUTHBEARER`.
+    pub mechanisms: Vec<&'static str>,
+    /// Whether `(user, token)` may log in.
+    pub accept: Arc<dyn Fn(&str, &str) -> bool + Send + Sync>,
+}
+
+impl std::fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Bearer({:?})", self.mechanisms)
+    }
+}
+
+/// A bearer-token login as the server saw it (the SASL payload taken apart).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BearerLogin {
+    /// The mechanism named in AUTH.
+    pub mechanism: String,
+    /// Whether the initial response came with the AUTH command.
+    pub initial_response: bool,
+    /// The user in the payload.
+    pub user: String,
+    /// The token in the payload.
+    pub token: String,
+    /// Whether the server accepted it.
+    pub accepted: bool,
 }
 
 /// What happened on the wire, in order.
@@ -129,6 +162,7 @@ struct Shared {
     mailbox: Mutex<Vec<Mail>>,
     script: Mutex<Script>,
     log: Mutex<Vec<Event>>,
+    bearer_logins: Mutex<Vec<BearerLogin>>,
     /// Per session (index = session - 1): the unique-ids of messages 1, 2, ... in it.
     snapshots: Mutex<Vec<Vec<String>>>,
     active: Mutex<usize>,
@@ -158,6 +192,7 @@ impl FakePop3 {
             mailbox: Mutex::new(mailbox),
             script: Mutex::new(script),
             log: Mutex::new(Vec::new()),
+            bearer_logins: Mutex::new(Vec::new()),
             snapshots: Mutex::new(Vec::new()),
             active: Mutex::new(0),
             idle: Condvar::new(),
@@ -297,6 +332,12 @@ impl FakePop3 {
         n
     }
 
+    /// The bearer-token logins tried, in order.
+    pub fn bearer_logins(&self) -> Vec<BearerLogin> {
+        self.wait_idle();
+        self.shared.bearer_logins.lock().unwrap().clone()
+    }
+
     /// The bytes the server managed to hand to the kernel for an endless line fault.
     pub fn endless_bytes_sent(&self) -> u64 {
         self.wait_idle();
@@ -433,8 +474,15 @@ impl Session {
                 if self.script.pipelining {
                     capa.push_str("PIPELINING\r\n");
                 }
+                let mut sasl: Vec<&str> = Vec::new();
                 if self.script.sasl_plain {
-                    capa.push_str("SASL PLAIN\r\n");
+                    sasl.push("PLAIN");
+                }
+                if let Some(bearer) = &self.script.bearer {
+                    sasl.extend(&bearer.mechanisms);
+                }
+                if !sasl.is_empty() {
+                    capa.push_str(&format!("SASL {}\r\n", sasl.join(" ")));
                 }
                 capa.push_str(".\r\n");
                 self.write(capa.as_bytes())?;
@@ -448,6 +496,9 @@ impl Session {
                     self.authorized = true;
                     self.write(b"+OK logged in\r\n")?;
                 }
+            }
+            "AUTH" if !self.authorized && self.bearer_mechanism(arg) => {
+                return self.auth_bearer(arg)
             }
             "AUTH" if !self.authorized && self.script.sasl_plain => {
                 self.authorized = true;
@@ -489,6 +540,72 @@ impl Session {
                 self.write(b"+OK\r\n")?;
             }
             _ => self.write(b"-ERR unknown command\r\n")?,
+        }
+        Ok(Next::Continue)
+    }
+
+    /// Whether `AUTH arg` names a bearer-token mechanism this server takes.
+    fn bearer_mechanism(&self, arg: &str) -> bool {
+        let mech = arg.split(' ').next().unwrap_or("").to_ascii_uppercase();
+        matches!(mech.as_str(), "XOAUTH2" | "OAUTHBEARER") && self.script.bearer.is_some()
+    }
+
+    /// RFC 5034 AUTH with XOAUTH2 or OAUTHBEARER (RFC 7628): take the payload apart, judge
+    /// the token; a refusal is the mechanism's error challenge, answered by the client with
+    /// an empty line, then -ERR.
+    fn auth_bearer(&mut self, arg: &str) -> io::Result<Next> {
+        use base64::Engine;
+        let bearer = self.script.bearer.clone().expect("checked");
+        let (mechanism, initial) = match arg.split_once(' ') {
+            Some((m, ir)) => (m.to_ascii_uppercase(), Some(ir.to_string())),
+            None => (arg.to_ascii_uppercase(), None),
+        };
+        let initial_response = initial.is_some();
+        let encoded = match initial {
+            Some(ir) => ir,
+            None => {
+                self.write(b"+ \r\n")?;
+                match self.rx.recv_timeout(CLIENT_IDLE) {
+                    Ok(line) => line,
+                    Err(_) => return Ok(Next::Close),
+                }
+            }
+        };
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map(|p| String::from_utf8_lossy(&p).into_owned())
+            .unwrap_or_default();
+        let user = if mechanism == "XOAUTH2" {
+            payload
+                .strip_prefix("user=")
+                .and_then(|r| r.split('\x01').next())
+        } else {
+            payload.split(',').find_map(|p| p.strip_prefix("a="))
+        }
+        .unwrap_or("")
+        .to_string();
+        let token = payload
+            .split('\x01')
+            .find_map(|p| p.strip_prefix("auth=Bearer "))
+            .unwrap_or("")
+            .to_string();
+        let accepted =
+            bearer.mechanisms.contains(&mechanism.as_str()) && (bearer.accept)(&user, &token);
+        self.shared.bearer_logins.lock().unwrap().push(BearerLogin {
+            mechanism,
+            initial_response,
+            user,
+            token,
+            accepted,
+        });
+        if accepted {
+            self.authorized = true;
+            self.write(b"+OK logged in\r\n")?;
+        } else {
+            // {"status":"401","schemes":"bearer"}
+            self.write(b"+ eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=\r\n")?;
+            let _ = self.rx.recv_timeout(CLIENT_IDLE);
+            self.write(b"-ERR [AUTH] bearer token refused\r\n")?;
         }
         Ok(Next::Continue)
     }

@@ -1,0 +1,453 @@
+//! OAuth2 end to end: `mailfetch auth` (authorization code with PKCE through a loopback
+//! redirect, and the device flow) against a fake provider on loopback
+//! (tests/support/fake_oauth.rs), then pulls whose logins send the access token with
+//! OAUTHBEARER or XOAUTH2, renewed before expiry, after a refusal, and at an IMAP reconnect;
+//! a revoked refresh token is exit 77 saying what to run.
+//!
+//! The SASL payloads are taken apart and judged by the servers: the fake POP3 server
+//! (tests/support/fake_pop3.rs, behind a TLS front) and, for IMAP, an OAuth2-terminating
+//! proxy in front of the real Dovecot (tests/support/oauth_imap.rs, whose module doc says
+//! why not Dovecot's oauth2 passdb).
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+use std::sync::Arc;
+use support::client::{maildir_messages, Client, Outcome};
+use support::corpus::simple;
+use support::dovecot::Dovecot;
+use support::fake_oauth::FakeOAuth;
+use support::fake_pop3::{Bearer, FakePop3, Mail, Script};
+use support::oauth_imap::{OAuthImap, Setup};
+use support::tls::{ServerCert, TlsFront};
+
+/// A fake POP3 server taking bearer tokens (judged by `provider`) with `mechanisms`, behind
+/// a TLS front, and an account `t` for it with `keys`.
+struct Pop3Fixture {
+    server: FakePop3,
+    _front: TlsFront,
+    _cert: ServerCert,
+    client: Client,
+}
+
+fn pop3_fixture(provider: &FakeOAuth, mechanisms: &[&'static str], keys: &str) -> Pop3Fixture {
+    let mails: Vec<Mail> = (1..=3)
+        .map(|i| {
+            Mail::new(
+                &format!("u{i}"),
+                format!("Subject: m{i}\n\nbody {i}\n").as_bytes(),
+            )
+        })
+        .collect();
+    let server = FakePop3::start(
+        mails,
+        Script {
+            bearer: Some(Bearer {
+                mechanisms: mechanisms.to_vec(),
+                accept: provider.checker(),
+            }),
+            ..Script::default()
+        },
+    );
+    let cert = ServerCert::issued_for(&["localhost"]);
+    let front = TlsFront::start(&cert, server.port());
+    let client = Client::new(&format!(
+        "[accounts.t]\nprofile = \"custom\"\nprotocol = \"pop3\"\nhost = \"localhost\"\n\
+         port = {}\ntls = \"implicit\"\nca-file = \"{}\"\nuser = \"alice\"\n\
+         target = \"maildir:{{dir}}/M\"\ntimeout = 5\n{keys}",
+        front.port(),
+        cert.ca_file().display()
+    ));
+    Pop3Fixture {
+        server,
+        _front: front,
+        _cert: cert,
+        client,
+    }
+}
+
+/// Run `mailfetch auth ACCOUNT ARGS` and play the browser: approve the printed URL at the
+/// fake provider and follow the redirect to mailfetch's loopback port.
+pub fn authorize(c: &Client, provider: &FakeOAuth, account: &str, args: &[&str]) -> Outcome {
+    let mut all = vec!["auth", account];
+    all.extend_from_slice(args);
+    let mut child = c
+        .command(&all)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    let url = loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "auth ended without a URL: {printed}"
+        );
+        printed.push_str(&line);
+        if line.starts_with(&format!("{}/authorize?", provider.url())) {
+            break line.trim().to_string();
+        }
+    };
+    let redirect = provider.approve(&url);
+    let target = redirect.trim_start_matches("http://");
+    let (host, path) = target.split_once('/').unwrap();
+    let mut browser = TcpStream::connect(host).unwrap();
+    write!(
+        browser,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut page = String::new();
+    browser.read_to_string(&mut page).unwrap();
+    assert!(
+        page.starts_with("HTTP/1.1 200") && page.contains("authorized"),
+        "{page}"
+    );
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    Outcome {
+        code: status.code().unwrap_or(-1),
+        stdout: printed + &rest,
+        stderr,
+    }
+}
+
+#[test]
+fn auth_runs_the_pkce_code_flow_and_keeps_the_refresh_token_0600() {
+    let provider = FakeOAuth::start();
+    let fx = pop3_fixture(
+        &provider,
+        &["XOAUTH2", "OAUTHBEARER"],
+        &provider.account_keys(),
+    );
+    let out = authorize(&fx.client, &provider, "t", &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("t: authorized"), "{out:?}");
+    let file = fx.client.state_dir().join("t.oauth2");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains("1//fake-refresh-0001"));
+    let exchange = provider.grants("authorization_code");
+    assert_eq!(exchange.len(), 1);
+    let verifier = &exchange[0].form["code_verifier"];
+    assert!(verifier.len() >= 43, "{verifier}");
+    assert!(!exchange[0].form.contains_key("client_secret"));
+    // The stored, fresh access token is used as it is: no refresh.
+    let out = fx.client.ok(&["pull"]);
+    assert!(out.stdout.contains("t: 3 new messages"), "{out:?}");
+    assert_eq!(maildir_messages(&fx.client.path("M")).len(), 3);
+    assert!(provider.grants("refresh_token").is_empty());
+    let logins = fx.server.bearer_logins();
+    assert_eq!(logins.len(), 1, "{logins:?}");
+    assert_eq!(
+        logins[0].mechanism, "OAUTHBEARER",
+        "the standard one is preferred"
+    );
+    assert!(logins[0].initial_response && logins[0].accepted);
+    assert_eq!(logins[0].user, "alice");
+    assert_eq!(logins[0].token, "ya29.fake-access-0001-c0ffee");
+}
+
+#[test]
+fn xoauth2_is_used_when_the_server_offers_only_it() {
+    let provider = FakeOAuth::start();
+    let fx = pop3_fixture(&provider, &["XOAUTH2"], &provider.account_keys());
+    assert_eq!(authorize(&fx.client, &provider, "t", &[]).code, 0);
+    fx.client.ok(&["pull"]);
+    let logins = fx.server.bearer_logins();
+    assert_eq!(logins.len(), 1);
+    assert_eq!(logins[0].mechanism, "XOAUTH2");
+    assert!(logins[0].accepted);
+}
+
+#[test]
+fn access_token_near_expiry_is_renewed_before_login() {
+    let provider = FakeOAuth::start();
+    provider.set_lifetime(60);
+    let fx = pop3_fixture(&provider, &["OAUTHBEARER"], &provider.account_keys());
+    assert_eq!(authorize(&fx.client, &provider, "t", &[]).code, 0);
+    fx.client.ok(&["pull"]);
+    let refreshes = provider.grants("refresh_token");
+    assert_eq!(refreshes.len(), 1);
+    assert_eq!(
+        refreshes[0].form["refresh_token"],
+        "1//fake-refresh-0001-5ecret"
+    );
+    let logins = fx.server.bearer_logins();
+    assert_eq!(logins.len(), 1);
+    assert_eq!(logins[0].token, "ya29.fake-access-0002-c0ffee");
+}
+
+#[test]
+fn token_refused_by_the_server_is_renewed_once_and_retried() {
+    let provider = FakeOAuth::start();
+    let fx = pop3_fixture(&provider, &["OAUTHBEARER"], &provider.account_keys());
+    assert_eq!(authorize(&fx.client, &provider, "t", &[]).code, 0);
+    provider.revoke_access_token("ya29.fake-access-0001-c0ffee");
+    let out = fx.client.ok(&["pull"]);
+    assert!(out.stdout.contains("t: 3 new messages"), "{out:?}");
+    let logins = fx.server.bearer_logins();
+    let seen: Vec<(&str, bool)> = logins
+        .iter()
+        .map(|l| (l.token.as_str(), l.accepted))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("ya29.fake-access-0001-c0ffee", false),
+            ("ya29.fake-access-0002-c0ffee", true)
+        ]
+    );
+    assert_eq!(fx.server.sessions(), 2);
+}
+
+#[test]
+fn revoked_refresh_token_is_exit_77_and_says_to_authorize_again() {
+    let provider = FakeOAuth::start();
+    let fx = pop3_fixture(&provider, &["OAUTHBEARER"], &provider.account_keys());
+    assert_eq!(authorize(&fx.client, &provider, "t", &[]).code, 0);
+    provider.revoke_refresh_tokens();
+    // The access token is still good: nothing needs the refresh token yet.
+    fx.client.ok(&["pull"]);
+    // Refused by the server, and the refresh token revoked: 77, with what to run.
+    provider.revoke_access_token("ya29.fake-access-0001-c0ffee");
+    let out = fx.client.run(&["pull"]);
+    assert_eq!(out.code, 77, "{out:?}");
+    assert!(out.stderr.contains("revoked"), "{out:?}");
+    assert!(out.stderr.contains("mailfetch auth t"), "{out:?}");
+    assert_eq!(out.stderr.matches("mailfetch auth t").count(), 1, "{out:?}");
+    // The same when the access token has expired and must be renewed before a login.
+    provider.set_lifetime(1);
+    assert_eq!(authorize(&fx.client, &provider, "t", &[]).code, 0);
+    provider.revoke_refresh_tokens();
+    let out = fx.client.run(&["pull"]);
+    assert_eq!(out.code, 77, "{out:?}");
+    assert!(out.stderr.contains("mailfetch auth t"), "{out:?}");
+}
+
+#[test]
+fn rotated_refresh_token_replaces_the_stored_one() {
+    let provider = FakeOAuth::start();
+    provider.rotate_refresh_tokens();
+    provider.set_lifetime(60);
+    let fx = pop3_fixture(&provider, &["XOAUTH2"], &provider.account_keys());
+    assert_eq!(authorize(&fx.client, &provider, "t", &[]).code, 0);
+    fx.client.ok(&["pull"]);
+    fx.client.ok(&["pull"]);
+    let used: Vec<String> = provider
+        .grants("refresh_token")
+        .iter()
+        .map(|r| r.form["refresh_token"].clone())
+        .collect();
+    assert_eq!(
+        used,
+        ["1//fake-refresh-0001-5ecret", "1//fake-refresh-0002-5ecret"]
+    );
+    let file = fx.client.state_dir().join("t.oauth2");
+    assert!(std::fs::read_to_string(file)
+        .unwrap()
+        .contains("1//fake-refresh-0003-5ecret"));
+}
+
+#[test]
+fn device_flow_shows_the_code_and_polls_until_it_is_entered() {
+    let provider = FakeOAuth::start();
+    provider.set_pending_polls(1);
+    let fx = pop3_fixture(&provider, &["OAUTHBEARER"], &provider.account_keys());
+    let out = fx.client.run(&["auth", "t", "--device"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("https://example.invalid/devicelogin")
+            && out.stdout.contains("WDJB-MJHT"),
+        "{out:?}"
+    );
+    assert_eq!(
+        provider
+            .grants("urn:ietf:params:oauth:grant-type:device_code")
+            .len(),
+        2
+    );
+    fx.client.ok(&["pull"]);
+    assert!(fx.server.bearer_logins()[0].accepted);
+}
+
+#[test]
+fn token_command_is_run_again_once_after_a_refusal() {
+    let provider = FakeOAuth::start();
+    let mails = vec![Mail::new("u1", b"Subject: x\n\nbody\n")];
+    let server = FakePop3::start(
+        mails,
+        Script {
+            bearer: Some(Bearer {
+                mechanisms: vec!["XOAUTH2"],
+                accept: Arc::new(|user, token| user == "alice" && token == "cmd-token-2"),
+            }),
+            ..Script::default()
+        },
+    );
+    let c = Client::new("");
+    let counter = c.path("runs");
+    c.set_config(&format!(
+        "[accounts.t]\nprofile = \"custom\"\nprotocol = \"pop3\"\nhost = \"127.0.0.1\"\n\
+         port = {port}\ntls = \"none\"\nallow-plaintext-password = true\nuser = \"alice\"\n\
+         target = \"maildir:{{dir}}/M\"\ntimeout = 5\nauth = \"oauth2\"\n\
+         oauth2-token-command = \"echo x >> {runs}; echo cmd-token-$(wc -l < {runs})\"\n",
+        port = server.port(),
+        runs = counter.display()
+    ));
+    c.ok(&["pull"]);
+    let tokens: Vec<String> = server
+        .bearer_logins()
+        .into_iter()
+        .map(|l| l.token)
+        .collect();
+    assert_eq!(tokens, ["cmd-token-1", "cmd-token-2"]);
+    assert!(provider.requests().is_empty());
+    // `mailfetch auth` has nothing to do for such an account.
+    let out = c.run(&["auth", "t"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    assert!(out.stderr.contains("oauth2-token-command"), "{out:?}");
+}
+
+#[test]
+fn pinned_mechanism_the_server_lacks_is_a_config_error_78() {
+    let provider = FakeOAuth::start();
+    let keys = "auth = \"oauthbearer\"\noauth2-token-command = \"echo t\"\n";
+    let fx = pop3_fixture(&provider, &["XOAUTH2"], keys);
+    let out = fx.client.run(&["pull"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    assert!(
+        out.stderr.contains("does not offer it (it offers: XOAUTH2"),
+        "{out:?}"
+    );
+    let fx = pop3_fixture(
+        &provider,
+        &[],
+        "auth = \"oauth2\"\noauth2-token-command = \"echo t\"\n",
+    );
+    let out = fx.client.run(&["pull"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    assert!(
+        out.stderr.contains("neither OAUTHBEARER nor XOAUTH2"),
+        "{out:?}"
+    );
+    assert!(fx.server.bearer_logins().is_empty());
+    // IMAP: Dovecot offers no bearer mechanism.
+    let d = Dovecot::shared();
+    let user = d.new_user("o2pin");
+    let c = Client::new(&format!(
+        "[accounts.i]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"localhost\"\n\
+         port = {}\ntls = \"implicit\"\nca-file = \"{}\"\nuser = \"{}\"\n\
+         target = \"maildir:{{dir}}/I\"\nauth = \"oauth2\"\noauth2-token-command = \"echo t\"\n",
+        d.imaps(),
+        d.ca_file().display(),
+        user.name
+    ));
+    let out = c.run(&["pull"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("neither AUTH=OAUTHBEARER nor AUTH=XOAUTH2"),
+        "{out:?}"
+    );
+}
+
+/// An IMAP account `i` reaching Dovecot through the OAuth2 proxy.
+fn imap_client(proxy: &OAuthImap, user: &str, keys: &str) -> Client {
+    Client::new(&format!(
+        "[accounts.i]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"127.0.0.1\"\n\
+         port = {}\ntls = \"none\"\nallow-plaintext-password = true\nuser = \"{user}\"\n\
+         target = \"maildir:{{dir}}/I\"\ntimeout = 10\n{keys}",
+        proxy.port()
+    ))
+}
+
+#[test]
+fn imap_uses_sasl_ir_and_an_expired_token_is_renewed_at_the_reconnect() {
+    let d = Dovecot::shared();
+    let user = d.new_user("o2imap");
+    let mail: Vec<Vec<u8>> = (0..6)
+        .map(|i| simple(&format!("o2-{i}"), "s", "b\n"))
+        .collect();
+    d.seed(&user, &mail);
+    let provider = FakeOAuth::start();
+    // Tokens live 2 s: less than mailfetch's renewal margin, and over by the time the
+    // reconnect after the BYE (2 s later) logs in again.
+    provider.set_lifetime(2);
+    let proxy = OAuthImap::start(
+        d,
+        &user,
+        Setup {
+            accept: provider.checker(),
+            bye_once: Some(Arc::new(|_| {})),
+        },
+    );
+    let c = imap_client(&proxy, &user.name, &provider.account_keys());
+    assert_eq!(authorize(&c, &provider, "i", &[]).code, 0);
+    let out = c.ok(&["pull", "--verbose"]);
+    assert!(proxy.said_bye(), "the proxy ended the first session");
+    assert!(out.stderr.contains("reconnecting"), "{out:?}");
+    assert_eq!(maildir_messages(&c.path("I")).len(), mail.len());
+    let logins = proxy.logins();
+    assert_eq!(logins.len(), 2, "{logins:?}");
+    assert!(logins.iter().all(|l| l.accepted && l.initial_response));
+    assert!(logins.iter().all(|l| l.mechanism == "OAUTHBEARER"));
+    assert_ne!(
+        logins[0].token, logins[1].token,
+        "a fresh token at the reconnect"
+    );
+    assert_eq!(provider.grants("refresh_token").len(), 2);
+    assert!(
+        out.stderr.contains("AUTHENTICATE OAUTHBEARER <redacted>"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn imap_token_revoked_mid_session_is_renewed_once_after_the_refusal() {
+    let d = Dovecot::shared();
+    let user = d.new_user("o2revoke");
+    d.seed(&user, [simple("o2r", "s", "b\n")]);
+    let provider = Arc::new(FakeOAuth::start());
+    let revoker = provider.clone();
+    let proxy = OAuthImap::start(
+        d,
+        &user,
+        Setup {
+            accept: provider.checker(),
+            bye_once: Some(Arc::new(move |token| revoker.revoke_access_token(token))),
+        },
+    );
+    let c = imap_client(&proxy, &user.name, &provider.account_keys());
+    assert_eq!(authorize(&c, &provider, "i", &[]).code, 0);
+    c.ok(&["pull"]);
+    assert_eq!(maildir_messages(&c.path("I")).len(), 1);
+    let seen: Vec<(String, bool)> = proxy
+        .logins()
+        .into_iter()
+        .map(|l| (l.token, l.accepted))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("ya29.fake-access-0001-c0ffee".to_string(), true),
+            ("ya29.fake-access-0001-c0ffee".to_string(), false),
+            ("ya29.fake-access-0002-c0ffee".to_string(), true),
+        ]
+    );
+}
