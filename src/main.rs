@@ -187,50 +187,6 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 line,
             ))
         }
-        Command::Init(args) => {
-            let note = init::run(args, &config_path(cli)?, &state_dir(cli)?, cli.verbose)?;
-            reporter.line(&note);
-            Ok(0)
-        }
-        Command::List(args) => {
-            let config = load(cli)?;
-            let account = config.select(std::slice::from_ref(&args.account))?[0];
-            let entries = list::list(account, &state_dir(cli)?, cli.verbose)?;
-            if args.json {
-                out(&json::render(&json::List {
-                    command: "list",
-                    account: &account.name,
-                    messages: &entries,
-                }));
-                return Ok(0);
-            }
-            let folders = entries.iter().any(|e| e.mailbox != "INBOX");
-            for e in &entries {
-                let date = e
-                    .date
-                    .and_then(|d| chrono::DateTime::from_timestamp(d, 0))
-                    .map(|d| {
-                        d.with_timezone(&chrono::Local)
-                            .format("%Y-%m-%d %H:%M")
-                            .to_string()
-                    })
-                    .unwrap_or_else(|| "-".to_string());
-                let folder = if folders {
-                    format!("{}  ", e.mailbox)
-                } else {
-                    String::new()
-                };
-                out(&format!(
-                    "{folder}{:>6}  {date:<16}  {}  {}  {:>8}  {}",
-                    e.number,
-                    list::column(&e.from, 24),
-                    list::column(&e.subject, 40),
-                    human_bytes(e.size),
-                    e.state
-                ));
-            }
-            Ok(0)
-        }
         Command::Accounts(args) => {
             let config = load(cli)?;
             let dir = state_dir(cli)?;
