@@ -59,10 +59,17 @@ fn self_signed_certificate_without_ca_file_is_refused_and_nothing_is_sent() {
     let c = account("localhost", front.port(), "");
     let out = c.run(&["pull"]);
     assert_eq!(out.code, 69, "{out:?}");
-    assert!(out.stderr.contains("TLS handshake with localhost failed"), "{out:?}");
+    assert!(
+        out.stderr.contains("TLS handshake with localhost failed"),
+        "{out:?}"
+    );
     assert!(out.stderr.contains("ca-file"), "says what to do: {out:?}");
     assert_eq!(front.handshakes(), 0);
-    assert!(server.all_commands().is_empty(), "{:?}", server.all_commands());
+    assert!(
+        server.all_commands().is_empty(),
+        "{:?}",
+        server.all_commands()
+    );
 }
 
 #[test]
@@ -74,7 +81,10 @@ fn host_name_not_in_the_certificate_is_refused() {
     let c = account("127.0.0.1", front.port(), &ca(&cert));
     let out = c.run(&["pull"]);
     assert_eq!(out.code, 69, "{out:?}");
-    assert!(out.stderr.contains("TLS handshake with 127.0.0.1 failed"), "{out:?}");
+    assert!(
+        out.stderr.contains("TLS handshake with 127.0.0.1 failed"),
+        "{out:?}"
+    );
     assert!(server.all_commands().is_empty());
 }
 
@@ -113,7 +123,11 @@ fn wrong_pin_is_refused_before_any_password_is_sent() {
     );
     assert_eq!(front.handshakes(), 1, "the handshake itself completed");
     assert_eq!(front.plaintext_from_clients(), 0, "not one byte inside TLS");
-    assert!(server.all_commands().is_empty(), "{:?}", server.all_commands());
+    assert!(
+        server.all_commands().is_empty(),
+        "{:?}",
+        server.all_commands()
+    );
     assert!(!out.stderr.contains(PASSWORD) && !out.stdout.contains(PASSWORD));
 }
 
@@ -125,9 +139,16 @@ fn pins_and_tls_min_work_against_dovecot_over_pop3_and_imap() {
     let der = pem_to_der(&std::fs::read(d.server_cert_file()).unwrap());
     let pin = ServerCert::pin_of(&der);
     // POP3S by IP address with only the pin (no ca-file): the pin replaces verification.
-    let pop = pop3_account(d, "p", &user, "implicit", "maildir:{dir}/P", "tls-min = \"1.3\"")
-        .replace(&format!("ca-file = \"{}\"\n", d.ca_file().display()), "")
-        .replace("host = \"localhost\"", "host = \"127.0.0.1\"")
+    let pop = pop3_account(
+        d,
+        "p",
+        &user,
+        "implicit",
+        "maildir:{dir}/P",
+        "tls-min = \"1.3\"",
+    )
+    .replace(&format!("ca-file = \"{}\"\n", d.ca_file().display()), "")
+    .replace("host = \"localhost\"", "host = \"127.0.0.1\"")
         + &format!("tls-fingerprint = \"{pin}\"\n");
     let imap = format!(
         "[accounts.i]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"127.0.0.1\"\n\
@@ -146,7 +167,10 @@ fn pins_and_tls_min_work_against_dovecot_over_pop3_and_imap() {
     c.set_config(&imap.replace(&pin, &wrong));
     let out = c.run(&["pull"]);
     assert_eq!(out.code, 69, "{out:?}");
-    assert!(out.stderr.contains("does not match tls-fingerprint"), "{out:?}");
+    assert!(
+        out.stderr.contains("does not match tls-fingerprint"),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -184,7 +208,8 @@ fn imap_server_without_starttls_is_refused_and_gets_no_login() {
     }
     let got = received.lock().unwrap().clone();
     assert!(
-        got.iter().all(|l| !l.contains("LOGIN") && !l.contains("AUTHENTICATE")),
+        got.iter()
+            .all(|l| !l.contains("LOGIN") && !l.contains("AUTHENTICATE")),
         "{got:?}"
     );
 }
@@ -201,7 +226,10 @@ fn certinfo_shows_the_chain_fingerprint_and_verification() {
     assert!(out.stdout.contains("certificate 0 (server):"), "{out:?}");
     assert!(out.stdout.contains(&format!("sha256:   {pin}")), "{out:?}");
     assert!(out.stdout.contains("verification: ok"), "{out:?}");
-    assert!(out.stdout.contains(&format!("tls-fingerprint = \"{pin}\"")), "{out:?}");
+    assert!(
+        out.stdout.contains(&format!("tls-fingerprint = \"{pin}\"")),
+        "{out:?}"
+    );
     assert!(out.stdout.contains("localhost"), "names: {out:?}");
     assert!(out.stdout.contains("expires in"), "{out:?}");
     // Without the CA: still shown (that is what certinfo is for), but not trusted.
@@ -220,10 +248,16 @@ fn certinfo_shows_the_chain_fingerprint_and_verification() {
     c.set_config(&imap);
     let out = c.ok(&["certinfo", "i", "--verbose"]);
     assert!(out.stdout.contains("tls-fingerprint: matches"), "{out:?}");
-    assert!(!out.stderr.contains(&user.password), "no credential sent: {out:?}");
+    assert!(
+        !out.stderr.contains(&user.password),
+        "no credential sent: {out:?}"
+    );
 }
 
 /// The first certificate of a PEM file, as DER.
 fn pem_to_der(pem: &[u8]) -> Vec<u8> {
-    openssl::x509::X509::from_pem(pem).unwrap().to_der().unwrap()
+    openssl::x509::X509::from_pem(pem)
+        .unwrap()
+        .to_der()
+        .unwrap()
 }

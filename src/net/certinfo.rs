@@ -93,9 +93,9 @@ pub fn inspect(
     let connector = builder.build();
     let tls = connector
         .configure()
-        .and_then(|mut c| {
+        .map(|mut c| {
             c.set_verify_hostname(true);
-            Ok(c)
+            c
         })
         .map_err(|e| failed(&e))?
         .connect(&endpoint.host, tcp)

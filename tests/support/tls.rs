@@ -39,15 +39,18 @@ fn certificate(
     b.set_version(2).unwrap();
     static SERIAL: AtomicU64 = AtomicU64::new(1);
     let serial = BigNum::from_u32(SERIAL.fetch_add(1, Ordering::SeqCst) as u32).unwrap();
-    b.set_serial_number(&serial.to_asn1_integer().unwrap()).unwrap();
+    b.set_serial_number(&serial.to_asn1_integer().unwrap())
+        .unwrap();
     b.set_subject_name(&name).unwrap();
     match issuer {
         Some((cert, _)) => b.set_issuer_name(cert.subject_name()).unwrap(),
         None => b.set_issuer_name(&name).unwrap(),
     }
     b.set_pubkey(key).unwrap();
-    b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(30).unwrap()).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
+        .unwrap();
     if ca {
         b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
             .unwrap();
@@ -196,7 +199,8 @@ fn relay(mut tls: native_tls::TlsStream<TcpStream>, backend: u16, counted: &Atom
     let _ = tls.get_ref().set_read_timeout(tick);
     let _ = plain.set_read_timeout(tick);
     let mut buf = vec![0u8; 64 * 1024];
-    let waiting = |e: &std::io::Error| matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut);
+    let waiting =
+        |e: &std::io::Error| matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut);
     let mut idle = 0u32;
     loop {
         let mut moved = false;
