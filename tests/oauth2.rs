@@ -11,15 +11,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 use std::sync::Arc;
-use support::client::{maildir_messages, Client, Outcome};
+use support::client::{maildir_messages, Client};
 use support::corpus::simple;
 use support::dovecot::Dovecot;
-use support::fake_oauth::FakeOAuth;
+use support::fake_oauth::{authorize, FakeOAuth};
 use support::fake_pop3::{Bearer, FakePop3, Mail, Script};
 use support::oauth_imap::{OAuthImap, Setup};
 use support::tls::{ServerCert, TlsFront};
@@ -66,62 +63,6 @@ fn pop3_fixture(provider: &FakeOAuth, mechanisms: &[&'static str], keys: &str) -
         _front: front,
         _cert: cert,
         client,
-    }
-}
-
-/// Run `mailfetch auth ACCOUNT ARGS` and play the browser: approve the printed URL at the
-/// fake provider and follow the redirect to mailfetch's loopback port.
-pub fn authorize(c: &Client, provider: &FakeOAuth, account: &str, args: &[&str]) -> Outcome {
-    let mut all = vec!["auth", account];
-    all.extend_from_slice(args);
-    let mut child = c
-        .command(&all)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut printed = String::new();
-    let url = loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "auth ended without a URL: {printed}"
-        );
-        printed.push_str(&line);
-        if line.starts_with(&format!("{}/authorize?", provider.url())) {
-            break line.trim().to_string();
-        }
-    };
-    let redirect = provider.approve(&url);
-    let target = redirect.trim_start_matches("http://");
-    let (host, path) = target.split_once('/').unwrap();
-    let mut browser = TcpStream::connect(host).unwrap();
-    write!(
-        browser,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut page = String::new();
-    browser.read_to_string(&mut page).unwrap();
-    assert!(
-        page.starts_with("HTTP/1.1 200") && page.contains("authorized"),
-        "{page}"
-    );
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let status = child.wait().unwrap();
-    Outcome {
-        code: status.code().unwrap_or(-1),
-        stdout: printed + &rest,
-        stderr,
     }
 }
 

@@ -8,10 +8,12 @@
 //! port. The token endpoint then grants tokens only for the code with the verifier whose
 //! S256 challenge was in the URL.
 
+use super::client::{Client, Outcome};
 use base64::Engine;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -165,6 +167,62 @@ impl FakeOAuth {
             (params["code_challenge"].clone(), redirect.clone()),
         );
         format!("{redirect}?state={}&code={code}", params["state"])
+    }
+}
+
+/// Run `mailfetch auth ACCOUNT ARGS` and play the browser: approve the printed URL at the
+/// fake provider and follow the redirect to mailfetch's loopback port.
+pub fn authorize(c: &Client, provider: &FakeOAuth, account: &str, args: &[&str]) -> Outcome {
+    let mut all = vec!["auth", account];
+    all.extend_from_slice(args);
+    let mut child = c
+        .command(&all)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    let url = loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "auth ended without a URL: {printed}"
+        );
+        printed.push_str(&line);
+        if line.starts_with(&format!("{}/authorize?", provider.url())) {
+            break line.trim().to_string();
+        }
+    };
+    let redirect = provider.approve(&url);
+    let target = redirect.trim_start_matches("http://");
+    let (host, path) = target.split_once('/').unwrap();
+    let mut browser = TcpStream::connect(host).unwrap();
+    write!(
+        browser,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut page = String::new();
+    browser.read_to_string(&mut page).unwrap();
+    assert!(
+        page.starts_with("HTTP/1.1 200") && page.contains("authorized"),
+        "{page}"
+    );
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    Outcome {
+        code: status.code().unwrap_or(-1),
+        stdout: printed + &rest,
+        stderr,
     }
 }
 
