@@ -33,6 +33,8 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('pull', 'pull', [CompletionResultType]::ParameterValue, 'Fetch new mail from every account, or the ones named')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Count new messages per account; downloads nothing')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the messages on an account''s server without downloading them: number or UID, date, sender, subject, size, and whether already fetched')
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Add an account to the config: asks for the address and what else the flags do not say, guesses the provider, tries the login, writes the file (mode 0600)')
             [CompletionResult]::new('accounts', 'accounts', [CompletionResultType]::ParameterValue, 'Show each account''s resolved server, port, TLS, protocol, target and state file')
             [CompletionResult]::new('folders', 'folders', [CompletionResultType]::ParameterValue, 'List an IMAP account''s folders on the server, with their message counts')
             [CompletionResult]::new('certinfo', 'certinfo', [CompletionResultType]::ParameterValue, 'Show the certificate chain an account''s server presents: names, expiry and SHA-256 fingerprints (for tls-fingerprint), and whether it verifies; sends no credential')
@@ -68,6 +70,44 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of the summary lines')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'mailfetch;list' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of the table')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'mailfetch;init' {
+            [CompletionResult]::new('--address', '--address', [CompletionResultType]::ParameterName, 'The email address (the profile is guessed from its domain)')
+            [CompletionResult]::new('--account', '--account', [CompletionResultType]::ParameterName, 'The account''s name in the config [default: from the domain]')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'The provider profile [default: guessed from the domain, else custom]')
+            [CompletionResult]::new('--protocol', '--protocol', [CompletionResultType]::ParameterName, 'pop3 or imap [default: the profile''s preferred one]')
+            [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'Server host, for the custom profile [default: pop. or imap. and the domain]')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Server port, for the custom profile [default: the protocol''s for the TLS mode]')
+            [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'implicit, starttls or none, for the custom profile [default: implicit]')
+            [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Extra CA certificates (PEM), for the custom profile')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Login name [default: the address]')
+            [CompletionResult]::new('--password-command', '--password-command', [CompletionResultType]::ParameterName, 'Command printing the password (e.g. "pass show mail/work")')
+            [CompletionResult]::new('--password-env', '--password-env', [CompletionResultType]::ParameterName, 'Environment variable holding the password')
+            [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'Where mail goes: maildir:PATH or mbox:PATH [default: maildir:~/Mail/NAME]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]')
+            [CompletionResult]::new('--no-test', '--no-test', [CompletionResultType]::ParameterName, 'Do not try the login before writing')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace an account of the same name without asking')
+            [CompletionResult]::new('--non-interactive', '--non-interactive', [CompletionResultType]::ParameterName, 'Ask nothing, even at a terminal')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)')
@@ -175,6 +215,8 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
         'mailfetch;help' {
             [CompletionResult]::new('pull', 'pull', [CompletionResultType]::ParameterValue, 'Fetch new mail from every account, or the ones named')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Count new messages per account; downloads nothing')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the messages on an account''s server without downloading them: number or UID, date, sender, subject, size, and whether already fetched')
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Add an account to the config: asks for the address and what else the flags do not say, guesses the provider, tries the login, writes the file (mode 0600)')
             [CompletionResult]::new('accounts', 'accounts', [CompletionResultType]::ParameterValue, 'Show each account''s resolved server, port, TLS, protocol, target and state file')
             [CompletionResult]::new('folders', 'folders', [CompletionResultType]::ParameterValue, 'List an IMAP account''s folders on the server, with their message counts')
             [CompletionResult]::new('certinfo', 'certinfo', [CompletionResultType]::ParameterValue, 'Show the certificate chain an account''s server presents: names, expiry and SHA-256 fingerprints (for tls-fingerprint), and whether it verifies; sends no credential')
@@ -187,6 +229,12 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
             break
         }
         'mailfetch;help;check' {
+            break
+        }
+        'mailfetch;help;list' {
+            break
+        }
+        'mailfetch;help;init' {
             break
         }
         'mailfetch;help;accounts' {

@@ -30,6 +30,8 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand --version 'Print version'
             cand pull 'Fetch new mail from every account, or the ones named'
             cand check 'Count new messages per account; downloads nothing'
+            cand list 'List the messages on an account''s server without downloading them: number or UID, date, sender, subject, size, and whether already fetched'
+            cand init 'Add an account to the config: asks for the address and what else the flags do not say, guesses the provider, tries the login, writes the file (mode 0600)'
             cand accounts 'Show each account''s resolved server, port, TLS, protocol, target and state file'
             cand folders 'List an IMAP account''s folders on the server, with their message counts'
             cand certinfo 'Show the certificate chain an account''s server presents: names, expiry and SHA-256 fingerprints (for tls-fingerprint), and whether it verifies; sends no credential'
@@ -63,6 +65,42 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
             cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
             cand --json 'Print one JSON document on stdout instead of the summary lines'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand --verbose 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailfetch;list'= {
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
+            cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand --json 'Print one JSON document on stdout instead of the table'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand --verbose 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailfetch;init'= {
+            cand --address 'The email address (the profile is guessed from its domain)'
+            cand --account 'The account''s name in the config [default: from the domain]'
+            cand --profile 'The provider profile [default: guessed from the domain, else custom]'
+            cand --protocol 'pop3 or imap [default: the profile''s preferred one]'
+            cand --host 'Server host, for the custom profile [default: pop. or imap. and the domain]'
+            cand --port 'Server port, for the custom profile [default: the protocol''s for the TLS mode]'
+            cand --tls 'implicit, starttls or none, for the custom profile [default: implicit]'
+            cand --ca-file 'Extra CA certificates (PEM), for the custom profile'
+            cand --user 'Login name [default: the address]'
+            cand --password-command 'Command printing the password (e.g. "pass show mail/work")'
+            cand --password-env 'Environment variable holding the password'
+            cand --target 'Where mail goes: maildir:PATH or mbox:PATH [default: maildir:~/Mail/NAME]'
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
+            cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand --no-test 'Do not try the login before writing'
+            cand --force 'Replace an account of the same name without asking'
+            cand --non-interactive 'Ask nothing, even at a terminal'
             cand -q 'Print nothing but errors'
             cand --quiet 'Print nothing but errors'
             cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
@@ -158,6 +196,8 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
         &'mailfetch;help'= {
             cand pull 'Fetch new mail from every account, or the ones named'
             cand check 'Count new messages per account; downloads nothing'
+            cand list 'List the messages on an account''s server without downloading them: number or UID, date, sender, subject, size, and whether already fetched'
+            cand init 'Add an account to the config: asks for the address and what else the flags do not say, guesses the provider, tries the login, writes the file (mode 0600)'
             cand accounts 'Show each account''s resolved server, port, TLS, protocol, target and state file'
             cand folders 'List an IMAP account''s folders on the server, with their message counts'
             cand certinfo 'Show the certificate chain an account''s server presents: names, expiry and SHA-256 fingerprints (for tls-fingerprint), and whether it verifies; sends no credential'
@@ -168,6 +208,10 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
         &'mailfetch;help;pull'= {
         }
         &'mailfetch;help;check'= {
+        }
+        &'mailfetch;help;list'= {
+        }
+        &'mailfetch;help;init'= {
         }
         &'mailfetch;help;accounts'= {
         }

@@ -32,6 +32,8 @@ complete -c mailfetch -n "__fish_mailfetch_needs_command" -s h -l help -d 'Print
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -s V -l version -d 'Print version'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "pull" -d 'Fetch new mail from every account, or the ones named'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "check" -d 'Count new messages per account; downloads nothing'
+complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "list" -d 'List the messages on an account\'s server without downloading them: number or UID, date, sender, subject, size, and whether already fetched'
+complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "init" -d 'Add an account to the config: asks for the address and what else the flags do not say, guesses the provider, tries the login, writes the file (mode 0600)'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "accounts" -d 'Show each account\'s resolved server, port, TLS, protocol, target and state file'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "folders" -d 'List an IMAP account\'s folders on the server, with their message counts'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "certinfo" -d 'Show the certificate chain an account\'s server presents: names, expiry and SHA-256 fingerprints (for tls-fingerprint), and whether it verifies; sends no credential'
@@ -59,6 +61,32 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -l json -d 'P
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -s h -l help -d 'Print help'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand list" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand list" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand list" -l json -d 'Print one JSON document on stdout instead of the table'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand list" -s q -l quiet -d 'Print nothing but errors'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand list" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand list" -s h -l help -d 'Print help'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l address -d 'The email address (the profile is guessed from its domain)' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l account -d 'The account\'s name in the config [default: from the domain]' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l profile -d 'The provider profile [default: guessed from the domain, else custom]' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l protocol -d 'pop3 or imap [default: the profile\'s preferred one]' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l host -d 'Server host, for the custom profile [default: pop. or imap. and the domain]' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l port -d 'Server port, for the custom profile [default: the protocol\'s for the TLS mode]' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l tls -d 'implicit, starttls or none, for the custom profile [default: implicit]' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l ca-file -d 'Extra CA certificates (PEM), for the custom profile' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l user -d 'Login name [default: the address]' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l password-command -d 'Command printing the password (e.g. "pass show mail/work")' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l password-env -d 'Environment variable holding the password' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l target -d 'Where mail goes: maildir:PATH or mbox:PATH [default: maildir:~/Mail/NAME]' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l no-test -d 'Do not try the login before writing'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l force -d 'Replace an account of the same name without asking'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l non-interactive -d 'Ask nothing, even at a terminal'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -s q -l quiet -d 'Print nothing but errors'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -s h -l help -d 'Print help'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -l json -d 'Print one JSON document on stdout instead of one line per account'
@@ -101,13 +129,15 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Completions for SHELL'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders certinfo profiles generate help" -f -a "pull" -d 'Fetch new mail from every account, or the ones named'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders certinfo profiles generate help" -f -a "check" -d 'Count new messages per account; downloads nothing'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders certinfo profiles generate help" -f -a "accounts" -d 'Show each account\'s resolved server, port, TLS, protocol, target and state file'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders certinfo profiles generate help" -f -a "folders" -d 'List an IMAP account\'s folders on the server, with their message counts'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders certinfo profiles generate help" -f -a "certinfo" -d 'Show the certificate chain an account\'s server presents: names, expiry and SHA-256 fingerprints (for tls-fingerprint), and whether it verifies; sends no credential'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders certinfo profiles generate help" -f -a "profiles" -d 'Show the built-in provider profiles'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders certinfo profiles generate help" -f -a "generate" -d 'Write the man page or shell completions to stdout'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check accounts folders certinfo profiles generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check list init accounts folders certinfo profiles generate help" -f -a "pull" -d 'Fetch new mail from every account, or the ones named'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check list init accounts folders certinfo profiles generate help" -f -a "check" -d 'Count new messages per account; downloads nothing'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check list init accounts folders certinfo profiles generate help" -f -a "list" -d 'List the messages on an account\'s server without downloading them: number or UID, date, sender, subject, size, and whether already fetched'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check list init accounts folders certinfo profiles generate help" -f -a "init" -d 'Add an account to the config: asks for the address and what else the flags do not say, guesses the provider, tries the login, writes the file (mode 0600)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check list init accounts folders certinfo profiles generate help" -f -a "accounts" -d 'Show each account\'s resolved server, port, TLS, protocol, target and state file'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check list init accounts folders certinfo profiles generate help" -f -a "folders" -d 'List an IMAP account\'s folders on the server, with their message counts'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check list init accounts folders certinfo profiles generate help" -f -a "certinfo" -d 'Show the certificate chain an account\'s server presents: names, expiry and SHA-256 fingerprints (for tls-fingerprint), and whether it verifies; sends no credential'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check list init accounts folders certinfo profiles generate help" -f -a "profiles" -d 'Show the built-in provider profiles'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check list init accounts folders certinfo profiles generate help" -f -a "generate" -d 'Write the man page or shell completions to stdout'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check list init accounts folders certinfo profiles generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "man" -d 'The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "completions" -d 'Completions for SHELL'

@@ -49,6 +49,12 @@ pub enum Command {
     Pull(PullArgs),
     /// Count new messages per account; downloads nothing
     Check(CheckArgs),
+    /// List the messages on an account's server without downloading them: number or UID,
+    /// date, sender, subject, size, and whether already fetched
+    List(ListArgs),
+    /// Add an account to the config: asks for the address and what else the flags do not
+    /// say, guesses the provider, tries the login, writes the file (mode 0600)
+    Init(Box<InitArgs>),
     /// Show each account's resolved server, port, TLS, protocol, target and state file
     Accounts(AccountsArgs),
     /// List an IMAP account's folders on the server, with their message counts
@@ -62,10 +68,6 @@ pub enum Command {
     Generate {
         /// What to generate
         #[command(subcommand)]
-    /// Authorize mailfetch for an OAuth2 account (auth = "oauth2" with oauth2-client-id):
-    /// prints the provider's login URL to open in a browser, then keeps the refresh token in
-    /// the state directory, from which pull renews access tokens by itself
-    Auth(AuthArgs),
         what: Generate,
     },
 }
@@ -132,6 +134,69 @@ pub struct CheckArgs {
     #[arg(long, short = 'j', value_name = "N", default_value_t = crate::jobs::DEFAULT_JOBS,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
+}
+
+/// Arguments of `list`.
+#[derive(Args, Debug, Default)]
+pub struct ListArgs {
+    /// The account whose messages to list
+    #[arg(value_name = "ACCOUNT")]
+    pub account: String,
+
+    /// Print one JSON document on stdout instead of the table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `init`. Without a terminal (or with --non-interactive) nothing is asked:
+/// what has a default takes it, and a missing --address is a usage error.
+#[derive(Args, Debug, Default)]
+pub struct InitArgs {
+    /// The email address (the profile is guessed from its domain)
+    #[arg(long, value_name = "ADDRESS")]
+    pub address: Option<String>,
+    /// The account's name in the config [default: from the domain]
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
+    /// The provider profile [default: guessed from the domain, else custom]
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// pop3 or imap [default: the profile's preferred one]
+    #[arg(long, value_name = "PROTOCOL")]
+    pub protocol: Option<String>,
+    /// Server host, for the custom profile [default: pop. or imap. and the domain]
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Server port, for the custom profile [default: the protocol's for the TLS mode]
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// implicit, starttls or none, for the custom profile [default: implicit]
+    #[arg(long, value_name = "MODE")]
+    pub tls: Option<String>,
+    /// Extra CA certificates (PEM), for the custom profile
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<String>,
+    /// Login name [default: the address]
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Command printing the password (e.g. "pass show mail/work")
+    #[arg(long, value_name = "COMMAND", conflicts_with = "password_env")]
+    pub password_command: Option<String>,
+    /// Environment variable holding the password
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Option<String>,
+    /// Where mail goes: maildir:PATH or mbox:PATH [default: maildir:~/Mail/NAME]
+    #[arg(long, value_name = "TARGET")]
+    pub target: Option<String>,
+    /// Do not try the login before writing
+    #[arg(long)]
+    pub no_test: bool,
+    /// Replace an account of the same name without asking
+    #[arg(long)]
+    pub force: bool,
+    /// Ask nothing, even at a terminal
+    #[arg(long)]
+    pub non_interactive: bool,
 }
 
 /// Arguments of `accounts`.
@@ -205,6 +270,8 @@ impl Command {
         match self {
             Command::Pull(_) => "pull",
             Command::Check(_) => "check",
+            Command::List(_) => "list",
+            Command::Init(_) => "init",
             Command::Accounts(_) => "accounts",
             Command::Folders(_) => "folders",
             Command::Certinfo(_) => "certinfo",
@@ -218,31 +285,15 @@ impl Command {
         match self {
             Command::Pull(a) => a.json,
             Command::Check(a) => a.json,
+            Command::List(a) => a.json,
             Command::Accounts(a) => a.json,
             Command::Folders(_)
+            | Command::Init(_)
             | Command::Certinfo(_)
             | Command::Profiles
             | Command::Generate { .. } => false,
         }
     }
-}
-
-/// Arguments of `auth`.
-#[derive(Args, Debug, Default)]
-pub struct AuthArgs {
-    /// The OAuth2 account to authorize
-    #[arg(value_name = "ACCOUNT")]
-    pub account: String,
-
-    /// Use the device-code flow instead (enter a short code on any device; for a machine
-    /// without a browser), where the provider offers it (Microsoft)
-    #[arg(long)]
-    pub device: bool,
-
-    /// Give up after waiting this many minutes for the browser or the code
-    #[arg(long, value_name = "MINUTES", default_value_t = 5,
-          value_parser = clap::value_parser!(u64).range(1..=60))]
-    pub wait: u64,
 }
 
 impl PullArgs {
@@ -255,5 +306,3 @@ impl PullArgs {
         }
     }
 }
-            Command::Auth(_) => "auth",
-            | Command::Auth(_)

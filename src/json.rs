@@ -162,6 +162,17 @@ impl AccountInfo {
     }
 }
 
+/// The document of `list`.
+#[derive(Serialize, Debug)]
+pub struct List<'a> {
+    /// Always `list`.
+    pub command: &'static str,
+    /// The account listed.
+    pub account: &'a str,
+    /// Every message on the server, folder by folder, in server order.
+    pub messages: &'a [crate::list::Entry],
+}
+
 /// The document printed when a command fails before it could produce its own (a usage or
 /// configuration error).
 #[derive(Serialize, Debug)]

@@ -156,7 +156,7 @@ fn extra_sections() -> String {
 /// The JSON OUTPUT section: the schema of `--json` (the types in `crate::json`).
 fn json_section(s: &mut String) {
     s.push_str(".SH JSON OUTPUT\n");
-    s.push_str(&roff("With --json, pull, check, accounts and list print one JSON document on stdout (one line) instead of their human lines; progress and errors still go to stderr. Fields are never removed within a major version; new fields may appear. When a command fails before it can report (a usage or configuration error), the document is {\"command\": NAME, \"exit_code\": N, \"error\": TEXT}."));
+    s.push_str(&roff("With --json, pull, check, list and accounts print one JSON document on stdout (one line) instead of their human lines; progress and errors still go to stderr. Fields are never removed within a major version; new fields may appear. When a command fails before it can report (a usage or configuration error), the document is {\"command\": NAME, \"exit_code\": N, \"error\": TEXT}."));
     s.push('\n');
     for (doc, what) in JSON_DOCS {
         item(s, doc, what);
@@ -166,6 +166,7 @@ fn json_section(s: &mut String) {
 /// The `--json` documents, field by field.
 const JSON_DOCS: &[(&str, &str)] = &[
     ("pull, check", "{\"command\": \"pull\" or \"check\", \"dry_run\": BOOL, \"exit_code\": N, \"accounts\": [ACCOUNT...]} with one ACCOUNT per account in config order: {\"account\": NAME, \"ok\": BOOL, \"exit_code\": N, \"error\": TEXT (only when not ok), \"fetched\": N, \"bytes\": N, \"deleted\": N, \"pending\": N, \"pending_bytes\": N, \"deferred\": N, \"oversized\": [...], \"passed_over\": N, \"target\": TEXT}. fetched and bytes count the messages delivered, deleted those deleted or moved away on the server; pending and pending_bytes count, for check and pull --dry-run, the new messages that would be fetched. deferred counts new messages left for a later run by the per-run limits, passed_over those passed over by --since, and oversized lists the messages over max-message-size: [{\"mailbox\", \"id\", \"size\", \"header_delivered\": BOOL}...]. exit_code is the run's exit status."),
+    ("list", "{\"command\": \"list\", \"account\": NAME, \"messages\": [{\"mailbox\", \"number\" (POP3 message number or IMAP UID), \"id\" (UIDL or UID), \"date\" (seconds since the epoch, or null), \"from\", \"subject\" (decoded), \"size\", \"state\": \"new\", \"fetched\", \"headers-only\" or \"passed-over\"}...]}."),
     ("accounts", "{\"command\": \"accounts\", \"accounts\": [{\"name\", \"profile\", \"protocol\", \"host\", \"port\", \"tls\", \"user\", \"folders\" (a list of names, or \"*\"), \"move_to\" (or null), \"target\", \"keep\", \"state_file\"}...]}."),
 ];
 

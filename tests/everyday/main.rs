@@ -6,7 +6,9 @@
 mod support;
 
 mod json;
+mod init;
 mod limits;
+mod list;
 mod parallel;
 
 use support::dovecot::{Dovecot, TestUser};
