@@ -27,7 +27,10 @@
 //!   messages); two batches are kept in flight so the link never idles between them;
 //! - a message larger than [`LARGE`] is fetched alone in pieces of [`CHUNK`] bytes
 //!   (`BODY.PEEK[]<offset.length>`, two pieces in flight) and streamed to the sink, so a 100 MB
-//!   message costs a few MB.
+//!   message costs a few MB;
+//! - a literal the server announces larger than any of these could be
+//!   ([`session::MAX_LITERAL`]) is refused as a protocol error before the parser grows a
+//!   buffer for it ([`literal`]).
 //!
 //! Bodies leave here with LF line ends ([`crlf`]); `BODY.PEEK` never sets `\Seen`. Flags go to
 //! the sink with the listing (Maildir keeps them as info letters); mbox gets no `Status:`
@@ -64,6 +67,7 @@
 pub mod append;
 mod crlf;
 mod folders;
+pub mod literal;
 pub mod probe;
 mod session;
 pub mod utf7;

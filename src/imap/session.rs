@@ -11,6 +11,7 @@
 //! protocol error. Office 365's throttling (`NO [THROTTLED] ... Suggested Backoff Time: N
 //! milliseconds`) is waited out and the command retried, a bounded number of times.
 
+use super::literal::LiteralGuard;
 use crate::error::{Class, Error, Result};
 use crate::net::{self, Endpoint, TlsMode, Trace};
 use crate::sasl::{AuthMethod, Exchange, Mechanism};
@@ -78,6 +79,65 @@ impl AsyncWrite for Transport {
             Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Transport::Tls(s) => Pin::new(s).poll_shutdown(cx),
         }
+    }
+}
+
+/// The most bytes one literal may announce: mailfetch asks for at most a message of
+/// [`super::LARGE`] bytes in one literal, so anything much larger is refused before the
+/// parser grows a buffer for it (see [`super::literal`]).
+pub const MAX_LITERAL: u64 = 4 * super::LARGE;
+
+/// The transport as async-imap sees it: every byte received passes a [`LiteralGuard`].
+#[derive(Debug)]
+pub struct Guarded {
+    stream: Transport,
+    guard: LiteralGuard,
+}
+
+impl Guarded {
+    fn new(stream: Transport) -> Guarded {
+        Guarded {
+            stream,
+            guard: LiteralGuard::new(MAX_LITERAL),
+        }
+    }
+}
+
+impl AsyncRead for Guarded {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.stream).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            if let Err(size) = this.guard.feed(&buf.filled()[before..]) {
+                let e = Error::protocol(format!(
+                    "the server announced a literal of {size} bytes, over the limit of \
+                     {MAX_LITERAL} (broken or hostile server)"
+                ));
+                return Poll::Ready(Err(e.into_io()));
+            }
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Guarded {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
 
@@ -242,7 +302,7 @@ impl async_imap::Authenticator for &mut Sasl<'_> {
 /// An authenticated IMAP connection.
 pub struct Session {
     rt: tokio::runtime::Runtime,
-    imap: async_imap::Session<Transport>,
+    imap: async_imap::Session<Guarded>,
     timeout: Duration,
     trace: Trace,
     peer: String,
@@ -271,7 +331,7 @@ impl Session {
             TlsMode::Implicit => tls(&rt, endpoint, tcp)?,
             TlsMode::StartTls | TlsMode::None => Transport::Plain(tcp),
         };
-        let mut client = async_imap::Client::new(transport);
+        let mut client = async_imap::Client::new(Guarded::new(transport));
         let greeting = block(
             &rt,
             limit,
@@ -343,10 +403,10 @@ impl Session {
             pre.starttls(&mut client)?;
             // RFC 3501 section 6.2.1: forget everything learnt before TLS. Bytes the server
             // sent after its STARTTLS answer are discarded with the old stream.
-            let Transport::Plain(tcp) = client.into_inner() else {
+            let Transport::Plain(tcp) = client.into_inner().stream else {
                 return Err(Error::protocol("internal: STARTTLS on a TLS connection"));
             };
-            client = async_imap::Client::new(tls(&rt, endpoint, tcp)?);
+            client = async_imap::Client::new(Guarded::new(tls(&rt, endpoint, tcp)?));
             caps = pre.capability(&mut client)?;
         }
         let encrypted = endpoint.tls != TlsMode::None;
@@ -674,7 +734,7 @@ impl PreAuth<'_> {
     /// Send `command` and read up to its completion; untagged responses go to `each`.
     fn run(
         &mut self,
-        client: &mut async_imap::Client<Transport>,
+        client: &mut async_imap::Client<Guarded>,
         command: &str,
         mut each: impl FnMut(&Response<'_>),
     ) -> Result<()> {
@@ -727,10 +787,7 @@ impl PreAuth<'_> {
     }
 
     /// RFC 3501 section 6.1.1: CAPABILITY, before login.
-    fn capability(
-        &mut self,
-        client: &mut async_imap::Client<Transport>,
-    ) -> Result<HashSet<String>> {
+    fn capability(&mut self, client: &mut async_imap::Client<Guarded>) -> Result<HashSet<String>> {
         let mut caps = None;
         self.run(client, "CAPABILITY", |resp| {
             if let Response::Capabilities(c) = resp {
@@ -741,7 +798,7 @@ impl PreAuth<'_> {
     }
 
     /// RFC 3501 section 6.2.1: STARTTLS. A refusal ends the session: never go on in plaintext.
-    fn starttls(&mut self, client: &mut async_imap::Client<Transport>) -> Result<()> {
+    fn starttls(&mut self, client: &mut async_imap::Client<Guarded>) -> Result<()> {
         self.run(client, "STARTTLS", |_| {}).map_err(|e| {
             Error::new(
                 e.class(),
@@ -753,11 +810,11 @@ impl PreAuth<'_> {
     /// Log in with the configured method, or the strongest the server offers.
     fn authenticate(
         &mut self,
-        client: async_imap::Client<Transport>,
+        client: async_imap::Client<Guarded>,
         caps: &HashSet<String>,
         encrypted: bool,
         login: &Login,
-    ) -> Result<async_imap::Session<Transport>> {
+    ) -> Result<async_imap::Session<Guarded>> {
         let offers = |m: Mechanism| caps.contains(&format!("AUTH={}", m.name()));
         let method = match login.method {
             AuthMethod::Auto => {

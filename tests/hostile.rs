@@ -1,0 +1,47 @@
+//! Hostile servers that announce more than they may: an IMAP literal far larger than
+//! anything mailfetch asks for is refused when announced (exit 76), before the IMAP parser
+//! grows a buffer for it. (POP3's bounded lines and sizes are in tests/pop3_faults.rs.)
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+use support::client::Client;
+
+#[test]
+fn imap_literal_larger_than_any_request_is_refused_when_announced() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut out = stream.try_clone().unwrap();
+            let _ = out.write_all(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hostile\r\n");
+            let mut lines = BufReader::new(stream);
+            let mut line = String::new();
+            if lines.read_line(&mut line).unwrap_or(0) > 0 {
+                // 400 MB announced, then silence: a client that believed it would sit on
+                // a 400 MB buffer until the timeout.
+                let _ = out.write_all(b"* 1 FETCH (BODY[] {400000000}\r\nxyz");
+                std::thread::sleep(Duration::from_secs(10));
+            }
+        }
+    });
+    let c = Client::new(&format!(
+        "[accounts.h]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"127.0.0.1\"\n\
+         port = {port}\ntls = \"none\"\nallow-plaintext-password = true\nuser = \"u\"\n\
+         password = \"p\"\ntarget = \"maildir:{{dir}}/M\"\ntimeout = 5\n"
+    ));
+    let started = Instant::now();
+    let out = c.run(&["pull"]);
+    assert_eq!(out.code, 76, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("literal of 400000000 bytes, over the limit"),
+        "{out:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "refused at once"
+    );
+}
