@@ -12,7 +12,7 @@ use crate::net::Trace;
 use crate::plan::{self, Budget};
 use crate::pop3::{self, Pop3};
 use crate::secret::login_with;
-use crate::sink::{self, Meta, Sink};
+use crate::sink::{self, Meta, Sink, Staged};
 use crate::source::{Listing, RemoteMessage, Source};
 use crate::state::{AccountLock, Delivered, Kind, Recovery, State};
 use std::collections::{HashMap, HashSet};
@@ -91,6 +91,12 @@ pub struct Summary {
     pub oversized: Vec<Oversized>,
     /// Messages passed over by `--since`.
     pub passed_over: usize,
+    /// Messages found at the target already (an IMAP folder that had them): recorded as
+    /// delivered without being stored again, and not counted in `fetched`.
+    pub present: usize,
+    /// Messages the target refused (an MDA's non-zero exit, an SMTP 4xx or 5xx, an IMAP
+    /// server's NO): not delivered, left on the server.
+    pub refused: usize,
 }
 
 /// A message over `max-message-size`.
@@ -205,8 +211,48 @@ pub fn folders(account: &Account, state_dir: &Path, verbose: bool) -> Result<Vec
     result.map_err(ctx)
 }
 
+/// The login of an IMAP `account` (its secret taken from `state_dir`'s tokens or its
+/// password source, when it is first needed).
+fn imap_auth(account: &Account, state_dir: &Path) -> imap::Auth {
+    imap::Auth {
+        user: account.user.clone(),
+        method: account.auth,
+        allow_plaintext: account.allow_plaintext_password,
+        credential: account.credential(state_dir),
+    }
+}
+
+/// A sink appending to `folder` of the IMAP `account`.
+pub fn imap_sink(account: &Account, folder: &str, opts: &Options) -> sink::ImapAppend {
+    let server = sink::Server {
+        account: account.name.clone(),
+        endpoint: account.endpoint.clone(),
+        auth: imap_auth(account, &opts.state_dir),
+        auth_hint: account.profile.auth_hint,
+    };
+    sink::ImapAppend::new(server, folder, opts.verbose)
+}
+
+/// Open `folder` of the IMAP `account` to store into (creating it when `create` is set)
+/// or read back.
+pub fn imap_folder(
+    account: &Account,
+    folder: &str,
+    create: bool,
+    opts: &Options,
+) -> Result<imap::append::Destination> {
+    let trace = if opts.verbose {
+        Trace::to_stderr(&account.name)
+    } else {
+        Trace::off()
+    };
+    let auth = imap_auth(account, &opts.state_dir);
+    imap::append::Destination::connect(&account.endpoint, trace, auth, folder, create)
+        .map_err(|e| with_auth_hint(account, e).context(format!("{}/{folder}", account.name)))
+}
+
 /// Open the account's target.
-pub fn open_sink(account: &Account) -> Result<Box<dyn Sink>> {
+pub fn open_sink(account: &Account, opts: &Options) -> Result<Box<dyn Sink>> {
     Ok(match &account.target {
         Target::Maildir(path) => Box::new(sink::Maildir::open(path)?),
         Target::Mbox(path) => Box::new(sink::Mbox::open(path)?),
@@ -216,6 +262,20 @@ pub fn open_sink(account: &Account) -> Result<Box<dyn Sink>> {
             &account.name,
             account.endpoint.timeout.max(Duration::from_secs(60)),
         )?),
+        Target::Imap(t) => Box::new(imap_sink(t.server(), &t.folder, opts)),
+        Target::Lmtp(relay) | Target::Smtp(relay) => {
+            let dialect = match &account.target {
+                Target::Lmtp(_) => sink::Dialect::Lmtp,
+                _ => sink::Dialect::Smtp,
+            };
+            Box::new(sink::Smtp::new(
+                dialect,
+                relay.server.clone(),
+                &relay.to,
+                account.endpoint.timeout,
+                opts.verbose,
+            ))
+        }
     })
 }
 
@@ -238,10 +298,30 @@ pub fn pull(account: &Account, opts: &Options, observer: &dyn Observer) -> Resul
     let mut sink = if opts.dry_run {
         None
     } else {
-        let mut sink = open_sink(account).map_err(ctx)?;
+        let mut sink = open_sink(account, opts).map_err(ctx)?;
         if let Some(intent) = state.recovery().cloned() {
             sink.recover(&intent).map_err(ctx)?;
-            state.end_batch().map_err(ctx)?;
+            match sink.take_recovered() {
+                // What the crashed batch had stored after all: recorded, ending the batch.
+                Some(found) => {
+                    let ids: Vec<Delivered> = found
+                        .ids
+                        .iter()
+                        .map(|id| Delivered {
+                            id,
+                            fingerprint: None,
+                            kind: Kind::Message,
+                        })
+                        .collect();
+                    state
+                        .record(&found.mailbox, &found.validity, &ids)
+                        .map_err(ctx)?;
+                }
+                None => state.end_batch().map_err(ctx)?,
+            }
+            for text in sink.take_notices() {
+                observer.notice("", &text);
+            }
         }
         summary.target = sink.describe();
         Some(sink)
@@ -271,15 +351,23 @@ pub fn pull(account: &Account, opts: &Options, observer: &dyn Observer) -> Resul
         opts,
         fetch_all: opts.all || account.fetch_all,
         summary: &mut summary,
+        refusals: Vec::new(),
     };
     // A login refused later in the run (an IMAP reconnect) gets the same advice as the first.
     let result = run
         .all(sink.as_mut())
         .map_err(|e| with_auth_hint(account, e));
+    let refusals = std::mem::take(&mut run.refusals);
+    if let Some(sink) = sink.as_mut() {
+        for text in sink.take_notices() {
+            observer.notice("", &text);
+        }
+    }
     if result.is_ok() {
         state.compact_if_worthwhile().map_err(ctx)?;
     }
     match result {
+        Ok(()) if !refusals.is_empty() => Err(ctx(refused(&refusals, &summary))),
         Ok(()) => Ok(summary),
         // Say what was saved before the failure, so nobody fetches it again by hand.
         Err(e) if summary.fetched > 0 => {
@@ -319,6 +407,43 @@ struct Run<'a> {
     fetch_all: bool,
     opts: &'a Options,
     summary: &'a mut Summary,
+    /// Why each message the target refused was not delivered.
+    refusals: Vec<Error>,
+}
+
+/// The error that ends a run in which the target refused messages: the first one's reason,
+/// and how many more; its class is the first permanent refusal's (74), or temporary (75)
+/// when every refusal was.
+fn refused(refusals: &[Error], summary: &Summary) -> Error {
+    let class = refusals
+        .iter()
+        .map(Error::class)
+        .find(|c| *c != Class::Temporary)
+        .unwrap_or(Class::Temporary);
+    let n = refusals.len();
+    let mut text = refusals[0].message().to_string();
+    if n > 1 {
+        text = format!(
+            "{n} messages were not delivered and stay on the server (each is reported above); \
+             the first: {text}"
+        );
+    }
+    if summary.fetched > 0 {
+        let plural = if summary.fetched == 1 { "" } else { "s" };
+        text.push_str(&format!(
+            " ({} other message{plural} delivered to {})",
+            summary.fetched, summary.target
+        ));
+    }
+    Error::new(class, text)
+}
+
+/// What became of one message handed to the sink.
+enum Delivery {
+    /// Delivered: its index in the fetch list, and its fingerprint.
+    Done(usize, Option<String>),
+    /// Refused by the target, for this reason.
+    Refused(Error),
 }
 
 /// A batch being delivered.
@@ -333,6 +458,13 @@ struct Batch {
 }
 
 impl Run<'_> {
+    /// The target refused a message of `mailbox`: tell the user now, fail the run at its end.
+    fn refuse(&mut self, mailbox: &str, e: Error) {
+        self.observer.notice(mailbox, e.message());
+        self.summary.refused += 1;
+        self.refusals.push(e);
+    }
+
     fn all(&mut self, mut sink: Option<&mut Box<dyn Sink>>) -> Result<()> {
         for mailbox in self.source.mailboxes()? {
             let sink: Option<&mut dyn Sink> = match sink.as_mut() {
@@ -529,9 +661,16 @@ impl Run<'_> {
                     internal_date: m.internal_date,
                     size: body.len() as u64,
                 };
-                if let Err(e) = sink.deliver(&meta, &mut body.as_slice()) {
-                    self.commit(mailbox, &listing.validity, chunk, sink, batch, false)?;
-                    return Err(e);
+                match sink.deliver(&meta, &mut body.as_slice()) {
+                    Ok(()) => {}
+                    Err(e) if e.is_refusal() => {
+                        self.refuse(mailbox, e);
+                        continue;
+                    }
+                    Err(e) => {
+                        self.commit(mailbox, &listing.validity, chunk, sink, batch, false)?;
+                        return Err(e);
+                    }
                 }
                 batch.indices.push(i);
                 batch.fingerprints.push(None);
@@ -644,20 +783,37 @@ impl Run<'_> {
                         size: m.size,
                     };
                     let mut sniffer = Sniffer::new(&mut *body);
-                    sink.deliver(&meta, &mut sniffer).map(|_| {
-                        let id = sniffer.message_id().filter(|_| fingerprints);
-                        (index, id.map(|id| fingerprint::fingerprint(&id, m.size)))
-                    })
+                    match sink.deliver(&meta, &mut sniffer) {
+                        Ok(()) => {
+                            let id = sniffer.message_id().filter(|_| fingerprints);
+                            Ok(Delivery::Done(
+                                index,
+                                id.map(|id| fingerprint::fingerprint(&id, m.size)),
+                            ))
+                        }
+                        // The target refused this one: the rest of it is read before the
+                        // next message, and it stays on the server.
+                        Err(e) if e.is_refusal() => {
+                            std::io::copy(&mut sniffer, &mut std::io::sink())
+                                .map_err(|e| Error::network("receiving a message", e))
+                                .map(|_| Delivery::Refused(e))
+                        }
+                        Err(e) => Err(e),
+                    }
                 }
                 Err(e) => Err(e),
             };
+            for text in sink.take_notices() {
+                self.observer.notice(mailbox, &text);
+            }
             match delivered {
-                Ok((index, fingerprint)) => {
+                Ok(Delivery::Done(index, fingerprint)) => {
                     b.indices.push(index);
                     b.fingerprints.push(fingerprint);
                     b.bytes += new[index].size;
                     self.observer.delivered(new[index].size);
                 }
+                Ok(Delivery::Refused(e)) => self.refuse(mailbox, e),
                 Err(e) => {
                     // Keep what was delivered before the failure; delete nothing now (the
                     // session is in an unknown state), the next run deletes it.
@@ -668,7 +824,8 @@ impl Run<'_> {
             }
             let full = b.indices.len() >= BATCH_MESSAGES
                 || b.bytes >= BATCH_BYTES
-                || b.started.elapsed() >= BATCH_TIME;
+                || b.started.elapsed() >= BATCH_TIME
+                || (sink.unbatched() && !b.indices.is_empty());
             if full {
                 let b = batch.take().expect("open");
                 self.commit(mailbox, validity, new, sink, b, !self.keep)?;
@@ -688,16 +845,41 @@ impl Run<'_> {
         validity: &str,
         new: &[RemoteMessage],
         sink: &mut dyn Sink,
-        batch: Batch,
+        mut batch: Batch,
         delete: bool,
     ) -> Result<()> {
-        let forward = match sink.prepare() {
+        let staged: Vec<&str> = batch.indices.iter().map(|&i| new[i].id.as_str()).collect();
+        let staged = Staged {
+            mailbox,
+            validity,
+            ids: &staged,
+        };
+        let present_before = sink.already_present();
+        let prepared = sink.staged(&staged).and_then(|intent| {
+            if let Some(Recovery::Rollback(intent)) = intent {
+                self.state.begin_rollback(&intent)?;
+            }
+            sink.prepare()
+        });
+        let forward = match prepared {
             Ok(f) => f,
             Err(e) => {
                 sink.abort();
                 return Err(e);
             }
         };
+        // Messages the target refused while storing the batch are left out of it.
+        let mut refused = sink.take_refused();
+        refused.sort_by_key(|(position, _)| std::cmp::Reverse(*position));
+        for (position, e) in refused {
+            if position < batch.indices.len() {
+                let index = batch.indices.remove(position);
+                batch.fingerprints.remove(position);
+                batch.bytes -= new[index].size;
+            }
+            self.refuse(mailbox, e);
+        }
+        let present = sink.already_present() - present_before;
         let ids: Vec<Delivered> = batch
             .indices
             .iter()
@@ -722,10 +904,14 @@ impl Run<'_> {
                 sink.commit()?;
             }
         }
+        for text in sink.take_notices() {
+            self.observer.notice(mailbox, &text);
+        }
         if batch.kind != Kind::Message {
             return Ok(());
         }
-        self.summary.fetched += ids.len();
+        self.summary.fetched += ids.len() - present;
+        self.summary.present += present;
         self.summary.bytes += batch.bytes;
         if delete && !batch.indices.is_empty() {
             let done: Vec<RemoteMessage> = batch.indices.iter().map(|&i| new[i].clone()).collect();

@@ -98,6 +98,7 @@ impl Reporter {
         let stubs = s.oversized.iter().filter(|o| o.header_delivered).count();
         let left = s.oversized.len() - stubs;
         for (n, what) in [
+            (s.present, "already there (recorded, not stored again)"),
             (stubs, "over max-message-size: header only"),
             (left, "over max-message-size: left on the server"),
             (s.deferred, "left for the next run by the per-run limits"),
@@ -107,7 +108,7 @@ impl Reporter {
                 notes.push_str(&format!(", {n} {what}"));
             }
         }
-        if s.fetched == 0 {
+        if s.fetched == 0 && s.present == 0 {
             self.line(&format!("{}: no new mail{notes}", s.account));
         } else {
             let plural = if s.fetched == 1 { "" } else { "s" };

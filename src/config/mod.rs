@@ -13,6 +13,7 @@ pub use profiles::{Profile, Protocol};
 use crate::error::{Error, Result};
 use crate::net::{Endpoint, Fingerprint, TlsMode, TlsSettings, TlsVersion};
 use crate::sasl::AuthMethod;
+use crate::sink::Address;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -80,6 +81,8 @@ struct AccountToml {
     /// Where mail goes: maildir:PATH, mbox:PATH, mda:COMMAND, imap:ACCOUNT/FOLDER,
     /// lmtp:SOCKET, lmtp:HOST:PORT or smtp:HOST:PORT.
     target: Option<Spanned<String>>,
+    /// The envelope recipient for an lmtp: or smtp: target.
+    deliver_to: Option<Spanned<String>>,
     /// Leave mail on the server.
     keep: Option<bool>,
     /// Fetch messages already seen too.
@@ -133,9 +136,6 @@ impl AccountToml {
             password_command: self.password_command.or(d.password_command),
             password_env: self.password_env.or(d.password_env),
             auth: self.auth.or(d.auth),
-            target: self.target.or(d.target),
-            keep: self.keep.or(d.keep),
-            fetch_all: self.fetch_all.or(d.fetch_all),
             oauth2_token_command: self.oauth2_token_command.or(d.oauth2_token_command),
             oauth2_client_id: self.oauth2_client_id.or(d.oauth2_client_id),
             oauth2_client_secret: self.oauth2_client_secret.or(d.oauth2_client_secret),
@@ -143,6 +143,10 @@ impl AccountToml {
             oauth2_token_url: self.oauth2_token_url.or(d.oauth2_token_url),
             oauth2_device_url: self.oauth2_device_url.or(d.oauth2_device_url),
             oauth2_scope: self.oauth2_scope.or(d.oauth2_scope),
+            target: self.target.or(d.target),
+            deliver_to: self.deliver_to.or(d.deliver_to),
+            keep: self.keep.or(d.keep),
+            fetch_all: self.fetch_all.or(d.fetch_all),
             timeout: self.timeout.or(d.timeout),
             allow_plaintext_password: self.allow_plaintext_password.or(d.allow_plaintext_password),
             folders: self.folders.or(d.folders),
@@ -190,6 +194,49 @@ pub enum Target {
     Mbox(PathBuf),
     /// A command receiving each message on stdin.
     Mda(String),
+    /// A folder of another IMAP account of this config, appended to.
+    Imap(ImapTarget),
+    /// An LMTP server.
+    Lmtp(Relay),
+    /// An SMTP server.
+    Smtp(Relay),
+}
+
+/// An `imap:ACCOUNT/FOLDER` target.
+#[derive(Debug, Clone)]
+pub struct ImapTarget {
+    /// The account whose server and login are used.
+    pub account: String,
+    /// The folder (UTF-8, with that server's hierarchy delimiter).
+    pub folder: String,
+    /// That account, resolved; set for every target of a loaded [`Config`].
+    server: Option<Box<Account>>,
+}
+
+impl ImapTarget {
+    /// The account holding the folder.
+    pub fn server(&self) -> &Account {
+        self.server
+            .as_deref()
+            .expect("config::parse resolves every imap: target")
+    }
+}
+
+impl PartialEq for ImapTarget {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.account, &self.folder) == (&other.account, &other.folder)
+    }
+}
+
+impl Eq for ImapTarget {}
+
+/// An `lmtp:` or `smtp:` target: the server and the envelope recipient (`deliver-to`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relay {
+    /// Where the server listens.
+    pub server: Address,
+    /// `RCPT TO`.
+    pub to: String,
 }
 
 impl std::fmt::Display for Target {
@@ -198,6 +245,9 @@ impl std::fmt::Display for Target {
             Target::Maildir(p) => write!(f, "maildir:{}", p.display()),
             Target::Mbox(p) => write!(f, "mbox:{}", p.display()),
             Target::Mda(c) => write!(f, "mda:{c}"),
+            Target::Imap(t) => write!(f, "imap:{}/{}", t.account, t.folder),
+            Target::Lmtp(r) => write!(f, "lmtp:{} (to {})", r.server, r.to),
+            Target::Smtp(r) => write!(f, "smtp:{} (to {})", r.server, r.to),
         }
     }
 }
@@ -235,6 +285,9 @@ pub struct Account {
     pub user: String,
     /// Where the password comes from.
     pub password: PasswordSource,
+    /// Where the OAuth2 access token comes from, for `auth = "oauth2"` (and xoauth2 or
+    /// oauthbearer with an oauth2 key); `None`: the secret is the password.
+    pub oauth2: Option<TokenSource>,
     /// Login method.
     pub auth: AuthMethod,
     /// Whether a password may cross an unencrypted connection.
@@ -264,6 +317,31 @@ pub struct Config {
     pub accounts: Vec<Account>,
 }
 
+impl Account {
+    /// Where this account's logins take their secret from for a run: the password (asked
+    /// once), `oauth2-token-command` (run again once if the server refuses the token), or
+    /// access tokens renewed from the refresh token kept in `state_dir`.
+    pub fn credential(&self, state_dir: &Path) -> Box<dyn crate::secret::Credential> {
+        match &self.oauth2 {
+            None => Box::new(PasswordCredential::new(
+                self.password.clone(),
+                &self.name,
+                &self.user,
+                false,
+            )),
+            Some(TokenSource::Command(command)) => Box::new(PasswordCredential::new(
+                PasswordSource::Command(command.clone()),
+                &self.name,
+                &self.user,
+                true,
+            )),
+            Some(TokenSource::Client(client)) => {
+                Box::new(crate::oauth2::Renewing::new(&self.name, client, state_dir))
+            }
+        }
+    }
+}
+
 impl Config {
     /// The accounts named in `names`, or all of them when `names` is empty. An unknown name
     /// is a usage error listing the known ones.
@@ -285,12 +363,147 @@ impl Config {
                         ),
                     )
                 })
-    /// Where the OAuth2 access token comes from, for `auth = "oauth2"` (and xoauth2 or
-    /// oauthbearer with an oauth2 key); `None`: the secret is the password.
-    pub oauth2: Option<TokenSource>,
             })
             .collect()
     }
+}
+
+impl Config {
+    /// The IMAP account and folder of `spec`, written `ACCOUNT/FOLDER` on the command line
+    /// (`upload --to`, `verify --remote`); a wrong one is a usage error.
+    pub fn imap_folder(&self, spec: &str) -> Result<(&Account, String)> {
+        let usage = |why: String| Error::new(crate::error::Class::Usage, why);
+        let (name, folder) = spec
+            .split_once('/')
+            .filter(|(a, f)| !a.is_empty() && !f.is_empty())
+            .ok_or_else(|| {
+                usage(format!(
+                    "{spec:?}: write ACCOUNT/FOLDER, e.g. newhome/Archive (an IMAP account of \
+                     {} and a folder on its server)",
+                    self.path.display()
+                ))
+            })?;
+        let account = self.select(&[name.to_string()])?[0];
+        if account.protocol != Protocol::Imap {
+            return Err(usage(format!(
+                "{spec:?}: {name} is a {} account; this needs an IMAP account",
+                account.protocol.as_str()
+            )));
+        }
+        check_folder_name(folder).map_err(|why| usage(format!("{spec:?}: {why}")))?;
+        Ok((account, folder.to_string()))
+    }
+}
+
+/// Point every `imap:ACCOUNT/FOLDER` target at its account, which must be an IMAP account
+/// of this config that does not fetch that folder itself; `targets_at` says where each
+/// account's target is written.
+fn resolve_imap_targets(accounts: &mut [Account], targets_at: &[String]) -> Result<()> {
+    let all: Vec<Account> = accounts.to_vec();
+    for (a, at) in accounts.iter_mut().zip(targets_at) {
+        let name = a.name.clone();
+        let fetches = |folder: &str| match &a.folders {
+            Folders::All => true,
+            Folders::Named(n) => n
+                .iter()
+                .any(|f| f == folder || (f == "INBOX" && folder.eq_ignore_ascii_case("INBOX"))),
+        };
+        let Target::Imap(t) = &a.target else {
+            continue;
+        };
+        let server = all.iter().find(|d| d.name == t.account).ok_or_else(|| {
+            let known: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
+            Error::config(format!(
+                "{at}: account {name}: target imap:{}/{}: there is no account {:?} \
+                 (accounts: {})",
+                t.account,
+                t.folder,
+                t.account,
+                known.join(", ")
+            ))
+        })?;
+        if server.protocol != Protocol::Imap {
+            return Err(Error::config(format!(
+                "{at}: account {name}: target imap:{}/{}: {} is a {} account; messages can \
+                 only be appended to an IMAP account (protocol = \"imap\")",
+                t.account,
+                t.folder,
+                t.account,
+                server.protocol.as_str()
+            )));
+        }
+        if server.name == name && fetches(&t.folder) {
+            return Err(Error::config(format!(
+                "{at}: account {name}: target imap:{}/{}: the account fetches that folder \
+                 itself, so it would fetch what it appends, again and again",
+                t.account, t.folder
+            )));
+        }
+        let server = Box::new(server.clone());
+        if let Target::Imap(t) = &mut a.target {
+            t.server = Some(server);
+        }
+    }
+    Ok(())
+}
+
+/// An `lmtp:`/`smtp:` target with its `deliver-to` recipient, which only they take and
+/// which they need; `target_at` says where the target is written.
+fn with_recipient(
+    target: Target,
+    deliver_to: Option<&Spanned<String>>,
+    name: &str,
+    target_at: &str,
+    here: &dyn Fn(Option<Range<usize>>) -> String,
+) -> Result<Target> {
+    let recipient = |to: Option<&Spanned<String>>| -> Result<String> {
+        let to = to.ok_or_else(|| {
+            Error::config(format!(
+                "{target_at}: account {name}: an lmtp: or smtp: target needs \
+                 deliver-to = \"alice@example.org\" (the envelope recipient)"
+            ))
+        })?;
+        if !crate::sink::valid_recipient(to.get_ref()) {
+            return Err(Error::config(format!(
+                "{}: account {name}: deliver-to = {:?} is not an address (no spaces, \
+                 control characters or angle brackets)",
+                here(Some(to.span())),
+                to.get_ref()
+            )));
+        }
+        Ok(to.get_ref().clone())
+    };
+    Ok(match target {
+        Target::Lmtp(r) => Target::Lmtp(Relay {
+            to: recipient(deliver_to)?,
+            ..r
+        }),
+        Target::Smtp(r) => Target::Smtp(Relay {
+            to: recipient(deliver_to)?,
+            ..r
+        }),
+        other => {
+            if let Some(to) = deliver_to {
+                return Err(Error::config(format!(
+                    "{}: account {name}: deliver-to is for lmtp: and smtp: targets, not {other}",
+                    here(Some(to.span()))
+                )));
+            }
+            other
+        }
+    })
+}
+
+/// `HOST:PORT` (`[::1]:24` for an IPv6 address).
+fn host_port(text: &str) -> Option<Address> {
+    let (host, port) = text.rsplit_once(':')?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let port: u16 = port.parse().ok().filter(|p| *p > 0)?;
+    (!host.is_empty() && !host.contains(char::is_whitespace))
+        .then(|| Address::Tcp(host.to_string(), port))
 }
 
 /// The default config path: `$XDG_CONFIG_HOME/mailfetch/config.toml`.
@@ -317,31 +530,6 @@ pub fn expand_tilde(path: &str) -> PathBuf {
         }
     }
     PathBuf::from(path)
-impl Account {
-    /// Where this account's logins take their secret from for a run: the password (asked
-    /// once), `oauth2-token-command` (run again once if the server refuses the token), or
-    /// access tokens renewed from the refresh token kept in `state_dir`.
-    pub fn credential(&self, state_dir: &Path) -> Box<dyn crate::secret::Credential> {
-        match &self.oauth2 {
-            None => Box::new(PasswordCredential::new(
-                self.password.clone(),
-                &self.name,
-                &self.user,
-                false,
-            )),
-            Some(TokenSource::Command(command)) => Box::new(PasswordCredential::new(
-                PasswordSource::Command(command.clone()),
-                &self.name,
-                &self.user,
-                true,
-            )),
-            Some(TokenSource::Client(client)) => {
-                Box::new(crate::oauth2::Renewing::new(&self.name, client, state_dir))
-            }
-        }
-    }
-}
-
 }
 
 /// Load and resolve the config at `path`.
@@ -368,6 +556,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
     })?;
     let defaults = file.defaults.map(|d| d.into_inner()).unwrap_or_default();
     let mut accounts = Vec::new();
+    // Where each account's target is written, for errors found once all are resolved.
+    let mut targets_at = Vec::new();
     let mut literal_password =
         defaults.password.is_some() || defaults.oauth2_client_secret.is_some();
     for (name, account) in file.accounts {
@@ -387,8 +577,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         }
         let raw = account.into_inner().or(&defaults);
         literal_password |= raw.password.is_some() || raw.oauth2_client_secret.is_some();
+        let target_at = position(path, text, raw.target.as_ref().map(|t| t.span()));
         accounts.push(resolve(&name, raw, &at, path, text)?);
+        targets_at.push(target_at);
     }
+    resolve_imap_targets(&mut accounts, &targets_at)?;
     if accounts.is_empty() {
         return Err(Error::config(format!(
             "{}: no accounts; add one, e.g.\n[accounts.personal]\nprofile = \"gmail\"\n\
@@ -487,6 +680,13 @@ fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> R
             here(Some(target_raw.span()))
         ))
     })?;
+    let target = with_recipient(
+        target,
+        raw.deliver_to.as_ref(),
+        name,
+        &here(Some(target_raw.span())),
+        &here,
+    )?;
     let auth = match &raw.auth {
         Some(a) => AuthMethod::parse(a.get_ref()).ok_or_else(|| {
             Error::config(format!(
@@ -506,6 +706,13 @@ fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> R
     if sources.iter().filter(|&&s| s).count() > 1 {
         return Err(Error::config(format!(
             "{at}: account {name}: set only one of password, password-command, password-env"
+        )));
+    }
+    let oauth2 = oauth2::resolve(name, protocol, profile, auth, &raw, at, &here)?;
+    if oauth2.is_some() && sources.iter().any(|&s| s) {
+        return Err(Error::config(format!(
+            "{at}: account {name}: an OAuth2 account logs in with a token, not a password: \
+             remove password, password-command and password-env"
         )));
     }
     let password = if let Some(p) = raw.password {
@@ -558,13 +765,6 @@ fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> R
     let pin = match &raw.tls_fingerprint {
         Some(f) if tls == TlsMode::None => {
             return Err(Error::config(format!(
-    let oauth2 = oauth2::resolve(name, protocol, profile, auth, &raw, at, &here)?;
-    if oauth2.is_some() && sources.iter().any(|&s| s) {
-        return Err(Error::config(format!(
-            "{at}: account {name}: an OAuth2 account logs in with a token, not a password: \
-             remove password, password-command and password-env"
-        )));
-    }
                 "{}: account {name}: tls-fingerprint needs TLS (tls = \"implicit\" or \
                  \"starttls\")",
                 here(Some(f.span()))
@@ -647,6 +847,7 @@ fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> R
         },
         user,
         password,
+        oauth2,
         auth,
         allow_plaintext_password: raw.allow_plaintext_password.unwrap_or(false),
         target,
@@ -697,7 +898,6 @@ fn resolve_folders(
         }
         FoldersToml::List(list) => {
             let mut names: Vec<String> = Vec::with_capacity(list.len());
-        oauth2,
             for f in list {
                 check_folder_name(f)
                     .map_err(|why| Error::config(format!("{at}: account {name}: {why}")))?;
@@ -731,9 +931,11 @@ fn resolve_folders(
 
 /// Parse `maildir:PATH`, `mbox:PATH`, `mda:COMMAND`.
 fn parse_target(value: &str) -> std::result::Result<Target, String> {
-    let (kind, rest) = value.split_once(':').ok_or_else(|| {
-        format!("target {value:?} needs a kind: maildir:PATH, mbox:PATH or mda:COMMAND")
-    })?;
+    const KINDS: &str = "maildir:PATH, mbox:PATH, mda:COMMAND, imap:ACCOUNT/FOLDER, \
+                         lmtp:SOCKET, lmtp:HOST:PORT or smtp:HOST:PORT";
+    let (kind, rest) = value
+        .split_once(':')
+        .ok_or_else(|| format!("target {value:?} needs a kind: {KINDS}"))?;
     if rest.trim().is_empty() {
         return Err(format!(
             "target {value:?} needs a path or command after the colon"
@@ -743,8 +945,53 @@ fn parse_target(value: &str) -> std::result::Result<Target, String> {
         "maildir" => Ok(Target::Maildir(expand_tilde(rest))),
         "mbox" => Ok(Target::Mbox(expand_tilde(rest))),
         "mda" => Ok(Target::Mda(rest.to_string())),
+        "imap" => {
+            let (account, folder) = rest
+                .split_once('/')
+                .filter(|(a, f)| !a.is_empty() && !f.is_empty())
+                .ok_or_else(|| {
+                    format!("target {value:?}: write imap:ACCOUNT/FOLDER, e.g. imap:newhome/INBOX")
+                })?;
+            check_folder_name(folder).map_err(|why| format!("target {value:?}: {why}"))?;
+            Ok(Target::Imap(ImapTarget {
+                account: account.to_string(),
+                folder: folder.to_string(),
+                server: None,
+            }))
+        }
+        "lmtp" | "smtp" => {
+            let server = if rest.starts_with('/') || rest.starts_with('~') {
+                if kind == "smtp" {
+                    return Err(format!(
+                        "target {value:?}: SMTP is reached at HOST:PORT, e.g. smtp:localhost:25"
+                    ));
+                }
+                Address::Local(expand_tilde(rest))
+            } else {
+                host_port(rest).ok_or_else(|| {
+                    format!(
+                        "target {value:?}: write {kind}:HOST:PORT (e.g. {kind}:localhost:{}){}",
+                        if kind == "smtp" { 25 } else { 24 },
+                        if kind == "lmtp" {
+                            " or lmtp:/path/to/socket"
+                        } else {
+                            ""
+                        }
+                    )
+                })?
+            };
+            let relay = Relay {
+                server,
+                to: String::new(),
+            };
+            Ok(if kind == "lmtp" {
+                Target::Lmtp(relay)
+            } else {
+                Target::Smtp(relay)
+            })
+        }
         other => Err(format!(
-            "unknown target kind {other:?} in {value:?} (use maildir:, mbox: or mda:)"
+            "unknown target kind {other:?} in {value:?} (use {KINDS})"
         )),
     }
 }
@@ -966,13 +1213,6 @@ timeout = 30
     }
 
     #[test]
-    fn tilde_expands_to_home() {
-        let home = std::env::var("HOME").unwrap();
-        assert_eq!(expand_tilde("~/Mail"), PathBuf::from(home).join("Mail"));
-        assert_eq!(expand_tilde("/abs"), PathBuf::from("/abs"));
-    }
-}
-    #[test]
     fn oauth2_clients_take_endpoints_and_scopes_from_the_profile() {
         let base = "[accounts.a]\nuser = \"me@x\"\ntarget = \"mbox:/x\"\nauth = \"oauth2\"\n";
         let c = parse_str(&format!(
@@ -1064,3 +1304,96 @@ timeout = 30
         assert!(!e.message().contains("GOCSPX"));
     }
 
+    #[test]
+    fn tilde_expands_to_home() {
+        let home = std::env::var("HOME").unwrap();
+        assert_eq!(expand_tilde("~/Mail"), PathBuf::from(home).join("Mail"));
+        assert_eq!(expand_tilde("/abs"), PathBuf::from("/abs"));
+    }
+    const TWO: &str = "[accounts.old]\nhost = \"pop.example\"\nprotocol = \"pop3\"\nuser = \"u\"\n\
+                       target = \"imap:new/Archive/2003\"\n\
+                       [accounts.new]\nhost = \"imap.example\"\nprotocol = \"imap\"\nuser = \"me\"\n\
+                       target = \"maildir:/m\"\n";
+
+    #[test]
+    fn imap_target_names_another_imap_account_of_the_config() {
+        let c = parse_str(TWO).unwrap();
+        let old = c.accounts.iter().find(|a| a.name == "old").unwrap();
+        let Target::Imap(t) = &old.target else {
+            panic!("an imap target: {:?}", old.target);
+        };
+        assert_eq!(
+            (t.account.as_str(), t.folder.as_str()),
+            ("new", "Archive/2003")
+        );
+        assert_eq!(t.server().endpoint.host, "imap.example");
+        assert_eq!(old.target.to_string(), "imap:new/Archive/2003");
+        let (a, f) = c.imap_folder("new/INBOX").unwrap();
+        assert_eq!((a.name.as_str(), f.as_str()), ("new", "INBOX"));
+        assert_eq!(
+            c.imap_folder("old/INBOX").unwrap_err().class(),
+            crate::error::Class::Usage
+        );
+        assert_eq!(
+            c.imap_folder("new").unwrap_err().class(),
+            crate::error::Class::Usage
+        );
+    }
+
+    #[test]
+    fn imap_target_errors_point_at_the_target_line() {
+        let m = err(&TWO.replace("imap:new/", "imap:nwe/"));
+        assert!(
+            m.contains(":5:10:") && m.contains("no account \"nwe\""),
+            "{m}"
+        );
+        let m = err(&TWO.replace("imap:new/Archive/2003", "imap:old/INBOX"));
+        assert!(m.contains("old is a pop3 account"), "{m}");
+        let m = err(&TWO.replace("target = \"maildir:/m\"", "target = \"imap:new/INBOX\""));
+        assert!(m.contains("fetches that folder itself"), "{m}");
+        let m = err(&TWO.replace("imap:new/Archive/2003", "imap:new"));
+        assert!(m.contains("imap:ACCOUNT/FOLDER"), "{m}");
+    }
+
+    #[test]
+    fn lmtp_and_smtp_targets_need_deliver_to_and_only_they_take_it() {
+        let base = "[accounts.a]\nhost = \"h\"\nuser = \"u\"\n";
+        let c = parse_str(&format!(
+            "{base}target = \"lmtp:/run/dovecot/lmtp\"\ndeliver-to = \"alice@example.org\"\n"
+        ))
+        .unwrap();
+        let want = Relay {
+            server: Address::Local(PathBuf::from("/run/dovecot/lmtp")),
+            to: "alice@example.org".into(),
+        };
+        assert_eq!(c.accounts[0].target, Target::Lmtp(want));
+        let c = parse_str(&format!(
+            "{base}target = \"smtp:[::1]:25\"\ndeliver-to = \"bob\"\n"
+        ))
+        .unwrap();
+        let Target::Smtp(r) = &c.accounts[0].target else {
+            panic!("smtp");
+        };
+        assert_eq!(r.server, Address::Tcp("::1".into(), 25));
+        let m = err(&format!("{base}target = \"lmtp:localhost:24\"\n"));
+        assert!(
+            m.contains(":4:10:") && m.contains("needs deliver-to"),
+            "{m}"
+        );
+        let m = err(&format!(
+            "{base}target = \"maildir:/m\"\ndeliver-to = \"a@b\"\n"
+        ));
+        assert!(
+            m.contains(":5:14:") && m.contains("deliver-to is for lmtp:"),
+            "{m}"
+        );
+        let m = err(&format!(
+            "{base}target = \"smtp:h:25\"\ndeliver-to = \"a b@c\"\n"
+        ));
+        assert!(m.contains("is not an address"), "{m}");
+        let m = err(&format!(
+            "{base}target = \"smtp:/sock\"\ndeliver-to = \"a\"\n"
+        ));
+        assert!(m.contains("HOST:PORT"), "{m}");
+    }
+}

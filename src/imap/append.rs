@@ -23,7 +23,7 @@
 
 use super::folders::{unquote, Folder};
 use super::session::{self, quote, Completion};
-use super::{utf7, Imap, Options, RECONNECTS};
+use super::{utf7, Auth, Imap, Options, RECONNECTS};
 use crate::config::Folders;
 use crate::error::{Class, Error, Result};
 use crate::fingerprint::{self, TextDigest};
@@ -36,8 +36,6 @@ use async_imap::imap_proto::{
 };
 use std::collections::HashMap;
 use std::io::Read;
-
-pub use super::session::Login;
 
 /// Messages larger than this go alone rather than in a MULTIAPPEND with others.
 const MULTI_BYTES: u64 = 16 << 20;
@@ -109,7 +107,7 @@ impl Destination {
     pub fn connect(
         endpoint: &Endpoint,
         trace: Trace,
-        login: &Login,
+        auth: Auth,
         folder: &str,
         create: bool,
     ) -> Result<Destination> {
@@ -119,7 +117,7 @@ impl Destination {
             gmail: false,
             writable: false,
         };
-        let imap = Imap::connect(endpoint, trace, login.into(), options)?;
+        let imap = Imap::connect(endpoint, trace, auth, options)?;
         let mut d = Destination {
             imap,
             folder: Folder::assumed(folder, None),

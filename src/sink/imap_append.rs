@@ -55,10 +55,9 @@
 use super::{label, Meta, Recovered, Sink, Staged};
 use crate::error::{Class, Error, Result};
 use crate::fingerprint::{self, TextDigest};
-use crate::imap::append::{Destination, Found, Login, Outgoing, Stored};
+use crate::imap::append::{Destination, Found, Outgoing, Stored};
+use crate::imap::Auth;
 use crate::net::{Endpoint, Trace};
-use crate::sasl::AuthMethod;
-use crate::secret::Secret;
 use crate::source::Flags;
 use crate::state::Recovery;
 use std::collections::{HashMap, HashSet};
@@ -118,22 +117,18 @@ pub struct Server {
     pub account: String,
     /// Its server.
     pub endpoint: Endpoint,
-    /// Its login name.
-    pub user: String,
-    /// Gets its password, when the first batch needs the connection (a run with nothing to
-    /// deliver runs no password command and asks nothing).
-    pub secret: Box<dyn Fn() -> Result<Secret> + Send>,
-    /// How to log in.
-    pub auth: AuthMethod,
-    /// Whether the password may cross an unencrypted connection.
-    pub allow_plaintext: bool,
+    /// Its login; the secret is taken when the first batch needs the connection, so a run
+    /// with nothing to deliver runs no password command and asks nothing.
+    pub auth: Auth,
     /// Advice to add to a refused login (the provider profile's).
     pub auth_hint: &'static str,
 }
 
 /// An IMAP folder as a sink.
 pub struct ImapAppend {
-    server: Server,
+    server: Option<Server>,
+    /// `ACCOUNT/FOLDER`.
+    name: String,
     folder: String,
     verbose: bool,
     dest: Option<Destination>,
@@ -195,7 +190,8 @@ impl ImapAppend {
     /// traces the session.
     pub fn new(server: Server, folder: &str, verbose: bool) -> ImapAppend {
         ImapAppend {
-            server,
+            name: format!("{}/{}", server.account, folder),
+            server: Some(server),
             folder: folder.to_string(),
             verbose,
             dest: None,
@@ -214,33 +210,32 @@ impl ImapAppend {
 
     /// `ACCOUNT/FOLDER`.
     fn name(&self) -> String {
-        format!("{}/{}", self.server.account, self.folder)
+        self.name.clone()
     }
 
     /// The session, connected (and the folder created) on first use.
     fn dest(&mut self) -> Result<&mut Destination> {
         if self.dest.is_none() {
-            let a = &self.server;
-            let secret = (a.secret)()?;
+            let a = self.server.take().ok_or_else(|| {
+                Error::new(
+                    Class::Temporary,
+                    format!("target {}: no session after a failed login", self.name),
+                )
+            })?;
             let trace = if self.verbose {
                 Trace::to_stderr(&a.account)
             } else {
                 Trace::off()
             };
-            let login = Login {
-                user: &a.user,
-                secret: &secret,
-                method: a.auth,
-                allow_plaintext: a.allow_plaintext,
-            };
-            let dest = Destination::connect(&a.endpoint, trace, &login, &self.folder, true)
+            let hint = a.auth_hint;
+            let dest = Destination::connect(&a.endpoint, trace, a.auth, &self.folder, true)
                 .map_err(|e| {
                     let e = if e.class() == Class::Auth {
-                        Error::new(Class::Auth, format!("{} ({})", e.message(), a.auth_hint))
+                        Error::new(Class::Auth, format!("{} ({hint})", e.message()))
                     } else {
                         e
                     };
-                    e.context(format!("target {}", self.name()))
+                    e.context(format!("target {}", self.name))
                 })?;
             if dest.created() {
                 self.notices
