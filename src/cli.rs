@@ -62,6 +62,10 @@ pub enum Command {
     /// Show the certificate chain an account's server presents: names, expiry and SHA-256
     /// fingerprints (for tls-fingerprint), and whether it verifies; sends no credential
     Certinfo(CertinfoArgs),
+    /// Authorize mailfetch for an OAuth2 account (auth = "oauth2" with oauth2-client-id):
+    /// prints the provider's login URL to open in a browser, then keeps the refresh token in
+    /// the state directory, from which pull renews access tokens by itself
+    Auth(AuthArgs),
     /// Show the built-in provider profiles
     Profiles,
     /// Write the man page or shell completions to stdout
@@ -223,6 +227,24 @@ pub struct CertinfoArgs {
     pub account: String,
 }
 
+/// Arguments of `auth`.
+#[derive(Args, Debug, Default)]
+pub struct AuthArgs {
+    /// The OAuth2 account to authorize
+    #[arg(value_name = "ACCOUNT")]
+    pub account: String,
+
+    /// Use the device-code flow instead (enter a short code on any device; for a machine
+    /// without a browser), where the provider offers it (Microsoft)
+    #[arg(long)]
+    pub device: bool,
+
+    /// Give up after waiting this many minutes for the browser or the code
+    #[arg(long, value_name = "MINUTES", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub wait: u64,
+}
+
 /// What `generate` writes.
 #[derive(Subcommand, Debug)]
 pub enum Generate {
@@ -275,6 +297,7 @@ impl Command {
             Command::Accounts(_) => "accounts",
             Command::Folders(_) => "folders",
             Command::Certinfo(_) => "certinfo",
+            Command::Auth(_) => "auth",
             Command::Profiles => "profiles",
             Command::Generate { .. } => "generate",
         }
@@ -290,6 +313,7 @@ impl Command {
             Command::Folders(_)
             | Command::Init(_)
             | Command::Certinfo(_)
+            | Command::Auth(_)
             | Command::Profiles
             | Command::Generate { .. } => false,
         }

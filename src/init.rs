@@ -104,9 +104,9 @@ fn quoted(s: &str) -> String {
     out
 }
 
-/// Add (or replace) the account `args` describe in the config at `path`. Returns what to
-/// tell the user.
-pub fn run(args: &InitArgs, path: &Path, verbose: bool) -> Result<String> {
+/// Add (or replace) the account `args` describe in the config at `path`; `state_dir` is for
+/// the login test. Returns what to tell the user.
+pub fn run(args: &InitArgs, path: &Path, state_dir: &Path, verbose: bool) -> Result<String> {
     let interactive = !args.non_interactive && std::io::stdin().is_terminal();
     let ask = Asker { interactive };
     let address = ask.get(&args.address, "Email address", None, "--address")?;
@@ -266,7 +266,7 @@ pub fn run(args: &InitArgs, path: &Path, verbose: bool) -> Result<String> {
         .find(|a| a.name == name)
         .ok_or_else(|| Error::config(format!("init: account {name} did not come out")))?;
     if !args.no_test {
-        let mut source = crate::pull::connect(&account, false, verbose)?;
+        let mut source = crate::pull::connect(&account, state_dir, false, verbose)?;
         source.close()?;
     }
     write_private(path, &text)?;

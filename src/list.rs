@@ -42,7 +42,7 @@ pub fn list(account: &Account, state_dir: &Path, verbose: bool) -> Result<Vec<En
     } else {
         None
     };
-    let mut source = crate::pull::connect(account, false, verbose).map_err(ctx)?;
+    let mut source = crate::pull::connect(account, state_dir, false, verbose).map_err(ctx)?;
     let mut out = Vec::new();
     for mailbox in source.mailboxes().map_err(ctx)? {
         let listing = source.open(&mailbox).map_err(ctx)?;

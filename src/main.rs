@@ -4,13 +4,14 @@
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use mailfetch::cli::{Cli, Command, Generate, Shell};
-use mailfetch::config::{self, profiles, Account, Config, Protocol};
+use mailfetch::config::{self, profiles, Account, Config, Protocol, TokenSource};
 use mailfetch::pull::{self, Options, Summary};
 use mailfetch::report::{human_bytes, out, Reporter};
 use mailfetch::state::State;
-use mailfetch::{init, jobs, json, list, Error};
+use mailfetch::{init, jobs, json, list, oauth2, Error};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -187,7 +188,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
             ))
         }
         Command::Init(args) => {
-            let note = init::run(args, &config_path(cli)?, cli.verbose)?;
+            let note = init::run(args, &config_path(cli)?, &state_dir(cli)?, cli.verbose)?;
             reporter.line(&note);
             Ok(0)
         }
@@ -269,7 +270,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
         Command::Folders(args) => {
             let config = load(cli)?;
             let account = config.select(std::slice::from_ref(&args.account))?[0];
-            for f in pull::folders(account, cli.verbose)? {
+            for f in pull::folders(account, &state_dir(cli)?, cli.verbose)? {
                 let (count, note) = match f.messages {
                     None => ("-".to_string(), "  (holds no messages)"),
                     Some(n) if !f.fetched_by_star => {
@@ -285,6 +286,49 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
             let config = load(cli)?;
             let account = config.select(std::slice::from_ref(&args.account))?[0];
             out(mailfetch::certinfo::report(account, cli.verbose)?.trim_end());
+            Ok(0)
+        }
+        Command::Auth(args) => {
+            let config = load(cli)?;
+            let account = config.select(std::slice::from_ref(&args.account))?[0];
+            let client = match &account.oauth2 {
+                Some(TokenSource::Client(client)) => client,
+                Some(TokenSource::Command(_)) => {
+                    return Err(Error::config(format!(
+                        "account {} takes its tokens from oauth2-token-command; there is \
+                         nothing for mailfetch auth to do",
+                        account.name
+                    ))
+                    .into())
+                }
+                None => {
+                    return Err(Error::config(format!(
+                        "account {} does not use OAuth2; set auth = \"oauth2\" and \
+                         oauth2-client-id = \"...\" (your registered app)",
+                        account.name
+                    ))
+                    .into())
+                }
+            };
+            let flow = if args.device {
+                oauth2::Flow::Device
+            } else {
+                oauth2::Flow::Browser
+            };
+            let path = oauth2::authorize(
+                &account.name,
+                &account.user,
+                client,
+                &state_dir(cli)?,
+                flow,
+                &mut std::io::stdout(),
+                Duration::from_secs(args.wait * 60),
+            )?;
+            out(&format!(
+                "{}: authorized; the tokens are kept in {}",
+                account.name,
+                path.display()
+            ));
             Ok(0)
         }
         Command::Profiles => {
