@@ -19,6 +19,9 @@ _mailfetch() {
             mailfetch,accounts)
                 cmd="mailfetch__subcmd__accounts"
                 ;;
+            mailfetch,auth)
+                cmd="mailfetch__subcmd__auth"
+                ;;
             mailfetch,certinfo)
                 cmd="mailfetch__subcmd__certinfo"
                 ;;
@@ -67,6 +70,9 @@ _mailfetch() {
             mailfetch__subcmd__help,accounts)
                 cmd="mailfetch__subcmd__help__subcmd__accounts"
                 ;;
+            mailfetch__subcmd__help,auth)
+                cmd="mailfetch__subcmd__help__subcmd__auth"
+                ;;
             mailfetch__subcmd__help,certinfo)
                 cmd="mailfetch__subcmd__help__subcmd__certinfo"
                 ;;
@@ -107,7 +113,7 @@ _mailfetch() {
 
     case "${cmd}" in
         mailfetch)
-            opts="-q -v -h -V --config --state-dir --quiet --verbose --help --version pull check list init accounts folders certinfo profiles generate help"
+            opts="-q -v -h -V --config --state-dir --quiet --verbose --help --version pull check list init accounts folders certinfo auth profiles generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -135,6 +141,32 @@ _mailfetch() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailfetch__subcmd__auth)
+            opts="-q -v -h --device --wait --config --state-dir --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -347,7 +379,7 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__help)
-            opts="pull check list init accounts folders certinfo profiles generate help"
+            opts="pull check list init accounts folders certinfo auth profiles generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -361,6 +393,20 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__help__subcmd__accounts)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailfetch__subcmd__help__subcmd__auth)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -35,6 +35,7 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand accounts 'Show each account''s resolved server, port, TLS, protocol, target and state file'
             cand folders 'List an IMAP account''s folders on the server, with their message counts'
             cand certinfo 'Show the certificate chain an account''s server presents: names, expiry and SHA-256 fingerprints (for tls-fingerprint), and whether it verifies; sends no credential'
+            cand auth 'Authorize mailfetch for an OAuth2 account (auth = "oauth2" with oauth2-client-id): prints the provider''s login URL to open in a browser, then keeps the refresh token in the state directory, from which pull renews access tokens by itself'
             cand profiles 'Show the built-in provider profiles'
             cand generate 'Write the man page or shell completions to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -139,6 +140,18 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'mailfetch;auth'= {
+            cand --wait 'Give up after waiting this many minutes for the browser or the code'
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
+            cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand --device 'Use the device-code flow instead (enter a short code on any device; for a machine without a browser), where the provider offers it (Microsoft)'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand --verbose 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'mailfetch;profiles'= {
             cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
             cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
@@ -201,6 +214,7 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand accounts 'Show each account''s resolved server, port, TLS, protocol, target and state file'
             cand folders 'List an IMAP account''s folders on the server, with their message counts'
             cand certinfo 'Show the certificate chain an account''s server presents: names, expiry and SHA-256 fingerprints (for tls-fingerprint), and whether it verifies; sends no credential'
+            cand auth 'Authorize mailfetch for an OAuth2 account (auth = "oauth2" with oauth2-client-id): prints the provider''s login URL to open in a browser, then keeps the refresh token in the state directory, from which pull renews access tokens by itself'
             cand profiles 'Show the built-in provider profiles'
             cand generate 'Write the man page or shell completions to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -218,6 +232,8 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
         &'mailfetch;help;folders'= {
         }
         &'mailfetch;help;certinfo'= {
+        }
+        &'mailfetch;help;auth'= {
         }
         &'mailfetch;help;profiles'= {
         }

@@ -40,11 +40,18 @@ const KEYS: &[(&str, &str)] = &[
     ("host, port", "The server. Default: from the profile; port 995 (POP3S), 110 (POP3), 993 (IMAPS) or 143 (IMAP) by tls."),
     ("tls", "implicit (TLS from the first byte), starttls (upgrade; refused if the server does not offer it) or none. Default: implicit."),
     ("ca-file", "PEM file of extra CA certificates to trust, besides the system store."),
+    ("tls-min", "The oldest TLS version accepted: 1.2 (default), 1.3, or 1.0 or 1.1 for a legacy server (which may also need an OpenSSL configuration whose security level still allows them)."),
+    ("tls-fingerprint", "Pin the server's certificate: sha256: and the 64 hex digits of its SHA-256 (colons optional), as mailfetch certinfo prints them. With a pin, the certificate must be exactly the pinned one, and chain and host name are not verified (so a self-signed certificate can be used safely); it is checked right after the TLS handshake, before anything is sent. A renewed certificate needs a new pin."),
     ("user", "Login name. Required."),
     ("password-command", "Command run with sh -c; the first line of its output is the password."),
     ("password-env", "Name of an environment variable holding the password."),
     ("password", "The password itself; the config file must then be private (chmod 600). Without any of the three, mailfetch asks at the terminal."),
-    ("auth", "auto, user, apop, plain, login, cram-md5, xoauth2 or oauthbearer. Default: auto, the strongest method the server offers."),
+    ("auth", "auto, user (POP3 USER/PASS, IMAP LOGIN), apop, plain, login, cram-md5, xoauth2, oauthbearer or oauth2. Default: auto, the strongest method the server offers for a password: over TLS, PLAIN, then USER/PASS (IMAP LOGIN), SASL LOGIN, CRAM-MD5, APOP; without TLS first CRAM-MD5 and APOP, which do not reveal the password. oauth2 sends an OAuth2 access token with OAUTHBEARER (RFC 7628), or XOAUTH2 where the server offers only that; over IMAP the token goes with the AUTHENTICATE command when the server offers SASL-IR. A method named here that the server does not offer is a configuration error (exit 78), never a fallback to another method."),
+    ("oauth2-token-command", "With auth = oauth2: a command run with sh -c that prints a current access token (such as oama or a provider's CLI). Run once per run, and once more if the server refuses the token."),
+    ("oauth2-client-id", "With auth = oauth2: the client id of your own registered OAuth2 app (mailfetch ships none). mailfetch auth ACCOUNT then authorizes it once, and pull renews access tokens by itself; see OAUTH2."),
+    ("oauth2-client-secret", "The client secret, for providers that want one even from installed apps (Google); the config file must then be private (chmod 600)."),
+    ("oauth2-auth-url, oauth2-token-url, oauth2-device-url", "The provider's authorization, token and device authorization endpoints. Default: from the profile (gmail, outlook, office365); required for other servers. Only https:// URLs, or http:// on 127.0.0.1."),
+    ("oauth2-scope", "The scopes asked for, space-separated. Default: from the profile, for the account's protocol (Google: https://mail.google.com/; Microsoft: https://outlook.office.com/POP.AccessAsUser.All or IMAP.AccessAsUser.All, and offline_access)."),
     ("target", "Where mail goes: maildir:PATH, mbox:PATH (mboxrd) or mda:COMMAND (message on stdin; %u is the user, %a the account). Required."),
     ("keep", "Leave mail on the server. Default: true. With false, a message is deleted only after it is durably delivered and recorded."),
     ("fetch-all", "Also fetch messages fetched before. Default: false."),
@@ -99,6 +106,7 @@ fn extra_sections() -> String {
         "$XDG_STATE_HOME/mailfetch/ACCOUNT.lock",
         "The per-account lock; a second run on the same account exits 75.",
     );
+    item(&mut s, "$XDG_STATE_HOME/mailfetch/ACCOUNT.oauth2", "The OAuth2 tokens of ACCOUNT (refresh token, current access token and its expiry), written by mailfetch auth and renewed by pull; created with mode 0600 and replaced atomically. mailfetch refuses a token file others can read. Delete it to make mailfetch forget the authorization (and revoke the app's access at the provider).");
     item(&mut s, "MBOX.lock", "The dotlock taken, with an fcntl lock, while appending to an mbox; a dotlock whose process is dead, or older than five minutes, is broken.");
     s.push_str(".SH EXIT STATUS\n");
     for (code, what) in [
@@ -117,8 +125,14 @@ fn extra_sections() -> String {
             "Temporary failure: timeout, dropped connection, account locked by another run.",
         ),
         ("76", "Protocol error: the server sent something invalid."),
-        ("77", "Authentication refused."),
-        ("78", "Configuration error."),
+        (
+            "77",
+            "Authentication refused: a wrong password, a refused OAuth2 token, a revoked refresh token (run mailfetch auth ACCOUNT again).",
+        ),
+        (
+            "78",
+            "Configuration error; also an auth method the server does not offer, and an OAuth2 account not yet authorized: nothing was refused, the configuration asks for what this server cannot do, and neither retrying nor a new password helps.",
+        ),
     ] {
         item(&mut s, code, what);
     }
@@ -147,10 +161,39 @@ fn extra_sections() -> String {
         &mut s,
         "mailfetch pull oldisp\nmailfetch pull oldisp --no-keep",
     );
-    s.push_str(".SH SECURITY\n");
-    s.push_str(&roff("Certificates are verified against the system store plus ca-file, with the host name, and TLS 1.2 is the minimum. With tls = starttls, a server that does not offer STARTTLS/STLS is refused: mailfetch never continues in plaintext. With tls = none, no password is sent unless allow-plaintext-password = true (CRAM-MD5 and APOP, which do not reveal the password, are used when offered). The --verbose trace shows commands with passwords and AUTH payloads redacted. A config file holding a literal password is refused unless only its owner can read it. Gmail and most providers want an app password or OAuth2 rather than the account password."));
+    s.push_str(&roff("An Outlook.com account with OAuth2, authorized once, then fetched like any other:"));
     s.push('\n');
+    example(
+        &mut s,
+        "[accounts.hotmail]\nprofile = \"outlook\"\nuser = \"me@outlook.com\"\nauth = \"oauth2\"\noauth2-client-id = \"00000000-0000-0000-0000-000000000000\"\ntarget = \"maildir:~/Mail/hotmail\"\n\n$ mailfetch auth hotmail\n$ mailfetch pull hotmail",
+    );
+    oauth2_section(&mut s);
+    s.push_str(".SH SECURITY\n");
+    for para in [
+        "Certificates are verified against the system store plus ca-file, with the host name, and TLS 1.2 is the minimum unless tls-min says otherwise. With tls-fingerprint, the pinned certificate replaces that verification; the pin is checked right after the handshake, and a server that fails it (exit 69) has received nothing, not even a user name. mailfetch certinfo ACCOUNT shows what a server presents (chain, names, expiry, SHA-256) and sends no credential.",
+        "With tls = starttls, a server that does not list STARTTLS (IMAP) or STLS (POP3) among its capabilities is refused (exit 76): an attacker in the path may have stripped it, and mailfetch never continues in plaintext; bytes a server sends after agreeing to STARTTLS and before the handshake are refused too. With tls = none, no password or token is sent unless allow-plaintext-password = true (CRAM-MD5 and APOP, which do not reveal the password, are used when offered).",
+        "Passwords, tokens, client secrets and SASL payloads never appear in output: the --verbose trace shows commands carrying them as <redacted>, and error messages quote only what the server said. A config file holding a password or client secret is refused unless only its owner can read it; the OAuth2 token file is created with mode 0600 and refused when others can read it. OAuth2 endpoints must be https:// (plain http only on 127.0.0.1).",
+        "Hostile servers: every line read is bounded in length, every literal and message size is checked against a limit before memory is allocated for it, and counts and sizes the server announces are checked against what it sends. The parsers of POP3 replies, dot-stuffed message text, mboxrd quoting, Maildir folder names and modified UTF-7 folder names are fuzzed (fuzz/, scripts/fuzz).",
+    ] {
+        s.push_str(".PP\n");
+        s.push_str(&roff(para));
+        s.push('\n');
+    }
     s
+}
+
+/// The OAUTH2 section: what `auth = "oauth2"` needs per provider, and how tokens live.
+fn oauth2_section(s: &mut String) {
+    s.push_str(".SH OAUTH2\n");
+    for para in [
+        "Outlook.com accepts only OAuth2 since September 2024, Office 365 mostly so, and Gmail wants OAuth2 or an app password. With auth = \"oauth2\" mailfetch logs in with an access token instead of a password, taken either from oauth2-token-command or from its own token store.",
+        "With oauth2-client-id, mailfetch does the OAuth2 work itself. Register an app with the provider (mailfetch ships no client id): at Microsoft (Entra admin center, App registrations) a public client with the redirect URI http://localhost under \"Mobile and desktop applications\", the delegated permissions IMAP.AccessAsUser.All or POP.AccessAsUser.All and offline_access, and \"Allow public client flows\" for --device; at Google (Cloud console) an OAuth client of type \"Desktop app\" with the Gmail scope https://mail.google.com/, whose client secret goes into oauth2-client-secret. Then run mailfetch auth ACCOUNT once: it prints the provider's login URL, waits on a loopback port of 127.0.0.1 for the browser to come back (authorization code with PKCE, RFC 7636, and a state check), and stores the refresh token. With --device it shows a code to enter on any device instead (RFC 8628; Microsoft only, Google does not allow the mail scope there).",
+        "pull then uses the stored access token while it has more than five minutes left, and otherwise gets a new one from the token endpoint first; when the server refuses a token anyway (revoked early), it gets a fresh one and tries once more; an IMAP session the server ends is resumed with a current token. A refresh token the provider no longer accepts (revoked, expired, password changed) ends the run with exit 77 and the advice to run mailfetch auth ACCOUNT again.",
+    ] {
+        s.push_str(".PP\n");
+        s.push_str(&roff(para));
+        s.push('\n');
+    }
 }
 
 /// The JSON OUTPUT section: the schema of `--json` (the types in `crate::json`).
