@@ -74,8 +74,16 @@ pub fn post_form(url: &str, form: &[(&str, &str)], timeout: Duration) -> Result<
         .provider(ureq::tls::TlsProvider::NativeTls)
         .root_certs(ureq::tls::RootCerts::PlatformVerifier)
         .build();
+    // A proxy from the environment is used, but never for the loopback address.
+    let loopback = !url.starts_with("https://");
+    let proxy = if loopback {
+        None
+    } else {
+        ureq::Proxy::try_from_env()
+    };
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .tls_config(tls)
+        .proxy(proxy)
         .http_status_as_error(false)
         .timeout_global(Some(timeout))
         .max_redirects(0)
