@@ -18,6 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// A mail server's judgement of a bearer token: whether `(user, token)` may log in.
+pub type TokenCheck = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
 /// The client id the tests register.
 pub const CLIENT_ID: &str = "mailfetch-test-client";
 
@@ -120,7 +123,7 @@ impl FakeOAuth {
     }
 
     /// A checker for fake mail servers: `(user, token)` is accepted when the token is valid.
-    pub fn checker(&self) -> Arc<dyn Fn(&str, &str) -> bool + Send + Sync> {
+    pub fn checker(&self) -> TokenCheck {
         let state = self.state.clone();
         Arc::new(move |_user, token| {
             let s = state.lock().unwrap();

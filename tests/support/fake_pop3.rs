@@ -125,7 +125,7 @@ pub struct Bearer {
     /// `XOAUTH2`, `OAUTHBEARER`.
     pub mechanisms: Vec<&'static str>,
     /// Whether `(user, token)` may log in.
-    pub accept: Arc<dyn Fn(&str, &str) -> bool + Send + Sync>,
+    pub accept: super::fake_oauth::TokenCheck,
 }
 
 impl std::fmt::Debug for Bearer {

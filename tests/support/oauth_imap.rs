@@ -12,6 +12,7 @@
 //! the same client behaviour (payloads, SASL-IR, renewal) with the real server behind it.
 
 use super::dovecot::{Dovecot, TestUser};
+use super::fake_oauth::TokenCheck;
 use base64::Engine;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -34,13 +35,16 @@ pub struct Login {
     pub accepted: bool,
 }
 
+/// Called with the token of the session the proxy ends with BYE.
+pub type OnBye = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// What a test wants of the proxy.
 pub struct Setup {
     /// Whether `(user, token)` may log in.
-    pub accept: Arc<dyn Fn(&str, &str) -> bool + Send + Sync>,
+    pub accept: TokenCheck,
     /// End the first session with BYE at its first message fetch, after calling this with
     /// the token that session logged in with.
-    pub bye_once: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    pub bye_once: Option<OnBye>,
 }
 
 /// A running proxy.
