@@ -392,3 +392,36 @@ fn imap_token_revoked_mid_session_is_renewed_once_after_the_refusal() {
         ]
     );
 }
+
+#[test]
+fn a_long_token_follows_the_pop3_auth_command_instead_of_riding_on_it() {
+    // RFC 5034: the AUTH line stays within 255 octets, and Microsoft's tokens are longer.
+    let long = format!("eyJ0eXAi{}", "x".repeat(1500));
+    let expected = long.clone();
+    let server = FakePop3::start(
+        vec![Mail::new("u1", b"Subject: x\n\nbody\n")],
+        Script {
+            bearer: Some(Bearer {
+                mechanisms: vec!["XOAUTH2"],
+                accept: Arc::new(move |_, token| token == expected),
+            }),
+            ..Script::default()
+        },
+    );
+    let c = Client::new(&format!(
+        "[accounts.t]\nprofile = \"custom\"\nprotocol = \"pop3\"\nhost = \"127.0.0.1\"\n\
+         port = {}\ntls = \"none\"\nallow-plaintext-password = true\nuser = \"alice\"\n\
+         target = \"maildir:{{dir}}/M\"\ntimeout = 5\nauth = \"oauth2\"\n\
+         oauth2-token-command = \"echo {long}\"\n",
+        server.port()
+    ));
+    let out = c.ok(&["pull", "--verbose"]);
+    let logins = server.bearer_logins();
+    assert_eq!(logins.len(), 1);
+    assert!(
+        logins[0].accepted && !logins[0].initial_response,
+        "{logins:?}"
+    );
+    assert!(server.all_commands().contains(&"AUTH XOAUTH2".to_string()));
+    assert!(!out.stderr.contains(&long), "{out:?}");
+}
