@@ -99,7 +99,7 @@ impl Pop3 {
     fn authenticate(&mut self, login: &Login, apop_stamp: Option<&str>) -> Result<()> {
         let tls = self.conn.is_tls();
         let method = match login.method {
-            AuthMethod::Auto => self.choose_method(tls, apop_stamp.is_some()),
+            AuthMethod::Auto => strongest(&self.capa, tls, apop_stamp.is_some()),
             AuthMethod::OAuth2 => {
                 match AuthMethod::oauth2_mechanism(|m| self.capa.has_sasl(m.name())) {
                     Some(mech) => AuthMethod::Sasl(mech),
@@ -165,34 +165,6 @@ impl Pop3 {
             all.push("USER".into());
         }
         all.join(" ")
-    }
-
-    /// The strongest method the server offers. Over TLS every method protects the password in
-    /// transit, so the simplest that works (PLAIN, then USER) is chosen; without TLS the ones
-    /// that never send the password (CRAM-MD5, APOP) come first.
-    fn choose_method(&self, tls: bool, apop: bool) -> AuthMethod {
-        let c = &self.capa;
-        if !tls {
-            if c.has_sasl("CRAM-MD5") {
-                return AuthMethod::Sasl(Mechanism::CramMd5);
-            }
-            if apop {
-                return AuthMethod::Apop;
-            }
-        }
-        if c.has_sasl("PLAIN") {
-            AuthMethod::Sasl(Mechanism::Plain)
-        } else if c.user || !c.known {
-            AuthMethod::UserPass
-        } else if c.has_sasl("LOGIN") {
-            AuthMethod::Sasl(Mechanism::Login)
-        } else if c.has_sasl("CRAM-MD5") {
-            AuthMethod::Sasl(Mechanism::CramMd5)
-        } else if apop {
-            AuthMethod::Apop
-        } else {
-            AuthMethod::UserPass
-        }
     }
 
     /// RFC 1939 section 7: USER name, PASS string.
@@ -600,6 +572,35 @@ pub fn before_tls(conn: &mut Connection) -> Result<()> {
     upgrade(conn, &capa)
 }
 
+/// `auth = "auto"`: the strongest password method the server offers (`c`; `apop`: the
+/// greeting carries an APOP timestamp). Over TLS every method protects the password in
+/// transit, so the simplest that works (PLAIN, then USER) is chosen; without TLS the ones
+/// that never send the password (CRAM-MD5, APOP) come first. OAuth2 is never chosen here: it
+/// needs a token, which only `auth = "oauth2"` provides.
+fn strongest(c: &Capabilities, tls: bool, apop: bool) -> AuthMethod {
+    if !tls {
+        if c.has_sasl("CRAM-MD5") {
+            return AuthMethod::Sasl(Mechanism::CramMd5);
+        }
+        if apop {
+            return AuthMethod::Apop;
+        }
+    }
+    if c.has_sasl("PLAIN") {
+        AuthMethod::Sasl(Mechanism::Plain)
+    } else if c.user || !c.known {
+        AuthMethod::UserPass
+    } else if c.has_sasl("LOGIN") {
+        AuthMethod::Sasl(Mechanism::Login)
+    } else if c.has_sasl("CRAM-MD5") {
+        AuthMethod::Sasl(Mechanism::CramMd5)
+    } else if apop {
+        AuthMethod::Apop
+    } else {
+        AuthMethod::UserPass
+    }
+}
+
 /// RFC 2595 section 4: STLS.
 fn stls(conn: &mut Connection) -> Result<()> {
     conn.send("STLS", None)?;
@@ -710,5 +711,51 @@ impl Read for Body<'_> {
             *self.open = false;
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capa(lines: &[&str]) -> Capabilities {
+        let mut c = Capabilities {
+            known: true,
+            ..Capabilities::default()
+        };
+        for l in lines {
+            c.add_line(l.as_bytes());
+        }
+        c
+    }
+
+    #[test]
+    fn auto_picks_the_strongest_password_method_offered() {
+        let all = capa(&["USER", "SASL PLAIN LOGIN CRAM-MD5 XOAUTH2"]);
+        let plain = AuthMethod::Sasl(Mechanism::Plain);
+        let cram = AuthMethod::Sasl(Mechanism::CramMd5);
+        // Over TLS: PLAIN; without: the methods that do not reveal the password.
+        assert_eq!(strongest(&all, true, true), plain);
+        assert_eq!(strongest(&all, false, true), cram);
+        assert_eq!(strongest(&capa(&["USER"]), false, true), AuthMethod::Apop);
+        // Then USER, SASL LOGIN, CRAM-MD5, APOP, as offered; never a bearer mechanism.
+        assert_eq!(
+            strongest(&capa(&["USER", "SASL LOGIN"]), true, false),
+            AuthMethod::UserPass
+        );
+        assert_eq!(
+            strongest(&capa(&["SASL LOGIN CRAM-MD5"]), true, false),
+            AuthMethod::Sasl(Mechanism::Login)
+        );
+        assert_eq!(strongest(&capa(&["SASL CRAM-MD5"]), true, true), cram);
+        assert_eq!(
+            strongest(&capa(&["SASL XOAUTH2"]), true, true),
+            AuthMethod::Apop
+        );
+        // A server without CAPA gets USER/PASS.
+        assert_eq!(
+            strongest(&Capabilities::default(), true, false),
+            AuthMethod::UserPass
+        );
     }
 }
