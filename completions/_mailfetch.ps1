@@ -39,6 +39,8 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
             [CompletionResult]::new('folders', 'folders', [CompletionResultType]::ParameterValue, 'List an IMAP account''s folders on the server, with their message counts')
             [CompletionResult]::new('certinfo', 'certinfo', [CompletionResultType]::ParameterValue, 'Show the certificate chain an account''s server presents: names, expiry and SHA-256 fingerprints (for tls-fingerprint), and whether it verifies; sends no credential')
             [CompletionResult]::new('auth', 'auth', [CompletionResultType]::ParameterValue, 'Authorize mailfetch for an OAuth2 account (auth = "oauth2" with oauth2-client-id): prints the provider''s login URL to open in a browser, then keeps the refresh token in the state directory, from which pull renews access tokens by itself')
+            [CompletionResult]::new('upload', 'upload', [CompletionResultType]::ParameterValue, 'Store a local Maildir or mbox in a folder of an IMAP account: flags and dates kept, messages the folder already holds skipped, so a second run stores nothing')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Prove a copy complete and byte-identical (line ends aside): an account''s server against its target, or a local store against an IMAP folder; prints what is missing or different and exits 1 if anything is')
             [CompletionResult]::new('profiles', 'profiles', [CompletionResultType]::ParameterValue, 'Show the built-in provider profiles')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write the man page or shell completions to stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -164,6 +166,31 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'mailfetch;upload' {
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Where to: an IMAP account of the config and a folder on its server (created if missing), e.g. --to newhome/Archive')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'mailfetch;verify' {
+            [CompletionResult]::new('--local', '--local', [CompletionResultType]::ParameterName, 'Compare this local Maildir folder or mbox file...')
+            [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, '...with this folder of an IMAP account of the config')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'mailfetch;profiles' {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]')
@@ -235,6 +262,8 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
             [CompletionResult]::new('folders', 'folders', [CompletionResultType]::ParameterValue, 'List an IMAP account''s folders on the server, with their message counts')
             [CompletionResult]::new('certinfo', 'certinfo', [CompletionResultType]::ParameterValue, 'Show the certificate chain an account''s server presents: names, expiry and SHA-256 fingerprints (for tls-fingerprint), and whether it verifies; sends no credential')
             [CompletionResult]::new('auth', 'auth', [CompletionResultType]::ParameterValue, 'Authorize mailfetch for an OAuth2 account (auth = "oauth2" with oauth2-client-id): prints the provider''s login URL to open in a browser, then keeps the refresh token in the state directory, from which pull renews access tokens by itself')
+            [CompletionResult]::new('upload', 'upload', [CompletionResultType]::ParameterValue, 'Store a local Maildir or mbox in a folder of an IMAP account: flags and dates kept, messages the folder already holds skipped, so a second run stores nothing')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Prove a copy complete and byte-identical (line ends aside): an account''s server against its target, or a local store against an IMAP folder; prints what is missing or different and exits 1 if anything is')
             [CompletionResult]::new('profiles', 'profiles', [CompletionResultType]::ParameterValue, 'Show the built-in provider profiles')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write the man page or shell completions to stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -262,6 +291,12 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
             break
         }
         'mailfetch;help;auth' {
+            break
+        }
+        'mailfetch;help;upload' {
+            break
+        }
+        'mailfetch;help;verify' {
             break
         }
         'mailfetch;help;profiles' {

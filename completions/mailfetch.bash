@@ -49,6 +49,12 @@ _mailfetch() {
             mailfetch,pull)
                 cmd="mailfetch__subcmd__pull"
                 ;;
+            mailfetch,upload)
+                cmd="mailfetch__subcmd__upload"
+                ;;
+            mailfetch,verify)
+                cmd="mailfetch__subcmd__verify"
+                ;;
             mailfetch__subcmd__generate,completions)
                 cmd="mailfetch__subcmd__generate__subcmd__completions"
                 ;;
@@ -100,6 +106,12 @@ _mailfetch() {
             mailfetch__subcmd__help,pull)
                 cmd="mailfetch__subcmd__help__subcmd__pull"
                 ;;
+            mailfetch__subcmd__help,upload)
+                cmd="mailfetch__subcmd__help__subcmd__upload"
+                ;;
+            mailfetch__subcmd__help,verify)
+                cmd="mailfetch__subcmd__help__subcmd__verify"
+                ;;
             mailfetch__subcmd__help__subcmd__generate,completions)
                 cmd="mailfetch__subcmd__help__subcmd__generate__subcmd__completions"
                 ;;
@@ -113,7 +125,7 @@ _mailfetch() {
 
     case "${cmd}" in
         mailfetch)
-            opts="-q -v -h -V --config --state-dir --quiet --verbose --help --version pull check list init accounts folders certinfo auth profiles generate help"
+            opts="-q -v -h -V --config --state-dir --quiet --verbose --help --version pull check list init accounts folders certinfo auth upload verify profiles generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -379,7 +391,7 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__help)
-            opts="pull check list init accounts folders certinfo auth profiles generate help"
+            opts="pull check list init accounts folders certinfo auth upload verify profiles generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -574,6 +586,34 @@ _mailfetch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailfetch__subcmd__help__subcmd__upload)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailfetch__subcmd__help__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailfetch__subcmd__init)
             opts="-q -v -h --address --account --profile --protocol --host --port --tls --ca-file --user --password-command --password-env --target --no-test --force --non-interactive --config --state-dir --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -708,6 +748,62 @@ _mailfetch() {
                     return 0
                     ;;
                 -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailfetch__subcmd__upload)
+            opts="-q -v -h --to --config --state-dir --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailfetch__subcmd__verify)
+            opts="-q -v -h --local --remote --config --state-dir --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --local)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

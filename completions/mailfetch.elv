@@ -36,6 +36,8 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand folders 'List an IMAP account''s folders on the server, with their message counts'
             cand certinfo 'Show the certificate chain an account''s server presents: names, expiry and SHA-256 fingerprints (for tls-fingerprint), and whether it verifies; sends no credential'
             cand auth 'Authorize mailfetch for an OAuth2 account (auth = "oauth2" with oauth2-client-id): prints the provider''s login URL to open in a browser, then keeps the refresh token in the state directory, from which pull renews access tokens by itself'
+            cand upload 'Store a local Maildir or mbox in a folder of an IMAP account: flags and dates kept, messages the folder already holds skipped, so a second run stores nothing'
+            cand verify 'Prove a copy complete and byte-identical (line ends aside): an account''s server against its target, or a local store against an IMAP folder; prints what is missing or different and exits 1 if anything is'
             cand profiles 'Show the built-in provider profiles'
             cand generate 'Write the man page or shell completions to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -152,6 +154,29 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'mailfetch;upload'= {
+            cand --to 'Where to: an IMAP account of the config and a folder on its server (created if missing), e.g. --to newhome/Archive'
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
+            cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand --verbose 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailfetch;verify'= {
+            cand --local 'Compare this local Maildir folder or mbox file...'
+            cand --remote '...with this folder of an IMAP account of the config'
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
+            cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand --verbose 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'mailfetch;profiles'= {
             cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
             cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
@@ -215,6 +240,8 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand folders 'List an IMAP account''s folders on the server, with their message counts'
             cand certinfo 'Show the certificate chain an account''s server presents: names, expiry and SHA-256 fingerprints (for tls-fingerprint), and whether it verifies; sends no credential'
             cand auth 'Authorize mailfetch for an OAuth2 account (auth = "oauth2" with oauth2-client-id): prints the provider''s login URL to open in a browser, then keeps the refresh token in the state directory, from which pull renews access tokens by itself'
+            cand upload 'Store a local Maildir or mbox in a folder of an IMAP account: flags and dates kept, messages the folder already holds skipped, so a second run stores nothing'
+            cand verify 'Prove a copy complete and byte-identical (line ends aside): an account''s server against its target, or a local store against an IMAP folder; prints what is missing or different and exits 1 if anything is'
             cand profiles 'Show the built-in provider profiles'
             cand generate 'Write the man page or shell completions to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -234,6 +261,10 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
         &'mailfetch;help;certinfo'= {
         }
         &'mailfetch;help;auth'= {
+        }
+        &'mailfetch;help;upload'= {
+        }
+        &'mailfetch;help;verify'= {
         }
         &'mailfetch;help;profiles'= {
         }

@@ -10,14 +10,18 @@ Exit status (sysexits.h):
   0   success, whether or not there was new mail
   64  usage error on the command line
   69  a server could not be reached (or its TLS certificate was refused)
-  74  a local write failed (disk full, permissions, MDA failure)
-  75  temporary failure: timeout, dropped connection, account locked by another run
+  1   verify: a message is missing from the copy or differs from its original
+  74  a message could not be delivered: a local write failed (disk full,
+      permissions), the MDA failed, or the target refused it (SMTP/LMTP 5xx, IMAP NO)
+  75  temporary failure: timeout, dropped connection, account locked by another run,
+      a 4xx from an LMTP/SMTP target
   76  protocol error: the server sent something invalid
   77  authentication refused
   78  configuration error
 With several accounts, every account is tried and the first failure's code is returned.";
 
-/// Fetch mail from POP3 and IMAP servers into Maildir, mbox or an MDA, exactly once.
+/// Fetch mail from POP3 and IMAP servers into Maildir, mbox, an MDA, an LMTP/SMTP server or
+/// another IMAP account, exactly once.
 #[derive(Parser, Debug)]
 #[command(name = "mailfetch", version, after_help = EXIT_CODES, max_term_width = 100)]
 pub struct Cli {
@@ -66,6 +70,13 @@ pub enum Command {
     /// prints the provider's login URL to open in a browser, then keeps the refresh token in
     /// the state directory, from which pull renews access tokens by itself
     Auth(AuthArgs),
+    /// Store a local Maildir or mbox in a folder of an IMAP account: flags and dates kept,
+    /// messages the folder already holds skipped, so a second run stores nothing
+    Upload(UploadArgs),
+    /// Prove a copy complete and byte-identical (line ends aside): an account's server
+    /// against its target, or a local store against an IMAP folder; prints what is missing
+    /// or different and exits 1 if anything is
+    Verify(VerifyArgs),
     /// Show the built-in provider profiles
     Profiles,
     /// Write the man page or shell completions to stdout
@@ -74,6 +85,38 @@ pub enum Command {
         #[command(subcommand)]
         what: Generate,
     },
+}
+
+/// Arguments of `upload`.
+#[derive(Args, Debug, Default)]
+pub struct UploadArgs {
+    /// The Maildir folder (with cur/ and new/) or mbox file to upload; which it is, is told
+    /// by what is there
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+
+    /// Where to: an IMAP account of the config and a folder on its server (created if
+    /// missing), e.g. --to newhome/Archive
+    #[arg(long, value_name = "ACCOUNT/FOLDER")]
+    pub to: String,
+}
+
+/// Arguments of `verify`.
+#[derive(Args, Debug, Default)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["account", "local"])))]
+pub struct VerifyArgs {
+    /// Compare the messages on this account's server (its folders) with its target: its
+    /// Maildir, mbox or imap: folder
+    #[arg(value_name = "ACCOUNT", conflicts_with_all = ["local", "remote"])]
+    pub account: Option<String>,
+
+    /// Compare this local Maildir folder or mbox file...
+    #[arg(long, value_name = "PATH", requires = "remote")]
+    pub local: Option<PathBuf>,
+
+    /// ...with this folder of an IMAP account of the config
+    #[arg(long, value_name = "ACCOUNT/FOLDER", requires = "local")]
+    pub remote: Option<String>,
 }
 
 /// Arguments of `pull`.
@@ -297,6 +340,8 @@ impl Command {
             Command::Accounts(_) => "accounts",
             Command::Folders(_) => "folders",
             Command::Certinfo(_) => "certinfo",
+            Command::Upload(_) => "upload",
+            Command::Verify(_) => "verify",
             Command::Auth(_) => "auth",
             Command::Profiles => "profiles",
             Command::Generate { .. } => "generate",
@@ -313,6 +358,8 @@ impl Command {
             Command::Folders(_)
             | Command::Init(_)
             | Command::Certinfo(_)
+            | Command::Upload(_)
+            | Command::Verify(_)
             | Command::Auth(_)
             | Command::Profiles
             | Command::Generate { .. } => false,

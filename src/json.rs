@@ -53,6 +53,9 @@ pub struct AccountRun {
     pub oversized: Vec<Oversized>,
     /// Messages passed over by `--since`.
     pub passed_over: usize,
+    /// Messages found at the target already (an IMAP folder that had them): recorded as
+    /// delivered without being stored again, not counted in `fetched`.
+    pub already_present: usize,
     /// Where mail went.
     pub target: String,
 }
@@ -73,6 +76,7 @@ impl AccountRun {
             deferred: s.deferred,
             oversized: s.oversized.clone(),
             passed_over: s.passed_over,
+            already_present: s.present,
             target: s.target.clone(),
         }
     }
@@ -92,6 +96,7 @@ impl AccountRun {
             deferred: 0,
             oversized: Vec::new(),
             passed_over: 0,
+            already_present: 0,
             target: account.target.to_string(),
         }
     }

@@ -1,4 +1,5 @@
-//! mailfetch: fetch mail from POP3 and IMAP servers into Maildir, mbox or an MDA, exactly once.
+//! mailfetch: fetch mail from POP3 and IMAP servers into Maildir, mbox, an MDA, an LMTP or SMTP
+//! server, or another IMAP account, exactly once.
 //!
 //! # Architecture
 //!
@@ -6,14 +7,18 @@
 //!
 //! ```text
 //! config + profiles -> Account -> net (TCP, TLS, timeouts) -> source (pop3 | imap) -> pull
-//!        pull -> sink (maildir | mbox | mda) -> durable -> state journal -> server deletion
+//!        pull -> sink (maildir | mbox | mda | lmtp/smtp | imap folder) -> durable
+//!        -> state journal -> server deletion
 //! ```
 //!
 //! - [`config`] reads the TOML file and resolves each account with its [`config::profiles`].
 //! - [`net`] connects with timeouts and TLS, reads bounded lines, traces with secrets redacted.
 //! - [`pop3`] is our POP3 client, [`imap`] the IMAP source (async-imap behind a blocking
-//!   facade); [`source`] is what `pull` needs from any protocol.
+//!   facade) and, on the same session code, the IMAP destination (`imap::append`);
+//!   [`source`] is what `pull` needs from any protocol.
 //! - [`sink`] stores messages; [`state`] remembers what was delivered and journals batches.
+//! - [`local`] reads a Maildir or mbox back; [`upload`] stores one in an IMAP folder and
+//!   [`verify`] proves a copy complete, both through the same sink and readers as `pull`.
 //! - [`pull`] is the only module that knows the order of the steps, and so keeps the
 //!   exactly-once promise; [`jobs`] runs several accounts' pulls at once.
 //! - [`report`] shows progress and summaries, [`json`] is the schema of `--json` output;
@@ -45,5 +50,7 @@ pub mod secret;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod upload;
+pub mod verify;
 
 pub use error::{Class, Error, Result};

@@ -282,6 +282,50 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
+        Command::Upload(args) => {
+            let config = load(cli)?;
+            let (account, folder) = config.imap_folder(&args.to)?;
+            let opts = Options {
+                state_dir: state_dir(cli)?,
+                verbose: cli.verbose,
+                ..Options::default()
+            };
+            let progress = reporter.account("upload");
+            let result = mailfetch::upload::upload(&args.path, account, &folder, &opts, &progress);
+            progress.finish();
+            reporter.line(&result?.line());
+            Ok(0)
+        }
+        Command::Verify(args) => {
+            let config = load(cli)?;
+            let opts = Options {
+                state_dir: state_dir(cli)?,
+                verbose: cli.verbose,
+                ..Options::default()
+            };
+            let reports = match (&args.account, &args.local, &args.remote) {
+                (Some(name), _, _) => {
+                    let account = config.select(std::slice::from_ref(name))?[0];
+                    mailfetch::verify::account(account, &opts)?
+                }
+                (None, Some(path), Some(remote)) => {
+                    let (account, folder) = config.imap_folder(remote)?;
+                    vec![mailfetch::verify::local(path, account, &folder, &opts)?]
+                }
+                _ => unreachable!("clap requires ACCOUNT or --local with --remote"),
+            };
+            for report in &reports {
+                for line in report.lines() {
+                    out(&line);
+                }
+            }
+            // Like diff and cmp: 1 for "the copy is not complete", apart from 64-78.
+            Ok(if reports.iter().all(|r| r.complete()) {
+                0
+            } else {
+                1
+            })
+        }
         Command::Certinfo(args) => {
             let config = load(cli)?;
             let account = config.select(std::slice::from_ref(&args.account))?[0];

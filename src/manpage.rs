@@ -52,7 +52,8 @@ const KEYS: &[(&str, &str)] = &[
     ("oauth2-client-secret", "The client secret, for providers that want one even from installed apps (Google); the config file must then be private (chmod 600)."),
     ("oauth2-auth-url, oauth2-token-url, oauth2-device-url", "The provider's authorization, token and device authorization endpoints. Default: from the profile (gmail, outlook, office365); required for other servers. Only https:// URLs, or http:// on 127.0.0.1."),
     ("oauth2-scope", "The scopes asked for, space-separated. Default: from the profile, for the account's protocol (Google: https://mail.google.com/; Microsoft: https://outlook.office.com/POP.AccessAsUser.All or IMAP.AccessAsUser.All, and offline_access)."),
-    ("target", "Where mail goes: maildir:PATH, mbox:PATH (mboxrd) or mda:COMMAND (message on stdin; %u is the user, %a the account). Required."),
+    ("target", "Where mail goes: maildir:PATH, mbox:PATH (mboxrd), mda:COMMAND (message on stdin; %u is the user, %a the account), imap:ACCOUNT/FOLDER (appended to FOLDER, created if missing, of ACCOUNT, another IMAP account of this file, whose server and login are used), lmtp:/path/to/socket, lmtp:HOST:PORT or smtp:HOST:PORT (a mail server that delivers to deliver-to; no TLS, for this machine or a trusted network). See MIGRATION AND DELIVERY. Required."),
+    ("deliver-to", "The envelope recipient (RCPT TO) for an lmtp: or smtp: target, e.g. alice@example.org, or a user name for a local LMTP server. Required with those targets, refused with others."),
     ("keep", "Leave mail on the server. Default: true. With false, a message is deleted only after it is durably delivered and recorded."),
     ("fetch-all", "Also fetch messages fetched before. Default: false."),
     ("timeout", "Seconds allowed for connecting and for any single read or write. Default: 60."),
@@ -117,12 +118,16 @@ fn extra_sections() -> String {
             "A server could not be reached, or its TLS certificate was refused.",
         ),
         (
+            "1",
+            "verify only: the copy is not complete, a message is missing or different (each is printed). Like diff and cmp, 1 says the answer is no, apart from the codes below, which say the check could not be made.",
+        ),
+        (
             "74",
-            "A local write failed (disk full, permissions, MDA failure).",
+            "A message could not be delivered: a local write failed (disk full, permissions), the MDA exited non-zero or did not finish, an LMTP or SMTP target answered 5xx, an IMAP target refused it (over its size limit). Refused messages stay on the server; the others of the run were delivered.",
         ),
         (
             "75",
-            "Temporary failure: timeout, dropped connection, account locked by another run.",
+            "Temporary failure: timeout, dropped connection, account locked by another run, an LMTP or SMTP target answered 4xx (the message stays on the server and is tried again next run).",
         ),
         ("76", "Protocol error: the server sent something invalid."),
         (
@@ -161,12 +166,27 @@ fn extra_sections() -> String {
         &mut s,
         "mailfetch pull oldisp\nmailfetch pull oldisp --no-keep",
     );
-    s.push_str(&roff("An Outlook.com account with OAuth2, authorized once, then fetched like any other:"));
+    s.push_str(&roff(
+        "An Outlook.com account with OAuth2, authorized once, then fetched like any other:",
+    ));
     s.push('\n');
     example(
         &mut s,
         "[accounts.hotmail]\nprofile = \"outlook\"\nuser = \"me@outlook.com\"\nauth = \"oauth2\"\noauth2-client-id = \"00000000-0000-0000-0000-000000000000\"\ntarget = \"maildir:~/Mail/hotmail\"\n\n$ mailfetch auth hotmail\n$ mailfetch pull hotmail",
     );
+    s.push_str(&roff("Leave an old POP3 provider: copy its mailbox into the INBOX of the new IMAP account, exactly once, prove the copy complete, then empty the old mailbox; and upload an old local archive into a folder:"));
+    s.push('\n');
+    example(
+        &mut s,
+        "[accounts.oldisp]\nprofile = \"custom\"\nhost = \"pop.oldisp.example\"\nprotocol = \"pop3\"\nuser = \"me\"\npassword-command = \"pass show oldisp\"\ntarget = \"imap:newhome/INBOX\"\n\n[accounts.newhome]\nprofile = \"fastmail\"\nprotocol = \"imap\"\nuser = \"me@fastmail.example\"\npassword-command = \"pass show fastmail\"\ntarget = \"maildir:~/Mail/newhome\"\n\n$ mailfetch pull oldisp\noldisp: 1240 new messages (251.3 MB) -> newhome/INBOX (IMAP), 3 already there (recorded, not stored again)\n$ mailfetch verify oldisp\noldisp INBOX -> newhome/INBOX: 1243 messages compared, all there and identical\n$ mailfetch pull oldisp --no-keep\n$ mailfetch upload ~/Mail/backup --to newhome/Archive\n/home/me/Mail/backup (Maildir) -> newhome/Archive: 5,210 appended, 0 already present\n$ mailfetch verify --local ~/Mail/backup --remote newhome/Archive",
+    );
+    s.push_str(&roff("Hand mail to a filter, or to the local Dovecot:"));
+    s.push('\n');
+    example(
+        &mut s,
+        "target = \"mda:/usr/bin/procmail -d %u\"\n\ntarget = \"lmtp:/run/dovecot/lmtp\"\ndeliver-to = \"alice@example.org\"",
+    );
+    migration_section(&mut s);
     oauth2_section(&mut s);
     s.push_str(".SH SECURITY\n");
     for para in [
@@ -183,6 +203,23 @@ fn extra_sections() -> String {
 }
 
 /// The OAUTH2 section: what `auth = "oauth2"` needs per provider, and how tokens live.
+/// The MIGRATION AND DELIVERY section: what each onward target promises.
+fn migration_section(s: &mut String) {
+    s.push_str(".SH MIGRATION AND DELIVERY\n");
+    for para in [
+        "imap:ACCOUNT/FOLDER appends each message to FOLDER with its flags and date (the IMAP source's INTERNALDATE; for POP3 the date of its newest Received: field, else its Date:), over one connection per run, several messages per command where the server offers MULTIAPPEND, without waiting for the server's go-ahead where it offers LITERAL+. Before appending a batch it looks in the folder for the messages that are already there (same Message-ID and size, or for a message without a Message-ID, same size and text): those are recorded as delivered without being stored again, and counted as already there. A message the server refuses (over its APPENDLIMIT, or any NO to it) is named, stays on the source server, and the run goes on (exit 74).",
+        "Exactly once, also under kill -9: before appending, mailfetch journals which messages it is about to append and the folder's UIDVALIDITY and UIDNEXT. If a run dies after the server stored them but before they were recorded, the next run first looks among the messages the folder gained since (their UIDs are at least that UIDNEXT) and records those it finds, so they are neither lost nor appended twice; with keep = false the source deletes a message only after it is recorded. A rerun with --reset-state, or after copying with another tool, stores nothing twice either, by the lookup above.",
+        "mda:COMMAND runs the command once per message, with the message on its standard input (LF line ends), without a shell unless the command needs one. Exit status 0 means delivered; any other status, a signal, or no exit within the account's timeout (at least 60 seconds; the command's process group is then killed) means not delivered: the message stays on the server, is offered again next run, and the run goes on with the others and exits 74. What the MDA writes on its standard error is shown.",
+        "lmtp: and smtp: speak LMTP (RFC 2033) or SMTP (RFC 5321) over one connection per run: LHLO or EHLO, PIPELINING when offered, MAIL FROM the message's Return-Path (or <>), RCPT TO deliver-to, and the message as DATA (CRLF line ends, dot-stuffed, streamed). Only a 250 for the message delivers it. A 4xx leaves it on the server for the next run (exit 75), a 5xx leaves it there and reports it (exit 74); it is never dropped.",
+        "An MDA, LMTP or SMTP server cannot be asked whether it already has a message, so there a crash between its answer and the journal may deliver that one message again; each message is recorded as soon as it is delivered so that no more than one is.",
+        "upload PATH --to ACCOUNT/FOLDER stores a local Maildir folder (cur/ and new/; the info letters S, R, F, D become the flags seen, answered, flagged, draft, and the file time the INTERNALDATE) or an mbox file (mboxrd; the From line's date; Status: and X-Status: flags) with the same lookup, so a second run, or one after an interruption, stores only what is missing. verify reads both sides in full and compares every message's text, ignoring only CRLF against LF and whether the last line ends with a line end; it prints each message that is missing, different, or not fetched yet, and a summary line per comparison, and changes nothing.",
+    ] {
+        s.push_str(".PP\n");
+        s.push_str(&roff(para));
+        s.push('\n');
+    }
+}
+
 fn oauth2_section(s: &mut String) {
     s.push_str(".SH OAUTH2\n");
     for para in [
@@ -208,7 +245,7 @@ fn json_section(s: &mut String) {
 
 /// The `--json` documents, field by field.
 const JSON_DOCS: &[(&str, &str)] = &[
-    ("pull, check", "{\"command\": \"pull\" or \"check\", \"dry_run\": BOOL, \"exit_code\": N, \"accounts\": [ACCOUNT...]} with one ACCOUNT per account in config order: {\"account\": NAME, \"ok\": BOOL, \"exit_code\": N, \"error\": TEXT (only when not ok), \"fetched\": N, \"bytes\": N, \"deleted\": N, \"pending\": N, \"pending_bytes\": N, \"deferred\": N, \"oversized\": [...], \"passed_over\": N, \"target\": TEXT}. fetched and bytes count the messages delivered, deleted those deleted or moved away on the server; pending and pending_bytes count, for check and pull --dry-run, the new messages that would be fetched. deferred counts new messages left for a later run by the per-run limits, passed_over those passed over by --since, and oversized lists the messages over max-message-size: [{\"mailbox\", \"id\", \"size\", \"header_delivered\": BOOL}...]. exit_code is the run's exit status."),
+    ("pull, check", "{\"command\": \"pull\" or \"check\", \"dry_run\": BOOL, \"exit_code\": N, \"accounts\": [ACCOUNT...]} with one ACCOUNT per account in config order: {\"account\": NAME, \"ok\": BOOL, \"exit_code\": N, \"error\": TEXT (only when not ok), \"fetched\": N, \"bytes\": N, \"deleted\": N, \"pending\": N, \"pending_bytes\": N, \"deferred\": N, \"oversized\": [...], \"passed_over\": N, \"already_present\": N, \"target\": TEXT}. fetched and bytes count the messages delivered, deleted those deleted or moved away on the server; pending and pending_bytes count, for check and pull --dry-run, the new messages that would be fetched. deferred counts new messages left for a later run by the per-run limits, passed_over those passed over by --since, already_present those an imap: target had already (recorded, not stored again, not in fetched), and oversized lists the messages over max-message-size: [{\"mailbox\", \"id\", \"size\", \"header_delivered\": BOOL}...]. exit_code is the run's exit status."),
     ("list", "{\"command\": \"list\", \"account\": NAME, \"messages\": [{\"mailbox\", \"number\" (POP3 message number or IMAP UID), \"id\" (UIDL or UID), \"date\" (seconds since the epoch, or null), \"from\", \"subject\" (decoded), \"size\", \"state\": \"new\", \"fetched\", \"headers-only\" or \"passed-over\"}...]}."),
     ("accounts", "{\"command\": \"accounts\", \"accounts\": [{\"name\", \"profile\", \"protocol\", \"host\", \"port\", \"tls\", \"user\", \"folders\" (a list of names, or \"*\"), \"move_to\" (or null), \"target\", \"keep\", \"state_file\"}...]}."),
 ];

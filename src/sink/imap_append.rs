@@ -256,6 +256,9 @@ impl ImapAppend {
         }
         let file = self.spool.as_mut().expect("just created");
         let offset = self.spool_len;
+        // After a refused message was cut off, the file position is past the end.
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| Error::local("writing the spool file", e))?;
         let mut header = Vec::new();
         let mut header_done = false;
         let mut digest = TextDigest::default();
@@ -379,6 +382,11 @@ impl ImapAppend {
         let (validity, next) = lines[2].split_once(' ').ok_or_else(bad)?;
         let validity: u32 = validity.parse().map_err(|_| bad())?;
         let next: u32 = next.parse().map_err(|_| bad())?;
+        if unesc(lines[1]) != self.name {
+            // The target was changed since: that batch went to another folder, and mail
+            // appended to this one cannot be a duplicate of it.
+            return Ok(());
+        }
         let mut wanted = Vec::new();
         for line in &lines[5..] {
             let (id, key) = line.split_once('\t').ok_or_else(bad)?;
