@@ -766,7 +766,7 @@ struct Received {
     messages: Vec<Vec<u8>>,
 }
 
-/// A fake LMTP server on TCP: offers PIPELINING, answers the end of a message's data with
+/// A fake LMTP (or SMTP) server on TCP: offers PIPELINING, answers the end of a message's data with
 /// 451 when its subject is `busy`, 550 when it is `unknown`, else 250.
 fn fake_lmtp() -> (u16, Arc<Mutex<Received>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -790,7 +790,7 @@ fn fake_lmtp() -> (u16, Arc<Mutex<Received>>) {
                     seen.lock().unwrap().commands.push(cmd.clone());
                     let verb = cmd.split([' ', ':']).next().unwrap_or("").to_uppercase();
                     let reply: &[u8] = match verb.as_str() {
-                        "LHLO" => b"250-fake\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
+                        "LHLO" | "EHLO" => b"250-fake\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
                         "MAIL" | "RCPT" | "RSET" => b"250 OK\r\n",
                         "QUIT" => b"221 bye\r\n",
                         "DATA" => {
@@ -964,4 +964,118 @@ fn accounts_shows_the_new_targets() {
         out.stderr.contains("neither a Maildir nor an mbox"),
         "{out:?}"
     );
+}
+
+#[test]
+fn smtp_hands_each_message_over_with_its_return_path() {
+    let d = Dovecot::shared();
+    let src = d.new_user("smtp-src");
+    let mail = [
+        b"Return-Path: <list-bounces@example.org>\nMessage-ID: <s1@x>\nSubject: one\n\nfirst\n"
+            .to_vec(),
+        simple("smtp-2", "two", "second\n"),
+    ];
+    d.seed(&src, &mail);
+    let (port, got) = fake_lmtp();
+    let c = Client::new(&pop3_account(
+        d,
+        "a",
+        &src,
+        "implicit",
+        &format!("smtp:localhost:{port}"),
+        "deliver-to = \"bob@example.net\"\nkeep = false",
+    ));
+    let out = c.ok(&["pull"]);
+    assert!(out.stdout.contains("a: 2 new messages"), "{out:?}");
+    assert!(out.stdout.contains("bob@example.net via SMTP"), "{out:?}");
+    let got = got.lock().unwrap();
+    assert!(got.commands.iter().any(|c| c.starts_with("EHLO ")));
+    assert!(got
+        .commands
+        .iter()
+        .any(|c| c.starts_with("MAIL FROM:<list-bounces@example.org>")));
+    assert_eq!(got.messages.len(), 2);
+    assert_eq!(d.count(&src, "INBOX"), 0);
+}
+
+#[test]
+fn verify_of_a_maildir_target_says_which_message_is_not_fetched_yet() {
+    let d = Dovecot::shared();
+    let src = d.new_user("vmd");
+    d.seed(
+        &src,
+        (0..3).map(|i| simple(&format!("vmd-{i}"), "s", "b\n")),
+    );
+    let c = Client::new(&pop3_account(
+        d,
+        "a",
+        &src,
+        "implicit",
+        "maildir:{dir}/M",
+        "",
+    ));
+    c.ok(&["pull"]);
+    assert!(c.ok(&["verify", "a"]).stdout.contains("a INBOX -> "));
+    d.seed(&src, [simple("vmd-new", "late", "b\n")]);
+    let out = c.run(&["verify", "a"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout.contains(&format!(
+            "not fetched yet: message <{}> \"late\"",
+            message_id("vmd-new")
+        )),
+        "{out:?}"
+    );
+    c.ok(&["pull"]);
+    let out = c.ok(&["verify", "a"]);
+    assert!(
+        out.stdout
+            .contains("4 messages compared, all there and identical"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn imap_to_imap_keeps_flags_and_internaldates() {
+    let d = Dovecot::shared();
+    let (src, dst) = (d.new_user("i2i-src"), d.new_user("i2i-dst"));
+    let mail: Vec<Vec<u8>> = (0..4)
+        .map(|i| simple(&format!("i2i-{i}"), "s", &format!("b {i}\n")))
+        .collect();
+    d.seed(&src, &mail);
+    for (uid, flag) in [("1", "\\Seen"), ("2", "\\Flagged"), ("3", "\\Answered")] {
+        d.doveadm(&[
+            "flags", "add", "-u", &src.name, flag, "mailbox", "INBOX", "uid", uid,
+        ]);
+    }
+    let c = Client::new(&format!(
+        "{}{}",
+        imap_account(d, "old", &src, "implicit", "").replace(
+            "target = \"maildir:{dir}/old\"",
+            "target = \"imap:new/From Old\""
+        ),
+        imap_account(d, "new", &dst, "starttls", "")
+    ));
+    let out = c.ok(&["pull", "old"]);
+    assert!(out.stdout.contains("old: 4 new messages"), "{out:?}");
+    assert_eq!(
+        d.server_messages(&dst, "From Old"),
+        mail,
+        "in order, byte-exact"
+    );
+    assert_eq!(received(d, &dst, "From Old"), received(d, &src, "INBOX"));
+    let flags = d.flags(&dst, "From Old");
+    assert!(flags[0].contains(&"\\Seen".to_string()), "{flags:?}");
+    assert!(flags[1].contains(&"\\Flagged".to_string()), "{flags:?}");
+    assert!(flags[2].contains(&"\\Answered".to_string()), "{flags:?}");
+    assert!(
+        !flags[3]
+            .iter()
+            .any(|f| f.starts_with('\\') && f != "\\Recent"),
+        "{flags:?}"
+    );
+    assert!(c
+        .ok(&["verify", "old"])
+        .stdout
+        .contains("all there and identical"));
 }
