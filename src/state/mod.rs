@@ -76,6 +76,18 @@
 //! mid-write) fails its checksum and, being last, is dropped; a bad checksum anywhere else
 //! means the file is corrupt, which is reported (never read as "nothing seen", which would
 //! re-deliver everything) until the user runs with `--reset-state`.
+//!
+//! Targets that store where nothing can be undone follow the same steps with other intents:
+//!
+//! - An IMAP folder (`sink::ImapAppend`): between steps 2 and 3, once the batch is spooled
+//!   and looked up in the folder, `B rollback` names the messages about to be appended and
+//!   the folder's UIDNEXT, fsync; step 3 is the APPEND; step 4 journals the `+` lines and
+//!   `E`. After a crash between the APPEND and step 4, the next run's recovery lists what the
+//!   folder gained since that UIDNEXT and records (`+` lines, `E`) the batch's messages it
+//!   finds there, before anything else; the rest is fetched and appended again. The module
+//!   doc of `sink::imap_append` has the details.
+//! - An MDA or an LMTP/SMTP server: no intent; each message is its own batch, recorded as
+//!   soon as the target accepted it, so a crash in between repeats at most that one delivery.
 
 mod journal;
 mod lock;
