@@ -21,7 +21,13 @@ fuzz_target!(|line: &[u8]| {
     let mut caps = Capabilities::default();
     caps.add_line(line);
     for mech in &caps.sasl {
-        assert!(!mech.is_empty() && !mech.contains(char::is_whitespace));
+        // RFC 4422 section 3.1: what reaches commands and messages is a proper name.
+        assert!((1..=20).contains(&mech.len()), "{mech:?}");
+        assert!(
+            mech.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_'),
+            "{mech:?}"
+        );
     }
     if let Ok((n, value)) = reply::scan_line(line) {
         assert!(n > 0 && !value.is_empty());

@@ -89,7 +89,12 @@ impl Capabilities {
             "PIPELINING" => self.pipelining = true,
             "UIDL" => self.uidl = true,
             "TOP" => self.top = true,
-            "SASL" => self.sasl = words.map(|w| w.to_ascii_uppercase()).collect(),
+            "SASL" => {
+                self.sasl = words
+                    .filter(|w| is_mechanism_name(w))
+                    .map(|w| w.to_ascii_uppercase())
+                    .collect()
+            }
             _ => {}
         }
     }
@@ -98,6 +103,16 @@ impl Capabilities {
     pub fn has_sasl(&self, mech: &str) -> bool {
         self.sasl.iter().any(|m| m == mech)
     }
+}
+
+/// Whether `word` can be a SASL mechanism name (RFC 4422 section 3.1: 1 to 20 of A-Z, 0-9,
+/// `-` and `_`; lower case tolerated). Anything else a server lists is ignored, so no
+/// control character from a CAPA line reaches a message.
+fn is_mechanism_name(word: &str) -> bool {
+    (1..=20).contains(&word.len())
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Parse a scan listing line `N value` (LIST: value is a size; UIDL: value is the unique-id,
@@ -157,6 +172,15 @@ mod tests {
         }
         assert!(c.top && c.user && c.pipelining && c.stls && c.uidl);
         assert!(c.has_sasl("PLAIN") && c.has_sasl("LOGIN") && !c.has_sasl("CRAM-MD5"));
+    }
+
+    #[test]
+    fn capa_keeps_only_valid_mechanism_names() {
+        // Found by fuzz/fuzz_targets/pop3_reply.rs: a vertical tab is not ASCII whitespace,
+        // so it stayed inside a "mechanism" and would have reached error messages.
+        let mut c = Capabilities::default();
+        c.add_line(b"SASL <\x0b\0\0\0r XOAUTH2 \x1b[31m cram-md5 THIS-NAME-IS-TOO-LONG-FOR-SASL");
+        assert_eq!(c.sasl, ["XOAUTH2", "CRAM-MD5"]);
     }
 
     #[test]
