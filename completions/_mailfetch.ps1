@@ -33,6 +33,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('pull', 'pull', [CompletionResultType]::ParameterValue, 'Fetch new mail from every account, or the ones named')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Count new messages per account; downloads nothing')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Keep running and fetch mail as it arrives: IMAP IDLE on the first folder where the server offers it, else a pull every poll-interval seconds; SIGTERM or SIGINT ends it after the pull in progress, SIGHUP reloads the config')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the messages on an account''s server without downloading them: number or UID, date, sender, subject, size, and whether already fetched')
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Add an account to the config: asks for the address and what else the flags do not say, guesses the provider, tries the login, writes the file (mode 0600)')
             [CompletionResult]::new('accounts', 'accounts', [CompletionResultType]::ParameterValue, 'Show each account''s resolved server, port, TLS, protocol, target and state file')
@@ -73,6 +74,17 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of the summary lines')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'mailfetch;watch' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)')
@@ -256,6 +268,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
         'mailfetch;help' {
             [CompletionResult]::new('pull', 'pull', [CompletionResultType]::ParameterValue, 'Fetch new mail from every account, or the ones named')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Count new messages per account; downloads nothing')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Keep running and fetch mail as it arrives: IMAP IDLE on the first folder where the server offers it, else a pull every poll-interval seconds; SIGTERM or SIGINT ends it after the pull in progress, SIGHUP reloads the config')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the messages on an account''s server without downloading them: number or UID, date, sender, subject, size, and whether already fetched')
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Add an account to the config: asks for the address and what else the flags do not say, guesses the provider, tries the login, writes the file (mode 0600)')
             [CompletionResult]::new('accounts', 'accounts', [CompletionResultType]::ParameterValue, 'Show each account''s resolved server, port, TLS, protocol, target and state file')
@@ -273,6 +286,9 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
             break
         }
         'mailfetch;help;check' {
+            break
+        }
+        'mailfetch;help;watch' {
             break
         }
         'mailfetch;help;list' {

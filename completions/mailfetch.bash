@@ -55,6 +55,9 @@ _mailfetch() {
             mailfetch,verify)
                 cmd="mailfetch__subcmd__verify"
                 ;;
+            mailfetch,watch)
+                cmd="mailfetch__subcmd__watch"
+                ;;
             mailfetch__subcmd__generate,completions)
                 cmd="mailfetch__subcmd__generate__subcmd__completions"
                 ;;
@@ -112,6 +115,9 @@ _mailfetch() {
             mailfetch__subcmd__help,verify)
                 cmd="mailfetch__subcmd__help__subcmd__verify"
                 ;;
+            mailfetch__subcmd__help,watch)
+                cmd="mailfetch__subcmd__help__subcmd__watch"
+                ;;
             mailfetch__subcmd__help__subcmd__generate,completions)
                 cmd="mailfetch__subcmd__help__subcmd__generate__subcmd__completions"
                 ;;
@@ -125,7 +131,7 @@ _mailfetch() {
 
     case "${cmd}" in
         mailfetch)
-            opts="-q -v -h -V --config --state-dir --quiet --verbose --help --version pull check list init accounts folders certinfo auth upload verify profiles generate help"
+            opts="-q -v -h -V --config --state-dir --quiet --verbose --help --version pull check watch list init accounts folders certinfo auth upload verify profiles generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -391,7 +397,7 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__help)
-            opts="pull check list init accounts folders certinfo auth upload verify profiles generate help"
+            opts="pull check watch list init accounts folders certinfo auth upload verify profiles generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -614,6 +620,20 @@ _mailfetch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailfetch__subcmd__help__subcmd__watch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailfetch__subcmd__init)
             opts="-q -v -h --address --account --profile --protocol --host --port --tls --ca-file --user --password-command --password-env --target --no-test --force --non-interactive --config --state-dir --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -807,6 +827,28 @@ _mailfetch() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailfetch__subcmd__watch)
+            opts="-q -v -h --config --state-dir --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -30,6 +30,7 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand --version 'Print version'
             cand pull 'Fetch new mail from every account, or the ones named'
             cand check 'Count new messages per account; downloads nothing'
+            cand watch 'Keep running and fetch mail as it arrives: IMAP IDLE on the first folder where the server offers it, else a pull every poll-interval seconds; SIGTERM or SIGINT ends it after the pull in progress, SIGHUP reloads the config'
             cand list 'List the messages on an account''s server without downloading them: number or UID, date, sender, subject, size, and whether already fetched'
             cand init 'Add an account to the config: asks for the address and what else the flags do not say, guesses the provider, tries the login, writes the file (mode 0600)'
             cand accounts 'Show each account''s resolved server, port, TLS, protocol, target and state file'
@@ -68,6 +69,16 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
             cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
             cand --json 'Print one JSON document on stdout instead of the summary lines'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand --verbose 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailfetch;watch'= {
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
+            cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
             cand -q 'Print nothing but errors'
             cand --quiet 'Print nothing but errors'
             cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
@@ -234,6 +245,7 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
         &'mailfetch;help'= {
             cand pull 'Fetch new mail from every account, or the ones named'
             cand check 'Count new messages per account; downloads nothing'
+            cand watch 'Keep running and fetch mail as it arrives: IMAP IDLE on the first folder where the server offers it, else a pull every poll-interval seconds; SIGTERM or SIGINT ends it after the pull in progress, SIGHUP reloads the config'
             cand list 'List the messages on an account''s server without downloading them: number or UID, date, sender, subject, size, and whether already fetched'
             cand init 'Add an account to the config: asks for the address and what else the flags do not say, guesses the provider, tries the login, writes the file (mode 0600)'
             cand accounts 'Show each account''s resolved server, port, TLS, protocol, target and state file'
@@ -249,6 +261,8 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
         &'mailfetch;help;pull'= {
         }
         &'mailfetch;help;check'= {
+        }
+        &'mailfetch;help;watch'= {
         }
         &'mailfetch;help;list'= {
         }

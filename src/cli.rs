@@ -53,6 +53,10 @@ pub enum Command {
     Pull(PullArgs),
     /// Count new messages per account; downloads nothing
     Check(CheckArgs),
+    /// Keep running and fetch mail as it arrives: IMAP IDLE on the first folder where the
+    /// server offers it, else a pull every poll-interval seconds; SIGTERM or SIGINT ends it
+    /// after the pull in progress, SIGHUP reloads the config
+    Watch(WatchArgs),
     /// List the messages on an account's server without downloading them: number or UID,
     /// date, sender, subject, size, and whether already fetched
     List(ListArgs),
@@ -181,6 +185,14 @@ pub struct CheckArgs {
     #[arg(long, short = 'j', value_name = "N", default_value_t = crate::jobs::DEFAULT_JOBS,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
+}
+
+/// Arguments of `watch`.
+#[derive(Args, Debug, Default)]
+pub struct WatchArgs {
+    /// Accounts to watch (default: all)
+    #[arg(value_name = "ACCOUNT")]
+    pub accounts: Vec<String>,
 }
 
 /// Arguments of `list`.
@@ -335,6 +347,7 @@ impl Command {
         match self {
             Command::Pull(_) => "pull",
             Command::Check(_) => "check",
+            Command::Watch(_) => "watch",
             Command::List(_) => "list",
             Command::Init(_) => "init",
             Command::Accounts(_) => "accounts",
@@ -356,6 +369,7 @@ impl Command {
             Command::List(a) => a.json,
             Command::Accounts(a) => a.json,
             Command::Folders(_)
+            | Command::Watch(_)
             | Command::Init(_)
             | Command::Certinfo(_)
             | Command::Upload(_)

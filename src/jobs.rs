@@ -63,7 +63,7 @@ pub fn run<T: Send>(
 
 /// `account`, with its password asked now if it is to be asked at the terminal (an OAuth2
 /// account has a token, not a password).
-fn ask_password(account: &Account) -> Result<Account> {
+pub fn ask_password(account: &Account) -> Result<Account> {
     let mut a = account.clone();
     if a.oauth2.is_none() && matches!(a.password, PasswordSource::Prompt) {
         let secret = a

@@ -20,7 +20,8 @@
 //! - [`local`] reads a Maildir or mbox back; [`upload`] stores one in an IMAP folder and
 //!   [`verify`] proves a copy complete, both through the same sink and readers as `pull`.
 //! - [`pull`] is the only module that knows the order of the steps, and so keeps the
-//!   exactly-once promise; [`jobs`] runs several accounts' pulls at once.
+//!   exactly-once promise; [`jobs`] runs several accounts' pulls at once, and [`watch`]
+//!   keeps pulling as mail arrives.
 //! - [`report`] shows progress and summaries, [`json`] is the schema of `--json` output;
 //!   [`cli`] defines the command line once.
 //!
@@ -52,5 +53,6 @@ pub mod source;
 pub mod state;
 pub mod upload;
 pub mod verify;
+pub mod watch;
 
 pub use error::{Class, Error, Result};

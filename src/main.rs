@@ -6,9 +6,9 @@ use clap::{CommandFactory, Parser};
 use mailfetch::cli::{Cli, Command, Generate, Shell};
 use mailfetch::config::{self, profiles, Account, Config, Protocol, TokenSource};
 use mailfetch::pull::{self, Options, Summary};
-use mailfetch::report::{human_bytes, out, Reporter};
+use mailfetch::report::{human_bytes, out, out_bytes, Reporter};
 use mailfetch::state::State;
-use mailfetch::{init, jobs, json, list, oauth2, Error};
+use mailfetch::{init, jobs, json, list, oauth2, watch, Error};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -186,6 +186,16 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 |a: &Account| pull::check(a, &opts),
                 line,
             ))
+        }
+        Command::Watch(args) => {
+            let path = config_path(cli)?;
+            let opts = Options {
+                state_dir: state_dir(cli)?,
+                verbose: cli.verbose,
+                ..Options::default()
+            };
+            watch::run(&|| config::load(&path), &args.accounts, &opts, reporter)?;
+            Ok(0)
         }
         Command::Init(args) => {
             let note = init::run(args, &config_path(cli)?, &state_dir(cli)?, cli.verbose)?;
@@ -395,24 +405,25 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
         }
         Command::Generate { what } => {
             let mut cmd = Cli::command();
-            let mut stdout = std::io::stdout();
+            let mut text = Vec::new();
             match what {
-                Generate::Man => mailfetch::manpage::render(&mut stdout)
+                Generate::Man => mailfetch::manpage::render(&mut text)
                     .map_err(|e| Error::local("writing the man page", e))?,
                 Generate::Completions { shell } => {
                     use clap_complete::{generate, shells};
                     let name = "mailfetch";
                     match shell {
-                        Shell::Bash => generate(shells::Bash, &mut cmd, name, &mut stdout),
-                        Shell::Zsh => generate(shells::Zsh, &mut cmd, name, &mut stdout),
-                        Shell::Fish => generate(shells::Fish, &mut cmd, name, &mut stdout),
-                        Shell::Elvish => generate(shells::Elvish, &mut cmd, name, &mut stdout),
+                        Shell::Bash => generate(shells::Bash, &mut cmd, name, &mut text),
+                        Shell::Zsh => generate(shells::Zsh, &mut cmd, name, &mut text),
+                        Shell::Fish => generate(shells::Fish, &mut cmd, name, &mut text),
+                        Shell::Elvish => generate(shells::Elvish, &mut cmd, name, &mut text),
                         Shell::Powershell => {
-                            generate(shells::PowerShell, &mut cmd, name, &mut stdout)
+                            generate(shells::PowerShell, &mut cmd, name, &mut text)
                         }
                     }
                 }
             }
+            out_bytes(&text);
             Ok(0)
         }
     }

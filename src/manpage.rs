@@ -65,6 +65,7 @@ const KEYS: &[(&str, &str)] = &[
     ("max-messages-per-run", "At most this many messages per run, over all folders (with --limit, the smaller bound); the rest waits for the next run. Header stubs do not count. Default: no limit."),
     ("max-bytes-per-run", "At most this many bytes per run; the run stops before the first message that would go over, but always fetches at least one. Default: no limit."),
     ("delete-after-days", "With keep = true: delete a message from the server this many days after it was first delivered, like getmail's delete_after (not with --keep). Messages delivered by a mailfetch that did not record times start their period at the first run that asks. Default: never."),
+    ("poll-interval", "mailfetch watch: seconds between pulls of a POP3 account, or of an IMAP account whose server does not offer IDLE; 1 to 86400. Default: 300."),
 ];
 
 /// Everything after the generated sections.
@@ -160,6 +161,9 @@ fn extra_sections() -> String {
     ));
     s.push('\n');
     example(&mut s, "*/10 * * * * mailfetch pull --quiet");
+    s.push_str(&roff("Or keep running and fetch mail as it arrives: at once for an IMAP server that offers IDLE (on the first folder), every poll-interval seconds otherwise. An account's error is one line and the account tries again after a pause growing to five minutes; kill -HUP reloads the config, kill -TERM or Ctrl-C ends it with exit 0 once the pulls in progress are done:"));
+    s.push('\n');
+    example(&mut s, "mailfetch watch");
     s.push_str(&roff("Back up a POP3 mailbox and leave it on the server, then delete from the server what is safely copied:"));
     s.push('\n');
     example(

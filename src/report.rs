@@ -26,8 +26,14 @@ pub fn human_bytes(n: u64) -> String {
 
 /// Print a line to stdout; a closed pipe (`mailfetch check | head -1`) ends quietly.
 pub fn out(line: &str) {
+    out_bytes(format!("{line}\n").as_bytes());
+}
+
+/// Write `bytes` to stdout as they are (a man page, completions); a closed pipe ends
+/// quietly, with exit 0 and no message, like [`out`].
+pub fn out_bytes(bytes: &[u8]) {
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = writeln!(stdout, "{line}").and_then(|_| stdout.flush()) {
+    if let Err(e) = stdout.write_all(bytes).and_then(|_| stdout.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }

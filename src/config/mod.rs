@@ -21,6 +21,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+/// Seconds between polls in `mailfetch watch` unless `poll-interval` says otherwise.
+pub const DEFAULT_POLL_INTERVAL: u64 = 300;
+
 /// The file as written.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -106,6 +109,8 @@ struct AccountToml {
     max_bytes_per_run: Option<Spanned<u64>>,
     /// With keep: delete a message from the server this many days after its first delivery.
     delete_after_days: Option<Spanned<u32>>,
+    /// `mailfetch watch`: seconds between polls where IDLE is not to be had.
+    poll_interval: Option<Spanned<u64>>,
 }
 
 /// `folders` as written: a list of names or a string (which must be `"*"`).
@@ -156,6 +161,7 @@ impl AccountToml {
             max_messages_per_run: self.max_messages_per_run.or(d.max_messages_per_run),
             max_bytes_per_run: self.max_bytes_per_run.or(d.max_bytes_per_run),
             delete_after_days: self.delete_after_days.or(d.delete_after_days),
+            poll_interval: self.poll_interval.or(d.poll_interval),
         }
     }
 }
@@ -306,6 +312,8 @@ pub struct Account {
     pub limits: Limits,
     /// With keep: delete a message from the server this many days after its first delivery.
     pub delete_after_days: Option<u32>,
+    /// `mailfetch watch`: how often to poll a POP3 account, or an IMAP server without IDLE.
+    pub poll_interval: Duration,
 }
 
 /// A loaded configuration.
@@ -830,6 +838,16 @@ fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> R
         Some(d) => Some(*d.get_ref()),
         None => None,
     };
+    let poll_interval = match &raw.poll_interval {
+        Some(p) if *p.get_ref() == 0 || *p.get_ref() > 86400 => {
+            return Err(Error::config(format!(
+                "{}: account {name}: poll-interval must be 1 to 86400 seconds",
+                here(Some(p.span()))
+            )))
+        }
+        Some(p) => *p.get_ref(),
+        None => DEFAULT_POLL_INTERVAL,
+    };
     Ok(Account {
         name: name.to_string(),
         profile,
@@ -857,6 +875,7 @@ fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> R
         move_to,
         limits,
         delete_after_days,
+        poll_interval: Duration::from_secs(poll_interval),
     })
 }
 
@@ -1185,6 +1204,22 @@ timeout = 30
         assert!(m.contains(":5:") && m.contains("skip"), "{m}");
         let m = err(&format!("{IMAP}keep = false\ndelete-after-days = 3\n"));
         assert!(m.contains(":6:") && m.contains("needs keep = true"), "{m}");
+    }
+
+    #[test]
+    fn poll_interval_comes_from_defaults_and_zero_is_reported_with_line() {
+        let c = parse_str(&format!("[defaults]\npoll-interval = 60\n{IMAP}")).unwrap();
+        assert_eq!(c.accounts[0].poll_interval, Duration::from_secs(60));
+        let c = parse_str(IMAP).unwrap();
+        assert_eq!(
+            c.accounts[0].poll_interval,
+            Duration::from_secs(DEFAULT_POLL_INTERVAL)
+        );
+        let m = err(&format!("{IMAP}poll-interval = 0\n"));
+        assert!(
+            m.contains(":5:") && m.contains("poll-interval must be"),
+            "{m}"
+        );
     }
 
     #[test]

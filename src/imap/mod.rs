@@ -67,6 +67,7 @@
 pub mod append;
 mod crlf;
 mod folders;
+pub mod idle;
 pub mod literal;
 pub mod probe;
 mod session;

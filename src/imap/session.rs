@@ -513,12 +513,35 @@ impl Session {
     /// owns a parsed response, so it is looked at in place). An untagged BYE, the end of the
     /// stream, an I/O error or a timeout marks the session lost and is a temporary failure.
     pub fn read<T>(&mut self, f: impl FnOnce(&Response<'_>) -> T) -> Result<T> {
+        let what = format!("waiting for {}", self.peer);
+        match self.read_within(self.timeout, f)? {
+            Some(t) => Ok(t),
+            None => {
+                self.lost = true;
+                Err(Error::new(
+                    Class::Temporary,
+                    format!("{what}: no answer within {} s", self.timeout.as_secs()),
+                ))
+            }
+        }
+    }
+
+    /// [`Session::read`], but a response that has not come within `limit` is `None` and the
+    /// session goes on: what was read of it stays buffered for the next read. For waiting
+    /// out an IDLE in short steps.
+    pub fn read_within<T>(
+        &mut self,
+        limit: Duration,
+        f: impl FnOnce(&Response<'_>) -> T,
+    ) -> Result<Option<T>> {
         if self.lost {
             return Err(self.gone("reading a response"));
         }
-        let what = format!("waiting for {}", self.peer);
-        let result = block(&self.rt, self.timeout, &what, self.imap.read_response());
+        let result = self
+            .rt
+            .block_on(async { tokio::time::timeout(limit, self.imap.read_response()).await });
         let resp = match result {
+            Err(_elapsed) => return Ok(None),
             Ok(Ok(Some(resp))) => resp,
             Ok(Ok(None)) => {
                 self.lost = true;
@@ -535,10 +558,6 @@ impl Session {
                 } else {
                     Error::network(format!("reading from {}", self.peer), e)
                 });
-            }
-            Err(e) => {
-                self.lost = true;
-                return Err(e);
             }
         };
         if self.trace.enabled() {
@@ -557,7 +576,7 @@ impl Session {
                 format!("{} ended the session: BYE {text}", self.peer),
             ));
         }
-        Ok(f(resp.parsed()))
+        Ok(Some(f(resp.parsed())))
     }
 
     fn gone(&self, what: &str) -> Error {

@@ -5,11 +5,13 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-mod json;
+mod cron;
 mod init;
+mod json;
 mod limits;
 mod list;
 mod parallel;
+mod watch;
 
 use support::dovecot::{Dovecot, TestUser};
 

@@ -1,0 +1,121 @@
+//! RFC 2177 IDLE, for `mailfetch watch`: a connection of its own that opens one folder
+//! read-only and waits for the server to say that mail arrived. It fetches nothing; the
+//! watcher runs a normal pull on its own connection when woken, so the exactly-once path
+//! stays the one `pull` takes.
+
+use super::session::{quote, Session};
+use super::{utf7, Auth, Credentials};
+use crate::error::{Error, Result};
+use crate::net::{Endpoint, Trace};
+use async_imap::imap_proto::{MailboxDatum, Response, Status};
+use std::time::{Duration, Instant};
+
+/// RFC 2177 section 3: a client should end IDLE and issue it again at least every 29
+/// minutes, before the server's 30-minute inactivity timeout.
+pub const RENEW: Duration = Duration::from_secs(29 * 60);
+/// How often the wait looks at the stop flag.
+const STEP: Duration = Duration::from_millis(200);
+
+/// Why an IDLE ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woken {
+    /// The server reported EXISTS or RECENT: there may be new mail.
+    NewMail,
+    /// The renewal time passed without news.
+    Renew,
+    /// The caller asked to stop.
+    Stopped,
+}
+
+/// A logged-in connection with a folder open read-only, for IDLE.
+pub struct Idler {
+    session: Session,
+}
+
+impl Idler {
+    /// Connect, log in and EXAMINE `folder` (UTF-8 name). `None` when the server does not
+    /// offer IDLE: the caller polls instead.
+    pub fn connect(
+        endpoint: &Endpoint,
+        trace: Trace,
+        auth: Auth,
+        folder: &str,
+    ) -> Result<Option<Idler>> {
+        let mut credentials = Credentials {
+            endpoint: endpoint.clone(),
+            trace,
+            auth,
+        };
+        let mut session = credentials.login()?;
+        if !session.has("IDLE") {
+            session.logout();
+            return Ok(None);
+        }
+        // RFC 3501 section 6.3.2: EXAMINE, so that watching changes no flag.
+        session.run(
+            &format!("EXAMINE {}", quote(&utf7::encode(folder))),
+            &mut |_| Ok(()),
+        )?;
+        Ok(Some(Idler { session }))
+    }
+
+    /// RFC 2177 section 3: IDLE until the server reports new mail (untagged EXISTS or
+    /// RECENT), `renew` has passed, or `stop()` is true; then DONE and the tagged OK.
+    pub fn idle(&mut self, renew: Duration, stop: &dyn Fn() -> bool) -> Result<Woken> {
+        let tag = self.session.send("IDLE")?;
+        let mut arrived = false;
+        // The continuation request "+ idling" says the server listens.
+        loop {
+            let started = self.session.read(|resp| match resp {
+                Response::Continue { .. } => Ok(true),
+                Response::Done { status, .. } if *status != Status::Ok => Err(()),
+                Response::MailboxData(MailboxDatum::Exists(_) | MailboxDatum::Recent(_)) => {
+                    arrived = true;
+                    Ok(false)
+                }
+                _ => Ok(false),
+            })?;
+            match started {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(()) => {
+                    return Err(Error::protocol(format!(
+                        "{} refused IDLE",
+                        self.session.peer()
+                    )))
+                }
+            }
+        }
+        let deadline = Instant::now() + renew;
+        let woken = loop {
+            if arrived {
+                break Woken::NewMail;
+            }
+            if stop() {
+                break Woken::Stopped;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break Woken::Renew;
+            }
+            let news = self.session.read_within(STEP.min(deadline - now), |resp| {
+                matches!(
+                    resp,
+                    Response::MailboxData(MailboxDatum::Exists(_) | MailboxDatum::Recent(_))
+                )
+            })?;
+            arrived = news == Some(true);
+        };
+        self.session.write_raw(b"DONE\r\n", Some("DONE"), true)?;
+        let done = self.session.complete(&tag, &mut |_| Ok(()))?;
+        if done.status != Status::Ok {
+            return Err(self.session.refused("IDLE", &done));
+        }
+        Ok(woken)
+    }
+
+    /// End the session (LOGOUT).
+    pub fn logout(&mut self) {
+        self.session.logout();
+    }
+}

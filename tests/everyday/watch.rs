@@ -1,0 +1,179 @@
+//! `mailfetch watch`: IMAP IDLE, polling POP3, SIGTERM and SIGHUP.
+
+use crate::support::client::{maildir_messages, pop3_account, Client};
+use crate::support::dovecot::Dovecot;
+use crate::{dated, imap_account};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const DATE: &str = "Mon, 02 Jan 2023 10:00:00 +0000";
+
+/// `mailfetch watch ARGS`, running, its output collected at the end.
+fn start(c: &Client, args: &[&str]) -> Child {
+    let mut cmd = c.command(&[&["watch"], args].concat());
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.spawn().expect("start mailfetch watch")
+}
+
+/// Wait up to `limit` for `ready`; returns how long it took, or panics with `what`.
+fn within(limit: Duration, what: &str, mut ready: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+fn count(maildir: &Path) -> usize {
+    maildir_messages(maildir).len()
+}
+
+/// Send `signal` to the watch.
+fn signal(child: &Child, signal: libc::c_int) {
+    // SAFETY: kill has no memory effects; the child is ours and not yet reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+}
+
+/// SIGTERM, then the exit status and stderr, which must come within 5 s.
+fn stop(mut child: Child) -> (i32, String) {
+    signal(&child, libc::SIGTERM);
+    within(Duration::from_secs(5), "exit after SIGTERM", || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    let out = child.wait_with_output().expect("watch output");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn watch_idles_and_fetches_a_delivered_message_within_2_s_then_exits_0_on_sigterm() {
+    let d = Dovecot::shared();
+    let user = d.new_user("watch-idle");
+    d.seed(&user, [dated("watch-1", DATE, 100)]);
+    let c = Client::new(&imap_account(d, "a", &user, "maildir:{dir}/M", ""));
+    let maildir = c.path("M");
+    let child = start(&c, &["--verbose"]);
+    within(Duration::from_secs(15), "the first pull", || {
+        count(&maildir) == 1
+    });
+    // The first pull is done; IDLE follows at once.
+    std::thread::sleep(Duration::from_millis(500));
+
+    d.seed(&user, [dated("watch-2", DATE, 100)]);
+    let took = within(
+        Duration::from_secs(2),
+        "the message delivered while idling",
+        || count(&maildir) == 2,
+    );
+    eprintln!("delivered to fetched: {took:?}");
+
+    let (code, stderr) = stop(child);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("IDLE"), "the trace shows IDLE: {stderr}");
+    assert!(!stderr.contains("mailfetch: "), "no error: {stderr}");
+    assert_eq!(count(&maildir), 2, "each message once");
+}
+
+#[test]
+fn watch_polls_a_pop3_account_every_poll_interval() {
+    let d = Dovecot::shared();
+    let user = d.new_user("watch-pop3");
+    let c = Client::new(&pop3_account(
+        d,
+        "p",
+        &user,
+        "implicit",
+        "maildir:{dir}/M",
+        "poll-interval = 1",
+    ));
+    let maildir = c.path("M");
+    let child = start(&c, &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    d.seed(&user, [dated("watch-pop-1", DATE, 100)]);
+    within(Duration::from_secs(5), "the polled message", || {
+        count(&maildir) == 1
+    });
+    d.seed(&user, [dated("watch-pop-2", DATE, 100)]);
+    within(Duration::from_secs(5), "the next polled message", || {
+        count(&maildir) == 2
+    });
+    let (code, stderr) = stop(child);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn sighup_reloads_the_config_with_a_new_target_and_a_new_account() {
+    let d = Dovecot::shared();
+    let one = d.new_user("watch-hup1");
+    let two = d.new_user("watch-hup2");
+    let config = |target: &str, more: &str| {
+        format!(
+            "[defaults]\npoll-interval = 1\n\n{}{more}",
+            pop3_account(d, "one", &one, "implicit", target, "")
+        )
+    };
+    let c = Client::new(&config("maildir:{dir}/A", ""));
+    let child = start(&c, &[]);
+    d.seed(&one, [dated("hup-1", DATE, 100)]);
+    within(Duration::from_secs(5), "mail to the first target", || {
+        count(&c.path("A")) == 1
+    });
+
+    c.set_config(&config(
+        "maildir:{dir}/B",
+        &imap_account(d, "two", &two, "maildir:{dir}/T", ""),
+    ));
+    signal(&child, libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(500));
+    d.seed(&one, [dated("hup-2", DATE, 100)]);
+    d.seed(&two, [dated("hup-3", DATE, 100)]);
+    within(
+        Duration::from_secs(5),
+        "mail to the reloaded target",
+        || count(&c.path("B")) == 1,
+    );
+    within(Duration::from_secs(5), "mail of the new account", || {
+        count(&c.path("T")) == 1
+    });
+    assert_eq!(count(&c.path("A")), 1, "the old target gets no more");
+
+    // A broken config on SIGHUP is reported, and the watch goes on with the old one.
+    std::fs::write(c.config(), "[accounts.x\n").unwrap();
+    signal(&child, libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(500));
+    d.seed(&two, [dated("hup-4", DATE, 100)]);
+    within(Duration::from_secs(5), "mail after a failed reload", || {
+        count(&c.path("T")) == 2
+    });
+    let (code, stderr) = stop(child);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("config not reloaded"), "{stderr}");
+}
+
+#[test]
+fn a_server_error_is_one_line_with_the_account_and_the_watch_goes_on() {
+    let d = Dovecot::shared();
+    let user = d.new_user("watch-err");
+    let good = imap_account(d, "good", &user, "maildir:{dir}/G", "");
+    let bad = "[accounts.bad]\nprofile = \"custom\"\nprotocol = \"pop3\"\nhost = \"127.0.0.1\"\n\
+               port = 1\ntls = \"none\"\nallow-plaintext-password = true\nuser = \"u\"\n\
+               password = \"p\"\ntarget = \"maildir:{dir}/X\"\ntimeout = 5\n";
+    let c = Client::new(&format!("{good}\n{bad}"));
+    let child = start(&c, &[]);
+    std::thread::sleep(Duration::from_millis(1000));
+    d.seed(&user, [dated("err-1", DATE, 100)]);
+    within(Duration::from_secs(5), "the good account's mail", || {
+        count(&c.path("G")) == 1
+    });
+    let (code, stderr) = stop(child);
+    assert_eq!(code, 0, "{stderr}");
+    let errors: Vec<&str> = stderr.lines().collect();
+    assert!(!errors.is_empty(), "the bad account's error is shown");
+    for line in errors {
+        assert!(line.starts_with("mailfetch: bad: "), "{line}");
+    }
+}
