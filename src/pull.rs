@@ -756,6 +756,8 @@ impl Run<'_> {
         // Fingerprints matter only where IDs can be invalidated (`-`: permanent POP3 UIDLs).
         let fingerprints = validity != "-";
         self.source.fetch(new)?;
+        // Which messages the source handed over; the others must be reported gone.
+        let mut handed = vec![false; new.len()];
         let mut batch: Option<Batch> = None;
         loop {
             if batch.is_none() {
@@ -775,6 +777,7 @@ impl Run<'_> {
                 Ok(None) => break,
                 Ok(Some((index, mut body))) => {
                     let m = &new[index];
+                    handed[index] = true;
                     let meta = Meta {
                         mailbox,
                         delimiter: listing.delimiter,
@@ -834,7 +837,19 @@ impl Run<'_> {
         if let Some(b) = batch.take() {
             self.commit(mailbox, validity, new, sink, b, !self.keep)?;
         }
-        Ok(())
+        self.all_handed(mailbox, new, handed)
+    }
+
+    /// The end of a fetch: every message must have been handed over by the source or reported
+    /// gone (see [`left_behind`]).
+    fn all_handed(
+        &mut self,
+        mailbox: &str,
+        new: &[RemoteMessage],
+        handed: Vec<bool>,
+    ) -> Result<()> {
+        let vanished = self.source.take_vanished();
+        left_behind(mailbox, new, handed, &vanished)
     }
 
     /// Make a batch durable, record it, publish it, and then (if asked) delete it on the
@@ -919,5 +934,90 @@ impl Run<'_> {
             self.summary.deleted += done.len();
         }
         Ok(())
+    }
+}
+
+/// A fetch of `new` ended; the source handed over those marked in `handed` and reported the
+/// `vanished` ones gone (expunged meanwhile). Any other is a message the server lists but did
+/// not send, and succeeding would leave it behind without a word: the run fails instead,
+/// naming the messages (what was delivered is kept, and the next run fetches them). The exit
+/// code is 76, as for the server's other breaches of the protocol, not 75: a temporary
+/// failure is what cron setups retry quietly, and this must not go unnoticed.
+fn left_behind(
+    mailbox: &str,
+    new: &[RemoteMessage],
+    mut handed: Vec<bool>,
+    vanished: &[usize],
+) -> Result<()> {
+    for &i in vanished {
+        if let Some(h) = handed.get_mut(i) {
+            *h = true;
+        }
+    }
+    let missing: Vec<&str> = new
+        .iter()
+        .zip(&handed)
+        .filter(|(_, h)| !**h)
+        .map(|(m, _)| m.id.as_str())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    const SHOWN: usize = 10;
+    let mut ids = missing[..missing.len().min(SHOWN)].join(", ");
+    if missing.len() > SHOWN {
+        ids.push_str(&format!(" and {} more", missing.len() - SHOWN));
+    }
+    let n = missing.len();
+    Err(Error::protocol(format!(
+        "{mailbox}: {n} message{} the server listed {} neither fetched nor reported gone \
+         (ID {ids}); {} on the server for the next run",
+        if n == 1 { "" } else { "s" },
+        if n == 1 { "was" } else { "were" },
+        if n == 1 { "it stays" } else { "they stay" },
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(n: u32) -> Vec<RemoteMessage> {
+        (1..=n)
+            .map(|uid| RemoteMessage {
+                id: uid.to_string(),
+                number: uid,
+                size: 10,
+                flags: Default::default(),
+                internal_date: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_source_that_ends_with_messages_neither_handed_over_nor_gone_fails_the_run() {
+        let new = listed(1200);
+        // Whole batches left behind, as the IMAP source did when it skipped them silently.
+        let handed: Vec<bool> = (0..1200).map(|i| !(500..1000).contains(&i)).collect();
+        let e = left_behind("INBOX", &new, handed.clone(), &[]).unwrap_err();
+        assert_eq!(e.class(), Class::Protocol);
+        assert_eq!(e.class().exit_code(), 76);
+        assert!(
+            e.message().starts_with(
+                "INBOX: 500 messages the server listed were neither fetched nor reported gone \
+                 (ID 501, 502, 503, 504, 505, 506, 507, 508, 509, 510 and 490 more)"
+            ),
+            "{}",
+            e.message()
+        );
+        // Reported gone (expunged meanwhile): not an error.
+        let gone: Vec<usize> = (500..1000).collect();
+        assert!(left_behind("INBOX", &new, handed, &gone).is_ok());
+        assert!(left_behind("INBOX", &new, vec![true; 1200], &[]).is_ok());
+        let e = left_behind("INBOX", &listed(3), vec![true, false, true], &[]).unwrap_err();
+        assert!(e
+            .message()
+            .contains("1 message the server listed was neither"));
+        assert!(e.message().contains("(ID 2); it stays on the server"));
     }
 }

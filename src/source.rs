@@ -77,12 +77,21 @@ pub trait Source {
     fn open(&mut self, mailbox: &str) -> Result<Listing>;
 
     /// Start fetching `messages` (from the open mailbox's listing), in this order. The source
-    /// may pipeline or batch as it likes; bodies come out of [`Source::next_message`] in order.
+    /// may pipeline or batch as it likes; bodies come out of [`Source::next_message`] in order,
+    /// but for a message the source had to ask for again, which comes later.
     fn fetch(&mut self, messages: &[RemoteMessage]) -> Result<()>;
 
     /// The next fetched message: its index in the `fetch` list and its body with LF line
-    /// ends. The body must be read to its end before the next call.
+    /// ends. The body must be read to its end before the next call. `None` once every message
+    /// of the `fetch` list was either handed over or found gone ([`Source::take_vanished`]).
     fn next_message(&mut self) -> Result<Option<(usize, Box<dyn Read + '_>)>>;
+
+    /// The messages of the current fetch (indices in the `fetch` list) that the server no
+    /// longer had when asked for them (expunged by another client meanwhile), collected since
+    /// the last call. Only those may be missing from what [`Source::next_message`] hands over.
+    fn take_vanished(&mut self) -> Vec<usize> {
+        Vec::new()
+    }
 
     /// Delete `messages` from the open mailbox. Only called for messages whose local copy is
     /// durable and recorded; may be queued and take effect at [`Source::close`] at the latest.

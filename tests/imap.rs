@@ -959,3 +959,279 @@ fn without_move_the_move_to_folder_gets_a_copy_and_the_original_is_expunged() {
     assert_eq!(d.count(&user, "INBOX"), 0);
     assert_eq!(d.server_messages(&user, "Archive"), mail);
 }
+
+/// What the scripting proxy ([`script_proxy`]) does to the answers of the batch fetches
+/// (`UID FETCH set (UID BODY.PEEK[])`).
+#[derive(Clone, Copy, PartialEq)]
+enum Script {
+    /// What Dovecot did to a 100,000-message pull, which runs pipelined commands
+    /// concurrently: the first 100 messages of the first batch in flight, then every message
+    /// of the second batch, then the rest of the first, and the completions in order.
+    Interleave,
+    /// The same, but the second batch also completes before the first.
+    CompleteOutOfOrder,
+    /// Leave out the body of this UID from this many answers (the completion stays OK).
+    Swallow(u32, usize),
+    /// Expunge this UID (through doveadm) just before the first batch fetch reaches Dovecot.
+    Expunge(u32),
+}
+
+/// One response as the server sent it: its lines and literals, up to its final CRLF.
+fn read_response(r: &mut impl BufRead) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let start = out.len();
+        if r.read_until(b'\n', &mut out).ok()? == 0 {
+            return None;
+        }
+        // A line ending in `{N}` is followed by N bytes of literal, then more of the response.
+        let line = out[start..].strip_suffix(b"}\r\n");
+        let Some(n) = line.and_then(|l| {
+            let open = l.iter().rposition(|&b| b == b'{')?;
+            let digits = std::str::from_utf8(&l[open + 1..]).ok()?;
+            digits.trim_end_matches('+').parse::<usize>().ok()
+        }) else {
+            return Some(out);
+        };
+        let at = out.len();
+        out.resize(at + n, 0);
+        std::io::Read::read_exact(r, &mut out[at..]).ok()?;
+    }
+}
+
+/// The tag of a tagged response, or the UID of an untagged FETCH with a whole body.
+enum Frame {
+    Done(String),
+    Body(u32),
+    Other,
+}
+
+fn frame(response: &[u8]) -> Frame {
+    let end = response
+        .iter()
+        .position(|&b| b == b'\r')
+        .unwrap_or(response.len());
+    let line = String::from_utf8_lossy(&response[..end]);
+    if !line.starts_with('*') {
+        return Frame::Done(line.split(' ').next().unwrap_or("").to_string());
+    }
+    if !line.contains(" FETCH (") || !line.contains("BODY[]") {
+        return Frame::Other;
+    }
+    let uid = line
+        .split_once("UID ")
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .and_then(|u| u.parse().ok());
+    uid.map_or(Frame::Other, Frame::Body)
+}
+
+/// A proxy in front of Dovecot's plain IMAP port that plays `script` on the batch fetches of
+/// every session (`user`: whose mail an expunge removes). Returns the port.
+fn script_proxy(d: &'static Dovecot, user: &TestUser, script: Script) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let upstream = d.imap();
+    let user = user.name.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+            // The batch fetches the client sent: tag and UID range.
+            let batches: Arc<Mutex<Vec<(String, u32, u32)>>> = Arc::default();
+            let (seen, user) = (batches.clone(), user.clone());
+            let (mut to_server, from_client) =
+                (server.try_clone().unwrap(), client.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let mut lines = BufReader::new(from_client);
+                let mut expunged = false;
+                loop {
+                    let mut line = String::new();
+                    if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                        let _ = to_server.shutdown(Shutdown::Both);
+                        return;
+                    }
+                    if let Some((tag, rest)) = line.split_once(" UID FETCH ") {
+                        if let Some(set) = rest.strip_suffix(" (UID BODY.PEEK[])\r\n") {
+                            let (lo, hi) = set.split_once(':').unwrap_or((set, set));
+                            let range = (lo.parse().unwrap(), hi.parse().unwrap());
+                            seen.lock()
+                                .unwrap()
+                                .push((tag.to_string(), range.0, range.1));
+                            if let Script::Expunge(uid) = script {
+                                if !expunged {
+                                    expunged = true;
+                                    let uid = uid.to_string();
+                                    d.doveadm(&[
+                                        "expunge", "-u", &user, "mailbox", "INBOX", "uid", &uid,
+                                    ]);
+                                }
+                            }
+                        }
+                    }
+                    if to_server.write_all(line.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+            std::thread::spawn(move || play(server, client, script, &batches));
+        }
+    });
+    port
+}
+
+/// The server-to-client half of [`script_proxy`].
+fn play(
+    server: TcpStream,
+    mut client: TcpStream,
+    script: Script,
+    batches: &Mutex<Vec<(String, u32, u32)>>,
+) {
+    const AHEAD: usize = 100;
+    let mut from_server = BufReader::new(server);
+    // Which of the first two batches a frame belongs to (0, 1), if either.
+    let batch_of = |f: &Frame| -> Option<usize> {
+        let b = batches.lock().unwrap();
+        b.iter().take(2).position(|(tag, lo, hi)| match f {
+            Frame::Done(t) => t == tag,
+            Frame::Body(u) => (*lo..=*hi).contains(u),
+            Frame::Other => false,
+        })
+    };
+    let size = |i: usize| -> usize {
+        let b = batches.lock().unwrap();
+        b.get(i).map_or(0, |(_, lo, hi)| (hi - lo + 1) as usize)
+    };
+    let (mut first_sent, mut second_sent, mut first_done) = (0, 0, false);
+    let mut holding = false;
+    let mut held: Vec<Vec<u8>> = Vec::new();
+    let mut held_done: Option<Vec<u8>> = None;
+    let mut swallowed = 0;
+    while let Some(response) = read_response(&mut from_server) {
+        let f = frame(&response);
+        let mut out = vec![response];
+        match script {
+            Script::Swallow(uid, times) => {
+                if matches!(f, Frame::Body(u) if u == uid) && swallowed < times {
+                    swallowed += 1;
+                    continue;
+                }
+            }
+            Script::Expunge(_) => {}
+            Script::Interleave | Script::CompleteOutOfOrder => match (batch_of(&f), &f) {
+                (Some(0), _) if holding => {
+                    held.push(out.pop().unwrap());
+                }
+                (Some(0), Frame::Body(_)) => {
+                    first_sent += 1;
+                    holding = first_sent == AHEAD && second_sent == 0;
+                }
+                (Some(0), Frame::Done(_)) => {
+                    first_done = true;
+                    out.extend(held_done.take());
+                }
+                (Some(1), Frame::Body(_)) => {
+                    second_sent += 1;
+                    if holding && script == Script::Interleave && second_sent == size(1) {
+                        holding = false;
+                        first_done = held.iter().any(|r| matches!(frame(r), Frame::Done(_)));
+                        out.append(&mut held);
+                    }
+                }
+                (Some(1), Frame::Done(_)) if holding => {
+                    holding = false;
+                    first_done = held.iter().any(|r| matches!(frame(r), Frame::Done(_)));
+                    out.append(&mut held);
+                }
+                (Some(1), Frame::Done(_)) if !first_done && script == Script::Interleave => {
+                    held_done = out.pop();
+                }
+                _ => {}
+            },
+        }
+        for r in out {
+            if client.write_all(&r).is_err() {
+                return;
+            }
+        }
+    }
+    let _ = client.shutdown(Shutdown::Both);
+}
+
+#[test]
+fn pipelined_batches_answered_interleaved_are_all_fetched_in_one_run_not_skipped_as_expunged() {
+    // The bug: Dovecot answers the two batch fetches in flight interleaved; the bodies of the
+    // second batch, arriving amid the first's, were taken for the first batch's, dropped, and
+    // the second batch, completed without them, was skipped as "expunged meanwhile": a run
+    // over 100,000 messages delivered 79,500 and exited 0. Here the proxy plays that shape
+    // (and completions out of order) on 1,100 messages, three batches.
+    let d = Dovecot::shared();
+    let user = d.new_user("iinterleave");
+    let mail: Vec<Vec<u8>> = (0..1100)
+        .map(|i| simple(&format!("il-{i}"), &format!("message {i}"), "b\n"))
+        .collect();
+    d.seed(&user, &mail);
+    for script in [Script::Interleave, Script::CompleteOutOfOrder] {
+        let port = script_proxy(d, &user, script);
+        let c = Client::new(&proxied_account(d, &user, port, ""));
+        let out = c.ok(&["pull"]);
+        assert!(out.stdout.contains("a: 1100 new messages"), "{out:?}");
+        assert_eq!(maildir_messages(&c.path("M")), sorted(mail.clone()));
+    }
+    assert_eq!(d.count(&user, "INBOX"), 1100, "nothing removed");
+}
+
+#[test]
+fn a_message_missing_from_a_completed_fetch_is_asked_for_again_and_at_last_named() {
+    let d = Dovecot::shared();
+    let user = d.new_user("imissing");
+    let mail: Vec<Vec<u8>> = (0..10)
+        .map(|i| simple(&format!("ms-{i}"), "s", "b\n"))
+        .collect();
+    d.seed(&user, &mail);
+    // Once: the server still has it, so it is fetched again in the same run.
+    let port = script_proxy(d, &user, Script::Swallow(7, 1));
+    let c = Client::new(&proxied_account(d, &user, port, ""));
+    let out = c.ok(&["pull", "-v"]);
+    assert!(out.stderr.contains("the server still has UID 7"), "{out:?}");
+    assert!(out.stdout.contains("a: 10 new messages"), "{out:?}");
+    assert_eq!(maildir_messages(&c.path("M")), sorted(mail.clone()));
+    // Always: the run fails (76) naming it, keeping the others; the next run gets it.
+    let port = script_proxy(d, &user, Script::Swallow(7, usize::MAX));
+    let c = Client::new(&proxied_account(d, &user, port, ""));
+    let out = c.run(&["pull"]);
+    assert_eq!(out.code, 76, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("fetches of UID 7 in INBOX without sending it")
+            && out
+                .stderr
+                .contains("9 messages delivered before this are safe"),
+        "{out:?}"
+    );
+    assert_eq!(maildir_messages(&c.path("M")).len(), 9);
+    c.set_config(&proxied_account(d, &user, d.imap(), ""));
+    let out = c.ok(&["pull"]);
+    assert!(out.stdout.contains("a: 1 new message"), "{out:?}");
+    assert_eq!(maildir_messages(&c.path("M")), sorted(mail));
+}
+
+#[test]
+fn a_message_expunged_while_its_batch_is_fetched_is_skipped_and_the_run_succeeds() {
+    let d = Dovecot::shared();
+    let user = d.new_user("iexpunged");
+    let mail: Vec<Vec<u8>> = (0..10)
+        .map(|i| simple(&format!("ex-{i}"), "s", "b\n"))
+        .collect();
+    d.seed(&user, &mail);
+    let port = script_proxy(d, &user, Script::Expunge(4));
+    let c = Client::new(&proxied_account(d, &user, port, ""));
+    let out = c.ok(&["pull", "-v"]);
+    assert!(out.stdout.contains("a: 9 new messages"), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("expunged meanwhile, not fetched: UID 4"),
+        "{out:?}"
+    );
+    let mut kept = mail.clone();
+    kept.remove(3);
+    assert_eq!(maildir_messages(&c.path("M")), sorted(kept));
+}

@@ -32,6 +32,19 @@
 //!   ([`session::MAX_LITERAL`]) is refused as a protocol error before the parser grows a
 //!   buffer for it ([`literal`]).
 //!
+//! # Responses are matched by UID and tag, not by position
+//!
+//! RFC 3501 section 5.5 lets a server run pipelined commands concurrently, and Dovecot does:
+//! with two batch fetches in flight, the second batch's messages can arrive in the middle of
+//! the first's, and commands can complete in any order. So every response is routed by what
+//! it says ([`Imap::pump`]): a body to whichever fetch in flight still waits for its UID, a
+//! tagged completion to the command with that tag, wherever it is in the pipeline.
+//!
+//! A completed fetch that did not return some of its messages does not mean they are gone:
+//! they are checked (`NOOP`, then `UID FETCH set (UID)`); those the server no longer has were
+//! expunged meanwhile and are reported as such ([`Source::take_vanished`]), the others are
+//! fetched again, at most [`REFETCHES`] times before the run fails naming them.
+//!
 //! Bodies leave here with LF line ends ([`crlf`]); `BODY.PEEK` never sets `\Seen`. Flags go to
 //! the sink with the listing (Maildir keeps them as info letters); mbox gets no `Status:`
 //! headers, because adding headers would break byte-exact delivery.
@@ -106,6 +119,9 @@ const WINDOW: usize = 2;
 pub const RECONNECTS: u32 = 3;
 /// UIDs per command when a whole folder is asked for Message-IDs.
 const IDS_PER_COMMAND: usize = 2000;
+/// How often a message the server still has may be missing from a completed fetch (each
+/// time it is checked and asked for again) before the run fails naming it.
+pub const REFETCHES: u32 = 3;
 
 /// What the account wants of its folders.
 #[derive(Debug, Clone)]
@@ -197,8 +213,25 @@ enum InFlight {
         tag: RequestId,
         pending: VecDeque<(usize, u32)>,
     },
-    /// A store, expunge, copy or move: only its completion matters.
+    /// `UID FETCH set (UID)` for messages a completed fetch did not return: which of them
+    /// the server still has (`present`, as their answers arrive).
+    Check {
+        tag: RequestId,
+        uids: Vec<(usize, u32)>,
+        present: HashSet<u32>,
+    },
+    /// A store, expunge, copy, move or NOOP: only its completion matters.
     Cleanup { tag: RequestId, command: String },
+}
+
+impl InFlight {
+    fn tag(&self) -> &RequestId {
+        match self {
+            InFlight::Fetch { tag, .. }
+            | InFlight::Check { tag, .. }
+            | InFlight::Cleanup { tag, .. } => tag,
+        }
+    }
 }
 
 /// An authenticated IMAP session, the [`Source`] for IMAP accounts.
@@ -216,6 +249,11 @@ pub struct Imap {
     to_expunge: Vec<u32>,
     notices: Vec<String>,
     reconnects: u32,
+    /// How often each UID of the current fetch was missing from a completed fetch while the
+    /// server still had it.
+    missed: HashMap<u32, u32>,
+    /// Messages of the current fetch (indices) the server no longer had: expunged meanwhile.
+    vanished: Vec<usize>,
 }
 
 impl Imap {
@@ -244,6 +282,8 @@ impl Imap {
             to_expunge: Vec::new(),
             notices: Vec::new(),
             reconnects: 0,
+            missed: HashMap::new(),
+            vanished: Vec::new(),
         })
     }
 
@@ -303,6 +343,7 @@ impl Imap {
         for f in std::mem::take(&mut self.in_flight) {
             match f {
                 InFlight::Fetch { pending, .. } => refetch.extend(pending),
+                InFlight::Check { uids, .. } => refetch.extend(uids),
                 InFlight::Cleanup { command, .. } => cleanups.push(command),
             }
         }
@@ -453,31 +494,26 @@ impl Imap {
         Ok(())
     }
 
-    /// Read every response still due, dropping planned fetches (used between folders).
+    /// Read every response still due, dropping planned fetches and the messages still
+    /// awaited (used between folders, and before commands that are not pipelined).
     fn drain(&mut self) -> Result<()> {
         self.plan.clear();
-        while let Some(head) = self.in_flight.front() {
-            match head {
-                InFlight::Fetch { tag, .. } => {
-                    let tag = tag.clone();
-                    let done = self.session.complete(&tag, &mut |_| Ok(()))?;
-                    self.in_flight.pop_front();
-                    if done.status != Status::Ok && !done.throttled() {
-                        return Err(self.session.refused("UID FETCH", &done));
-                    }
-                }
-                InFlight::Cleanup { .. } => self.finish_cleanup()?,
+        for f in &mut self.in_flight {
+            match f {
+                InFlight::Fetch { pending, .. } => pending.clear(),
+                InFlight::Check { uids, .. } => uids.clear(),
+                InFlight::Cleanup { .. } => {}
             }
         }
+        while !self.in_flight.is_empty() {
+            self.pump()?;
+        }
+        self.plan.clear();
         Ok(())
     }
 
-    /// Read the completion of the cleanup command at the head of the pipeline.
-    fn finish_cleanup(&mut self) -> Result<()> {
-        let Some(InFlight::Cleanup { tag, command }) = self.in_flight.pop_front() else {
-            return Err(Error::protocol("internal: no cleanup command in flight"));
-        };
-        let done = self.session.complete(&tag, &mut |_| Ok(()))?;
+    /// A cleanup command completed.
+    fn cleanup_done(&mut self, done: session::Completion, command: String) -> Result<()> {
         match done.status {
             Status::Ok => Ok(()),
             _ if done.throttled() => {
@@ -588,92 +624,213 @@ impl Imap {
     fn next(&mut self) -> Result<Next> {
         loop {
             self.top_up()?;
-            let Some(head) = self.in_flight.front() else {
+            if self.in_flight.is_empty() {
                 return Ok(match self.plan.pop_front() {
                     None => Next::End,
                     Some(Planned::Large { index, uid, size }) => Next::Large { index, uid, size },
                     Some(Planned::Batch(_)) => unreachable!("batches are sent by top_up"),
                 });
-            };
-            let InFlight::Fetch { tag, .. } = head else {
-                self.finish_cleanup()?;
-                continue;
-            };
-            let tag = tag.clone();
-            let event = self.session.read(|resp| {
-                if let Some((done, completion)) = session::completion(resp) {
-                    return Event::Done(done.clone(), completion);
-                }
-                match body_of(resp) {
-                    Some((uid, _, Some(data))) => {
-                        let mut body = Vec::new();
-                        let mut crlf = CrlfToLf::default();
-                        crlf.convert_all(data, &mut body);
-                        body.extend_from_slice(crlf.finish());
-                        Event::Body(uid, body)
-                    }
-                    _ => Event::Other,
-                }
-            })?;
-            match event {
-                Event::Done(done, completion) if done == tag => {
-                    let Some(InFlight::Fetch { pending, .. }) = self.in_flight.pop_front() else {
-                        unreachable!("the head is a fetch");
-                    };
-                    self.fetch_done(completion, pending)?;
-                }
-                Event::Done(done, _) => {
-                    return Err(Error::protocol(format!(
-                        "{} completed {} while {} was due",
-                        self.session.peer(),
-                        done.0,
-                        tag.0
-                    )))
-                }
-                Event::Body(uid, body) => {
-                    let Some(InFlight::Fetch { pending, .. }) = self.in_flight.front_mut() else {
-                        unreachable!("the head is a fetch");
-                    };
-                    if let Some(at) = pending.iter().position(|&(_, u)| u == uid) {
-                        let (index, _) = pending.remove(at).expect("found");
-                        return Ok(Next::Whole { index, body });
-                    }
-                }
-                Event::Other => {}
+            }
+            if let Some((index, body)) = self.pump()? {
+                return Ok(Next::Whole { index, body });
             }
         }
     }
 
-    /// A batch fetch completed; messages it did not return were expunged meanwhile (skipped:
-    /// the next run will not list them) or, when throttled, are fetched again.
+    /// Read one response of the pipeline and route it by what it says: a body goes to the
+    /// fetch in flight that still waits for its UID (and is returned), a UID to the checks
+    /// that asked for it, a tagged completion to the command with that tag, wherever these
+    /// are in the pipeline (see the module documentation). A body nobody waits for (sent
+    /// twice, or unasked) is dropped.
+    fn pump(&mut self) -> Result<Option<(usize, Vec<u8>)>> {
+        let event = self.session.read(|resp| {
+            if let Some((done, completion)) = session::completion(resp) {
+                return Event::Done(done.clone(), completion);
+            }
+            match body_of(resp) {
+                Some((uid, _, Some(data))) => {
+                    let mut body = Vec::new();
+                    let mut crlf = CrlfToLf::default();
+                    crlf.convert_all(data, &mut body);
+                    body.extend_from_slice(crlf.finish());
+                    Event::Body(uid, body)
+                }
+                _ => match uid_of(resp) {
+                    Some(uid) => Event::Uid(uid),
+                    None => Event::Other,
+                },
+            }
+        })?;
+        match event {
+            Event::Done(tag, done) => {
+                let Some(at) = self.in_flight.iter().position(|f| *f.tag() == tag) else {
+                    return Err(Error::protocol(format!(
+                        "{} completed {}, which mailfetch had not sent or saw completed already",
+                        self.session.peer(),
+                        tag.0
+                    )));
+                };
+                match self.in_flight.remove(at).expect("found") {
+                    InFlight::Fetch { pending, .. } => self.fetch_done(done, pending)?,
+                    InFlight::Check { uids, present, .. } => {
+                        self.check_done(done, uids, &present)?
+                    }
+                    InFlight::Cleanup { command, .. } => self.cleanup_done(done, command)?,
+                }
+                Ok(None)
+            }
+            Event::Body(uid, body) => {
+                self.present(uid);
+                for f in &mut self.in_flight {
+                    if let InFlight::Fetch { pending, .. } = f {
+                        if let Some(at) = pending.iter().position(|&(_, u)| u == uid) {
+                            let (index, _) = pending.remove(at).expect("found");
+                            return Ok(Some((index, body)));
+                        }
+                    }
+                }
+                Ok(None)
+            }
+            Event::Uid(uid) => {
+                self.present(uid);
+                Ok(None)
+            }
+            Event::Other => Ok(None),
+        }
+    }
+
+    /// The server answered for `uid`: it still has it.
+    fn present(&mut self, uid: u32) {
+        for f in &mut self.in_flight {
+            if let InFlight::Check { uids, present, .. } = f {
+                if uids.iter().any(|&(_, u)| u == uid) {
+                    present.insert(uid);
+                }
+            }
+        }
+    }
+
+    /// A batch fetch completed. When throttled, its messages not received are fetched again;
+    /// otherwise those it did not return are checked ([`Imap::check`]): they may have been
+    /// expunged meanwhile, or not.
     fn fetch_done(
         &mut self,
         done: session::Completion,
         pending: VecDeque<(usize, u32)>,
     ) -> Result<()> {
         if done.throttled() {
-            self.session.back_off(&done.text);
             if !pending.is_empty() {
+                self.session.back_off(&done.text);
                 self.plan.push_front(Planned::Batch(pending.into()));
             }
             return Ok(());
         }
         match done.status {
-            Status::Ok => Ok(()),
+            Status::Ok => {}
             // RFC 5530 EXPUNGEISSUED: another client expunged some of them meanwhile.
-            Status::No if done.text.contains("EXPUNGE") => Ok(()),
-            _ => Err(self.session.refused("UID FETCH", &done)),
+            Status::No if done.text.contains("EXPUNGE") => {}
+            _ => return Err(self.session.refused("UID FETCH", &done)),
         }
+        self.check(pending.into())
+    }
+
+    /// Ask which of `uids` the server still has: a NOOP first, so that what other clients
+    /// expunged reaches this session's view, then `UID FETCH set (UID)`, whose answers name
+    /// their UIDs wherever they land in the pipeline (unlike `* SEARCH`).
+    fn check(&mut self, uids: Vec<(usize, u32)>) -> Result<()> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        self.queue_cleanup("NOOP".to_string())?;
+        let set = uid_set(&uids.iter().map(|&(_, u)| u).collect::<Vec<_>>());
+        let tag = self.session.send(&format!("UID FETCH {set} (UID)"))?;
+        self.in_flight.push_back(InFlight::Check {
+            tag,
+            uids,
+            present: HashSet::new(),
+        });
+        Ok(())
+    }
+
+    /// A check completed: what the server no longer has was expunged meanwhile (reported by
+    /// [`Source::take_vanished`]); the rest is fetched again, unless the server has already
+    /// failed to send it [`REFETCHES`] times, which is an error naming the UIDs.
+    fn check_done(
+        &mut self,
+        done: session::Completion,
+        uids: Vec<(usize, u32)>,
+        present: &HashSet<u32>,
+    ) -> Result<()> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        if done.throttled() {
+            self.session.back_off(&done.text);
+            return self.check(uids);
+        }
+        match done.status {
+            Status::Ok => {}
+            Status::No if done.text.contains("EXPUNGE") => {}
+            _ => return Err(self.session.refused("UID FETCH", &done)),
+        }
+        let (still, gone): (Vec<_>, Vec<_>) =
+            uids.into_iter().partition(|(_, u)| present.contains(u));
+        let trace = self.credentials.trace.clone();
+        if !gone.is_empty() {
+            trace.note(&format!(
+                "expunged meanwhile, not fetched: UID {}",
+                uid_set(&gone.iter().map(|&(_, u)| u).collect::<Vec<_>>())
+            ));
+            self.vanished.extend(gone.iter().map(|&(i, _)| i));
+        }
+        if still.is_empty() {
+            return Ok(());
+        }
+        let mut stuck = Vec::new();
+        for &(_, uid) in &still {
+            let missed = self.missed.entry(uid).or_default();
+            *missed += 1;
+            if *missed >= REFETCHES {
+                stuck.push(uid);
+            }
+        }
+        if !stuck.is_empty() {
+            let folder = self
+                .selected
+                .as_ref()
+                .map_or(String::new(), |s| format!(" in {}", s.folder.name));
+            return Err(Error::protocol(format!(
+                "{} answered {REFETCHES} fetches of UID {}{folder} without sending {}, yet \
+                 still has {}; {} on the server",
+                self.session.peer(),
+                uid_set(&stuck),
+                if stuck.len() == 1 { "it" } else { "them" },
+                if stuck.len() == 1 { "it" } else { "them" },
+                if stuck.len() == 1 {
+                    "the message stays"
+                } else {
+                    "the messages stay"
+                },
+            )));
+        }
+        trace.note(&format!(
+            "the server still has UID {}, which a completed fetch did not return: asking again",
+            uid_set(&still.iter().map(|&(_, u)| u).collect::<Vec<_>>())
+        ));
+        self.plan.push_front(Planned::Batch(still));
+        Ok(())
     }
 }
 
-/// A response of a batch fetch, looked at.
+/// A response of the pipeline, looked at.
 enum Event {
     /// A tagged completion.
     Done(RequestId, session::Completion),
     /// A message body (UID, converted to LF).
     Body(u32, Vec<u8>),
-    /// Anything else (flag updates, EXPUNGE, EXISTS).
+    /// A FETCH response without a body (a check's answer, a flag update): its UID.
+    Uid(u32),
+    /// Anything else (EXPUNGE, EXISTS).
     Other,
 }
 
@@ -707,6 +864,17 @@ fn body_of<'r>(resp: &'r Response<'_>) -> Option<BodyOf<'r>> {
             data,
         } => Some((uid, *index, data.as_deref())),
         AttributeValue::Rfc822(data) => Some((uid, None, data.as_deref())),
+        _ => None,
+    })
+}
+
+/// The UID of a FETCH response, if it has one.
+fn uid_of(resp: &Response<'_>) -> Option<u32> {
+    let Response::Fetch(_, attrs) = resp else {
+        return None;
+    };
+    attrs.iter().find_map(|a| match a {
+        AttributeValue::Uid(u) => Some(*u),
         _ => None,
     })
 }
@@ -796,8 +964,14 @@ impl Source for Imap {
     }
 
     fn fetch(&mut self, messages: &[RemoteMessage]) -> Result<()> {
+        self.missed.clear();
+        self.vanished.clear();
         self.plan.extend(Self::plan(messages));
         Ok(())
+    }
+
+    fn take_vanished(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.vanished)
     }
 
     fn next_message(&mut self) -> Result<Option<(usize, Box<dyn Read + '_>)>> {
@@ -862,6 +1036,8 @@ impl Source for Imap {
     }
 
     fn message_ids(&mut self, messages: &[RemoteMessage]) -> Result<Vec<Option<String>>> {
+        // Commands run one at a time from here: first the answers still due (deletions).
+        self.with_reconnect(|s| s.drain())?;
         let mut by_uid: HashMap<u32, String> = HashMap::new();
         for chunk in messages.chunks(IDS_PER_COMMAND) {
             let uids: Vec<u32> = chunk.iter().map(|m| m.number).collect();
@@ -910,6 +1086,8 @@ impl Source for Imap {
             .enumerate()
             .map(|(i, m)| (m.number, i))
             .collect();
+        // Commands run one at a time from here: first the answers still due (deletions).
+        self.with_reconnect(|s| s.drain())?;
         for chunk in messages.chunks(IDS_PER_COMMAND) {
             let uids: Vec<u32> = chunk.iter().map(|m| m.number).collect();
             let command = format!(
@@ -952,18 +1130,37 @@ impl Source for Imap {
 
 /// A large message, fetched in pieces of [`CHUNK`] bytes as it is read (two pieces in
 /// flight), converted to LF on the way. The server's size only decides how many pieces to ask
-/// for ahead: the message ends with the first short piece.
+/// for ahead: the message ends with the first short piece. Pieces are matched to their
+/// requests by origin offset and completions by tag, as the server may answer the two
+/// requests in flight interleaved or in either order.
 struct LargeBody<'a> {
     imap: &'a mut Imap,
     uid: u32,
     size: u64,
     next_offset: u64,
-    in_flight: VecDeque<(RequestId, u64)>,
+    in_flight: VecDeque<Asked>,
     /// The piece being read, converted to LF.
     buf: Vec<u8>,
     pos: usize,
     crlf: CrlfToLf,
     eof: bool,
+}
+
+/// A piece asked for: its command's tag and offset, and what has arrived of its answer (the
+/// piece as the server sent it, and the completion).
+struct Asked {
+    tag: RequestId,
+    offset: u64,
+    data: Option<Vec<u8>>,
+    done: Option<session::Completion>,
+}
+
+/// A response read while pieces are in flight.
+enum PieceEvent {
+    Done(RequestId, session::Completion),
+    /// A piece of our message: its origin offset and bytes.
+    Data(u64, Vec<u8>),
+    Other,
 }
 
 impl LargeBody<'_> {
@@ -972,8 +1169,52 @@ impl LargeBody<'_> {
         let offset = self.next_offset;
         let command = format!("UID FETCH {} (UID BODY.PEEK[]<{offset}.{CHUNK}>)", self.uid);
         let tag = self.imap.session.send(&command)?;
-        self.in_flight.push_back((tag, offset));
+        self.in_flight.push_back(Asked {
+            tag,
+            offset,
+            data: None,
+            done: None,
+        });
         self.next_offset += CHUNK;
+        Ok(())
+    }
+
+    /// Read one response and file it with the request it answers.
+    fn read_response(&mut self) -> Result<()> {
+        let uid = self.uid;
+        let event = self.imap.session.read(|resp| {
+            if let Some((tag, completion)) = session::completion(resp) {
+                return PieceEvent::Done(tag.clone(), completion);
+            }
+            match body_of(resp) {
+                Some((u, origin, Some(data))) if u == uid => {
+                    PieceEvent::Data(origin.map_or(0, u64::from), data.to_vec())
+                }
+                _ => PieceEvent::Other,
+            }
+        })?;
+        match event {
+            PieceEvent::Done(tag, completion) => {
+                let Some(asked) = self.in_flight.iter_mut().find(|a| a.tag == tag) else {
+                    return Err(Error::protocol(format!(
+                        "{} completed {}, which mailfetch had not sent or saw completed already",
+                        self.imap.session.peer(),
+                        tag.0
+                    )));
+                };
+                asked.done = Some(completion);
+            }
+            PieceEvent::Data(origin, data) => {
+                if let Some(asked) = self
+                    .in_flight
+                    .iter_mut()
+                    .find(|a| a.offset == origin && a.done.is_none())
+                {
+                    asked.data = Some(data);
+                }
+            }
+            PieceEvent::Other => {}
+        }
         Ok(())
     }
 
@@ -984,25 +1225,22 @@ impl LargeBody<'_> {
         {
             self.request()?;
         }
-        let Some((tag, offset)) = self.in_flight.front().cloned() else {
+        while self.in_flight.front().is_some_and(|a| a.done.is_none()) {
+            self.read_response()?;
+        }
+        let Some(Asked {
+            offset, data, done, ..
+        }) = self.in_flight.pop_front()
+        else {
             return Ok(Piece::Data(None));
         };
-        let mut piece = None;
-        let uid = self.uid;
-        let crlf = &mut self.crlf;
-        let done = self.imap.session.complete(&tag, &mut |resp| {
-            if let Some((u, index, Some(data))) = body_of(resp) {
-                if u == uid && index.map_or(offset == 0, |i| u64::from(i) == offset) {
-                    let mut converted = Vec::with_capacity(data.len() + 1);
-                    crlf.convert_all(data, &mut converted);
-                    piece = Some((data.len() as u64, converted));
-                }
-            }
-            Ok(())
-        })?;
-        self.in_flight.pop_front();
+        let done = done.expect("read to its completion");
         match done.status {
-            Status::Ok => Ok(Piece::Data(piece)),
+            Status::Ok => Ok(Piece::Data(data.map(|data| {
+                let mut converted = Vec::with_capacity(data.len() + 1);
+                self.crlf.convert_all(&data, &mut converted);
+                (data.len() as u64, converted)
+            }))),
             _ if done.throttled() => {
                 self.imap.session.back_off(&done.text);
                 self.restart(offset)?;
@@ -1014,9 +1252,10 @@ impl LargeBody<'_> {
 
     /// Forget what is in flight and go on from `offset` (after throttling or a reconnect).
     fn restart(&mut self, offset: u64) -> Result<()> {
-        while let Some((tag, _)) = self.in_flight.pop_front() {
-            self.imap.session.complete(&tag, &mut |_| Ok(()))?;
+        while self.in_flight.iter().any(|a| a.done.is_none()) {
+            self.read_response()?;
         }
+        self.in_flight.clear();
         self.next_offset = offset;
         Ok(())
     }
@@ -1027,7 +1266,10 @@ impl LargeBody<'_> {
     fn next_piece(&mut self) -> Result<Option<(u64, Vec<u8>)>> {
         let mut throttled = 0;
         loop {
-            let offset = self.in_flight.front().map_or(self.next_offset, |&(_, o)| o);
+            let offset = self
+                .in_flight
+                .front()
+                .map_or(self.next_offset, |a| a.offset);
             match self.receive() {
                 Ok(Piece::Data(piece)) => return Ok(piece),
                 Ok(Piece::Again) if throttled < session::THROTTLE_RETRIES => throttled += 1,
@@ -1062,8 +1304,8 @@ impl Imap {
     /// Read the completions of cleanup commands resent by a reconnect, before the large
     /// message's pieces are asked for again.
     fn drain_cleanups(&mut self) -> Result<()> {
-        while matches!(self.in_flight.front(), Some(InFlight::Cleanup { .. })) {
-            self.finish_cleanup()?;
+        while !self.in_flight.is_empty() {
+            self.pump()?;
         }
         Ok(())
     }
