@@ -120,6 +120,8 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
             [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'Where mail goes: maildir:PATH or mbox:PATH [default: maildir:~/Mail/NAME]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]')
+            [CompletionResult]::new('--srv', '--srv', [CompletionResultType]::ParameterName, 'For a custom domain, look up the server in DNS (RFC 6186 SRV records _imaps._tcp/_imap._tcp or _pop3s._tcp/_pop3._tcp) and propose it [default: ask at a terminal, no lookup without one]')
+            [CompletionResult]::new('--no-srv', '--no-srv', [CompletionResultType]::ParameterName, 'Do not look up SRV records')
             [CompletionResult]::new('--no-test', '--no-test', [CompletionResultType]::ParameterName, 'Do not try the login before writing')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace an account of the same name without asking')
             [CompletionResult]::new('--non-interactive', '--non-interactive', [CompletionResultType]::ParameterName, 'Ask nothing, even at a terminal')

@@ -635,7 +635,7 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__init)
-            opts="-q -v -h --address --account --profile --protocol --host --port --tls --ca-file --user --password-command --password-env --target --no-test --force --non-interactive --config --state-dir --quiet --verbose --help"
+            opts="-q -v -h --address --account --profile --protocol --host --port --tls --ca-file --user --password-command --password-env --target --srv --no-srv --no-test --force --non-interactive --config --state-dir --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -112,6 +112,8 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand --target 'Where mail goes: maildir:PATH or mbox:PATH [default: maildir:~/Mail/NAME]'
             cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
             cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand --srv 'For a custom domain, look up the server in DNS (RFC 6186 SRV records _imaps._tcp/_imap._tcp or _pop3s._tcp/_pop3._tcp) and propose it [default: ask at a terminal, no lookup without one]'
+            cand --no-srv 'Do not look up SRV records'
             cand --no-test 'Do not try the login before writing'
             cand --force 'Replace an account of the same name without asking'
             cand --non-interactive 'Ask nothing, even at a terminal'

@@ -90,6 +90,8 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l password-en
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l target -d 'Where mail goes: maildir:PATH or mbox:PATH [default: maildir:~/Mail/NAME]' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l srv -d 'For a custom domain, look up the server in DNS (RFC 6186 SRV records _imaps._tcp/_imap._tcp or _pop3s._tcp/_pop3._tcp) and propose it [default: ask at a terminal, no lookup without one]'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l no-srv -d 'Do not look up SRV records'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l no-test -d 'Do not try the login before writing'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l force -d 'Replace an account of the same name without asking'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l non-interactive -d 'Ask nothing, even at a terminal'

@@ -247,6 +247,14 @@ pub struct InitArgs {
     /// Where mail goes: maildir:PATH or mbox:PATH [default: maildir:~/Mail/NAME]
     #[arg(long, value_name = "TARGET")]
     pub target: Option<String>,
+    /// For a custom domain, look up the server in DNS (RFC 6186 SRV records
+    /// _imaps._tcp/_imap._tcp or _pop3s._tcp/_pop3._tcp) and propose it [default: ask at a
+    /// terminal, no lookup without one]
+    #[arg(long, overrides_with = "no_srv")]
+    pub srv: bool,
+    /// Do not look up SRV records
+    #[arg(long)]
+    pub no_srv: bool,
     /// Do not try the login before writing
     #[arg(long)]
     pub no_test: bool,

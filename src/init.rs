@@ -1,8 +1,8 @@
 //! `mailfetch init`: add an account to the config, asking at the terminal for what the flags
 //! do not say (or, without a terminal, refusing what is missing), so scripts and people take
-//! the same path. The profile is guessed from the address's domain; a custom server is asked
-//! for by host name (mailfetch has no DNS client of its own, so no RFC 6186 SRV lookup: no
-//! well-kept small resolver crate exists, and shelling out for DNS is not an option). The login
+//! the same path. The profile is guessed from the address's domain; for a custom server,
+//! RFC 6186 SRV records are looked up (with `--srv`, or after a yes at the terminal; see
+//! [`crate::dns_srv`]) and what they name is proposed as the host, port and TLS mode. The login
 //! is tried before anything is written (unless `--no-test`), and the file is written whole to
 //! a temporary file (mode 0600), synced and renamed over the old one. An existing account of
 //! the same name is replaced only after a yes at the terminal, or with `--force`.
@@ -145,15 +145,31 @@ pub fn run(args: &InitArgs, path: &Path, state_dir: &Path, verbose: bool) -> Res
     };
     let mut server = String::new();
     if profile.name == "custom" {
-        let default_host = (!domain.is_empty()).then(|| match proto {
-            Protocol::Pop3 => format!("pop.{domain}"),
-            Protocol::Imap => format!("imap.{domain}"),
-        });
+        let found = if !domain.is_empty()
+            && args.host.is_none()
+            && !args.no_srv
+            && (args.srv
+                || ask.yes(&format!(
+                    "Look up the {} server of {domain} in DNS (SRV records)?",
+                    proto.as_str().to_ascii_uppercase()
+                ))?) {
+            srv_lookup(domain, proto, args.tls.as_deref())
+        } else {
+            None
+        };
+        let default_host = match &found {
+            Some(f) => Some(f.host.clone()),
+            None => (!domain.is_empty()).then(|| match proto {
+                Protocol::Pop3 => format!("pop.{domain}"),
+                Protocol::Imap => format!("imap.{domain}"),
+            }),
+        };
         let host = ask.get(&args.host, "Server host", default_host.as_deref(), "--host")?;
+        let from_srv = found.as_ref().filter(|f| f.host == host);
         let tls = ask.get(
             &args.tls,
             "TLS (implicit, starttls or none)",
-            Some("implicit"),
+            Some(from_srv.map_or("implicit", |f| f.tls)),
             "--tls",
         )?;
         let mode: crate::net::TlsMode =
@@ -167,7 +183,12 @@ pub fn run(args: &InitArgs, path: &Path, state_dir: &Path, verbose: bool) -> Res
         let port = ask.get(
             &given,
             "Server port",
-            Some(&proto.default_port(mode).to_string()),
+            Some(
+                &from_srv
+                    .filter(|f| f.tls == tls)
+                    .map_or(proto.default_port(mode), |f| f.port)
+                    .to_string(),
+            ),
             "--port",
         )?;
         server.push_str(&format!(
@@ -285,6 +306,59 @@ pub fn run(args: &InitArgs, path: &Path, state_dir: &Path, verbose: bool) -> Res
         note.push_str("; the password will be asked at each run (see password-command)");
     }
     Ok(note)
+}
+
+/// A server RFC 6186 SRV records name.
+struct Found {
+    host: String,
+    port: u16,
+    tls: &'static str,
+}
+
+/// Look up the SRV records for `proto` at `domain`: implicit TLS first (RFC 8314), then
+/// STARTTLS, only the one `tls` names if given. What happens is told on stderr; a failed
+/// lookup only means no proposal.
+fn srv_lookup(domain: &str, proto: Protocol, tls: Option<&str>) -> Option<Found> {
+    let services: &[(&str, &'static str)] = match proto {
+        Protocol::Imap => &[("_imaps", "implicit"), ("_imap", "starttls")],
+        Protocol::Pop3 => &[("_pop3s", "implicit"), ("_pop3", "starttls")],
+    };
+    let server = match crate::dns_srv::resolver() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("init: no SRV lookup: {e}");
+            return None;
+        }
+    };
+    for (service, mode) in services {
+        if tls.is_some_and(|t| t != *mode) {
+            continue;
+        }
+        let name = format!("{service}._tcp.{domain}");
+        match crate::dns_srv::lookup(&name, server) {
+            Ok(crate::dns_srv::Found::Offered(records)) => {
+                let best = &records[0];
+                eprintln!(
+                    "init: SRV {name}: {}:{} ({mode} TLS)",
+                    best.target, best.port
+                );
+                return Some(Found {
+                    host: best.target.clone(),
+                    port: best.port,
+                    tls: mode,
+                });
+            }
+            Ok(crate::dns_srv::Found::NotOffered) => {
+                eprintln!("init: SRV {name}: the domain says it does not offer this")
+            }
+            Ok(crate::dns_srv::Found::Nothing) => eprintln!("init: SRV {name}: no record"),
+            Err(e) => {
+                eprintln!("init: SRV {name}: {e}");
+                return None;
+            }
+        }
+    }
+    None
 }
 
 /// `text` without the table `[accounts.NAME]`, and whether it had it.

@@ -31,6 +31,7 @@
 pub mod certinfo;
 pub mod cli;
 pub mod config;
+pub mod dns_srv;
 pub mod error;
 pub mod fingerprint;
 pub mod imap;

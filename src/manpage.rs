@@ -109,6 +109,7 @@ fn extra_sections() -> String {
         "The per-account lock; a second run on the same account exits 75.",
     );
     item(&mut s, "$XDG_STATE_HOME/mailfetch/ACCOUNT.oauth2", "The OAuth2 tokens of ACCOUNT (refresh token, current access token and its expiry), written by mailfetch auth and renewed by pull; created with mode 0600 and replaced atomically. mailfetch refuses a token file others can read. Delete it to make mailfetch forget the authorization (and revoke the app's access at the provider).");
+    item(&mut s, "/etc/resolv.conf", "mailfetch init asks the first nameserver listed here for RFC 6186 SRV records (_imaps._tcp.DOMAIN and the like) when it offers a DNS lookup of a custom domain's server. The environment variable MAILFETCH_RESOLVER=IP:PORT names another resolver instead; it is meant for testing and unusual setups.");
     item(&mut s, "MBOX.lock", "The dotlock taken, with an fcntl lock, while appending to an mbox; a dotlock whose process is dead, or older than five minutes, is broken.");
     s.push_str(".SH EXIT STATUS\n");
     for (code, what) in [

@@ -128,10 +128,10 @@ fn init_asks_at_a_terminal_and_guesses_the_provider() {
         c.state_dir().display(),
         d.ca_file().display()
     );
-    // Address, profile (custom, guessed), protocol, host, TLS, port, account name, login
-    // name, password source and its variable, target.
+    // Address, profile (custom, guessed), protocol, no DNS lookup, host, TLS, port, account
+    // name, login name, password source and its variable, target.
     let answers = format!(
-        "{name}@mail.example\n\nimap\nlocalhost\n\n{port}\nhome\n{name}\nenv\nMF_PTY_PW\n\
+        "{name}@mail.example\n\nimap\nn\nlocalhost\n\n{port}\nhome\n{name}\nenv\nMF_PTY_PW\n\
          maildir:{dir}/M\n",
         name = user.name,
         port = d.imaps(),
@@ -160,6 +160,7 @@ fn init_asks_at_a_terminal_and_guesses_the_provider() {
         screen.contains("Server host [imap.mail.example]"),
         "{screen}"
     );
+    assert!(screen.contains("(SRV records)? (y/n)"), "{screen}");
     assert!(screen.contains("account home added to"), "{screen}");
     let written = std::fs::read_to_string(c.config()).unwrap();
     assert!(
@@ -168,4 +169,111 @@ fn init_asks_at_a_terminal_and_guesses_the_provider() {
             && written.contains("password-env = \"MF_PTY_PW\""),
         "{written}"
     );
+}
+
+/// A fake DNS server on 127.0.0.1 (UDP) answering `name` SRV with `target:port` (the
+/// target's name compressed against the question) and NXDOMAIN to anything else; it
+/// serves until the returned socket address's test ends (a thread per test).
+fn fake_dns(name: &'static str, target: &'static str, port: u16) -> std::net::SocketAddr {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let q = &buf[..n];
+            // The question: from offset 12 to the end (one question, no EDNS).
+            let mut qname = Vec::new();
+            let mut at = 12;
+            while at < n && q[at] != 0 {
+                let len = q[at] as usize;
+                qname.push(String::from_utf8_lossy(&q[at + 1..at + 1 + len]).into_owned());
+                at += 1 + len;
+            }
+            let asked = qname.join(".");
+            let mut r = q.to_vec();
+            r[2] = 0x81; // QR, RD
+            r[3] = 0x80; // RA, NOERROR
+            if asked.eq_ignore_ascii_case(name) {
+                r[7] = 1; // ANCOUNT
+                let mut rdata = vec![0, 10, 0, 5];
+                rdata.extend_from_slice(&port.to_be_bytes());
+                for label in target.split('.') {
+                    rdata.push(label.len() as u8);
+                    rdata.extend_from_slice(label.as_bytes());
+                }
+                rdata.push(0);
+                r.extend_from_slice(&[0xC0, 12, 0, 33, 0, 1, 0, 0, 0, 60]);
+                r.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+                r.extend_from_slice(&rdata);
+            } else {
+                r[3] = 0x83; // NXDOMAIN
+            }
+            let _ = socket.send_to(&r, from);
+        }
+    });
+    addr
+}
+
+#[test]
+fn init_proposes_the_server_rfc_6186_srv_records_name() {
+    let d = Dovecot::shared();
+    let user = d.new_user("initsrv");
+    let c = empty_client();
+    let resolver = fake_dns("_imaps._tcp.example.test", d.tls_name(), d.imaps());
+    let target = format!("maildir:{}", c.path("M").display());
+    let out = c
+        .command(&[])
+        .args([
+            "init",
+            "--address",
+            "someone@example.test",
+            "--protocol",
+            "imap",
+            "--srv",
+            "--ca-file",
+            &d.ca_file().display().to_string(),
+            "--user",
+            &user.name,
+            "--password-env",
+            "MF_SRV_PW",
+            "--target",
+            &target,
+        ])
+        .env("MF_SRV_PW", &user.password)
+        .env("MAILFETCH_RESOLVER", resolver.to_string())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("SRV _imaps._tcp.example.test"), "{text}");
+    let written = std::fs::read_to_string(c.config()).unwrap();
+    assert!(
+        written.contains(&format!("host = \"{}\"", d.tls_name()))
+            && written.contains(&format!("port = {}", d.imaps()))
+            && written.contains("tls = \"implicit\""),
+        "{written}"
+    );
+
+    // --no-srv (and a resolver that does not answer) leave the usual guess.
+    let c = empty_client();
+    let out = c
+        .command(&[])
+        .args([
+            "init",
+            "--address",
+            "someone@example.test",
+            "--protocol",
+            "pop3",
+            "--no-srv",
+            "--no-test",
+            "--target",
+            &target,
+        ])
+        .env("MAILFETCH_RESOLVER", "127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let written = std::fs::read_to_string(c.config()).unwrap();
+    assert!(written.contains("host = \"pop.example.test\""), "{written}");
 }
