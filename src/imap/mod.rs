@@ -990,6 +990,7 @@ impl Source for Imap {
                     pos: 0,
                     crlf: CrlfToLf::default(),
                     eof: false,
+                    received: 0,
                 }),
             ))),
         }
@@ -1144,6 +1145,8 @@ struct LargeBody<'a> {
     pos: usize,
     crlf: CrlfToLf,
     eof: bool,
+    /// Bytes of the message received so far, as the server sent them.
+    received: u64,
 }
 
 /// A piece asked for: its command's tag and offset, and what has arrived of its answer (the
@@ -1331,11 +1334,26 @@ impl Read for LargeBody<'_> {
             match self.next_piece().map_err(Error::into_io)? {
                 Some((wire, data)) => {
                     self.buf = data;
+                    self.received += wire;
                     if wire < CHUNK {
                         self.eof = true;
                     }
                 }
                 None => self.eof = true,
+            }
+            if self.eof && self.received == 0 && self.size > 0 {
+                // Nothing at all came back: the message went away (expunged by another
+                // client) after it was listed. Delivering it empty would be wrong.
+                return Err(Error::new(
+                    Class::Temporary,
+                    format!(
+                        "{} sent no data for UID {} ({} bytes listed); was it expunged meanwhile?",
+                        self.imap.session.peer(),
+                        self.uid,
+                        self.size
+                    ),
+                )
+                .into_io());
             }
             if self.eof {
                 // Answers to pieces asked for ahead are read before the session is used on.
