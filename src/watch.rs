@@ -1,8 +1,9 @@
 //! `mailfetch watch`: keep running and fetch mail as it arrives, one thread per account.
 //!
 //! Each account is pulled once at the start. Then an IMAP account whose server offers IDLE
-//! keeps a second connection open on its first folder (RFC 2177, renewed every 29 minutes)
-//! and is pulled whenever the server reports EXISTS or RECENT; a POP3 account, or an IMAP
+//! keeps one more connection (and thread) open on each of its folders (RFC 2177, renewed
+//! every 29 minutes; at most [`MAX_IDLE`], further folders are polled every `poll-interval`)
+//! and is pulled whenever any of them reports EXISTS or RECENT; a POP3 account, or an IMAP
 //! server without IDLE, is pulled every `poll-interval` seconds. Every fetch is an ordinary
 //! [`pull::pull`], so watching keeps each promise `pull` makes.
 //!
@@ -13,20 +14,24 @@
 //! once); SIGHUP reads the config again and restarts the accounts with it, keeping the old
 //! one if the new one has an error.
 
-use crate::config::{Account, Config, Folders, Protocol};
+use crate::config::{Account, Config, Protocol};
 use crate::error::Result;
 use crate::imap::idle::{Idler, Woken, RENEW};
 use crate::imap::Auth;
 use crate::net::Trace;
 use crate::pull::{self, Options, Silent};
 use crate::report::Reporter;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The first pause after an account's error...
 const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 /// ...and the longest, however often it fails.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// At most this many IDLE connections per account (servers limit connections per user,
+/// Dovecot to 10 per user and IP by default); further folders are polled.
+pub const MAX_IDLE: usize = 8;
 /// How often waits look at the signal flags.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -137,8 +142,9 @@ fn watch_account(account: &Account, opts: &Options, reporter: &Reporter, halt: &
     }
 }
 
-/// An IMAP account: IDLE on its first folder and pull when woken, or poll if the server
-/// has no IDLE. Returns when halted.
+/// An IMAP account: IDLE on each of its folders (one connection and thread each, up to
+/// [`MAX_IDLE`], the rest polled every `poll-interval`) and pull the account when any of
+/// them is woken, or poll if the server has no IDLE. Returns when halted.
 fn idle(
     account: &Account,
     opts: &Options,
@@ -146,40 +152,111 @@ fn idle(
     halt: &AtomicBool,
     pulled: &mut bool,
 ) -> Result<()> {
-    let folder = match &account.folders {
-        Folders::Named(names) => names.first().map_or("INBOX", String::as_str),
-        Folders::All => "INBOX",
-    };
-    let auth = Auth {
+    let auth = || Auth {
         user: account.user.clone(),
         method: account.auth,
         allow_plaintext: account.allow_plaintext_password,
         credential: account.credential(&opts.state_dir),
     };
-    let trace = if opts.verbose {
-        Trace::to_stderr(&account.name)
-    } else {
-        Trace::off()
+    let trace = || {
+        if opts.verbose {
+            Trace::to_stderr(&account.name)
+        } else {
+            Trace::off()
+        }
     };
-    // Listening starts before the first pull, so that mail arriving during it is told of.
-    let Some(mut idler) = Idler::connect(&account.endpoint, trace, auth, folder)
-        .map_err(|e| e.context(&account.name))?
-    else {
+    let context = |e: crate::error::Error| e.context(&account.name);
+    let Some(mut first) = Idler::login(&account.endpoint, trace(), auth()).map_err(context)? else {
         return poll(account, opts, reporter, halt, pulled);
     };
-    pull_once(account, opts, reporter, pulled)?;
-    loop {
-        let woken = idler
-            .idle(RENEW, &|| halt.load(Ordering::SeqCst))
-            .map_err(|e| e.context(&account.name))?;
-        match woken {
-            Woken::NewMail => pull_once(account, opts, reporter, pulled)?,
-            Woken::Renew => {}
-            Woken::Stopped => {
-                idler.logout();
-                return Ok(());
-            }
+    let mut folders = first
+        .folders(
+            &account.folders,
+            account.profile.name == "gmail",
+            account.move_to.as_deref(),
+        )
+        .map_err(context)?;
+    if folders.is_empty() {
+        folders.push("INBOX".to_string());
+    }
+    let polled = folders.len().saturating_sub(MAX_IDLE);
+    if polled > 0 {
+        reporter.error(
+            Some(&account.name),
+            &format!(
+                "IDLE on the first {MAX_IDLE} of {} folders; the other {polled} are polled \
+                 every {} s (poll-interval)",
+                folders.len(),
+                account.poll_interval.as_secs()
+            ),
+        );
+    }
+    folders.truncate(MAX_IDLE);
+    // Listening starts on every folder before the first pull, so that mail arriving during
+    // it is told of.
+    first.examine(&folders[0]).map_err(context)?;
+    let wake = AtomicBool::new(false);
+    let quit = AtomicBool::new(false);
+    let ready = AtomicUsize::new(1);
+    let failure: Mutex<Option<crate::error::Error>> = Mutex::new(None);
+    let stop = || halt.load(Ordering::SeqCst) || quit.load(Ordering::SeqCst);
+    let fail = |e: crate::error::Error| {
+        failure.lock().unwrap().get_or_insert(context(e));
+        quit.store(true, Ordering::SeqCst);
+    };
+    let listen = |mut idler: Idler| loop {
+        match idler.idle(RENEW, &stop) {
+            Ok(Woken::NewMail) => wake.store(true, Ordering::SeqCst),
+            Ok(Woken::Renew) => {}
+            Ok(Woken::Stopped) => break idler.logout(),
+            Err(e) => break fail(e),
         }
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| listen(first));
+        for folder in &folders[1..] {
+            let (auth, trace, listen, fail, ready) = (&auth, &trace, &listen, &fail, &ready);
+            s.spawn(move || {
+                let idler = Idler::connect(&account.endpoint, trace(), auth(), folder);
+                ready.fetch_add(1, Ordering::SeqCst);
+                match idler {
+                    Ok(Some(idler)) => listen(idler),
+                    Ok(None) => fail(crate::error::Error::protocol(format!(
+                        "{} stopped offering IDLE",
+                        account.endpoint.host
+                    ))),
+                    Err(e) => fail(e),
+                }
+            });
+        }
+        while ready.load(Ordering::SeqCst) < folders.len() && !stop() {
+            std::thread::sleep(TICK);
+        }
+        let result = (|| {
+            let mut next_poll = Instant::now() + account.poll_interval;
+            if !stop() {
+                pull_once(account, opts, reporter, pulled)?;
+            }
+            while !stop() {
+                let due = polled > 0 && Instant::now() >= next_poll;
+                if wake.swap(false, Ordering::SeqCst) || due {
+                    if due {
+                        next_poll = Instant::now() + account.poll_interval;
+                    }
+                    pull_once(account, opts, reporter, pulled)?;
+                } else {
+                    std::thread::sleep(TICK);
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            fail(e);
+        }
+    });
+    match failure.into_inner().unwrap() {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 

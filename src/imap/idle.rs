@@ -4,7 +4,8 @@
 //! stays the one `pull` takes.
 
 use super::session::{quote, Session};
-use super::{utf7, Auth, Credentials};
+use super::{folders, utf7, Auth, Credentials};
+use crate::config::Folders;
 use crate::error::{Error, Result};
 use crate::net::{Endpoint, Trace};
 use async_imap::imap_proto::{MailboxDatum, Response, Status};
@@ -41,6 +42,15 @@ impl Idler {
         auth: Auth,
         folder: &str,
     ) -> Result<Option<Idler>> {
+        let Some(mut idler) = Idler::login(endpoint, trace, auth)? else {
+            return Ok(None);
+        };
+        idler.examine(folder)?;
+        Ok(Some(idler))
+    }
+
+    /// Connect and log in, no folder open yet. `None` when the server does not offer IDLE.
+    pub fn login(endpoint: &Endpoint, trace: Trace, auth: Auth) -> Result<Option<Idler>> {
         let mut credentials = Credentials {
             endpoint: endpoint.clone(),
             trace,
@@ -51,12 +61,35 @@ impl Idler {
             session.logout();
             return Ok(None);
         }
-        // RFC 3501 section 6.3.2: EXAMINE, so that watching changes no flag.
-        session.run(
+        Ok(Some(Idler { session }))
+    }
+
+    /// The folders (UTF-8 names) a pull of an account with these settings fetches, in
+    /// order: the named ones, or for `"*"` what LIST shows (as [`folders::choose`] picks).
+    pub fn folders(
+        &mut self,
+        wanted: &Folders,
+        gmail: bool,
+        move_to: Option<&str>,
+    ) -> Result<Vec<String>> {
+        let listed = match wanted {
+            Folders::Named(_) => Vec::new(),
+            Folders::All => folders::list(&mut self.session)?,
+        };
+        Ok(folders::choose(&listed, wanted, gmail, move_to)
+            .into_iter()
+            .map(|f| f.name)
+            .collect())
+    }
+
+    /// RFC 3501 section 6.3.2: EXAMINE `folder` (UTF-8 name), so that watching changes no
+    /// flag.
+    pub fn examine(&mut self, folder: &str) -> Result<()> {
+        self.session.run(
             &format!("EXAMINE {}", quote(&utf7::encode(folder))),
             &mut |_| Ok(()),
         )?;
-        Ok(Some(Idler { session }))
+        Ok(())
     }
 
     /// RFC 2177 section 3: IDLE until the server reports new mail (untagged EXISTS or

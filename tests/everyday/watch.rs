@@ -78,6 +78,63 @@ fn watch_idles_and_fetches_a_delivered_message_within_2_s_then_exits_0_on_sigter
     assert_eq!(count(&maildir), 2, "each message once");
 }
 
+/// Messages in a Maildir and all its subfolders (new/ and cur/ anywhere below `root`).
+fn count_all(root: &Path) -> usize {
+    let mut n = count(root);
+    if let Ok(entries) = std::fs::read_dir(root) {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            if e.path().is_dir() && !["new", "cur", "tmp"].contains(&name.to_str().unwrap_or("")) {
+                n += count_all(&e.path());
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn watch_idles_on_every_folder_and_fetches_mail_saved_into_a_second_one_within_2_s() {
+    let d = Dovecot::shared();
+    let user = d.new_user("watch-folders");
+    d.seed(&user, [dated("wf-1", DATE, 100)]);
+    d.create_folder(&user, "Other");
+    let c = Client::new(&imap_account(
+        d,
+        "a",
+        &user,
+        "maildir:{dir}/M",
+        "folders = \"*\"\npoll-interval = 3600",
+    ));
+    let maildir = c.path("M");
+    let child = start(&c, &["--verbose"]);
+    within(Duration::from_secs(15), "the first pull", || {
+        count_all(&maildir) == 1
+    });
+    std::thread::sleep(Duration::from_millis(500));
+
+    d.seed_folder(&user, "Other", [dated("wf-2", DATE, 100)]);
+    let took = within(
+        Duration::from_secs(2),
+        "the message saved into the second folder",
+        || count_all(&maildir) == 2,
+    );
+    eprintln!("saved into Other to fetched: {took:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    d.seed(&user, [dated("wf-3", DATE, 100)]);
+    within(Duration::from_secs(2), "the next one, in INBOX", || {
+        count_all(&maildir) == 3
+    });
+
+    let (code, stderr) = stop(child);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("EXAMINE \"Other\"") && stderr.contains("EXAMINE \"INBOX\""),
+        "one IDLE connection per folder: {stderr}"
+    );
+    assert!(!stderr.contains("mailfetch: "), "no error: {stderr}");
+    assert_eq!(count_all(&maildir), 3, "each message once");
+}
+
 #[test]
 fn watch_polls_a_pop3_account_every_poll_interval() {
     let d = Dovecot::shared();
