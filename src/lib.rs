@@ -44,6 +44,7 @@ pub mod manpage;
 pub mod net;
 pub mod oauth2;
 pub mod plan;
+pub mod percent;
 pub mod pop3;
 pub mod pull;
 pub mod report;

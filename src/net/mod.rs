@@ -104,3 +104,17 @@ fn tcp(endpoint: &Endpoint, trace: &Trace) -> Result<TcpStream> {
     trace.note(&format!("connected to {where_}"));
     Ok(tcp)
 }
+
+/// This machine's host name as the system reports it, if it has one: for Maildir file names
+/// and SMTP/LMTP greetings.
+pub fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+    (!name.is_empty()).then_some(name)
+}

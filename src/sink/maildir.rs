@@ -53,19 +53,9 @@ pub fn folder_to_maildir(name: &str, delimiter: Option<char>) -> String {
     let mut out = String::with_capacity(name.len() + 1);
     for part in parts {
         out.push('.');
-        if part.is_empty() {
-            out.push('%');
-        }
-        for c in part.chars() {
-            if c.is_control() || matches!(c, '.' | '/' | '%' | '\\') {
-                let mut buf = [0u8; 4];
-                for b in c.encode_utf8(&mut buf).bytes() {
-                    out.push_str(&format!("%{b:02X}"));
-                }
-            } else {
-                out.push(c);
-            }
-        }
+        out.push_str(&crate::percent::encode(part, |c| {
+            c.is_control() || matches!(c, '.' | '/' | '\\')
+        }));
     }
     out
 }
@@ -78,24 +68,7 @@ pub fn maildir_to_folder(dir: &str, delimiter: char) -> Option<String> {
     let body = dir.strip_prefix('.')?;
     let mut parts = Vec::new();
     for part in body.split('.') {
-        if part == "%" {
-            parts.push(String::new());
-            continue;
-        }
-        let bytes = part.as_bytes();
-        let mut raw = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'%' {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                raw.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            } else {
-                raw.push(bytes[i]);
-                i += 1;
-            }
-        }
-        parts.push(String::from_utf8(raw).ok()?);
+        parts.push(crate::percent::decode(part)?);
     }
     Some(parts.join(&delimiter.to_string()))
 }
@@ -120,16 +93,10 @@ fn info(meta: &Meta) -> String {
 
 /// This host's name with `/` and `:` escaped as the Maildir spec says.
 fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    let name = if rc == 0 {
-        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        String::from_utf8_lossy(&buf[..end]).into_owned()
-    } else {
-        "localhost".to_string()
-    };
-    name.replace('/', "\\057").replace(':', "\\072")
+    crate::net::hostname()
+        .unwrap_or_else(|| "localhost".to_string())
+        .replace('/', "\\057")
+        .replace(':', "\\072")
 }
 
 impl Maildir {

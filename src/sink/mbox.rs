@@ -9,7 +9,7 @@
 //! journals its starting length first: a failed message is truncated away at once, and a
 //! crash mid-batch is truncated away by the next run.
 
-use super::{Meta, Sink};
+use super::{return_path, Meta, Sink};
 use crate::error::{Class, Error, Result};
 use crate::state::Recovery;
 use std::fs::{self, File, OpenOptions};
@@ -125,29 +125,6 @@ fn fcntl_lock(file: &File, path: &Path, kind: libc::c_short) -> Result<()> {
             ));
         }
         std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The envelope sender for the `From ` line: the Return-Path address, or MAILER-DAEMON.
-fn envelope_sender(header: &[u8]) -> String {
-    let mut sender = None;
-    for line in header.split(|&b| b == b'\n') {
-        if line.len() > 12 && line[..12].eq_ignore_ascii_case(b"return-path:") {
-            let value = String::from_utf8_lossy(&line[12..]);
-            let value = value.trim().trim_start_matches('<').trim_end_matches('>');
-            sender = Some(value.to_string());
-            break;
-        }
-    }
-    match sender {
-        Some(s)
-            if !s.is_empty()
-                && s.len() < 256
-                && !s.chars().any(|c| c.is_whitespace() || c.is_control()) =>
-        {
-            s
-        }
-        _ => "MAILER-DAEMON".to_string(),
     }
 }
 
@@ -290,7 +267,7 @@ impl Mbox {
         }
         self.buf.extend_from_slice(b"From ");
         self.buf
-            .extend_from_slice(envelope_sender(&header).as_bytes());
+            .extend_from_slice(return_path(&header).as_deref().unwrap_or("MAILER-DAEMON").as_bytes());
         self.buf.push(b' ');
         self.buf
             .extend_from_slice(from_date(meta.internal_date).as_bytes());

@@ -26,7 +26,7 @@
 //! There is no TLS or authentication here: this is for a server on the same machine or a
 //! trusted network (`lmtp:/run/dovecot/lmtp`, `smtp:localhost:25`).
 
-use super::{label, Meta, Sink};
+use super::{label, return_path, Meta, Sink};
 use crate::error::{Class, Error, Result};
 use crate::net::{self, Connection, Endpoint, TlsMode, TlsSettings, Trace};
 use crate::state::Recovery;
@@ -112,46 +112,14 @@ pub struct Smtp {
     session: Option<Session>,
 }
 
-/// This machine's name, for LHLO/EHLO.
+/// This machine's name, for LHLO/EHLO: the host name if it is a plain domain name.
 fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    let name = if rc == 0 {
-        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        String::from_utf8_lossy(&buf[..end]).into_owned()
-    } else {
-        String::new()
-    };
-    if !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c))
-    {
-        name
-    } else {
-        "localhost".to_string()
-    }
-}
-
-/// The envelope sender of a message: its Return-Path address, or empty.
-fn return_path(header: &[u8]) -> String {
-    for line in header.split(|&b| b == b'\n') {
-        if line.len() > 12 && line[..12].eq_ignore_ascii_case(b"return-path:") {
-            let value = String::from_utf8_lossy(&line[12..]);
-            let value = value.trim().trim_start_matches('<').trim_end_matches('>');
-            let usable = value.len() < 256
-                && !value
-                    .chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || "<>".contains(c));
-            return if usable {
-                value.to_string()
-            } else {
-                String::new()
-            };
-        }
-    }
-    String::new()
+    crate::net::hostname()
+        .filter(|name| {
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c))
+        })
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 /// Whether `address` can go in `RCPT TO:<...>` as it is.
@@ -323,7 +291,7 @@ impl Smtp {
             self.session = Some(self.connect()?);
         }
         let s = self.session.as_mut().expect("just connected");
-        let mut mail = format!("MAIL FROM:<{}>", return_path(&header));
+        let mut mail = format!("MAIL FROM:<{}>", return_path(&header).unwrap_or_default());
         if s.eightbit {
             mail.push_str(" BODY=8BITMIME");
         }
@@ -507,17 +475,6 @@ mod tests {
             b"..a\r\n...b\r\nc.\r\n..d\r\n"
         );
         assert_eq!(stuffed(&[b"x\n", b".\n"]), b"x\r\n..\r\n");
-    }
-
-    #[test]
-    fn return_path_gives_the_envelope_sender_or_nothing() {
-        assert_eq!(
-            return_path(b"Return-Path: <a@b.example>\n\n"),
-            "a@b.example"
-        );
-        assert_eq!(return_path(b"return-path: <>\n\n"), "");
-        assert_eq!(return_path(b"Return-Path: <a b@c>\n\n"), "");
-        assert_eq!(return_path(b"From: a@b\n\n"), "");
     }
 
     #[test]

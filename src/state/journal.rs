@@ -116,41 +116,11 @@ fn crc32(data: &[u8]) -> u32 {
 
 /// Escape a field: bytes outside 0x21..0x7E and `%` become `%XX`.
 fn escape(field: &str) -> String {
-    let mut out = String::with_capacity(field.len());
-    for &b in field.as_bytes() {
-        if (0x21..=0x7e).contains(&b) && b != b'%' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    if out.is_empty() {
-        out.push('%');
-    }
-    out
+    crate::percent::encode(field, |c| !c.is_ascii_graphic())
 }
 
 fn unescape(field: &str) -> Option<String> {
-    if field == "%" {
-        return Some(String::new());
-    }
-    if !field.contains('%') {
-        return Some(field.to_string());
-    }
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    crate::percent::decode(field)
 }
 
 fn line(record: &str) -> String {
