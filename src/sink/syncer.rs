@@ -29,9 +29,9 @@ impl Syncer {
             .name("mailfetch-fsync".into())
             .spawn(move || {
                 for (file, path) in queue {
-                    let r = file.sync_data().map_err(|e| {
-                        Error::local(format!("cannot sync {}", path.display()), e)
-                    });
+                    let r = file
+                        .sync_data()
+                        .map_err(|e| Error::local(format!("cannot sync {}", path.display()), e));
                     if done.send(r).is_err() {
                         return;
                     }
