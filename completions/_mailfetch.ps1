@@ -33,7 +33,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('pull', 'pull', [CompletionResultType]::ParameterValue, 'Fetch new mail from every account, or the ones named')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Count new messages per account; downloads nothing')
-            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Keep running and fetch mail as it arrives: IMAP IDLE on each folder (up to 8) where the server offers it, else a pull every poll-interval seconds; SIGTERM or SIGINT ends it after the pull in progress, SIGHUP reloads the config')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Keep running and fetch mail as it arrives: IMAP IDLE on each folder (up to 8) where the server offers it, else a pull every poll-interval seconds; SIGTERM or SIGINT ends it after the batch in progress, SIGHUP reloads the config')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the messages on an account''s server without downloading them: number or UID, date, sender, subject, size, and whether already fetched')
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Add an account to the config: asks for the address and what else the flags do not say, guesses the provider, tries the login, writes the file (mode 0600)')
             [CompletionResult]::new('accounts', 'accounts', [CompletionResultType]::ParameterValue, 'Show each account''s resolved server, port, TLS, protocol, target and state file')
@@ -270,7 +270,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
         'mailfetch;help' {
             [CompletionResult]::new('pull', 'pull', [CompletionResultType]::ParameterValue, 'Fetch new mail from every account, or the ones named')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Count new messages per account; downloads nothing')
-            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Keep running and fetch mail as it arrives: IMAP IDLE on each folder (up to 8) where the server offers it, else a pull every poll-interval seconds; SIGTERM or SIGINT ends it after the pull in progress, SIGHUP reloads the config')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Keep running and fetch mail as it arrives: IMAP IDLE on each folder (up to 8) where the server offers it, else a pull every poll-interval seconds; SIGTERM or SIGINT ends it after the batch in progress, SIGHUP reloads the config')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the messages on an account''s server without downloading them: number or UID, date, sender, subject, size, and whether already fetched')
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Add an account to the config: asks for the address and what else the flags do not say, guesses the provider, tries the login, writes the file (mode 0600)')
             [CompletionResult]::new('accounts', 'accounts', [CompletionResultType]::ParameterValue, 'Show each account''s resolved server, port, TLS, protocol, target and state file')

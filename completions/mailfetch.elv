@@ -30,7 +30,7 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand --version 'Print version'
             cand pull 'Fetch new mail from every account, or the ones named'
             cand check 'Count new messages per account; downloads nothing'
-            cand watch 'Keep running and fetch mail as it arrives: IMAP IDLE on each folder (up to 8) where the server offers it, else a pull every poll-interval seconds; SIGTERM or SIGINT ends it after the pull in progress, SIGHUP reloads the config'
+            cand watch 'Keep running and fetch mail as it arrives: IMAP IDLE on each folder (up to 8) where the server offers it, else a pull every poll-interval seconds; SIGTERM or SIGINT ends it after the batch in progress, SIGHUP reloads the config'
             cand list 'List the messages on an account''s server without downloading them: number or UID, date, sender, subject, size, and whether already fetched'
             cand init 'Add an account to the config: asks for the address and what else the flags do not say, guesses the provider, tries the login, writes the file (mode 0600)'
             cand accounts 'Show each account''s resolved server, port, TLS, protocol, target and state file'
@@ -247,7 +247,7 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
         &'mailfetch;help'= {
             cand pull 'Fetch new mail from every account, or the ones named'
             cand check 'Count new messages per account; downloads nothing'
-            cand watch 'Keep running and fetch mail as it arrives: IMAP IDLE on each folder (up to 8) where the server offers it, else a pull every poll-interval seconds; SIGTERM or SIGINT ends it after the pull in progress, SIGHUP reloads the config'
+            cand watch 'Keep running and fetch mail as it arrives: IMAP IDLE on each folder (up to 8) where the server offers it, else a pull every poll-interval seconds; SIGTERM or SIGINT ends it after the batch in progress, SIGHUP reloads the config'
             cand list 'List the messages on an account''s server without downloading them: number or UID, date, sender, subject, size, and whether already fetched'
             cand init 'Add an account to the config: asks for the address and what else the flags do not say, guesses the provider, tries the login, writes the file (mode 0600)'
             cand accounts 'Show each account''s resolved server, port, TLS, protocol, target and state file'

@@ -55,7 +55,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Keep running and fetch mail as it arrives: IMAP IDLE on each folder (up to 8) where
     /// the server offers it, else a pull every poll-interval seconds; SIGTERM or SIGINT ends it
-    /// after the pull in progress, SIGHUP reloads the config
+    /// after the batch in progress, SIGHUP reloads the config
     Watch(WatchArgs),
     /// List the messages on an account's server without downloading them: number or UID,
     /// date, sender, subject, size, and whether already fetched

@@ -128,6 +128,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 reset_state: args.reset_state,
                 since: args.since,
                 verbose: cli.verbose,
+                stop: None,
             };
             let accounts = config.select(&args.accounts)?;
             let batch = Batch {

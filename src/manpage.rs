@@ -162,7 +162,7 @@ fn extra_sections() -> String {
     ));
     s.push('\n');
     example(&mut s, "*/10 * * * * mailfetch pull --quiet");
-    s.push_str(&roff("Or keep running and fetch mail as it arrives: at once for an IMAP server that offers IDLE (one connection per folder, up to 8 per account; further folders are polled), every poll-interval seconds otherwise. An account's error is one line and the account tries again after a pause growing to five minutes; kill -HUP reloads the config, kill -TERM or Ctrl-C ends it with exit 0 once the pulls in progress are done:"));
+    s.push_str(&roff("Or keep running and fetch mail as it arrives: at once for an IMAP server that offers IDLE (one connection per folder, up to 8 per account; further folders are polled), every poll-interval seconds otherwise. An account's error is one line and the account tries again after a pause growing to five minutes; kill -HUP reloads the config, kill -TERM or Ctrl-C ends it with exit 0 once the batch of messages in progress is safe (a large pull stops between batches; what was not fetched yet stays on the server for the next run):"));
     s.push('\n');
     example(&mut s, "mailfetch watch");
     s.push_str(&roff("Back up a POP3 mailbox and leave it on the server, then delete from the server what is safely copied:"));

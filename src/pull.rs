@@ -17,6 +17,7 @@ use crate::source::{Listing, RemoteMessage, Source};
 use crate::state::{AccountLock, Delivered, Kind, Recovery, State};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// A batch is committed after this many messages...
@@ -52,6 +53,10 @@ pub struct Options {
     pub since: Option<i64>,
     /// Print the protocol trace.
     pub verbose: bool,
+    /// When set (by `watch` on SIGTERM), a fetch stops after the batch it is committing:
+    /// what is in flight is read and discarded, nothing undelivered is deleted, and the
+    /// session ends cleanly; the rest is left for the next run.
+    pub stop: Option<&'static AtomicBool>,
 }
 
 /// What a pull reports as it goes (progress bars, JSON, nothing).
@@ -352,6 +357,7 @@ pub fn pull(account: &Account, opts: &Options, observer: &dyn Observer) -> Resul
         fetch_all: opts.all || account.fetch_all,
         summary: &mut summary,
         refusals: Vec::new(),
+        stopped: false,
     };
     // A login refused later in the run (an IMAP reconnect) gets the same advice as the first.
     let result = run
@@ -409,6 +415,8 @@ struct Run<'a> {
     summary: &'a mut Summary,
     /// Why each message the target refused was not delivered.
     refusals: Vec<Error>,
+    /// The run was asked to stop ([`Options::stop`]) and stopped fetching.
+    stopped: bool,
 }
 
 /// The error that ends a run in which the target refused messages: the first one's reason,
@@ -465,8 +473,16 @@ impl Run<'_> {
         self.refusals.push(e);
     }
 
+    /// Whether the run was asked to stop.
+    fn stop_requested(&self) -> bool {
+        self.opts.stop.is_some_and(|s| s.load(Ordering::SeqCst))
+    }
+
     fn all(&mut self, mut sink: Option<&mut Box<dyn Sink>>) -> Result<()> {
         for mailbox in self.source.mailboxes()? {
+            if self.stopped || self.stop_requested() {
+                break;
+            }
             let sink: Option<&mut dyn Sink> = match sink.as_mut() {
                 Some(s) => Some(s.as_mut()),
                 None => None,
@@ -832,12 +848,33 @@ impl Run<'_> {
             if full {
                 let b = batch.take().expect("open");
                 self.commit(mailbox, validity, new, sink, b, !self.keep)?;
+                if self.stop_requested() {
+                    return self.stop(mailbox, new, &handed);
+                }
             }
         }
         if let Some(b) = batch.take() {
             self.commit(mailbox, validity, new, sink, b, !self.keep)?;
         }
         self.all_handed(mailbox, new, handed)
+    }
+
+    /// Asked to stop between batches: the source reads and discards what is in flight (no
+    /// message not handed over is delivered, recorded or deleted), and the messages left are
+    /// counted as deferred to the next run.
+    fn stop(&mut self, mailbox: &str, new: &[RemoteMessage], handed: &[bool]) -> Result<()> {
+        self.source.stop_fetch()?;
+        self.stopped = true;
+        let vanished: HashSet<usize> = self.source.take_vanished().into_iter().collect();
+        let left = (0..new.len())
+            .filter(|i| !handed[*i] && !vanished.contains(i))
+            .count();
+        self.summary.deferred += left;
+        self.observer.notice(
+            mailbox,
+            &format!("stopped on request; {left} new messages left for the next run"),
+        );
+        Ok(())
     }
 
     /// The end of a fetch: every message must have been handed over by the source or reported

@@ -93,6 +93,12 @@ pub trait Source {
         Vec::new()
     }
 
+    /// Abandon the rest of the current fetch (the run was asked to stop): send nothing more
+    /// of it, and read and discard the answers already in flight, so that the session is
+    /// ready for [`Source::delete`] and [`Source::close`]. The messages not handed over yet
+    /// are not delivered; the caller neither records nor deletes them.
+    fn stop_fetch(&mut self) -> Result<()>;
+
     /// Delete `messages` from the open mailbox. Only called for messages whose local copy is
     /// durable and recorded; may be queued and take effect at [`Source::close`] at the latest.
     fn delete(&mut self, messages: &[RemoteMessage]) -> Result<()>;

@@ -10,8 +10,10 @@
 //! An account's error is printed as one line, prefixed with the account, and the account
 //! starts over after a pause that doubles with each failure in a row, up to
 //! [`MAX_BACKOFF`]; the watch itself never ends because of a server. SIGTERM and SIGINT
-//! end it after the pulls in progress have finished (exit 0; a second signal ends it at
-//! once); SIGHUP reads the config again and restarts the accounts with it, keeping the old
+//! end it (exit 0; a second signal ends it at once): a pull in progress stops after the
+//! batch it is committing ([`Options::stop`]: what is in flight is read and discarded,
+//! nothing undelivered is deleted, the session ends cleanly) and the rest is left for the
+//! next run; SIGHUP reads the config again and restarts the accounts with it, keeping the old
 //! one if the new one has an error.
 
 use crate::config::{Account, Config, Protocol};
@@ -75,6 +77,11 @@ pub fn run(
     reporter: &Reporter,
 ) -> Result<()> {
     catch_signals();
+    // SIGTERM also stops a pull in progress after the batch it is committing.
+    let opts = &Options {
+        stop: Some(&STOP),
+        ..opts.clone()
+    };
     let mut accounts = resolve(&load()?, names)?;
     loop {
         let halt = AtomicBool::new(false);

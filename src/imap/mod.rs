@@ -974,6 +974,12 @@ impl Source for Imap {
         std::mem::take(&mut self.vanished)
     }
 
+    fn stop_fetch(&mut self) -> Result<()> {
+        // The batch fetches in flight are read to their completions, their bodies dropped;
+        // the planned ones are never sent.
+        self.with_reconnect(|s| s.drain())
+    }
+
     fn next_message(&mut self) -> Result<Option<(usize, Box<dyn Read + '_>)>> {
         match self.with_reconnect(|s| s.next())? {
             Next::End => Ok(None),

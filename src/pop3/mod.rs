@@ -57,6 +57,8 @@ pub struct Pop3 {
     in_flight_bytes: u64,
     body_open: bool,
     fetch_sizes: Vec<u64>,
+    /// The current fetch was abandoned: the RETRs still in flight are read and discarded.
+    abandoned: bool,
 }
 
 impl Pop3 {
@@ -79,6 +81,7 @@ impl Pop3 {
             in_flight_bytes: 0,
             body_open: false,
             fetch_sizes: Vec::new(),
+            abandoned: false,
         };
         let timestamp = reply::apop_timestamp(&greeting);
         session.authenticate(login, timestamp.as_deref())?;
@@ -465,18 +468,36 @@ impl Pop3 {
         self.expect_ok(&format!("DELE {number}")).map(|_| ())
     }
 
-    /// Wait for every command in flight that is a DELE; used before QUIT.
+    /// Wait for every command in flight that is a DELE; used before QUIT. A RETR in flight
+    /// is an error, unless the fetch was abandoned ([`Source::stop_fetch`]): then its
+    /// message is read and discarded.
     fn settle(&mut self) -> Result<()> {
         loop {
             self.top_up()?;
             match self.in_flight.pop_front() {
                 Some(InFlight::Dele { number }) => self.finish_dele(number)?,
+                Some(InFlight::Retr { index }) if self.abandoned => self.discard_retr(index)?,
                 Some(InFlight::Retr { .. }) => {
                     return Err(Error::protocol("internal: RETR left in flight at QUIT"))
                 }
                 None => return Ok(()),
             }
         }
+    }
+
+    /// Read the answer to an abandoned RETR and throw it away: the status line, and the
+    /// message after a +OK (within the same bound as a message that is kept).
+    fn discard_retr(&mut self, index: usize) -> Result<()> {
+        let size = self.plan_size(index).unwrap_or(0);
+        self.in_flight_bytes = self.in_flight_bytes.saturating_sub(size);
+        let line = self.conn.read_line(MAX_STATUS_LINE)?.to_vec();
+        if let Status::Ok(_) = reply::status(&line)? {
+            let limit = size.saturating_mul(2) + (64 << 10);
+            let mut body = DotReader::new(self.conn.reader(), limit);
+            std::io::copy(&mut body, &mut std::io::sink())
+                .map_err(|e| Error::network("discarding an abandoned message", e))?;
+        }
+        Ok(())
     }
 
     /// RFC 1939 section 6: QUIT, entering the UPDATE state (deletions take effect).
@@ -632,7 +653,19 @@ impl Source for Pop3 {
         })
     }
 
+    fn stop_fetch(&mut self) -> Result<()> {
+        if self.body_open {
+            return Err(Error::protocol(
+                "internal: the fetch was stopped with a message body unread",
+            ));
+        }
+        self.plan.clear();
+        self.abandoned = true;
+        self.settle()
+    }
+
     fn fetch(&mut self, messages: &[RemoteMessage]) -> Result<()> {
+        self.abandoned = false;
         self.plan = messages
             .iter()
             .enumerate()
