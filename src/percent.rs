@@ -53,10 +53,17 @@ mod tests {
     #[test]
     fn round_trips_with_any_escape_rule() {
         for text in ["", "a b", "100%", "x\0y\r\n", "Entwürfe/2024", "%"] {
-            for rule in [|c: char| c.is_whitespace() || c.is_control(), |c: char| c == '/'] {
+            for rule in [
+                |c: char| c.is_whitespace() || c.is_control(),
+                |c: char| c == '/',
+            ] {
                 let token = encode(text, rule);
                 assert!(!token.is_empty());
-                assert_eq!(decode(&token).as_deref(), Some(text), "{text:?} via {token:?}");
+                assert_eq!(
+                    decode(&token).as_deref(),
+                    Some(text),
+                    "{text:?} via {token:?}"
+                );
             }
         }
         assert_eq!(decode("%G1"), None);

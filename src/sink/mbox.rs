@@ -266,8 +266,12 @@ impl Mbox {
             }
         }
         self.buf.extend_from_slice(b"From ");
-        self.buf
-            .extend_from_slice(return_path(&header).as_deref().unwrap_or("MAILER-DAEMON").as_bytes());
+        self.buf.extend_from_slice(
+            return_path(&header)
+                .as_deref()
+                .unwrap_or("MAILER-DAEMON")
+                .as_bytes(),
+        );
         self.buf.push(b' ');
         self.buf
             .extend_from_slice(from_date(meta.internal_date).as_bytes());
