@@ -1,0 +1,6 @@
+//! placeholder
+use crate::{Ctx, Scenario};
+
+pub fn scenarios(_ctx: &Ctx) -> Vec<Scenario> {
+    Vec::new()
+}
