@@ -135,8 +135,7 @@ pub fn tally(
             None => t.partial += 1,
         }
     }
-    let server: std::collections::HashSet<&[u8]> =
-        on_server.iter().map(Vec::as_slice).collect();
+    let server: std::collections::HashSet<&[u8]> = on_server.iter().map(Vec::as_slice).collect();
     for (i, &c) in counts.iter().enumerate() {
         t.duplicated += c.saturating_sub(1);
         if c == 0 {
@@ -180,11 +179,28 @@ impl Exit {
     }
 }
 
+/// The peak RSS (VmHWM, KiB) of process `pid` once it runs mailfetch, else 0. Read while it
+/// runs, because the rusage of a reaped child counts the RSS of the (large) test process it
+/// was forked from before its exec.
+fn peak_rss_of(pid: libc::pid_t) -> u64 {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if comm.trim() != "mailfetch" {
+        return 0;
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// Runs `cmd` to its end, or kills it with SIGKILL after `kill_after`; measures its peak RSS
-/// (getrusage of the reaped child) and keeps its stderr.
+/// (sampled every half millisecond, see [`peak_rss_of`]) and keeps its stderr.
 pub fn run(mut cmd: Command, kill_after: Option<Duration>) -> Exit {
     let err = tempfile::tempfile().expect("temp file for stderr");
-    cmd.stdout(Stdio::null()).stderr(err.try_clone().expect("dup"));
+    cmd.stdout(Stdio::null())
+        .stderr(err.try_clone().expect("dup"));
     // Its own process group, so a kill reaches nothing else and nothing else reaches it.
     cmd.process_group(0);
     let started = Instant::now();
@@ -194,27 +210,23 @@ pub fn run(mut cmd: Command, kill_after: Option<Duration>) -> Exit {
     // SAFETY: a zeroed rusage is a valid out-argument.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let mut killed = false;
+    let mut hwm_kb = 0;
     loop {
-        let flags = if kill_after.is_some() && !killed {
-            libc::WNOHANG
-        } else {
-            0
-        };
         // SAFETY: pid is our child; status and usage are valid out-arguments.
-        let rc = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
+        let rc = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
         if rc == pid {
             break;
         }
         assert!(rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR));
+        hwm_kb = hwm_kb.max(peak_rss_of(pid));
         if let Some(limit) = kill_after {
             if !killed && started.elapsed() >= limit {
                 // SAFETY: the child is not reaped yet, so the pid is still ours.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
                 killed = true;
-            } else if !killed {
-                std::thread::sleep(Duration::from_micros(500));
             }
         }
+        std::thread::sleep(Duration::from_micros(500));
     }
     let elapsed = started.elapsed();
     drop(child);
@@ -232,7 +244,7 @@ pub fn run(mut cmd: Command, kill_after: Option<Duration>) -> Exit {
         code,
         signal,
         killed: killed && signal == Some(libc::SIGKILL),
-        maxrss_kb: usage.ru_maxrss as u64,
+        maxrss_kb: hwm_kb,
         elapsed,
         stderr: text,
     }
@@ -248,9 +260,7 @@ pub fn pull(client: &Client, args: &[&str], kill_after: Option<Duration>) -> Exi
 /// The messages of an mbox as Python's mailbox module reads them (none if it is absent).
 pub fn mbox_messages(path: &Path) -> Vec<Vec<u8>> {
     match File::open(path) {
-        Ok(f) if f.metadata().map(|m| m.len() > 0).unwrap_or(false) => {
-            read_mbox_with_python(path)
-        }
+        Ok(f) if f.metadata().map(|m| m.len() > 0).unwrap_or(false) => read_mbox_with_python(path),
         _ => Vec::new(),
     }
 }
@@ -288,10 +298,14 @@ impl Rng {
 /// bytes whose lines include what POP3 and mbox must escape (`.` and `From ` at line start).
 pub fn message(tag: &str, size: usize) -> Vec<u8> {
     let mut body = String::with_capacity(size + 200);
-    body.push_str("From the start, a line mbox must quote.\n.\n..a dot-stuffed line\n>From quoted\n");
+    body.push_str(
+        "From the start, a line mbox must quote.\n.\n..a dot-stuffed line\n>From quoted\n",
+    );
     let mut i = 0;
     while body.len() < size {
-        body.push_str(&format!("line {i} of {tag}: the quick brown fox jumps over the lazy dog\n"));
+        body.push_str(&format!(
+            "line {i} of {tag}: the quick brown fox jumps over the lazy dog\n"
+        ));
         i += 1;
     }
     crate::support::corpus::simple(&format!("torture-{tag}"), &format!("torture {tag}"), &body)
