@@ -1,6 +1,280 @@
-//! placeholder
+//! Connections that break: cut at every message boundary and in the middle of every message
+//! (POP3, where the proxy can see the boundaries), cut at evenly spread byte offsets (IMAP),
+//! and servers that stall mid-message (the read timeout fires: exit 75, promptly). After
+//! every break nothing may be deleted that is not delivered, nothing partial delivered, and
+//! an unbroken rerun completes the job exactly once.
+
+use crate::check::{self, local_messages, message, tally, Exit, Row};
+use crate::kill::imap_account;
+use crate::proxy::{Cut, Proxy};
+use crate::support::client::{pop3_account, Client};
+use crate::support::dovecot::{Dovecot, TestUser};
 use crate::Scenario;
+use std::time::Duration;
 
 pub fn scenarios() -> Vec<Scenario> {
-    Vec::new()
+    vec![
+        Scenario::new("drop: pop3->maildir keep, every boundary", |_| {
+            pop3_boundaries(true, false)
+        }),
+        Scenario::new("drop: pop3->mbox delete, every boundary", |_| {
+            pop3_boundaries(false, true)
+        }),
+        Scenario::new("drop: imap->maildir delete, spread offsets", |ctx| {
+            imap_offsets(if ctx.full { 24 } else { 6 })
+        }),
+        Scenario::new("stall: pop3 mid-message, timeout 2 s", |_| {
+            stall(false, false)
+        }),
+        Scenario::new("stall: imap once, reconnect resumes", |_| stall(true, true)),
+        Scenario::new("stall: imap always, timeout 2 s", |_| stall(true, false)),
+    ]
+}
+
+/// The mailbox every cut is tried on: small messages, one over the pipelining window.
+fn mailbox(tag: &str) -> Vec<Vec<u8>> {
+    [900, 4_000, 200, 30_000, 1_500, 250_000, 700, 12_000]
+        .iter()
+        .enumerate()
+        .map(|(i, &size)| message(&format!("{tag}-{i}"), size))
+        .collect()
+}
+
+/// `config` with its server reached in plaintext through `proxy` (from `port`), with
+/// `timeout` seconds.
+fn via(config: String, port: u16, proxy: u16, timeout: u32) -> String {
+    config
+        .replace(&format!("port = {port}\n"), &format!("port = {proxy}\n"))
+        .replace("host = \"localhost\"", "host = \"127.0.0.1\"")
+        .replace("tls = \"implicit\"", "tls = \"none\"")
+        .replace("timeout = 20\n", "")
+        .replace("timeout = 30\n", "")
+        + &format!("timeout = {timeout}\nallow-plaintext-password = true\n")
+}
+
+fn pop3_client(d: &Dovecot, user: &TestUser, proxy: &Proxy, keep: bool, mbox: bool) -> Client {
+    let target = if mbox {
+        "mbox:{dir}/box"
+    } else {
+        "maildir:{dir}/M"
+    };
+    Client::new(&via(
+        pop3_account(d, "src", user, "none", target, &format!("keep = {keep}")),
+        d.pop3(),
+        proxy.port(),
+        20,
+    ))
+}
+
+fn imap_client(d: &Dovecot, user: &TestUser, proxy: &Proxy, keep: bool, timeout: u32) -> Client {
+    Client::new(&via(
+        imap_account(d, "src", user, "maildir:{dir}/M", &format!("keep = {keep}")),
+        d.imaps(),
+        proxy.port(),
+        timeout,
+    ))
+}
+
+/// Judges a broken run and its unbroken rerun on one mailbox: counts into `row`.
+struct Trial<'a> {
+    d: &'a Dovecot,
+    user: TestUser,
+    expected: Vec<Vec<u8>>,
+    mbox: bool,
+}
+
+impl Trial<'_> {
+    fn target(&self, c: &Client) -> Vec<Vec<u8>> {
+        if self.mbox {
+            local_messages(&c.path("box"), true)
+        } else {
+            local_messages(&c.path("M"), false)
+        }
+    }
+
+    /// After the broken run `exit` (described by `what`): the instant check; then a rerun
+    /// through `proxy` set to pass everything, and the final check.
+    fn judge(&self, row: &mut Row, c: &Client, proxy: &Proxy, exit: &Exit, what: &str, keep: bool) {
+        row.saw(exit);
+        row.expect(matches!(exit.code, Some(0) | Some(75)), || {
+            format!(
+                "{what}: want exit 75 (or 0 if the cut missed): {}",
+                exit.describe()
+            )
+        });
+        let on_server = self.d.server_messages(&self.user, "INBOX");
+        let t = tally(&self.expected, &self.target(c), &on_server, false, false);
+        if !t.is_zero() {
+            row.problems.push(format!("{what}, right after: {t:?}"));
+        }
+        row.tally.add(t);
+        proxy.set(Cut::Pass);
+        let rerun = check::pull(c, &[], None);
+        row.saw(&rerun);
+        row.expect(rerun.code == Some(0), || {
+            format!("{what}, rerun: {}", rerun.describe())
+        });
+        let on_server = self.d.server_messages(&self.user, "INBOX");
+        let delivered = self.target(c);
+        let t = tally(&self.expected, &delivered, &on_server, true, false);
+        if !t.is_zero() {
+            row.problems.push(format!("{what}, after the rerun: {t:?}"));
+        }
+        row.tally.add(t);
+        if !keep {
+            row.expect(on_server.is_empty(), || {
+                format!("{what}: {} messages left on the server", on_server.len())
+            });
+        }
+    }
+}
+
+/// A fresh user holding the test mailbox.
+fn trial<'a>(d: &'a Dovecot, tag: &str, mbox: bool) -> Trial<'a> {
+    let user = d.new_user(tag);
+    let expected = mailbox(&user.name);
+    d.seed(&user, &expected);
+    Trial {
+        d,
+        user,
+        expected,
+        mbox,
+    }
+}
+
+fn pop3_boundaries(keep: bool, mbox: bool) -> Row {
+    let d = Dovecot::shared();
+    let proxy = Proxy::start(d.pop3());
+    // One unbroken pull to learn how many multi-line replies (CAPA, UIDL, LIST, RETR...) a
+    // session has.
+    let probe = trial(d, "dropprobe", mbox);
+    let c = pop3_client(d, &probe.user, &proxy, true, mbox);
+    let exit = check::pull(&c, &[], None);
+    assert_eq!(exit.code, Some(0), "probe pull: {}", exit.describe());
+    let ends = proxy.ends();
+    assert!(
+        ends > probe.expected.len(),
+        "the proxy saw {ends} reply ends"
+    );
+    let mut row = Row::new(0);
+    // Mid-greeting, then at and 100 bytes after every end.
+    let mut cuts = vec![Cut::AfterEnds { ends: 0, extra: 10 }];
+    for e in 1..=ends {
+        cuts.push(Cut::AfterEnds { ends: e, extra: 0 });
+        cuts.push(Cut::AfterEnds {
+            ends: e,
+            extra: 100,
+        });
+    }
+    // A user per trial in delete mode (a trial empties its mailbox); one in keep mode, with
+    // a fresh client (state and target) per cut.
+    let shared = keep.then(|| trial(d, "dropkeep", mbox));
+    for cut in cuts {
+        let fresh;
+        let t = match &shared {
+            Some(t) => t,
+            None => {
+                fresh = trial(d, "dropdel", mbox);
+                &fresh
+            }
+        };
+        let c = pop3_client(d, &t.user, &proxy, keep, mbox);
+        proxy.set(cut);
+        let exit = check::pull(&c, &[], None);
+        t.judge(&mut row, &c, &proxy, &exit, &format!("{cut:?}"), keep);
+        row.rounds += 1;
+    }
+    row
+}
+
+fn imap_offsets(points: u64) -> Row {
+    let d = Dovecot::shared();
+    let proxy = Proxy::start(d.imap());
+    let probe = trial(d, "imapprobe", false);
+    let c = imap_client(d, &probe.user, &proxy, false, 20);
+    let exit = check::pull(&c, &[], None);
+    assert_eq!(exit.code, Some(0), "probe pull: {}", exit.describe());
+    let total = proxy.bytes();
+    let mut row = Row::new(0);
+    for i in 1..=points {
+        let t = trial(d, "imapdrop", false);
+        let c = imap_client(d, &t.user, &proxy, false, 20);
+        // Once: the reconnect that follows a lost IMAP connection gets through and resumes.
+        let cut = Cut::AfterBytes(total * i / (points + 1));
+        proxy.set_once(cut);
+        let exit = check::pull(&c, &[], None);
+        t.judge(
+            &mut row,
+            &c,
+            &proxy,
+            &exit,
+            &format!("{cut:?} of {total}"),
+            false,
+        );
+        row.rounds += 1;
+    }
+    row
+}
+
+/// A server that stops sending half-way through the big message; `once`: only on the first
+/// connection (IMAP reconnects and resumes), else on every one.
+fn stall(imap: bool, once: bool) -> Row {
+    let d = Dovecot::shared();
+    let mut row = Row::new(1);
+    let (upstream, tag) = if imap {
+        (d.imap(), "imapstall")
+    } else {
+        (d.pop3(), "pop3stall")
+    };
+    let proxy = Proxy::start(upstream);
+    let t = trial(d, tag, false);
+    let c = if imap {
+        imap_client(d, &t.user, &proxy, false, 2)
+    } else {
+        Client::new(&via(
+            pop3_account(d, "src", &t.user, "none", "maildir:{dir}/M", "keep = false"),
+            d.pop3(),
+            proxy.port(),
+            2,
+        ))
+    };
+    // Half-way through the big message (the sixth, 250 KB, most of the bytes).
+    let before: usize = t.expected[..5].iter().map(Vec::len).sum();
+    let cut = Cut::StallAfter((before + 125_000) as u64);
+    if once {
+        proxy.set_once(cut);
+    } else {
+        proxy.set(cut);
+    }
+    let exit = check::pull(&c, &[], None);
+    // IMAP reconnects after a pause of 2, 4, 8 s (RECONNECTS = 3 in src/imap), each
+    // attempt stalled again for the 2 s timeout; POP3 gives up at the first timeout.
+    let (code, within) = match (imap, once) {
+        (true, true) => (0, 2 + 2 + 4),
+        (true, false) => (75, 4 * 2 + 2 + 4 + 8 + 4),
+        (false, _) => (75, 2 + 4),
+    };
+    row.expect(exit.code == Some(code), || {
+        format!("stalled: want exit {code}: {}", exit.describe())
+    });
+    row.expect(exit.elapsed < Duration::from_secs(within), || {
+        format!(
+            "stalled: took {:.1} s, want under {within} s",
+            exit.elapsed.as_secs_f64()
+        )
+    });
+    if code != 0 {
+        let last = exit.stderr.trim().lines().last().unwrap_or("");
+        row.expect(
+            last.contains("no answer within 2 s") || last.contains("timed out"),
+            || {
+                format!(
+                    "stalled: want the timeout named on stderr: {:?}",
+                    exit.stderr
+                )
+            },
+        );
+    }
+    t.judge(&mut row, &c, &proxy, &exit, "stall", false);
+    row
 }

@@ -133,7 +133,7 @@ fn kill_rounds(p: Pipeline, keep: bool, rounds: usize, seed: u64) -> Row {
     seed_mail(&mut expected, &mut rng, 0, 260);
     // How long a pull takes: the kill instant is drawn from 0..1.2x this, and the estimate
     // follows the pulls that end by themselves.
-    let mut whole = Duration::from_millis(1500);
+    let mut whole = Duration::from_millis(400);
     let mut interrupted = 0;
     for round in 0..rounds {
         if round > 0 {
