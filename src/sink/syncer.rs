@@ -6,10 +6,11 @@
 //!
 //! The thread gathers files into groups of [`GROUP`] (or fewer, when a batch waits for them)
 //! and, on Linux, makes a group durable with one `syncfs(2)` per filesystem its files live on
-//! (normally one) instead of one `fdatasync(2)` per file. On ext4 each `fdatasync` of a new
-//! file costs a journal commit, and each commit also stalls the receiving thread's next
-//! `open(O_CREAT)` behind it; `syncfs` writes the group's data and commits the journal once
-//! (see the Performance section of the README for what that measured).
+//! (normally one) instead of one `fdatasync(2)` per file. Each `fdatasync` of a new file
+//! writes its inode and flushes the disk's cache (on ext4 with a journal: commits the
+//! journal), and stalls the receiving thread's next `open(O_CREAT)` meanwhile; `syncfs`
+//! writes the group's data and inodes and flushes once (see the Performance section of the
+//! README for what that measured).
 //!
 //! The price: `syncfs` writes out every dirty page of that filesystem, not only ours, so a
 //! pull beside another heavy writer on the same filesystem waits for that writer's data
