@@ -240,14 +240,18 @@ pub fn run(mut cmd: Command, kill_after: Option<Duration>) -> Exit {
     } else {
         (None, Some(libc::WTERMSIG(status)))
     };
-    Exit {
+    let exit = Exit {
         code,
         signal,
         killed: killed && signal == Some(libc::SIGKILL),
         maxrss_kb: hwm_kb,
         elapsed,
         stderr: text,
+    };
+    if std::env::var_os("MAILFETCH_TORTURE_VERBOSE").is_some() {
+        eprintln!("    run: {}", exit.describe());
     }
+    exit
 }
 
 /// `mailfetch pull --quiet ARGS` of `client`, killed after `kill_after`.
