@@ -13,6 +13,10 @@
 //! before `prepare` returns, so a crash costs at most the batch in progress (`pull`'s batch
 //! size: 200 messages, 32 MB or one second), which is fetched again; its files in `tmp/` are
 //! never published and are removed by a later run after 36 hours.
+//!
+//! The next message's file in `tmp/` is created ahead by another background thread
+//! ([`Ahead`]), so that neither creating nor syncing a file waits on the thread that
+//! receives the mail.
 
 use super::syncer::Syncer;
 use super::{copy_body, Meta, Sink};
@@ -24,6 +28,7 @@ use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Per the Maildir spec, tmp files older than this are left over and may be removed.
@@ -41,6 +46,7 @@ pub struct Maildir {
     ready: HashSet<String>,
     pending: Vec<Pending>,
     syncer: Syncer,
+    ahead: Ahead,
 }
 
 static DELIVERIES: AtomicU64 = AtomicU64::new(0);
@@ -99,6 +105,113 @@ fn info(meta: &Meta) -> String {
     s
 }
 
+/// A new file name, unique per the Maildir spec: seconds, then microseconds, process ID and
+/// a per-process delivery count, then the host.
+fn unique_name(host: &str) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let q = DELIVERIES.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{}.M{}P{}Q{}.{host}",
+        now.as_secs(),
+        now.subsec_micros(),
+        std::process::id(),
+        q,
+    )
+}
+
+/// Create a new file in `tmp` under a unique name, readable by the owner only.
+fn create_tmp(tmp: &Path, host: &str) -> std::io::Result<(String, File)> {
+    let name = unique_name(host);
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(tmp.join(&name))?;
+    Ok((name, file))
+}
+
+/// The next delivery's file, created by a background thread while the current message is
+/// received: creating a file can cost as much as receiving a small message (the inode
+/// allocator of an ext4 without a journal scans past every inode freed in the last minutes;
+/// a network filesystem costs a round trip), and this takes it off the receiving thread. One
+/// file is created ahead, in the `tmp/` of the folder delivered to last; an unused one is
+/// removed (a crash may leave it, empty, in `tmp/`, where [`Maildir::open`] removes it after
+/// 36 hours like any other leftover).
+struct Ahead {
+    requests: Option<mpsc::SyncSender<PathBuf>>,
+    created: mpsc::Receiver<(PathBuf, std::io::Result<(String, File)>)>,
+    /// The `tmp/` directory of the request in flight.
+    waiting: Option<PathBuf>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ahead {
+    fn new(host: String) -> Ahead {
+        let (requests, queue) = mpsc::sync_channel::<PathBuf>(1);
+        let (done, created) = mpsc::sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name("mailfetch-create".into())
+            .spawn(move || {
+                for tmp in queue {
+                    let r = create_tmp(&tmp, &host);
+                    if done.send((tmp, r)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .ok();
+        Ahead {
+            requests: thread.as_ref().map(|_| requests),
+            created,
+            waiting: None,
+            thread,
+        }
+    }
+
+    /// A new file in `tmp` (its name and the open file), and the next one asked for.
+    fn take(&mut self, tmp: &Path, host: &str) -> std::io::Result<(String, File)> {
+        let mut made = None;
+        if let Some(dir) = self.waiting.take() {
+            if let Ok((dir_made, r)) = self.created.recv() {
+                match r {
+                    Ok((name, file)) if dir_made == tmp && dir == tmp => made = Some((name, file)),
+                    Ok((name, _)) => {
+                        let _ = fs::remove_file(dir_made.join(name));
+                    }
+                    // Created again below, here, so that the error is this delivery's.
+                    Err(_) => {}
+                }
+            }
+        }
+        let made = match made {
+            Some(m) => m,
+            None => create_tmp(tmp, host)?,
+        };
+        if let Some(requests) = &self.requests {
+            if requests.send(tmp.to_path_buf()).is_ok() {
+                self.waiting = Some(tmp.to_path_buf());
+            }
+        }
+        Ok(made)
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        if self.waiting.take().is_some() {
+            if let Ok((dir, Ok((name, _)))) = self.created.recv() {
+                let _ = fs::remove_file(dir.join(name));
+            }
+        }
+        self.requests.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// This host's name with `/` and `:` escaped as the Maildir spec says.
 fn hostname() -> String {
     crate::net::hostname()
@@ -110,9 +223,11 @@ fn hostname() -> String {
 impl Maildir {
     /// Open (creating if missing) the Maildir at `root`.
     pub fn open(root: &Path) -> Result<Maildir> {
+        let host = hostname();
         let mut m = Maildir {
             root: root.to_path_buf(),
-            host: hostname(),
+            ahead: Ahead::new(host.clone()),
+            host,
             ready: HashSet::new(),
             pending: Vec::new(),
             syncer: Syncer::new(),
@@ -173,21 +288,6 @@ impl Maildir {
         }
     }
 
-    fn unique_name(&self) -> String {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let q = DELIVERIES.fetch_add(1, Ordering::Relaxed);
-        format!(
-            "{}.M{}P{}Q{}.{}",
-            now.as_secs(),
-            now.subsec_micros(),
-            std::process::id(),
-            q,
-            self.host
-        )
-    }
-
     fn rel(folder: &str, sub: &str, name: &str) -> String {
         if folder.is_empty() {
             format!("{sub}/{name}")
@@ -217,16 +317,12 @@ impl Sink for Maildir {
     fn deliver(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<()> {
         let folder = folder_to_maildir(meta.mailbox, meta.delimiter);
         self.ensure(&folder)?;
-        let name = self.unique_name();
+        let tmp_dir = self.root.join(&folder).join("tmp");
+        let (name, mut file) = self.ahead.take(&tmp_dir, &self.host).map_err(|e| {
+            Error::local(format!("cannot create a file in {}", tmp_dir.display()), e)
+        })?;
         let tmp = Self::rel(&folder, "tmp", &name);
         let path = self.root.join(&tmp);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| Error::local(format!("cannot create {}", path.display()), e))?;
-        let mut file = file;
         if let Err(e) = copy_body(body, &mut file, &path.display().to_string()) {
             let _ = fs::remove_file(&path);
             return Err(e);
@@ -426,6 +522,45 @@ mod tests {
         assert!(m
             .deliver(&meta("INBOX", Flags::default()), &mut Broken)
             .is_err());
+        // What is left in tmp/ is at most the empty file made ahead for the next delivery,
+        // and that goes with the sink.
+        let left: Vec<u64> = fs::read_dir(dir.path().join("tmp"))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .collect();
+        assert!(left.len() <= 1 && left.iter().all(|&n| n == 0), "{left:?}");
+        drop(m);
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn files_made_ahead_follow_the_folder_and_none_is_left_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Maildir::open(dir.path()).unwrap();
+        for (i, folder) in ["INBOX", "INBOX", "Sub", "INBOX", "Sub", "Sub"]
+            .iter()
+            .enumerate()
+        {
+            let body = format!("message {i}\n");
+            m.deliver(&meta(folder, Flags::default()), &mut body.as_bytes())
+                .unwrap();
+        }
+        m.prepare().unwrap();
+        m.commit().unwrap();
+        drop(m);
+        let read = |sub: &str| -> Vec<String> {
+            let mut v: Vec<String> = fs::read_dir(dir.path().join(sub))
+                .unwrap()
+                .map(|e| fs::read_to_string(e.unwrap().path()).unwrap())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(read("new"), ["message 0\n", "message 1\n", "message 3\n"]);
+        assert_eq!(
+            read(".Sub/new"),
+            ["message 2\n", "message 4\n", "message 5\n"]
+        );
+        assert!(read("tmp").is_empty() && read(".Sub/tmp").is_empty());
     }
 }
