@@ -92,13 +92,20 @@ pub const MAX_LITERAL: u64 = 4 * super::LARGE;
 pub struct Guarded {
     stream: Transport,
     guard: LiteralGuard,
+    /// While logging in: the bytes received, so that the capabilities the tagged OK carries
+    /// can be read from it (async-imap's AUTHENTICATE drops the response code).
+    capture: Option<Vec<u8>>,
 }
+
+/// The most bytes kept by [`Guarded::capture`]: its last lines, the tagged OK among them.
+const CAPTURE: usize = 16 * 1024;
 
 impl Guarded {
     fn new(stream: Transport) -> Guarded {
         Guarded {
             stream,
             guard: LiteralGuard::new(MAX_LITERAL),
+            capture: None,
         }
     }
 }
@@ -120,8 +127,39 @@ impl AsyncRead for Guarded {
                 ));
                 return Poll::Ready(Err(e.into_io()));
             }
+            if let Some(capture) = &mut this.capture {
+                capture.extend_from_slice(&buf.filled()[before..]);
+                if capture.len() > CAPTURE {
+                    capture.drain(..capture.len() - CAPTURE);
+                }
+            }
         }
         polled
+    }
+}
+
+/// The capabilities in the `[CAPABILITY ...]` code of the last response line of `received`,
+/// when that is a tagged OK (RFC 3501 section 7.1; servers send it with a login's OK, as
+/// section 6.2.3 allows, so that the client need not ask again).
+fn login_capabilities(received: &[u8]) -> Option<HashSet<String>> {
+    let end = received.strip_suffix(b"\r\n")?;
+    let start = end
+        .windows(2)
+        .rposition(|w| w == b"\r\n")
+        .map_or(0, |i| i + 2);
+    match Response::parse(&received[start..]) {
+        Ok((
+            [],
+            Response::Done {
+                status: Status::Ok,
+                outcome,
+                ..
+            },
+        )) => match outcome.code {
+            Some(ResponseCode::Capabilities(caps)) => Some(cap_set(&caps)),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -410,7 +448,9 @@ impl Session {
             caps = pre.capability(&mut client)?;
         }
         let encrypted = endpoint.tls != TlsMode::None;
-        let imap = pre.authenticate(client, &caps, encrypted, login)?;
+        client.get_mut().capture = Some(Vec::new());
+        let mut imap = pre.authenticate(client, &caps, encrypted, login)?;
+        let received = imap.get_mut().capture.take().unwrap_or_default();
         let mut session = Session {
             rt,
             imap,
@@ -420,8 +460,15 @@ impl Session {
             caps,
             lost: false,
         };
-        // RFC 3501 section 6.2.3: capabilities may change once logged in.
-        session.caps = session.capability()?;
+        // RFC 3501 section 6.2.3: capabilities may change once logged in; the login's OK
+        // usually says how, which saves a round trip.
+        session.caps = match login_capabilities(&received) {
+            Some(caps) => {
+                session.trace.note("capabilities from the login's OK");
+                caps
+            }
+            None => session.capability()?,
+        };
         Ok(session)
     }
 
@@ -673,10 +720,12 @@ impl Session {
         caps.ok_or_else(|| Error::protocol(format!("{} sent no CAPABILITY", self.peer)))
     }
 
-    /// RFC 3501 section 6.1.3: LOGOUT. Errors are of no interest any more.
+    /// RFC 3501 section 6.1.3: LOGOUT. Errors are of no interest any more, and neither is
+    /// the answer (BYE, then OK): every command before it has completed, so it is sent
+    /// without waiting for one, which on a slow link saves a round trip.
     pub fn logout(&mut self) {
         if !self.lost {
-            let _ = self.run("LOGOUT", &mut |_| Ok(()));
+            let _ = self.send("LOGOUT");
             self.lost = true;
         }
     }
@@ -997,6 +1046,30 @@ pub fn quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capabilities_are_taken_from_the_logins_tagged_ok_only() {
+        let ok =
+            b"+ \r\nA0001 OK [CAPABILITY IMAP4rev1 IDLE UIDPLUS MOVE AUTH=PLAIN] Logged in\r\n";
+        let caps = login_capabilities(ok).unwrap();
+        for c in ["IMAP4REV1", "IDLE", "UIDPLUS", "MOVE", "AUTH=PLAIN"] {
+            assert!(caps.contains(c), "{c} in {caps:?}");
+        }
+        assert_eq!(login_capabilities(b"A0001 OK Logged in\r\n"), None);
+        assert_eq!(
+            login_capabilities(b"* CAPABILITY IMAP4rev1 IDLE\r\nA1 OK done\r\n"),
+            None
+        );
+        assert_eq!(
+            login_capabilities(b"A1 NO [CAPABILITY IMAP4rev1] no\r\n"),
+            None
+        );
+        assert_eq!(
+            login_capabilities(b"A1 OK [CAPABILITY IMAP4rev1] cut"),
+            None
+        );
+        assert_eq!(login_capabilities(b""), None);
+    }
 
     #[test]
     fn office365_backoff_hint_is_read() {
