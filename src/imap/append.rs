@@ -200,7 +200,7 @@ impl Destination {
     /// and whether it holds any message.
     fn examine(&mut self) -> Result<(u32, bool)> {
         let folder = self.folder.clone();
-        let validity = self.imap.select(&folder)?;
+        let (validity, _) = self.imap.select(&folder, false)?;
         let exists = self.imap.selected.as_ref().is_some_and(|s| s.exists > 0);
         Ok((validity, exists))
     }

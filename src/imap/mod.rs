@@ -198,6 +198,9 @@ struct Selected {
     exists: u32,
 }
 
+/// The listing of the selected folder's messages: what `pull` plans with.
+const LISTING: &str = "UID FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE)";
+
 /// A planned fetch.
 enum Planned {
     /// One `UID FETCH` for these (index in the fetch list, UID).
@@ -351,7 +354,7 @@ impl Imap {
             self.plan.push_front(Planned::Batch(refetch));
         }
         if let Some(selected) = self.selected.take() {
-            let validity = self.select(&selected.folder)?;
+            let (validity, _) = self.select(&selected.folder, false)?;
             if validity != selected.validity {
                 return Err(Error::new(
                     Class::Temporary,
@@ -370,8 +373,12 @@ impl Imap {
     }
 
     /// RFC 3501 sections 6.3.1 and 6.3.2: SELECT, or EXAMINE when mail is kept. Returns the
-    /// UIDVALIDITY and remembers the folder as selected.
-    fn select(&mut self, folder: &Folder) -> Result<u32> {
+    /// UIDVALIDITY and remembers the folder as selected. With `list`, the listing
+    /// ([`LISTING`]) is sent right behind it, saving a round trip (RFC 3501 section 5.5: the
+    /// server runs it once the select, which changes the state, is done), and its tag is
+    /// returned with the UIDVALIDITY for [`Imap::list_messages`]; should the select fail, the
+    /// listing's answer is read and dropped before the error is returned.
+    fn select(&mut self, folder: &Folder, list: bool) -> Result<(u32, Option<RequestId>)> {
         let verb = if self.options.writable {
             "SELECT"
         } else {
@@ -393,15 +400,28 @@ impl Imap {
             Ok(())
         };
         let mut attempts = 0;
-        let done = loop {
+        let (done, listing) = loop {
             let tag = self.session.send(&command)?;
+            let listing = if list {
+                Some(self.session.send(LISTING)?)
+            } else {
+                None
+            };
             let done = self.session.complete(&tag, &mut each)?;
             if !done.throttled() || attempts == session::THROTTLE_RETRIES {
-                break done;
+                break (done, listing);
+            }
+            if let Some(listing) = listing {
+                self.session.complete(&listing, &mut |_| Ok(()))?;
             }
             attempts += 1;
             self.session.back_off(&done.text);
         };
+        if done.status != Status::Ok {
+            if let Some(listing) = &listing {
+                self.session.complete(listing, &mut |_| Ok(()))?;
+            }
+        }
         let read_only = done.text.contains("[READ-ONLY]");
         match done.status {
             Status::Ok => {}
@@ -436,52 +456,65 @@ impl Imap {
             validity,
             exists,
         });
-        Ok(validity)
+        Ok((validity, listing))
     }
 
-    /// RFC 3501 section 6.4.8: `UID FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE)` (not
-    /// sent for an empty folder, where some servers refuse `1:*`).
-    fn list_messages(&mut self) -> Result<Vec<RemoteMessage>> {
+    /// RFC 3501 section 6.4.8: [`LISTING`], or the answer to the one `sent` with the select.
+    /// For an empty folder, where some servers refuse `1:*`, it is not sent, or its answer,
+    /// whatever it is, means no messages.
+    fn list_messages(&mut self, sent: Option<RequestId>) -> Result<Vec<RemoteMessage>> {
         let mut out = Vec::new();
         if self.selected.as_ref().is_some_and(|s| s.exists == 0) {
+            if let Some(tag) = sent {
+                self.session.complete(&tag, &mut |_| Ok(()))?;
+            }
             return Ok(out);
         }
         let peer = self.session.peer().to_string();
-        self.session.run(
-            "UID FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE)",
-            &mut |resp| {
-                if let Response::Fetch(_, attrs) = resp {
-                    let mut uid = None;
-                    let mut size = None;
-                    let mut flags = None;
-                    let mut date = None;
-                    for a in attrs {
-                        match a {
-                            AttributeValue::Uid(u) => uid = Some(*u),
-                            AttributeValue::Rfc822Size(s) => size = Some(u64::from(*s)),
-                            AttributeValue::Flags(f) => flags = Some(map_flags(f)),
-                            AttributeValue::InternalDate(d) => date = parse_internal_date(d),
-                            _ => {}
-                        }
-                    }
-                    // Flag updates for other reasons come without size: skip them.
-                    if let (Some(uid), Some(size)) = (uid, size) {
-                        out.push(RemoteMessage {
-                            id: uid.to_string(),
-                            number: uid,
-                            size,
-                            flags: flags.unwrap_or_default(),
-                            internal_date: date,
-                        });
-                    } else if uid.is_none() {
-                        return Err(Error::protocol(format!(
-                            "{peer} answered UID FETCH without the UID"
-                        )));
+        let mut each = |resp: &Response<'_>| {
+            if let Response::Fetch(_, attrs) = resp {
+                let mut uid = None;
+                let mut size = None;
+                let mut flags = None;
+                let mut date = None;
+                for a in attrs {
+                    match a {
+                        AttributeValue::Uid(u) => uid = Some(*u),
+                        AttributeValue::Rfc822Size(s) => size = Some(u64::from(*s)),
+                        AttributeValue::Flags(f) => flags = Some(map_flags(f)),
+                        AttributeValue::InternalDate(d) => date = parse_internal_date(d),
+                        _ => {}
                     }
                 }
-                Ok(())
-            },
-        )?;
+                // Flag updates for other reasons come without size: skip them.
+                if let (Some(uid), Some(size)) = (uid, size) {
+                    out.push(RemoteMessage {
+                        id: uid.to_string(),
+                        number: uid,
+                        size,
+                        flags: flags.unwrap_or_default(),
+                        internal_date: date,
+                    });
+                } else if uid.is_none() {
+                    return Err(Error::protocol(format!(
+                        "{peer} answered UID FETCH without the UID"
+                    )));
+                }
+            }
+            Ok(())
+        };
+        match sent {
+            Some(tag) => {
+                let done = self.session.complete(&tag, &mut each)?;
+                match done.status {
+                    Status::Ok => {}
+                    // Whatever came before the refusal is listed again: deduplicated below.
+                    _ if done.throttled() => self.session.run(LISTING, &mut each)?,
+                    _ => return Err(self.session.refused(LISTING, &done)),
+                }
+            }
+            None => self.session.run(LISTING, &mut each)?,
+        }
         out.sort_by_key(|m| m.number);
         out.dedup_by_key(|m| m.number);
         Ok(out)
@@ -954,10 +987,10 @@ impl Source for Imap {
         };
         self.with_reconnect(|s| {
             s.selected = None;
-            let validity = s.select(&folder)?;
+            let (validity, listing) = s.select(&folder, true)?;
             Ok(Listing {
                 validity: validity.to_string(),
-                messages: s.list_messages()?,
+                messages: s.list_messages(listing)?,
                 delimiter: folder.delimiter,
             })
         })
