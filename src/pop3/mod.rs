@@ -53,6 +53,9 @@ pub struct Pop3 {
     capa: Capabilities,
     plan: VecDeque<(usize, u32, u64)>,
     unsent_deletes: VecDeque<u32>,
+    /// Whether any DELE was sent: only then does QUIT's answer say something (whether the
+    /// deletions took effect).
+    deleted: bool,
     in_flight: VecDeque<InFlight>,
     in_flight_bytes: u64,
     body_open: bool,
@@ -77,6 +80,7 @@ impl Pop3 {
             capa,
             plan: VecDeque::new(),
             unsent_deletes: VecDeque::new(),
+            deleted: false,
             in_flight: VecDeque::new(),
             in_flight_bytes: 0,
             body_open: false,
@@ -452,6 +456,7 @@ impl Pop3 {
             if let Some(number) = self.unsent_deletes.pop_front() {
                 self.conn.queue(&format!("DELE {number}"), None);
                 self.in_flight.push_back(InFlight::Dele { number });
+                self.deleted = true;
             } else if let Some((index, number, size)) = self.plan.pop_front() {
                 self.conn.queue(&format!("RETR {number}"), None);
                 self.in_flight.push_back(InFlight::Retr { index });
@@ -500,10 +505,15 @@ impl Pop3 {
         Ok(())
     }
 
-    /// RFC 1939 section 6: QUIT, entering the UPDATE state (deletions take effect).
+    /// RFC 1939 section 6: QUIT, entering the UPDATE state (deletions take effect). Its
+    /// answer is waited for only when something was deleted: otherwise it could only say
+    /// goodbye, and on a slow link that costs a round trip.
     pub fn quit(&mut self) -> Result<()> {
         self.settle()?;
         self.conn.send("QUIT", None)?;
+        if !self.deleted {
+            return Ok(());
+        }
         let line = self.conn.read_line(MAX_STATUS_LINE)?.to_vec();
         match reply::status(&line)? {
             Status::Ok(_) => Ok(()),
