@@ -98,6 +98,22 @@ pub enum Fault {
     DropOnDele,
     /// Close the connection, unanswered, on QUIT (so no deletion takes effect).
     DropOnQuit,
+    /// Report this text as every message's size in LIST (e.g. `10`, `-5`, a number of 30
+    /// digits); RETR still sends the real message.
+    ListSize(String),
+    /// Answer STAT with `+OK COUNT SIZE`, this text for COUNT (the listings stay true).
+    StatCount(String),
+    /// Give message 1 a unique-id of this many bytes in UIDL.
+    LongUidl(usize),
+    /// Put bytes that are not UTF-8 (and not printable ASCII) into message 1's unique-id.
+    InvalidUtf8Uidl,
+    /// Greet with `+OK` and text that is not UTF-8.
+    InvalidUtf8Greeting,
+    /// Answer RETR N with `-ERR` and text that is not UTF-8.
+    InvalidUtf8ErrOnRetr(u32),
+    /// Answer RETR N with `+OK`, then this many bytes of well-formed 70-byte lines, never
+    /// the terminating `.` line (whatever LIST said).
+    EndlessLinesRetr(u32, usize),
 }
 
 /// How the server behaves in the sessions it accepts.
@@ -432,6 +448,9 @@ impl Session {
                 self.write(b"+OK ")?;
                 return self.endless(bytes);
             }
+            Fault::InvalidUtf8Greeting => {
+                self.write(b"+OK \xff\xfe fake \xc3\x28 POP3 \xed\xa0\x80 ready\r\n")?
+            }
             _ => self.write(b"+OK fake POP3 server ready\r\n")?,
         }
         loop {
@@ -511,13 +530,20 @@ impl Session {
                 let (count, size) = self
                     .live()
                     .fold((0, 0), |(c, s), (_, m)| (c + 1, s + m.wire().len()));
+                let count = match &self.script.fault {
+                    Fault::StatCount(text) => text.clone(),
+                    _ => count.to_string(),
+                };
                 self.write(format!("+OK {count} {size}\r\n").as_bytes())?;
             }
             "UIDL" if arg.is_empty() => self.uidl_listing()?,
             "LIST" if arg.is_empty() => {
                 let mut reply = String::from("+OK scan listing follows\r\n");
                 for (n, m) in self.live() {
-                    reply.push_str(&format!("{n} {}\r\n", m.wire().len()));
+                    match &self.script.fault {
+                        Fault::ListSize(size) => reply.push_str(&format!("{n} {size}\r\n")),
+                        _ => reply.push_str(&format!("{n} {}\r\n", m.wire().len())),
+                    }
                 }
                 reply.push_str(".\r\n");
                 self.write(reply.as_bytes())?;
@@ -629,6 +655,7 @@ impl Session {
         let mut lines: Vec<(usize, String)> =
             self.live().map(|(n, m)| (n, m.uidl.clone())).collect();
         match self.script.fault {
+            Fault::LongUidl(len) if !lines.is_empty() => lines[0].1 = "u".repeat(len),
             Fault::DuplicateUidl if lines.len() >= 2 => lines[1].1 = lines[0].1.clone(),
             Fault::UidlBeyondStat => {
                 let count = lines.len();
@@ -638,12 +665,16 @@ impl Session {
             }
             _ => {}
         }
-        let mut reply = String::from("+OK unique-id listing follows\r\n");
-        for (n, uidl) in lines {
-            reply.push_str(&format!("{n} {uidl}\r\n"));
+        let mut reply = b"+OK unique-id listing follows\r\n".to_vec();
+        for (i, (n, uidl)) in lines.into_iter().enumerate() {
+            reply.extend_from_slice(format!("{n} {uidl}").as_bytes());
+            if i == 0 && self.script.fault == Fault::InvalidUtf8Uidl {
+                reply.extend_from_slice(b"\xff\xfe\xc3\x28");
+            }
+            reply.extend_from_slice(b"\r\n");
         }
-        reply.push_str(".\r\n");
-        self.write(reply.as_bytes())
+        reply.extend_from_slice(b".\r\n");
+        self.write(&reply)
     }
 
     fn retr(&mut self, arg: &str) -> io::Result<Next> {
@@ -681,6 +712,14 @@ impl Session {
                 self.write(ok.as_bytes())?;
                 self.endless(bytes)?;
                 return Ok(Next::Close);
+            }
+            Fault::EndlessLinesRetr(n, bytes) if n == number => {
+                self.write(ok.as_bytes())?;
+                self.endless_lines(bytes)?;
+                return Ok(Next::Close);
+            }
+            Fault::InvalidUtf8ErrOnRetr(n) if n == number => {
+                self.write(b"-ERR \xff\xfe message \xc3\x28 unavailable\r\n")?
             }
             _ => {
                 let mut reply = ok.into_bytes();
@@ -737,6 +776,22 @@ impl Session {
     /// Send `bytes` bytes of `x` without a line end, counting what the kernel accepted.
     fn endless(&mut self, bytes: usize) -> io::Result<()> {
         let chunk = vec![b'x'; 64 * 1024];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            self.out.write_all(&chunk[..n])?;
+            self.shared
+                .fault_bytes
+                .fetch_add(n as u64, Ordering::SeqCst);
+            left -= n;
+        }
+        Ok(())
+    }
+
+    /// Send `bytes` bytes of 70-byte CRLF lines (never a lone `.`), counted like `endless`.
+    fn endless_lines(&mut self, bytes: usize) -> io::Result<()> {
+        let line = format!("{}\r\n", "y".repeat(68));
+        let chunk = line.repeat(64 * 1024 / line.len()).into_bytes();
         let mut left = bytes;
         while left > 0 {
             let n = left.min(chunk.len());

@@ -167,10 +167,13 @@ fn damages_truncated_bytes(n: usize) -> Vec<(String, Damage)> {
         .collect()
 }
 
+/// Where to cut a journal.
+type Cut = fn(&[u8]) -> usize;
+
 fn damages_truncated_lines() -> Vec<(String, Damage)> {
     // After the header only; after the first batch's E; after its B line; in the middle of
     // the journal; before the last line (the final E).
-    let pick: Vec<(&str, fn(&[u8]) -> usize)> = vec![
+    let pick: Vec<(&str, Cut)> = vec![
         ("after the header line", |t| line_starts(t)[1]),
         ("after the first batch", |t| {
             let starts = line_starts(t);
