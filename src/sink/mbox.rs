@@ -13,7 +13,7 @@ use super::{return_path, Meta, Sink};
 use crate::error::{Class, Error, Result};
 use crate::state::Recovery;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -34,7 +34,62 @@ pub struct Mbox {
     batch_start: u64,
     len: u64,
     buf: Vec<u8>,
-    line: Vec<u8>,
+    lines: Lines,
+}
+
+/// Bytes read from a message body at once.
+const READ: usize = 64 * 1024;
+
+/// A line reader over each message's body with one buffer for all of them, so that no
+/// message pays for allocating and zeroing its own; lines are found with `memchr` and copied
+/// once, from this buffer to the write buffer.
+struct Lines {
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+}
+
+impl Lines {
+    /// Forget what is buffered: the start of another message's body.
+    fn reset(&mut self) {
+        self.pos = 0;
+        self.end = 0;
+    }
+
+    /// Append the next line of `src` (up to and including its LF, or to the end of the body)
+    /// to `out`; how many bytes that was, 0 at the end.
+    fn read_line(&mut self, src: &mut dyn Read, out: &mut Vec<u8>) -> std::io::Result<usize> {
+        let start = out.len();
+        loop {
+            if self.pos == self.end {
+                if self.buf.len() < READ {
+                    self.buf.resize(READ, 0);
+                }
+                self.pos = 0;
+                self.end = loop {
+                    match src.read(&mut self.buf) {
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        other => break other?,
+                    }
+                };
+                if self.end == 0 {
+                    return Ok(out.len() - start);
+                }
+            }
+            let avail = &self.buf[self.pos..self.end];
+            match memchr::memchr(b'\n', avail) {
+                Some(i) => {
+                    out.extend_from_slice(&avail[..=i]);
+                    self.pos += i + 1;
+                    return Ok(out.len() - start);
+                }
+                None => {
+                    out.extend_from_slice(avail);
+                    self.pos = self.end;
+                }
+            }
+        }
+    }
 }
 
 fn lock_error(path: &Path, e: std::io::Error) -> Error {
@@ -63,25 +118,24 @@ fn dotlock_is_stale(path: &Path) -> bool {
 }
 
 /// Take the dotlock `FILE.lock`, breaking a stale one.
+///
+/// The lock is written whole under a name of its own, `FILE.lock.PID`, and then linked into
+/// place, so `FILE.lock` always holds our pid: created empty and killed before the pid was
+/// written, it would look like a live lock of an unknown owner and block every run for
+/// [`STALE_DOTLOCK`]. Where hard links fail (filesystems without them), the lock is created
+/// in place.
 fn take_dotlock(mbox: &Path) -> Result<PathBuf> {
-    let mut name = mbox.as_os_str().to_owned();
-    name.push(".lock");
-    let lock = PathBuf::from(name);
+    let lock = suffixed(mbox, ".lock");
+    let pid = std::process::id();
+    let own = suffixed(mbox, &format!(".lock.{pid}"));
     let deadline = Instant::now() + LOCK_WAIT;
     loop {
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&lock)
-        {
-            Ok(mut f) => {
-                let _ = writeln!(f, "{}", std::process::id());
-                return Ok(lock);
-            }
+        match create_dotlock(&lock, &own, pid) {
+            Ok(()) => return Ok(lock),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 if dotlock_is_stale(&lock) {
                     let _ = fs::remove_file(&lock);
+                    remove_orphans(mbox);
                     continue;
                 }
                 if Instant::now() >= deadline {
@@ -97,6 +151,66 @@ fn take_dotlock(mbox: &Path) -> Result<PathBuf> {
                 std::thread::sleep(Duration::from_millis(100));
             }
             Err(e) => return Err(lock_error(&lock, e)),
+        }
+    }
+}
+
+/// `path` with `suffix` appended to its file name.
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Create `lock` holding `pid`, by way of `own` (see [`take_dotlock`]); `AlreadyExists` if
+/// someone holds it.
+fn create_dotlock(lock: &Path, own: &Path, pid: u32) -> std::io::Result<()> {
+    let write_pid = |path: &Path, new: bool| -> std::io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .create_new(new)
+            .mode(0o644)
+            .open(path)?;
+        writeln!(f, "{pid}")
+    };
+    write_pid(own, false)?;
+    let linked = fs::hard_link(own, lock);
+    let _ = fs::remove_file(own);
+    match linked {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => write_pid(lock, true),
+        other => other,
+    }
+}
+
+/// Remove `FILE.lock.PID` files that dead processes left behind (killed between writing and
+/// removing them); looked for only after breaking a stale lock, the sign of such a death.
+fn remove_orphans(mbox: &Path) {
+    let (Some(dir), Some(name)) = (mbox.parent(), mbox.file_name()) else {
+        return;
+    };
+    let mut prefix = name.to_owned();
+    prefix.push(".lock.");
+    let prefix = prefix.as_encoded_bytes().to_vec();
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file.as_encoded_bytes().strip_prefix(prefix.as_slice()) else {
+            continue;
+        };
+        let pid = std::str::from_utf8(pid)
+            .ok()
+            .and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| p > 0 && !pid_alive(p)) {
+            let _ = fs::remove_file(entry.path());
         }
     }
 }
@@ -157,7 +271,11 @@ impl Mbox {
             batch_start: 0,
             len: 0,
             buf: Vec::with_capacity(BUFFER + 64 * 1024),
-            line: Vec::with_capacity(4096),
+            lines: Lines {
+                buf: Vec::new(),
+                pos: 0,
+                end: 0,
+            },
         })
     }
 
@@ -219,28 +337,28 @@ impl Mbox {
         Ok(())
     }
 
-    /// Copy the rest of a message line by line, quoting `^>*From ` lines.
+    /// Copy the rest of a message line by line, quoting `^>*From ` lines; `at_line_start`
+    /// tells whether the first byte starts a line, `last` is left as the last byte copied.
     fn copy_lines(
         &mut self,
-        reader: &mut impl BufRead,
-        line: &mut Vec<u8>,
-        at_line_start: &mut bool,
+        body: &mut dyn Read,
+        mut at_line_start: bool,
         last: &mut u8,
     ) -> Result<()> {
         loop {
-            line.clear();
-            let n = reader
-                .read_until(b'\n', line)
+            let start = self.buf.len();
+            let n = self
+                .lines
+                .read_line(body, &mut self.buf)
                 .map_err(|e| Error::network("receiving a message", e))?;
             if n == 0 {
                 return Ok(());
             }
-            if *at_line_start && needs_quote(line) {
-                self.buf.push(b'>');
+            if at_line_start && needs_quote(&self.buf[start..]) {
+                self.buf.insert(start, b'>');
             }
-            self.buf.extend_from_slice(line);
-            *last = line[n - 1];
-            *at_line_start = *last == b'\n';
+            *last = self.buf[self.buf.len() - 1];
+            at_line_start = *last == b'\n';
             if self.buf.len() >= BUFFER {
                 self.flush_buf()?;
             }
@@ -248,14 +366,15 @@ impl Mbox {
     }
 
     fn write_message(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<()> {
-        let mut reader = BufReader::with_capacity(64 * 1024, body);
+        self.lines.reset();
         // Read the header (up to 64 KB) first, for the Return-Path of the From line.
         let mut header = Vec::new();
         let mut more = true;
         while header.len() < 64 * 1024 {
             let start = header.len();
-            let n = reader
-                .read_until(b'\n', &mut header)
+            let n = self
+                .lines
+                .read_line(body, &mut header)
                 .map_err(|e| Error::network("receiving a message", e))?;
             if n == 0 {
                 more = false;
@@ -285,15 +404,9 @@ impl Mbox {
             last = *line.last().expect("non-empty");
         }
         // The body follows; a header cut off at 64 KB continues mid-line.
-        let mut at_line_start = last == b'\n';
-        let mut line = std::mem::take(&mut self.line);
-        let rest = if more {
-            self.copy_lines(&mut reader, &mut line, &mut at_line_start, &mut last)
-        } else {
-            Ok(())
-        };
-        self.line = line;
-        rest?;
+        if more {
+            self.copy_lines(body, last == b'\n', &mut last)?;
+        }
         if last != b'\n' {
             self.buf.push(b'\n');
         }
@@ -429,6 +542,46 @@ mod tests {
     }
 
     #[test]
+    fn quoting_does_not_depend_on_how_the_body_arrives() {
+        struct Trickle<'a>(&'a [u8], usize);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.1.min(self.0.len()).min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let long = "x".repeat(200_000);
+        let msg =
+            format!("Subject: s\n\nFrom a\n>From b\n>>From c\nFro\n{long}\nFrom d\n.From e\nFrom ");
+        let mut expected = None;
+        for step in [1, 2, 3, 5, 7, 4096, 1 << 20] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("box");
+            let mut m = Mbox::open(&path).unwrap();
+            m.begin().unwrap();
+            m.deliver(&meta(), &mut Trickle(msg.as_bytes(), step))
+                .unwrap();
+            m.deliver(&meta(), &mut Trickle(b"From x\n", step)).unwrap();
+            m.prepare().unwrap();
+            m.commit().unwrap();
+            let text = fs::read_to_string(&path).unwrap();
+            assert!(
+                text.contains("\n>From a\n>>From b\n>>>From c\nFro\n"),
+                "step {step}"
+            );
+            assert!(text.contains("\n>From d\n.From e\n>From \n\nFrom MAILER-DAEMON"));
+            assert!(text.ends_with("\n>From x\n\n"), "step {step}");
+            assert_eq!(
+                expected.get_or_insert_with(|| text.clone()),
+                &text,
+                "step {step}"
+            );
+        }
+    }
+
+    #[test]
     fn failed_message_is_truncated_away() {
         struct Fails(usize);
         impl Read for Fails {
@@ -470,5 +623,33 @@ mod tests {
         m.recover(&intent).unwrap();
         assert_eq!(fs::read(&path).unwrap(), before);
         assert!(!lock.exists());
+    }
+
+    #[test]
+    fn a_dotlock_holds_its_owners_pid_from_the_moment_it_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("box");
+        let lock = take_dotlock(&path).unwrap();
+        assert_eq!(
+            fs::read_to_string(&lock).unwrap().trim(),
+            std::process::id().to_string()
+        );
+        // The file it was written under is gone: only the mbox and its lock remain.
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn breaking_a_dead_owners_lock_also_removes_what_dead_owners_left_half_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("box");
+        fs::write(dir.path().join("box.lock"), "999999999\n").unwrap();
+        fs::write(dir.path().join("box.lock.999999998"), "999999998\n").unwrap();
+        let live = dir.path().join(format!("box.lock.{}", std::process::id()));
+        fs::write(&live, "").unwrap();
+        let lock = take_dotlock(&path).unwrap();
+        assert!(lock.exists());
+        assert!(!dir.path().join("box.lock.999999998").exists());
+        assert!(!live.exists(), "our own file was used and removed");
     }
 }
