@@ -124,12 +124,12 @@ fn overlong() -> Vec<Case> {
         ),
         imap(
             ImapFault::EndlessListing,
-            &[76],
+            &[75, 76],
             "imap endless line in the listing",
         ),
         imap(
             ImapFault::EndlessAfterLiteral,
-            &[76],
+            &[75, 76],
             "imap endless line after a literal",
         ),
     ]
@@ -179,13 +179,23 @@ fn bogus_sizes() -> Vec<Case> {
     ]
 }
 
-/// Each takes ~14 s: mailfetch takes a response it cannot accept for a lost connection and
-/// reconnects three times (2 + 4 + 8 s), meeting the same reply each time. Two of them are in
-/// the fast subset.
+/// In the reply to LOGIN (fast: a failed login is not retried), and in the body of a fetch
+/// (only with --full: each takes ~14 s, because mailfetch takes a response it cannot accept
+/// for a lost connection and reconnects three times, 2 + 4 + 8 s, meeting the same reply).
 fn literals() -> Vec<Case> {
     let slow = |c: Case| Case { slow: true, ..c };
     vec![
-        imap(ImapFault::Literal("-5"), &[76], "imap literal {-5}"),
+        imap(
+            ImapFault::LoginLiteral("-5"),
+            &[76],
+            "imap literal {-5} at login",
+        ),
+        imap(
+            ImapFault::LoginLiteral("18446744073709551616"),
+            &[76],
+            "imap literal {2^64} at login",
+        ),
+        slow(imap(ImapFault::Literal("-5"), &[76], "imap literal {-5}")),
         slow(imap(
             ImapFault::Literal("400000000"),
             &[76],
@@ -196,11 +206,11 @@ fn literals() -> Vec<Case> {
             &[76],
             "imap literal of 26 digits",
         )),
-        imap(
+        slow(imap(
             ImapFault::Literal("18446744073709551616"),
             &[76],
             "imap literal {2^64}",
-        ),
+        )),
         slow(imap(ImapFault::Literal("+5"), &[76], "imap literal {+5}")),
     ]
 }
@@ -409,6 +419,8 @@ enum ImapFault {
     TinySize,
     /// The body of UID 1 comes as this literal announcement, then a few bytes.
     Literal(&'static str),
+    /// The reply to LOGIN (or AUTHENTICATE) carries an untagged FETCH with this literal.
+    LoginLiteral(&'static str),
     /// SELECT/EXAMINE says this many messages exist; the listing has the real ones.
     Exists(usize),
     /// The bodies come back under UIDs nobody asked for.
@@ -568,13 +580,17 @@ impl<'a> ImapSession<'a> {
                     self.w(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN UIDPLUS\r\n")?;
                     self.tagged_ok(&tag)?;
                 }
-                "LOGIN" => self.tagged_ok(&tag)?,
+                "LOGIN" => {
+                    self.login_fault()?;
+                    self.tagged_ok(&tag)?
+                }
                 "AUTHENTICATE" => {
                     if !upper.contains(' ') || upper.trim_end().ends_with("PLAIN") {
                         self.w(b"+ \r\n")?;
                         let mut resp = String::new();
                         self.input.read_line(&mut resp)?;
                     }
+                    self.login_fault()?;
                     self.tagged_ok(&tag)?;
                 }
                 "SELECT" | "EXAMINE" => {
@@ -626,6 +642,16 @@ impl<'a> ImapSession<'a> {
             }
             self.out.flush()?;
         }
+    }
+
+    fn login_fault(&mut self) -> std::io::Result<()> {
+        if let ImapFault::LoginLiteral(n) = self.fault {
+            self.w(format!("* 1 FETCH (UID 1 BODY[] {{{n}}}\r\nabc").as_bytes())?;
+            self.out.flush()?;
+            std::thread::sleep(Duration::from_secs(2));
+            self.w(b")\r\n")?;
+        }
+        Ok(())
     }
 
     /// `UID FETCH set (UID RFC822.SIZE FLAGS INTERNALDATE)`.

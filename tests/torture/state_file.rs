@@ -28,10 +28,18 @@ type Damage = Box<dyn Fn(&[u8], &mut Rng) -> Vec<u8>>;
 pub fn scenarios() -> Vec<Scenario> {
     vec![
         Scenario::new("state: bit flips, garbage, binary", |ctx| {
-            rounds(ctx.seed, "flip", damages_flips())
+            rounds(
+                ctx.seed,
+                "flip",
+                damages_flips(if ctx.full { 5 } else { 2 }),
+            )
         }),
         Scenario::new("state: truncated at random bytes", |ctx| {
-            rounds(ctx.seed ^ 1, "trunc", damages_truncated_bytes(5))
+            rounds(
+                ctx.seed ^ 1,
+                "trunc",
+                damages_truncated_bytes(if ctx.full { 10 } else { 3 }),
+            )
         }),
         Scenario::new("state: truncated at line boundaries", |ctx| {
             rounds(ctx.seed ^ 2, "lines", damages_truncated_lines())
@@ -74,9 +82,9 @@ fn flip_in_line(text: &[u8], rng: &mut Rng, line: usize) -> Vec<u8> {
     out
 }
 
-fn damages_flips() -> Vec<(String, Damage)> {
+fn damages_flips(middle: usize) -> Vec<(String, Damage)> {
     let mut v: Vec<(String, Damage)> = Vec::new();
-    for k in 0..3 {
+    for k in 0..middle {
         v.push((
             format!("bit flip in a middle line ({k})"),
             Box::new(|t: &[u8], rng: &mut Rng| {
