@@ -347,6 +347,14 @@ fn mua_after_kill(seed_: u64, rounds: usize) -> Row {
         let grow = 1 + rng.below(300 << 10);
         let exit = pull_killed_when_grown(&c, &mbox, grow);
         row.saw(&exit);
+        let verbose = std::env::var_os("MAILFETCH_TORTURE_VERBOSE").is_some();
+        if verbose {
+            eprintln!(
+                "  round {round}: killed pull: {} ({} KB)",
+                exit.describe(),
+                exit.maxrss_kb
+            );
+        }
         let was_killed = exit.killed;
         if was_killed {
             killed += 1;
@@ -364,6 +372,13 @@ fn mua_after_kill(seed_: u64, rounds: usize) -> Row {
         mine.extend(batch);
         let exit = check::pull(&c, &[], Some(Duration::from_secs(60)));
         row.saw(&exit);
+        if verbose {
+            eprintln!(
+                "  round {round}: next pull: {} ({} KB)",
+                exit.describe(),
+                exit.maxrss_kb
+            );
+        }
         row.expect(exit.code == Some(0), || {
             format!(
                 "round {round}: the pull after the kill: {}",
@@ -389,51 +404,36 @@ fn mua_after_kill(seed_: u64, rounds: usize) -> Row {
     row
 }
 
-/// `mailfetch pull --quiet`, killed -9 as soon as `mbox` has grown by `grow` bytes (or after
-/// 60 s); its peak RSS measured like `check::run` does.
+/// `mailfetch pull --quiet` (by `check::pull`, which measures its peak RSS), killed -9 by a
+/// watcher as soon as `mbox` has grown by `grow` bytes: the watcher takes the pid from the
+/// account lock file, which the pull writes before it touches the mbox.
 fn pull_killed_when_grown(c: &Client, mbox: &Path, grow: u64) -> Exit {
-    use std::os::unix::process::CommandExt;
     let size = || std::fs::metadata(mbox).map(|m| m.len()).unwrap_or(0);
     let start = size();
-    let mut cmd = c.command(&["pull", "--quiet"]);
-    cmd.stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0);
-    let began = Instant::now();
-    let child = cmd.spawn().expect("spawn mailfetch");
-    let pid = child.id() as libc::pid_t;
-    let (mut status, mut killed) = (0, false);
-    // SAFETY: a zeroed rusage is a valid out-argument.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        let flags = if killed { 0 } else { libc::WNOHANG };
-        // SAFETY: pid is our unreaped child; the out-arguments are valid.
-        let rc = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
-        if rc == pid {
-            break;
-        }
-        if !killed && (size() >= start + grow || began.elapsed() > Duration::from_secs(60)) {
-            // SAFETY: not reaped yet, so the pid is still our child's.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            killed = true;
-        } else if !killed {
-            std::thread::sleep(Duration::from_micros(200));
-        }
-    }
-    drop(child);
-    let (code, signal) = if libc::WIFEXITED(status) {
-        (Some(libc::WEXITSTATUS(status)), None)
-    } else {
-        (None, Some(libc::WTERMSIG(status)))
-    };
-    Exit {
-        code,
-        signal,
-        killed: killed && signal == Some(libc::SIGKILL),
-        maxrss_kb: usage.ru_maxrss as u64,
-        elapsed: began.elapsed(),
-        stderr: String::new(),
-    }
+    let lock = c.state_dir().join("src.lock");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                if size() >= start + grow {
+                    let pid = std::fs::read_to_string(&lock)
+                        .ok()
+                        .and_then(|t| t.trim().parse::<libc::pid_t>().ok());
+                    if let Some(pid) = pid.filter(|&p| p > 0) {
+                        // SAFETY: a plain kill; the pid is the pull's, which holds the lock
+                        // (it cannot have been reaped: check::pull is still waiting for it).
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                    return;
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        });
+        let mut exit = check::pull(c, &[], Some(Duration::from_secs(60)));
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        exit.killed = exit.signal == Some(libc::SIGKILL);
+        exit
+    })
 }
 
 /// The mailbox's state is cumulative over rounds: a row counts each breach once, at its
