@@ -9,7 +9,7 @@
 //! every message on the server delivered exactly once more by that run, and a further pull
 //! delivers nothing. Between rounds the journal and the Maildir are put back as they were.
 
-use crate::check::{self, message, tally, Rng, Row};
+use crate::check::{self, mbox_messages, message, tally, Rng, Row};
 use crate::support::client::{maildir_messages, pop3_account, Client};
 use crate::support::dovecot::Dovecot;
 use crate::Scenario;
@@ -43,6 +43,9 @@ pub fn scenarios() -> Vec<Scenario> {
         }),
         Scenario::new("state: truncated at line boundaries", |ctx| {
             rounds(ctx.seed ^ 2, "lines", damages_truncated_lines())
+        }),
+        Scenario::new("state: damaged, mbox and delete mode", |ctx| {
+            mbox_delete_rounds(ctx.seed ^ 4, damages_mbox(ctx.full))
         }),
         Scenario::new("state: empty file", |ctx| {
             rounds(
@@ -395,6 +398,142 @@ fn rounds(seed: u64, prefix: &str, damages: Vec<(String, Damage)>) -> Row {
             )
         });
         row.tally.duplicated += more.len();
+    }
+    row
+}
+
+/// For the mbox scenario (whose journal, once the server has deleted what was delivered, is
+/// compacted down to the header, a `V` line and the last run's `+` lines).
+fn damages_mbox(full: bool) -> Vec<(String, Damage)> {
+    let mut v: Vec<(String, Damage)> = vec![
+        (
+            "the last line cut off".into(),
+            Box::new(|t: &[u8], _: &mut Rng| t[..*line_starts(t).last().unwrap()].to_vec()),
+        ),
+        (
+            "cut at a random byte".into(),
+            Box::new(|t: &[u8], rng: &mut Rng| {
+                let from = line_starts(t)[1];
+                t[..from + rng.below((t.len() - from) as u64) as usize].to_vec()
+            }),
+        ),
+        (
+            "bit flip in a middle line".into(),
+            Box::new(|t: &[u8], rng: &mut Rng| {
+                let n = line_starts(t).len();
+                let line = 1 + rng.below((n - 2) as u64) as usize;
+                flip_in_line(t, rng, line)
+            }),
+        ),
+    ];
+    if full {
+        v.push((
+            "cut after the header line".into(),
+            Box::new(|t: &[u8], _: &mut Rng| t[..line_starts(t)[1]].to_vec()),
+        ));
+        v.push((
+            "empty file".into(),
+            Box::new(|_: &[u8], _: &mut Rng| Vec::new()),
+        ));
+    }
+    v
+}
+
+/// POP3 -> mbox, delete mode: whatever the damage, the next run must not cut the mbox (a
+/// rollback of a batch it takes for unfinished) when the server no longer has the messages.
+/// Each round starts afresh (the server cannot be put back): 30 messages delivered in three
+/// runs and deleted on the server, the journal damaged, one pull. Refusing is fine; a pull
+/// that goes on must lose nothing (`lost` / `wrongly deleted`) and deliver nothing twice.
+fn mbox_delete_rounds(seed: u64, damages: Vec<(String, Damage)>) -> Row {
+    let d = Dovecot::shared();
+    let mut rng = Rng::new(seed);
+    let mut row = Row::new(damages.len());
+    for (name, damage) in &damages {
+        let user = d.new_user("state-mbox");
+        let c = Client::new(
+            &pop3_account(
+                d,
+                ACCOUNT,
+                &user,
+                "implicit",
+                "mbox:{dir}/box",
+                "keep = false",
+            )
+            .replace("timeout = 20", "timeout = 5"),
+        );
+        let mbox = c.path("box");
+        let state = c.state_dir().join(format!("{ACCOUNT}.state"));
+        let mut expected: Vec<Vec<u8>> = Vec::new();
+        let mut setup_ok = true;
+        for run in 0..RUNS {
+            let batch: Vec<Vec<u8>> = (0..PER_RUN)
+                .map(|i| {
+                    let size = 300 + rng.below(6000) as usize;
+                    message(&format!("{}-{run}-{i}", user.name), size)
+                })
+                .collect();
+            d.seed(&user, &batch);
+            expected.extend(batch);
+            let exit = check::pull(&c, &[], None);
+            row.saw(&exit);
+            if exit.code != Some(0) {
+                row.problems
+                    .push(format!("{name}: setup pull {run}: {}", exit.describe()));
+                setup_ok = false;
+                break;
+            }
+        }
+        if !setup_ok {
+            continue;
+        }
+        let before = mbox_messages(&mbox);
+        let t = tally(
+            &expected,
+            &before,
+            &d.server_messages(&user, "INBOX"),
+            true,
+            false,
+        );
+        if !t.is_zero() {
+            row.problems.push(format!("{name}: setup: {t:?}"));
+            continue;
+        }
+        let pristine = fs::read(&state).expect("the journal after setup");
+        let damaged = damage(&pristine, &mut rng);
+        fs::write(&state, &damaged).expect("write the damaged journal");
+        let exit = check::pull(&c, &[], None);
+        row.saw(&exit);
+        let after = mbox_messages(&mbox);
+        let t = tally(
+            &expected,
+            &after,
+            &d.server_messages(&user, "INBOX"),
+            true,
+            false,
+        );
+        match exit.code {
+            Some(0) => {}
+            Some(_) => {
+                row.expect(after == before, || {
+                    format!(
+                        "{name}: refused ({}), yet the mbox changed",
+                        exit.describe()
+                    )
+                });
+            }
+            None => row
+                .problems
+                .push(format!("{name}: pull died: {}", exit.describe())),
+        }
+        row.expect(t.is_zero(), || {
+            format!(
+                "{name}: exit {:?}, {} of {} messages left in the mbox: {t:?}",
+                exit.code,
+                after.len(),
+                expected.len()
+            )
+        });
+        row.tally.add(t);
     }
     row
 }
