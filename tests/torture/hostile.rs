@@ -68,6 +68,14 @@ fn text(i: usize, size: usize) -> Vec<u8> {
     check::message(&format!("hostile-{i}"), size)
 }
 
+/// A message whose body is one line of `len` bytes (LIST tells its size truly).
+fn long_line(len: usize) -> Vec<u8> {
+    let mut m = check::message("hostile-long-line", 100);
+    m.extend(std::iter::repeat(b'z').take(len));
+    m.push(b'\n');
+    m
+}
+
 fn pop3_mails(sizes: &[usize]) -> Vec<Mail> {
     sizes
         .iter()
@@ -165,6 +173,21 @@ fn bogus_sizes() -> Vec<Case> {
             &[76],
             "pop3 LIST size of 30 digits",
         ),
+        imap(
+            ImapFault::HugeSize,
+            &[0, 76],
+            "imap RFC822.SIZE 4 GB, the body 3 KB",
+        ),
+        Case {
+            server: Server::Pop3(
+                vec![
+                    Mail::new("uid-a", &text(0, 3000)),
+                    Mail::new("uid-b", &long_line(10 << 20)),
+                ],
+                Fault::None,
+            ),
+            ..pop3(Fault::None, &[0, 76], "pop3 a 10 MB line inside a message")
+        },
         Case {
             server: Server::Imap(
                 vec![text(0, 3000), text(1, 30 << 20), text(2, 3000)],
@@ -415,6 +438,9 @@ enum ImapFault {
     EndlessAfterLiteral,
     /// Behave.
     None,
+    /// Message 2 is listed with RFC822.SIZE 4000000000 (so it is fetched in pieces), its
+    /// body is 3 KB.
+    HugeSize,
     /// Message 2 (UID 2) is listed with RFC822.SIZE 100, whatever its size.
     TinySize,
     /// The body of UID 1 comes as this literal announcement, then a few bytes.
@@ -625,6 +651,14 @@ impl<'a> ImapSession<'a> {
                     let set = rest.split(' ').nth(2).unwrap_or("").to_string();
                     if upper.contains("RFC822.SIZE") && !upper.contains("BODY") {
                         self.listing(&set)?;
+                    } else if let Some(range) = upper
+                        .split_once("BODY.PEEK[]<")
+                        .and_then(|(_, r)| r.split_once('>'))
+                        .and_then(|(r, _)| r.split_once('.'))
+                    {
+                        let offset: usize = range.0.parse().unwrap_or(0);
+                        let len: usize = range.1.parse().unwrap_or(0);
+                        self.piece(&set, offset, len)?;
                     } else if upper.contains("BODY.PEEK[]") || upper.contains("BODY[]") {
                         self.bodies(&set)?;
                     } else if upper.contains("(UID)") {
@@ -659,6 +693,7 @@ impl<'a> ImapSession<'a> {
         for u in uid_set(set, self.messages.len()) {
             let size = match self.fault {
                 ImapFault::TinySize if u == 2 => 100,
+                ImapFault::HugeSize if u == 2 => 4_000_000_000,
                 _ => wire(&self.messages[u - 1]).len(),
             };
             let uid = match self.fault {
@@ -677,6 +712,22 @@ impl<'a> ImapSession<'a> {
             }
             line.extend_from_slice(b") INTERNALDATE \"02-Dec-2026 06:00:00 +0000\")\r\n");
             self.w(&line)?;
+        }
+        Ok(())
+    }
+
+    /// `UID FETCH set (UID BODY.PEEK[]<offset.len>)`: that piece of each message.
+    fn piece(&mut self, set: &str, offset: usize, len: usize) -> std::io::Result<()> {
+        for u in uid_set(set, self.messages.len()) {
+            let body = wire(&self.messages[u - 1]);
+            let part = &body[offset.min(body.len())..(offset + len).min(body.len())];
+            let head = format!(
+                "* {u} FETCH (UID {u} BODY[]<{offset}> {{{}}}\r\n",
+                part.len()
+            );
+            self.w(head.as_bytes())?;
+            self.w(part)?;
+            self.w(b")\r\n")?;
         }
         Ok(())
     }
