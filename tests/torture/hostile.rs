@@ -71,7 +71,7 @@ fn text(i: usize, size: usize) -> Vec<u8> {
 /// A message whose body is one line of `len` bytes (LIST tells its size truly).
 fn long_line(len: usize) -> Vec<u8> {
     let mut m = check::message("hostile-long-line", 100);
-    m.extend(std::iter::repeat(b'z').take(len));
+    m.extend(std::iter::repeat_n(b'z', len));
     m.push(b'\n');
     m
 }
