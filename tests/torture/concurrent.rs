@@ -2,7 +2,7 @@
 //! delete mode, a few hundred messages): one fetches, the others exit 75 within a few seconds
 //! (a pull waits 3 s for the account lock, `LOCK_WAIT` in src/pull.rs) or, having got the
 //! lock after the first finished, exit 0 with nothing new; no message twice, none lost, the
-//! server emptied (every other round, the first among them, the first pull is held up 4 s by
+//! server emptied (every other round, the first among them, the first pull is held up 5 s by
 //! a MUA's dotlock, so the others must give up with 75). And a MUA-like writer, appending its own messages to the same mbox the
 //! way mutt and procmail do (dotlock `BOX.lock` made with O_CREAT|O_EXCL holding its pid, then
 //! an fcntl F_SETLKW write lock, mboxrd quoting), while mailfetch appends: Python's `mailbox`
@@ -74,7 +74,7 @@ fn five_at_once(seed_: u64, rounds: usize) -> Row {
     let mut expected = Vec::new();
     for round in 0..rounds {
         seed(&user, 300, &mut rng, &format!("r{round}"), &mut expected);
-        // Even rounds: a MUA holds the mbox's dotlock for the first 4 s, so the pull that got
+        // Even rounds: a MUA holds the mbox's dotlock for the first 5 s, so the pull that got
         // the account lock holds it longer than the others wait for it (3 s).
         let slow = round % 2 == 0;
         let dotlock = c.path("box.lock");
@@ -86,7 +86,7 @@ fn five_at_once(seed_: u64, rounds: usize) -> Row {
             if slow {
                 s.spawn(|| {
                     start.wait();
-                    std::thread::sleep(Duration::from_secs(4));
+                    std::thread::sleep(Duration::from_secs(5));
                     let _ = std::fs::remove_file(&dotlock);
                 });
             }
@@ -139,7 +139,7 @@ fn five_at_once(seed_: u64, rounds: usize) -> Row {
             let waited = codes.iter().filter(|&&c| c == 75).count();
             row.expect(waited == 4, || {
                 format!(
-                    "round {round} (first pull held 4 s): exits {codes:?}, not one 0 and four 75"
+                    "round {round} (first pull held 5 s): exits {codes:?}, not one 0 and four 75"
                 )
             });
         }
