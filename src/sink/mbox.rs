@@ -6,8 +6,18 @@
 //! The file is shared with MUAs and MDAs, so a batch holds both kinds of lock they use: a
 //! `FILE.lock` dotlock (broken when its owner is dead, or when older than
 //! [`STALE_DOTLOCK`]) and an fcntl write lock. Bytes are appended in place, so the batch
-//! journals its starting length first: a failed message is truncated away at once, and a
-//! crash mid-batch is truncated away by the next run.
+//! journals its starting length and its pid first: a failed message is truncated away at
+//! once, and a crash mid-batch is cut away by the next run.
+//!
+//! Cut away, not truncated: once the crashed run is dead its dotlock is stale, and another
+//! program (a MUA, an MDA, mailfetch for another account) may break it and append its own
+//! mail after the torn batch before the next run comes. So beside the dotlock a file
+//! `FILE.lock.TAG` (TAG: the pid and a number), which such a program does not remove, says
+//! where the message being written began and its `From ` line. Recovery reads it and removes
+//! only the batch's bytes: its complete messages, and the torn one up to the next `From `
+//! line at a line start (the other program's first message: this sink, like careful MUAs,
+//! starts a message after a blank line, and quotes body lines that would look like one).
+//! Anything after that is moved down in place of the batch.
 
 use super::{return_path, Meta, Sink};
 use crate::error::{Class, Error, Result};
@@ -17,6 +27,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 /// A dotlock whose owner cannot be checked is considered abandoned after this age.
@@ -30,7 +42,7 @@ const BUFFER: usize = 256 * 1024;
 pub struct Mbox {
     path: PathBuf,
     file: Option<File>,
-    dotlock: Option<PathBuf>,
+    dotlock: Option<Dotlock>,
     batch_start: u64,
     len: u64,
     buf: Vec<u8>,
@@ -102,10 +114,25 @@ fn pid_alive(pid: i32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// Whether the dotlock at `path` was left by a dead process or is too old to trust.
+/// The dotlocks this process holds (several accounts may deliver to one mbox at once).
+static HELD: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// Tells apart the second names of this process's dotlocks.
+static NEXT_TAG: AtomicU64 = AtomicU64::new(0);
+
+/// Whether the dotlock at `path` was left by a dead process or is too old to trust. One that
+/// names this process and that it does not hold was left by an earlier process with the same
+/// pid.
 fn dotlock_is_stale(path: &Path) -> bool {
     let text = fs::read_to_string(path).unwrap_or_default();
-    if let Ok(pid) = text.trim().parse::<i32>() {
+    let first = text.lines().next().unwrap_or("");
+    if let Ok(pid) = first.trim().parse::<i32>() {
+        if pid == std::process::id() as i32 {
+            return !HELD
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .any(|p| p == path);
+        }
         if pid > 0 && !pid_alive(pid) {
             return true;
         }
@@ -117,6 +144,61 @@ fn dotlock_is_stale(path: &Path) -> bool {
         .is_some_and(|age| age > STALE_DOTLOCK)
 }
 
+/// A dotlock we hold: `FILE.lock`, and beside it `FILE.lock.TAG` (TAG: our pid and a
+/// number), which notes our progress and which other programs leave alone when they break
+/// a stale lock.
+struct Dotlock {
+    lock: PathBuf,
+    tag: String,
+    own: Option<PathBuf>,
+    /// `own`, open.
+    file: File,
+}
+
+impl Dotlock {
+    /// Note in the lock that a message with this `From ` line starts at `offset` (see the
+    /// module doc). Best effort: without it, a recovery cuts nothing it cannot place.
+    fn note(&self, offset: u64, from_line: &[u8]) {
+        use std::os::unix::fs::FileExt;
+        let mut text = format!("{PROGRESS} {offset} ").into_bytes();
+        text.extend_from_slice(from_line);
+        text.push(b'\n');
+        let _ = self.file.write_all_at(&text, 0);
+        let _ = self.file.set_len(text.len() as u64);
+    }
+
+    /// Remove the lock; and the progress file unless `keep_progress` (a batch whose fate the
+    /// journal decides: the next run's recovery reads it).
+    fn release(self, keep_progress: bool) {
+        let _ = fs::remove_file(&self.lock);
+        if let Some(own) = self.own.as_ref().filter(|_| !keep_progress) {
+            let _ = fs::remove_file(own);
+        }
+        HELD.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|p| *p != self.lock);
+    }
+}
+
+/// What `FILE.lock.TAG` holds: `mailfetch-mbox-progress OFFSET FROM-LINE`.
+const PROGRESS: &str = "mailfetch-mbox-progress";
+
+/// Whether `tag` can be the TAG of a `FILE.lock.TAG` of ours.
+fn valid_tag(tag: &str) -> bool {
+    !tag.is_empty() && tag.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+}
+
+/// Where the message being written by the dead run whose lock had `tag` began, and its
+/// `From ` line.
+fn progress_of(mbox: &Path, tag: &str) -> Option<(u64, Vec<u8>)> {
+    let text = fs::read(suffixed(mbox, &format!(".lock.{tag}"))).ok()?;
+    let line = text.split(|&b| b == b'\n').next()?;
+    let rest = line.strip_prefix(PROGRESS.as_bytes())?.strip_prefix(b" ")?;
+    let space = rest.iter().position(|&b| b == b' ')?;
+    let offset = std::str::from_utf8(&rest[..space]).ok()?.parse().ok()?;
+    Some((offset, rest[space + 1..].to_vec()))
+}
+
 /// Take the dotlock `FILE.lock`, breaking a stale one.
 ///
 /// The lock is written whole under a name of its own, `FILE.lock.PID`, and then linked into
@@ -124,18 +206,22 @@ fn dotlock_is_stale(path: &Path) -> bool {
 /// written, it would look like a live lock of an unknown owner and block every run for
 /// [`STALE_DOTLOCK`]. Where hard links fail (filesystems without them), the lock is created
 /// in place.
-fn take_dotlock(mbox: &Path) -> Result<PathBuf> {
+fn take_dotlock(mbox: &Path) -> Result<Dotlock> {
     let lock = suffixed(mbox, ".lock");
     let pid = std::process::id();
-    let own = suffixed(mbox, &format!(".lock.{pid}"));
     let deadline = Instant::now() + LOCK_WAIT;
     loop {
-        match create_dotlock(&lock, &own, pid) {
-            Ok(()) => return Ok(lock),
+        let tag = format!("{pid}-{}", NEXT_TAG.fetch_add(1, Ordering::Relaxed));
+        match create_dotlock(&lock, &suffixed(mbox, &format!(".lock.{tag}")), tag) {
+            Ok(held) => {
+                HELD.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(lock.clone());
+                return Ok(held);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 if dotlock_is_stale(&lock) {
                     let _ = fs::remove_file(&lock);
-                    remove_orphans(mbox);
                     continue;
                 }
                 if Instant::now() >= deadline {
@@ -162,57 +248,88 @@ fn suffixed(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Create `lock` holding `pid`, by way of `own` (see [`take_dotlock`]); `AlreadyExists` if
-/// someone holds it.
-fn create_dotlock(lock: &Path, own: &Path, pid: u32) -> std::io::Result<()> {
-    let write_pid = |path: &Path, new: bool| -> std::io::Result<()> {
-        let mut f = OpenOptions::new()
+/// Create `lock` holding our pid, by way of `own` (see [`take_dotlock`]), then make `own`
+/// the file that notes our progress (separate, so the lock holds nothing but the pid that
+/// other programs read); `AlreadyExists` if someone holds the lock (or `own` is left from an
+/// earlier process with our pid: the caller tries the next tag).
+fn create_dotlock(lock: &Path, own: &Path, tag: String) -> std::io::Result<Dotlock> {
+    let create = |path: &Path| {
+        OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
-            .create_new(new)
+            .create_new(true)
             .mode(0o644)
-            .open(path)?;
-        writeln!(f, "{pid}")
+            .open(path)
     };
-    write_pid(own, false)?;
+    writeln!(create(own)?, "{}", std::process::id())?;
     let linked = fs::hard_link(own, lock);
     let _ = fs::remove_file(own);
     match linked {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => write_pid(lock, true),
-        other => other,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(e),
+        // No hard links here: create the lock in place.
+        Err(_) => writeln!(create(lock)?, "{}", std::process::id())?,
+        Ok(()) => {}
     }
+    let file = match create(own) {
+        Ok(file) => file,
+        Err(e) => {
+            let _ = fs::remove_file(lock);
+            return Err(e);
+        }
+    };
+    Ok(Dotlock {
+        lock: lock.to_path_buf(),
+        tag,
+        own: Some(own.to_path_buf()),
+        file,
+    })
 }
 
-/// Remove `FILE.lock.PID` files that dead processes left behind (killed between writing and
-/// removing them); looked for only after breaking a stale lock, the sign of such a death.
-fn remove_orphans(mbox: &Path) {
-    let (Some(dir), Some(name)) = (mbox.parent(), mbox.file_name()) else {
-        return;
+/// Where another program's mail begins in `file` after a torn batch whose last message
+/// started at `offset` with `from_line` (see the module doc): at `offset` if that message
+/// never got there, else at the first `From ` line after it that starts a line, else at
+/// `end` (nothing but ours).
+fn foreign_start(file: &File, offset: u64, from_line: &[u8], end: u64) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut head = vec![0u8; from_line.len() + 1];
+    let ours = end >= offset + head.len() as u64 && {
+        file.read_exact_at(&mut head, offset)?;
+        head[..from_line.len()] == *from_line && head[from_line.len()] == b'\n'
     };
-    let mut prefix = name.to_owned();
-    prefix.push(".lock.");
-    let prefix = prefix.as_encoded_bytes().to_vec();
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let file = entry.file_name();
-        let Some(pid) = file.as_encoded_bytes().strip_prefix(prefix.as_slice()) else {
-            continue;
-        };
-        let pid = std::str::from_utf8(pid)
-            .ok()
-            .and_then(|p| p.parse::<i32>().ok());
-        if pid.is_some_and(|p| p > 0 && !pid_alive(p)) {
-            let _ = fs::remove_file(entry.path());
-        }
+    if !ours {
+        return Ok(offset.min(end));
     }
+    // Search "\nFrom " in chunks that overlap by its length less one.
+    let needle = b"\nFrom ";
+    let mut at = offset + from_line.len() as u64;
+    let mut buf = vec![0u8; 256 * 1024];
+    while at < end {
+        let n = ((end - at) as usize).min(buf.len());
+        file.read_exact_at(&mut buf[..n], at)?;
+        if let Some(i) = memchr::memmem::find(&buf[..n], needle) {
+            return Ok(at + i as u64 + 1);
+        }
+        if at + (n as u64) >= end {
+            break;
+        }
+        at += (n - (needle.len() - 1)) as u64;
+    }
+    Ok(end)
+}
+
+/// Remove `file`'s bytes `from..to` (of `end`), moving what follows down.
+fn cut(file: &File, from: u64, to: u64, end: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 256 * 1024];
+    let (mut src, mut dst) = (to, from);
+    while src < end {
+        let n = ((end - src) as usize).min(buf.len());
+        file.read_exact_at(&mut buf[..n], src)?;
+        file.write_all_at(&buf[..n], dst)?;
+        src += n as u64;
+        dst += n as u64;
+    }
+    file.set_len(dst)?;
+    file.sync_data()
 }
 
 /// Take an fcntl write lock on the whole file, waiting up to [`LOCK_WAIT`].
@@ -292,7 +409,7 @@ impl Mbox {
                 .map_err(|e| Error::local(format!("cannot open {}", self.path.display()), e))?;
             self.dotlock = Some(take_dotlock(&self.path)?);
             if let Err(e) = fcntl_lock(&file, &self.path, libc::F_WRLCK as libc::c_short) {
-                self.release_dotlock();
+                self.release_dotlock(false);
                 return Err(e);
             }
             self.file = Some(file);
@@ -300,17 +417,21 @@ impl Mbox {
         Ok(self.file.as_ref().expect("just opened"))
     }
 
-    fn release_dotlock(&mut self) {
+    fn release_dotlock(&mut self, keep_progress: bool) {
         if let Some(lock) = self.dotlock.take() {
-            let _ = fs::remove_file(lock);
+            lock.release(keep_progress);
         }
     }
 
     fn unlock(&mut self) {
+        self.unlock_keeping(false);
+    }
+
+    fn unlock_keeping(&mut self, keep_progress: bool) {
         if let Some(file) = self.file.take() {
             let _ = fcntl_lock(&file, &self.path, libc::F_UNLCK as libc::c_short);
         }
-        self.release_dotlock();
+        self.release_dotlock(keep_progress);
     }
 
     fn flush_buf(&mut self) -> Result<()> {
@@ -384,16 +505,15 @@ impl Mbox {
                 break;
             }
         }
-        self.buf.extend_from_slice(b"From ");
-        self.buf.extend_from_slice(
-            return_path(&header)
-                .as_deref()
-                .unwrap_or("MAILER-DAEMON")
-                .as_bytes(),
+        let from_line = format!(
+            "From {} {}",
+            return_path(&header).as_deref().unwrap_or("MAILER-DAEMON"),
+            from_date(meta.internal_date)
         );
-        self.buf.push(b' ');
-        self.buf
-            .extend_from_slice(from_date(meta.internal_date).as_bytes());
+        if let Some(lock) = &self.dotlock {
+            lock.note(self.len, from_line.as_bytes());
+        }
+        self.buf.extend_from_slice(from_line.as_bytes());
         self.buf.push(b'\n');
         let mut last = b'\n';
         for line in header.split_inclusive(|&b| b == b'\n') {
@@ -427,9 +547,24 @@ impl Sink for Mbox {
             .metadata()
             .map_err(|e| Error::local(format!("cannot read {}", path.display()), e))?
             .len();
+        // A message starts after a blank line, also when the file ends in another program's
+        // torn one: so it is seen, and the recovery can tell where ours end.
+        let pad: &[u8] = match last_two(file, len) {
+            Ok([_, b'\n']) if len == 1 => b"",
+            Ok([b'\n', b'\n']) => b"",
+            Ok([_, b'\n']) => b"\n",
+            Ok(_) if len > 0 => b"\n\n",
+            _ => b"",
+        };
+        if !pad.is_empty() {
+            use std::os::unix::fs::FileExt;
+            file.write_all_at(pad, len)
+                .map_err(|e| Error::local(format!("writing {}", path.display()), e))?;
+        }
         self.batch_start = len;
-        self.len = len;
-        Ok(Some(Recovery::Rollback(format!("mbox\n{len}"))))
+        self.len = len + pad.len() as u64;
+        let tag = self.dotlock.as_ref().map_or("", |l| l.tag.as_str());
+        Ok(Some(Recovery::Rollback(format!("mbox\n{len}\n{tag}"))))
     }
 
     fn deliver(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<()> {
@@ -457,46 +592,72 @@ impl Sink for Mbox {
 
     fn abort(&mut self) {
         let start = self.batch_start;
-        let _ = self.truncate_to(start);
-        self.unlock();
+        // Not truncated: the next run's recovery cuts the batch away, by its progress file.
+        let failed = self.truncate_to(start).is_err();
+        self.unlock_keeping(failed);
     }
 
     fn recover(&mut self, intent: &Recovery) -> Result<()> {
         let Recovery::Rollback(text) = intent else {
             return Ok(());
         };
-        let Some(("mbox", len)) = text.split_once('\n') else {
+        let mut parts = text.split('\n');
+        if parts.next() != Some("mbox") {
+            return Ok(());
+        }
+        let Some(Ok(len)) = parts.next().map(str::parse::<u64>) else {
             return Ok(());
         };
-        let Ok(len) = len.parse::<u64>() else {
-            return Ok(());
-        };
+        // Written by a version that did not record its lock's tag: cut if a message starts
+        // there.
+        let tag = parts.next().filter(|t| valid_tag(t));
         let path = self.path.clone();
+        let progress = tag.and_then(|tag| progress_of(&path, tag));
+        let failed = |e| Error::local(format!("cannot recover {}", path.display()), e);
         let file = self.lock()?;
-        let now = file
-            .metadata()
-            .map_err(|e| Error::local(format!("cannot read {}", path.display()), e))?
-            .len();
-        // Only cut what is recognisably ours: the file grew, and a message starts there.
-        let mut head = [0u8; 5];
-        let ours = now > len && {
-            let mut f = file;
-            f.seek(SeekFrom::Start(len))
-                .and_then(|_| f.read_exact(&mut head))
-                .is_ok()
-                && &head == b"From "
-        };
-        if ours {
-            self.truncate_to(len)?;
+        let now = file.metadata().map_err(failed)?.len();
+        if now > len {
+            match (tag, progress) {
+                (Some(_), Some((offset, from_line))) if offset >= len => {
+                    let foreign = foreign_start(file, offset, &from_line, now).map_err(failed)?;
+                    cut(file, len, foreign, now).map_err(failed)?;
+                }
+                // The run died before writing a message: what follows is not ours.
+                (Some(_), _) => {}
+                (None, _) => {
+                    let mut head = [0u8; 5];
+                    use std::os::unix::fs::FileExt;
+                    if file.read_exact_at(&mut head, len).is_ok() && &head == b"From " {
+                        cut(file, len, now, now).map_err(failed)?;
+                    }
+                }
+            }
+        }
+        if let Some(tag) = tag {
+            let _ = fs::remove_file(suffixed(&path, &format!(".lock.{tag}")));
         }
         self.unlock();
         Ok(())
     }
 }
 
+/// The last two bytes before `len` (zeros where the file is shorter).
+fn last_two(file: &File, len: u64) -> std::io::Result<[u8; 2]> {
+    use std::os::unix::fs::FileExt;
+    let mut two = [0u8; 2];
+    match len {
+        0 => {}
+        1 => file.read_exact_at(&mut two[1..], 0)?,
+        _ => file.read_exact_at(&mut two, len - 2)?,
+    }
+    Ok(two)
+}
+
 impl Drop for Mbox {
+    /// Dropped holding the locks, the batch was neither committed nor aborted (its journal
+    /// record failed): the progress file stays for the next run's recovery.
     fn drop(&mut self) {
-        self.unlock();
+        self.unlock_keeping(true);
     }
 }
 
@@ -616,9 +777,8 @@ mod tests {
         let intent = m.begin().unwrap().unwrap();
         m.deliver(&meta(), &mut &b"Subject: two\n\n"[..]).unwrap();
         m.flush_buf().unwrap();
-        std::mem::forget(m); // crash: locks left behind (the dotlock names our live pid)
+        crash(m);
         let lock = dir.path().join("box.lock");
-        fs::write(&lock, "999999999\n").unwrap(); // as if the owner had died
         let mut m = Mbox::open(&path).unwrap();
         m.recover(&intent).unwrap();
         assert_eq!(fs::read(&path).unwrap(), before);
@@ -630,26 +790,117 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("box");
         let lock = take_dotlock(&path).unwrap();
+        let pid = std::process::id().to_string();
+        assert_eq!(fs::read_to_string(&lock.lock).unwrap().trim(), pid);
+        // Beside it, the progress file a program breaking the lock leaves for our recovery.
+        let own = dir.path().join(format!("box.lock.{}", lock.tag));
+        assert_eq!(lock.own.as_deref(), Some(own.as_path()));
+        lock.note(7, b"From x@y Thu Jan  1 00:00:00 1970");
         assert_eq!(
-            fs::read_to_string(&lock).unwrap().trim(),
-            std::process::id().to_string()
+            progress_of(&path, &lock.tag),
+            Some((7, b"From x@y Thu Jan  1 00:00:00 1970".to_vec()))
         );
-        // The file it was written under is gone: only the mbox and its lock remain.
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().collect();
-        assert_eq!(names.len(), 1, "{names:?}");
+        assert_eq!(
+            fs::read_to_string(&lock.lock).unwrap().trim(),
+            pid,
+            "the lock holds the pid alone"
+        );
+        lock.release(false);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    /// A kill -9 of the process holding `m`: its locks stay behind, naming a process that
+    /// no longer holds them.
+    fn crash(m: Mbox) {
+        let lock = m.dotlock.as_ref().map(|l| l.lock.clone());
+        std::mem::forget(m);
+        HELD.lock().unwrap().retain(|p| Some(p) != lock.as_ref());
+    }
+
+    /// Another program's mail appended the way careful MUAs do: after a blank line.
+    fn append_as_a_mua(path: &Path, text: &[u8]) {
+        let mut f = OpenOptions::new().append(true).open(path).unwrap();
+        let old = fs::read(path).unwrap();
+        if !old.ends_with(b"\n\n") {
+            f.write_all(if old.ends_with(b"\n") { b"\n" } else { b"\n\n" })
+                .unwrap();
+        }
+        f.write_all(text).unwrap();
     }
 
     #[test]
-    fn breaking_a_dead_owners_lock_also_removes_what_dead_owners_left_half_made() {
+    fn recovery_cuts_out_the_torn_batch_and_keeps_mail_another_program_appended_after_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("box");
-        fs::write(dir.path().join("box.lock"), "999999999\n").unwrap();
-        fs::write(dir.path().join("box.lock.999999998"), "999999998\n").unwrap();
-        let live = dir.path().join(format!("box.lock.{}", std::process::id()));
-        fs::write(&live, "").unwrap();
-        let lock = take_dotlock(&path).unwrap();
-        assert!(lock.exists());
-        assert!(!dir.path().join("box.lock.999999998").exists());
-        assert!(!live.exists(), "our own file was used and removed");
+        deliver_all(&path, &[b"Subject: one\n\nbody\n"]);
+        let before = fs::read(&path).unwrap();
+        let mut m = Mbox::open(&path).unwrap();
+        let intent = m.begin().unwrap().unwrap();
+        m.deliver(&meta(), &mut &b"Subject: two\n\ncomplete\n"[..])
+            .unwrap();
+        // The third message is cut off mid-line by the crash.
+        let from = b"From MAILER-DAEMON Thu Jan  1 00:00:00 1970";
+        m.dotlock.as_ref().unwrap().note(m.len, from);
+        let mut torn = from.to_vec();
+        torn.extend_from_slice(b"\nSubject: three\n\nhalf a li");
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(&torn)
+            .unwrap();
+        crash(m);
+        // A MUA breaks the dead run's lock and appends two messages.
+        fs::remove_file(dir.path().join("box.lock")).unwrap();
+        let mua = b"From mua@example.org Wed Dec  2 06:00:00 2026\nSubject: mua\n\n>From me\n\n\
+                    From mua@example.org Wed Dec  2 06:00:01 2026\nSubject: mua 2\n\nhi\n\n";
+        append_as_a_mua(&path, mua);
+        let mut m = Mbox::open(&path).unwrap();
+        m.recover(&intent).unwrap();
+        let mut want = before;
+        want.extend_from_slice(mua);
+        assert_eq!(
+            String::from_utf8(fs::read(&path).unwrap()).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
+        let left: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "no lock files left: {left:?}");
+    }
+
+    #[test]
+    fn a_run_that_died_before_its_first_message_leaves_what_follows_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("box");
+        deliver_all(&path, &[b"Subject: one\n\nbody\n"]);
+        let mut m = Mbox::open(&path).unwrap();
+        let intent = m.begin().unwrap().unwrap();
+        crash(m);
+        fs::remove_file(dir.path().join("box.lock")).unwrap();
+        append_as_a_mua(
+            &path,
+            b"From mua@example.org Wed Dec  2 06:00:00 2026\nSubject: mua\n\n",
+        );
+        let after_mua = fs::read(&path).unwrap();
+        Mbox::open(&path).unwrap().recover(&intent).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), after_mua);
+    }
+
+    #[test]
+    fn a_message_appended_after_a_torn_one_starts_after_a_blank_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("box");
+        fs::write(
+            &path,
+            "From x@y Thu Jan  1 00:00:00 1970\nSubject: torn\n\nhalf",
+        )
+        .unwrap();
+        deliver_all(&path, &[b"Subject: next\n\nbody\n"]);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with(
+                "From x@y Thu Jan  1 00:00:00 1970\nSubject: torn\n\nhalf\n\nFrom MAILER-DAEMON "
+            ),
+            "{text:?}"
+        );
     }
 }
