@@ -103,6 +103,7 @@ fn extra_sections() -> String {
         "The configuration (default ~/.config/mailfetch/config.toml).",
     );
     item(&mut s, "$XDG_STATE_HOME/mailfetch/ACCOUNT.state", "The journal of delivered messages of ACCOUNT (default under ~/.local/state/mailfetch/). Override the directory with --state-dir or MAILFETCH_STATE_DIR.");
+    item(&mut s, "$XDG_STATE_HOME/mailfetch/ACCOUNT.state.size", "The journal's length when mailfetch last synced it. A journal found shorter (cut short, or an older copy put back) is refused with exit 74 rather than read as if the missing deliveries never happened; delete this file to go on with the journal as it is, or run pull --reset-state.");
     item(
         &mut s,
         "$XDG_STATE_HOME/mailfetch/ACCOUNT.lock",
@@ -111,6 +112,7 @@ fn extra_sections() -> String {
     item(&mut s, "$XDG_STATE_HOME/mailfetch/ACCOUNT.oauth2", "The OAuth2 tokens of ACCOUNT (refresh token, current access token and its expiry), written by mailfetch auth and renewed by pull; created with mode 0600 and replaced atomically. mailfetch refuses a token file others can read. Delete it to make mailfetch forget the authorization (and revoke the app's access at the provider).");
     item(&mut s, "/etc/resolv.conf", "mailfetch init asks the first nameserver listed here for RFC 6186 SRV records (_imaps._tcp.DOMAIN and the like) when it offers a DNS lookup of a custom domain's server. The environment variable MAILFETCH_RESOLVER=IP:PORT names another resolver instead; it is meant for testing and unusual setups.");
     item(&mut s, "MBOX.lock", "The dotlock taken, with an fcntl lock, while appending to an mbox; a dotlock whose process is dead, or older than five minutes, is broken.");
+    item(&mut s, "MBOX.lock.PID-N", "Beside the dotlock while mailfetch appends: where the message being written began. It outlives a crash, so that the next run removes only the interrupted batch, keeping mail another program appended after it; that run deletes the file.");
     s.push_str(".SH EXIT STATUS\n");
     for (code, what) in [
         ("0", "Success, whether or not there was new mail."),

@@ -4,7 +4,7 @@
 use crate::error::{Class, Error, Result};
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 const HEADER: &str = "mailfetch-state 1";
@@ -83,6 +83,9 @@ fn now() -> i64 {
 pub struct State {
     path: PathBuf,
     file: File,
+    /// `<account>.state.size`: the journal's length after its last synced write (see
+    /// [`State::open`]).
+    size: File,
     mailboxes: HashMap<String, MailboxState>,
     records: usize,
     recovery: Option<Recovery>,
@@ -135,6 +138,11 @@ impl State {
 
     /// Open (or create) the state of `account` in `dir`. A corrupt journal is an error unless
     /// `reset` is set, in which case it is moved aside and a new one started.
+    ///
+    /// A journal cut short is an error too: each synced write records the journal's length in
+    /// `<account>.state.size` (after the sync, and before the rename of a compaction, so a
+    /// crash leaves it at most as long as the journal), and a journal shorter than that has
+    /// lost records that no checksum can miss: the mail they recorded would be fetched again.
     pub fn open(dir: &Path, account: &str, reset: bool) -> Result<State> {
         fs::create_dir_all(dir)
             .map_err(|e| Error::local(format!("cannot create state dir {}", dir.display()), e))?;
@@ -144,8 +152,36 @@ impl State {
             fs::rename(&path, &aside)
                 .map_err(|e| Error::local(format!("cannot move {} aside", path.display()), e))?;
         }
+        let size_path = path.with_extension("state.size");
+        let size = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&size_path)
+            .map_err(|e| Error::local(format!("cannot open {}", size_path.display()), e))?;
         let (mailboxes, records, recovery) = match File::open(&path) {
-            Ok(f) => load(&path, f)?,
+            Ok(f) => {
+                let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+                match recorded_size(&size) {
+                    Some(want) if len < want && !reset => {
+                        return Err(Error::new(
+                            Class::LocalIo,
+                            format!(
+                                "state file {} is shorter ({len} bytes) than mailfetch left it \
+                                 ({want} bytes): cut short, or an older copy; mailfetch will \
+                                 not guess what was delivered. Run with --reset-state to start \
+                                 afresh (every message on the server is then fetched again), or \
+                                 delete {} to go on with it as it is (what the lost part \
+                                 recorded is fetched again)",
+                                path.display(),
+                                size_path.display()
+                            ),
+                        ));
+                    }
+                    _ => load(&path, f)?,
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (HashMap::new(), 0, None),
             Err(e) => {
                 return Err(Error::local(
@@ -156,6 +192,7 @@ impl State {
         };
         let mut state = State {
             file: open_append(&path)?,
+            size,
             path,
             mailboxes,
             records,
@@ -166,6 +203,14 @@ impl State {
             state.rewrite()?;
         }
         Ok(state)
+    }
+
+    /// Note the journal's length `len`, once what it covers is synced. Best effort: a note
+    /// that fails leaves an older, smaller one, which only weakens the check in
+    /// [`State::open`].
+    fn note_size(&self, len: u64) {
+        use std::os::unix::fs::FileExt;
+        let _ = self.size.write_all_at(format!("{len:020}\n").as_bytes(), 0);
     }
 
     /// What a crash left for the sink to finish or undo, if anything. Call
@@ -365,6 +410,11 @@ impl State {
             .write_all(buf.as_bytes())
             .and_then(|_| if sync { self.file.sync_data() } else { Ok(()) })
             .map_err(|e| Error::local(format!("cannot write state {}", self.path.display()), e))?;
+        if sync {
+            if let Ok(m) = self.file.metadata() {
+                self.note_size(m.len());
+            }
+        }
         self.records += records.len();
         Ok(())
     }
@@ -401,6 +451,8 @@ impl State {
         }
         let file = out.into_inner().map_err(|e| err(e.into_error()))?;
         file.sync_all().map_err(err)?;
+        // Before the rename: a crash between the two leaves the longer, old journal.
+        self.note_size(file.metadata().map_err(err)?.len());
         fs::rename(&tmp, &self.path).map_err(err)?;
         sync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
         self.file = open_append(&self.path)?;
@@ -437,6 +489,13 @@ fn merge(old: Option<&Entry>, new: Entry) -> Entry {
         Some(old) if old.kind == Kind::Message => old.clone(),
         _ => new,
     }
+}
+
+/// The length `<account>.state.size` holds, if it holds one.
+fn recorded_size(size: &File) -> Option<u64> {
+    let mut text = String::new();
+    (&*size).read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
 }
 
 fn open_append(path: &Path) -> Result<File> {
@@ -484,12 +543,12 @@ fn load(path: &Path, file: File) -> Result<Loaded> {
             break;
         }
         n += 1;
-        let complete = raw.last() == Some(&b'\n');
         let parsed = parse_line(&raw);
         let Some(record) = parsed else {
-            // A torn final line is what a crash mid-append leaves; anything else is damage.
+            // A torn final line is what a crash mid-append leaves; anything else is damage,
+            // the first line included (it is written whole, under another name, then renamed).
             let at_end = reader.fill_buf().map(|b| b.is_empty()).unwrap_or(false);
-            if at_end && (!complete || n > 1) {
+            if at_end && n > 1 {
                 n -= 1;
                 break;
             }
@@ -707,6 +766,66 @@ mod tests {
         let s = open(dir.path());
         assert!(s.recovery().is_none());
         assert!(s.is_seen("INBOX", "-", "1"));
+    }
+
+    #[test]
+    fn a_journal_cut_short_is_an_error_not_forgotten_mail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        s.record("INBOX", "-", &plain(&["1", "2"])).unwrap();
+        s.record("INBOX", "-", &plain(&["3"])).unwrap();
+        drop(s);
+        let path = State::path_for(dir.path(), "acct");
+        let text = fs::read_to_string(&path).unwrap();
+        // Cut at a line boundary, after the first record: every checksum still holds.
+        let cut = text.match_indices('\n').nth(1).unwrap().0 + 1;
+        fs::write(&path, &text[..cut]).unwrap();
+        let err = State::open(dir.path(), "acct", false).err().unwrap();
+        assert_eq!(err.class(), Class::LocalIo);
+        assert!(err.message().contains("is shorter"), "{}", err.message());
+        assert!(err.message().contains("--reset-state"), "{}", err.message());
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            text[..cut],
+            "left as it was"
+        );
+        // The user's way on: start afresh, or accept the file as it is.
+        let s = State::open(dir.path(), "acct", true).unwrap();
+        assert!(!s.is_seen("INBOX", "-", "1"));
+        drop(s);
+        fs::write(&path, &text[..cut]).unwrap();
+        fs::remove_file(path.with_extension("state.size")).unwrap();
+        let s = open(dir.path());
+        assert!(s.is_seen("INBOX", "-", "1") && !s.is_seen("INBOX", "-", "3"));
+    }
+
+    #[test]
+    fn an_emptied_journal_is_an_error_and_a_compacted_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        for i in 0..50 {
+            s.record("INBOX", "-", &plain(&[&i.to_string()])).unwrap();
+        }
+        s.retain("INBOX", &HashSet::from(["7"]));
+        s.compact_if_worthwhile().unwrap();
+        drop(s);
+        let s = open(dir.path());
+        assert!(s.is_seen("INBOX", "-", "7") && !s.is_seen("INBOX", "-", "8"));
+        drop(s);
+        fs::write(State::path_for(dir.path(), "acct"), "").unwrap();
+        assert!(State::open(dir.path(), "acct", false).is_err());
+    }
+
+    #[test]
+    fn a_first_line_that_is_not_the_header_is_damage_even_unterminated() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(State::path_for(dir.path(), "acct"), "garbage, no newline").unwrap();
+        let err = State::open(dir.path(), "acct", false).err().unwrap();
+        assert!(
+            err.message().contains("corrupt at line 1"),
+            "{}",
+            err.message()
+        );
     }
 
     #[test]

@@ -35,6 +35,11 @@
 //!   twice, but is never taken for its message.
 //! - `E`: the batch is finished.
 //!
+//! Beside it, `<state-dir>/<account>.state.size` holds the journal's length after its last
+//! synced write (written after the sync; before the rename of a compaction). A journal
+//! shorter than that was cut short or replaced by an older copy: its lost records, checksums
+//! and all, would silently re-deliver mail, so it is refused like a corrupt one.
+//!
 //! Recording a message appends one line: O(1), no rewrite. When the journal has grown to
 //! well over the number of live IDs it is compacted (written anew to a temporary file,
 //! fsync'd, renamed over the old one, directory fsync'd). A load of 100,000 IDs parses about
