@@ -314,3 +314,27 @@ pub fn message(tag: &str, size: usize) -> Vec<u8> {
     }
     crate::support::corpus::simple(&format!("torture-{tag}"), &format!("torture {tag}"), &body)
 }
+
+/// Messages that peers have been seen to mangle or skip: header-only (no blank line, no
+/// body), one 200,000-character line, a body of lone dots and `From ` lines, CR without LF.
+pub fn edge_messages(tag: &str) -> Vec<Vec<u8>> {
+    let header =
+        |kind: &str| crate::support::corpus::headers(&format!("torture-{tag}-{kind}"), kind);
+    let with_body = |kind: &str, body: &[u8]| {
+        let mut m = header(kind);
+        m.push(b'\n');
+        m.extend_from_slice(body);
+        m
+    };
+    let mut long = "x".repeat(200_000);
+    long.push('\n');
+    vec![
+        header("header-only"),
+        with_body("long-line", long.as_bytes()),
+        with_body(
+            "dots",
+            b".\n..\n.\nFrom here\n>From there\n>>From everywhere\n.\n",
+        ),
+        with_body("bare-cr", b"one\rtwo\nthree\n"),
+    ]
+}

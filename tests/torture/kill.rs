@@ -129,8 +129,12 @@ fn kill_rounds(p: Pipeline, keep: bool, rounds: usize, seed: u64) -> Row {
         d.seed(&user, &batch);
         expected.extend(batch);
     };
-    // More than one commit batch (200 messages) at first, so kills fall between commits.
+    // More than one commit batch (200 messages) at first, so kills fall between commits,
+    // and the messages peers mangle.
     seed_mail(&mut expected, &mut rng, 0, 260);
+    let edge = check::edge_messages(&format!("{}-{keep}", user.name));
+    d.seed(&user, &edge);
+    expected.extend(edge);
     // How long a pull takes: the kill instant is drawn from 0..1.2x this, and the estimate
     // follows the pulls that end by themselves.
     let mut whole = Duration::from_millis(400);
