@@ -378,11 +378,11 @@ pub fn pull(account: &Account, opts: &Options, observer: &dyn Observer) -> Resul
         // Say what was saved before the failure, so nobody fetches it again by hand.
         Err(e) if summary.fetched > 0 => {
             let n = summary.fetched;
-            let plural = if n == 1 { "" } else { "s" };
+            let (plural, verb) = if n == 1 { ("", "is") } else { ("s", "are") };
             Err(ctx(Error::new(
                 e.class(),
                 format!(
-                    "{} ({n} message{plural} delivered before this are safe in {})",
+                    "{} ({n} message{plural} delivered before this {verb} safe in {})",
                     e.message(),
                     summary.target
                 ),
