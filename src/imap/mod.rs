@@ -319,12 +319,20 @@ impl Imap {
     fn with_reconnect<T>(&mut self, mut op: impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
         loop {
             match op(self) {
-                Err(e) if self.session.lost() && self.reconnects < RECONNECTS => {
+                Err(e) if self.may_reconnect(&e) => {
                     self.reconnect(&e)?;
                 }
                 other => return other,
             }
         }
+    }
+
+    /// Whether `e` is a lost connection (EOF, an I/O error, BYE, a timeout: temporary
+    /// failures) that a new connection may get past, with reconnects left. A protocol error
+    /// leaves the session unusable too, but a broken or hostile server answers the same way
+    /// again, so it ends the run at once (exit 76).
+    fn may_reconnect(&self, e: &Error) -> bool {
+        self.session.lost() && e.class() == Class::Temporary && self.reconnects < RECONNECTS
     }
 
     /// Replace a lost session: wait, log in again, re-select the folder (whose UIDVALIDITY
@@ -1321,7 +1329,7 @@ impl LargeBody<'_> {
                         format!("{} keeps throttling; try later", self.imap.session.peer()),
                     ))
                 }
-                Err(e) if self.imap.session.lost() && self.imap.reconnects < RECONNECTS => {
+                Err(e) if self.imap.may_reconnect(&e) => {
                     self.in_flight.clear();
                     self.imap.reconnect(&e)?;
                     self.imap.drain_cleanups()?;
