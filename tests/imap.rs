@@ -13,35 +13,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
-use support::client::{maildir_messages, maildir_tmp_count, Client};
+use support::client::{imap_account, maildir_messages, maildir_tmp_count, Client};
 use support::corpus::{corpus, message_id, simple};
 use support::dovecot::{Dovecot, TestUser};
 use support::mbox::read_mbox_with_python;
-
-/// An IMAP account `[accounts.NAME]` on the test Dovecot; `tls` is implicit (IMAPS),
-/// starttls or none; `extra` is appended verbatim (more keys).
-fn imap_account(
-    d: &Dovecot,
-    name: &str,
-    user: &TestUser,
-    tls: &str,
-    target: &str,
-    extra: &str,
-) -> String {
-    let port = match tls {
-        "implicit" => d.imaps(),
-        _ => d.imap(),
-    };
-    format!(
-        "[accounts.{name}]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"{host}\"\n\
-         port = {port}\ntls = \"{tls}\"\nca-file = \"{ca}\"\nuser = \"{user}\"\n\
-         password = \"{pw}\"\ntarget = \"{target}\"\ntimeout = 30\n{extra}\n",
-        host = d.tls_name(),
-        ca = d.ca_file().display(),
-        user = user.name,
-        pw = user.password,
-    )
-}
 
 /// `s` as an IMAP quoted string.
 fn quoted(s: &str) -> String {

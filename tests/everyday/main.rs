@@ -18,16 +18,7 @@ use support::dovecot::{Dovecot, TestUser};
 /// An IMAP account `[accounts.NAME]` on the test Dovecot (implicit TLS); `extra` is appended
 /// verbatim.
 pub fn imap_account(d: &Dovecot, name: &str, user: &TestUser, target: &str, extra: &str) -> String {
-    format!(
-        "[accounts.{name}]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"{host}\"\n\
-         port = {port}\ntls = \"implicit\"\nca-file = \"{ca}\"\nuser = \"{user}\"\n\
-         password = \"{pw}\"\ntarget = \"{target}\"\ntimeout = 30\n{extra}\n",
-        host = d.tls_name(),
-        port = d.imaps(),
-        ca = d.ca_file().display(),
-        user = user.name,
-        pw = user.password,
-    )
+    support::client::imap_account(d, name, user, "implicit", target, extra)
 }
 
 /// A message of `size` bytes or a little more, dated `date` (RFC 5322).

@@ -135,3 +135,28 @@ pub fn pop3_account(
         pw = user.password,
     )
 }
+
+/// An IMAP account `[accounts.NAME]` on the test Dovecot, with `tls` one of implicit (IMAPS),
+/// starttls, none; `extra` is appended verbatim (more keys).
+pub fn imap_account(
+    d: &crate::support::dovecot::Dovecot,
+    name: &str,
+    user: &crate::support::dovecot::TestUser,
+    tls: &str,
+    target: &str,
+    extra: &str,
+) -> String {
+    let port = match tls {
+        "implicit" => d.imaps(),
+        _ => d.imap(),
+    };
+    format!(
+        "[accounts.{name}]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"{host}\"\n\
+         port = {port}\ntls = \"{tls}\"\nca-file = \"{ca}\"\nuser = \"{user}\"\n\
+         password = \"{pw}\"\ntarget = \"{target}\"\ntimeout = 30\n{extra}\n",
+        host = d.tls_name(),
+        ca = d.ca_file().display(),
+        user = user.name,
+        pw = user.password,
+    )
+}

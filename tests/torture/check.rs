@@ -149,6 +149,48 @@ pub fn tally(
     t
 }
 
+/// The mail of one trial: what the source ever held, and how to read what the target and
+/// the source hold now; a broken run and the rerun that follows are judged by it.
+pub struct Mail<'a> {
+    pub expected: &'a [Vec<u8>],
+    pub target: Box<dyn Fn() -> Vec<Vec<u8>> + 'a>,
+    pub server: Box<dyn Fn() -> Vec<Vec<u8>> + 'a>,
+}
+
+impl Mail<'_> {
+    /// Count the promise's breaches now into `row` (see [`tally`]), naming `when` if any.
+    pub fn count(&self, row: &mut Row, when: &str, finished: bool, torn_tail_ok: bool) {
+        let t = tally(
+            self.expected,
+            &(self.target)(),
+            &(self.server)(),
+            finished,
+            torn_tail_ok,
+        );
+        if !t.is_zero() {
+            row.problems.push(format!("{when}: {t:?}"));
+        }
+        row.tally.add(t);
+    }
+
+    /// The rerun after a break (by `client`, with nothing in the way any more) must finish
+    /// the job: exit 0, every message once, and unless `keep`, an empty server.
+    pub fn rerun(&self, row: &mut Row, what: &str, client: &Client, keep: bool) {
+        let rerun = pull(client, &[], None);
+        row.saw(&rerun);
+        row.expect(rerun.code == Some(0), || {
+            format!("{what}, rerun: {}", rerun.describe())
+        });
+        self.count(row, &format!("{what}, after the rerun"), true, false);
+        if !keep {
+            let left = (self.server)().len();
+            row.expect(left == 0, || {
+                format!("{what}: {left} messages left on the server")
+            });
+        }
+    }
+}
+
 /// How a mailfetch process ended.
 #[derive(Debug)]
 pub struct Exit {

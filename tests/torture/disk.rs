@@ -4,7 +4,7 @@
 //! space is freed a rerun completes the job with no duplicate, also when the disk filled up
 //! in the middle of writing the state journal.
 
-use crate::check::{self, local_messages, message, tally, Row};
+use crate::check::{self, local_messages, message, Mail, Row};
 use crate::kill::imap_account;
 use crate::support::client::{pop3_account, Client};
 use crate::support::dovecot::{Dovecot, TestUser};
@@ -130,39 +130,14 @@ fn target_full(kind: Kind) -> Row {
         row.expect(exit.stderr.contains("No space left"), || {
             format!("{what}: want the cause named: {:?}", exit.stderr)
         });
-        let on_server = d.server_messages(&user, "INBOX");
-        let t = tally(
-            &expected,
-            &local_messages(&place, mbox),
-            &on_server,
-            false,
-            false,
-        );
-        if !t.is_zero() {
-            row.problems.push(format!("{what}, right after: {t:?}"));
-        }
-        row.tally.add(t);
+        let mail = Mail {
+            expected: &expected,
+            target: Box::new(|| local_messages(&place, mbox)),
+            server: Box::new(|| d.server_messages(&user, "INBOX")),
+        };
+        mail.count(&mut row, &format!("{what}, right after"), false, false);
         fs.grow(64 * 1024);
-        let rerun = check::pull(&c, &[], None);
-        row.saw(&rerun);
-        row.expect(rerun.code == Some(0), || {
-            format!("{what}, rerun: {}", rerun.describe())
-        });
-        let on_server = d.server_messages(&user, "INBOX");
-        let t = tally(
-            &expected,
-            &local_messages(&place, mbox),
-            &on_server,
-            true,
-            false,
-        );
-        if !t.is_zero() {
-            row.problems.push(format!("{what}, after the rerun: {t:?}"));
-        }
-        row.tally.add(t);
-        row.expect(on_server.is_empty(), || {
-            format!("{what}: {} messages left on the server", on_server.len())
-        });
+        mail.rerun(&mut row, &what, &c, false);
     }
     row
 }
@@ -208,40 +183,15 @@ fn state_full(mbox: bool) -> Row {
         row.expect(matches!(exit.code, Some(0) | Some(74)), || {
             format!("{what}: want exit 74 (or 0 if it fit): {}", exit.describe())
         });
-        let on_server = d.server_messages(&user, "INBOX");
-        let t = tally(
-            &expected,
-            &local_messages(&c.path(place), mbox),
-            &on_server,
-            false,
-            false,
-        );
-        if !t.is_zero() {
-            row.problems.push(format!("{what}, right after: {t:?}"));
-        }
-        row.tally.add(t);
+        let mail = Mail {
+            expected: &expected,
+            target: Box::new(|| local_messages(&c.path(place), mbox)),
+            server: Box::new(|| d.server_messages(&user, "INBOX")),
+        };
+        mail.count(&mut row, &format!("{what}, right after"), false, false);
         let _ = std::fs::remove_file(c.state_dir().join("filler"));
         fs.grow(64 * 1024);
-        let rerun = check::pull(&c, &[], None);
-        row.saw(&rerun);
-        row.expect(rerun.code == Some(0), || {
-            format!("{what}, rerun: {}", rerun.describe())
-        });
-        let on_server = d.server_messages(&user, "INBOX");
-        let t = tally(
-            &expected,
-            &local_messages(&c.path(place), mbox),
-            &on_server,
-            true,
-            false,
-        );
-        if !t.is_zero() {
-            row.problems.push(format!("{what}, after the rerun: {t:?}"));
-        }
-        row.tally.add(t);
-        row.expect(on_server.is_empty(), || {
-            format!("{what}: {} messages left on the server", on_server.len())
-        });
+        mail.rerun(&mut row, &what, &c, false);
         drop(fs);
     }
     // The rounds must have hit the full disk at different places, not all fit.

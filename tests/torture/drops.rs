@@ -4,7 +4,7 @@
 //! every break nothing may be deleted that is not delivered, nothing partial delivered, and
 //! an unbroken rerun completes the job exactly once.
 
-use crate::check::{self, local_messages, message, tally, Exit, Row};
+use crate::check::{self, local_messages, message, Exit, Mail, Row};
 use crate::kill::imap_account;
 use crate::proxy::{Cut, Proxy};
 use crate::support::client::{pop3_account, Client};
@@ -102,30 +102,14 @@ impl Trial<'_> {
                 exit.describe()
             )
         });
-        let on_server = self.d.server_messages(&self.user, "INBOX");
-        let t = tally(&self.expected, &self.target(c), &on_server, false, false);
-        if !t.is_zero() {
-            row.problems.push(format!("{what}, right after: {t:?}"));
-        }
-        row.tally.add(t);
+        let mail = Mail {
+            expected: &self.expected,
+            target: Box::new(|| self.target(c)),
+            server: Box::new(|| self.d.server_messages(&self.user, "INBOX")),
+        };
+        mail.count(row, &format!("{what}, right after"), false, false);
         proxy.set(Cut::Pass);
-        let rerun = check::pull(c, &[], None);
-        row.saw(&rerun);
-        row.expect(rerun.code == Some(0), || {
-            format!("{what}, rerun: {}", rerun.describe())
-        });
-        let on_server = self.d.server_messages(&self.user, "INBOX");
-        let delivered = self.target(c);
-        let t = tally(&self.expected, &delivered, &on_server, true, false);
-        if !t.is_zero() {
-            row.problems.push(format!("{what}, after the rerun: {t:?}"));
-        }
-        row.tally.add(t);
-        if !keep {
-            row.expect(on_server.is_empty(), || {
-                format!("{what}: {} messages left on the server", on_server.len())
-            });
-        }
+        mail.rerun(row, what, c, keep);
     }
 }
 

@@ -56,16 +56,7 @@ pub fn scenarios() -> Vec<Scenario> {
 
 /// An IMAP account `[accounts.NAME]` on the test Dovecot over implicit TLS.
 pub fn imap_account(d: &Dovecot, name: &str, user: &TestUser, target: &str, extra: &str) -> String {
-    format!(
-        "[accounts.{name}]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"{host}\"\n\
-         port = {port}\ntls = \"implicit\"\nca-file = \"{ca}\"\nuser = \"{user}\"\n\
-         password = \"{pw}\"\ntarget = \"{target}\"\ntimeout = 30\n{extra}\n",
-        host = d.tls_name(),
-        port = d.imaps(),
-        ca = d.ca_file().display(),
-        user = user.name,
-        pw = user.password,
-    )
+    crate::support::client::imap_account(d, name, user, "implicit", target, extra)
 }
 
 /// A source account `src` of pipeline `p` on `user`, keeping mail or not, and (for the

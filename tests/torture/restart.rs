@@ -2,7 +2,7 @@
 //! clear error (or, for IMAP, a reconnect that finishes the job), nothing lost or wrongly
 //! deleted, and a rerun completes exactly once.
 
-use crate::check::{self, local_messages, message, tally, Row};
+use crate::check::{self, local_messages, message, Mail, Row};
 use crate::kill::imap_account;
 use crate::support::client::{pop3_account, Client};
 use crate::support::dovecot::{script, Dovecot};
@@ -157,38 +157,13 @@ fn restarts(imap: bool) -> Row {
                 },
             );
         }
-        let on_server = d.server_messages(&user, "INBOX");
-        let t = tally(
-            &expected,
-            &local_messages(&c.path("M"), false),
-            &on_server,
-            false,
-            false,
-        );
-        if !t.is_zero() {
-            row.problems.push(format!("{what}, right after: {t:?}"));
-        }
-        row.tally.add(t);
-        let rerun = check::pull(&c, &[], None);
-        row.saw(&rerun);
-        row.expect(rerun.code == Some(0), || {
-            format!("{what}, rerun: {}", rerun.describe())
-        });
-        let on_server = d.server_messages(&user, "INBOX");
-        let t = tally(
-            &expected,
-            &local_messages(&c.path("M"), false),
-            &on_server,
-            true,
-            false,
-        );
-        if !t.is_zero() {
-            row.problems.push(format!("{what}, after the rerun: {t:?}"));
-        }
-        row.tally.add(t);
-        row.expect(on_server.is_empty(), || {
-            format!("{what}: {} messages left on the server", on_server.len())
-        });
+        let mail = Mail {
+            expected: &expected,
+            target: Box::new(|| local_messages(&c.path("M"), false)),
+            server: Box::new(|| d.server_messages(&user, "INBOX")),
+        };
+        mail.count(&mut row, &format!("{what}, right after"), false, false);
+        mail.rerun(&mut row, &what, &c, false);
     }
     row
 }
