@@ -138,10 +138,11 @@ fn restarts(imap: bool) -> Row {
         });
         row.saw(&exit);
         row.rounds += 1;
-        // POP3 fails with 75; IMAP reconnects after 2 s and may find the server back.
-        row.expect(matches!(exit.code, Some(0) | Some(75)), || {
+        // POP3 fails with 75; IMAP reconnects after 2 s and may find the server back (0), or
+        // not yet (69, unavailable, on a loaded machine).
+        row.expect(matches!(exit.code, Some(0) | Some(69) | Some(75)), || {
             format!(
-                "{what}: want exit 75 (or 0 after a reconnect): {}",
+                "{what}: want exit 75 (0 after a reconnect, 69 if still down): {}",
                 exit.describe()
             )
         });
