@@ -292,12 +292,67 @@ fn library_error_text(e: &async_imap::error::Error) -> String {
     }
 }
 
+/// The most characters of an unparsable response shown in its error.
+const UNPARSABLE_SHOWN: usize = 80;
+
+/// The start of the response in async-imap's error for one its parser cannot take (an
+/// I/O error of its own, "`<nom error>` during parsing of `"<the response>"`"): its first
+/// [`UNPARSABLE_SHOWN`] characters, escaped and quoted (an escape counts as one), or `None`
+/// for other errors.
+fn unparsable(e: &io::Error) -> Option<String> {
+    const MARK: &str = " during parsing of \"";
+    if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        return None;
+    }
+    let text = e.to_string();
+    let at = text.find(MARK)?;
+    let quoted = text[at + MARK.len()..].strip_suffix('"').unwrap_or("");
+    let mut shown = String::from("\"");
+    let mut chars = quoted.chars();
+    let mut count = 0;
+    while let Some(c) = chars.next() {
+        if count == UNPARSABLE_SHOWN {
+            shown.push_str("\"...");
+            return Some(shown);
+        }
+        shown.push(c);
+        if c == '\\' {
+            // `\n`, `\"`, `\\`, `\u{fffd}`: the escape is one character of the response.
+            if let Some(n) = chars.next() {
+                shown.push(n);
+                if n == 'u' {
+                    for n in chars.by_ref() {
+                        shown.push(n);
+                        if n == '}' {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        count += 1;
+    }
+    shown.push('"');
+    Some(shown)
+}
+
+/// Map an I/O error met reading from `peer` while `what`: an unparsable response is the
+/// server breaking the protocol, anything else is the network failing (temporary).
+fn read_error(peer: &str, what: &str, e: io::Error) -> Error {
+    match unparsable(&e) {
+        Some(shown) => Error::protocol(format!(
+            "{what}: {peer} sent an unparsable response: {shown}"
+        )),
+        None => Error::network(format!("{what} ({peer})"), e),
+    }
+}
+
 /// Map an async-imap error met while `what`: I/O and dropped connections are temporary,
-/// anything else is the server breaking the protocol.
+/// anything else (an unparsable response among them) is the server breaking the protocol.
 fn library_error(peer: &str, what: &str, e: async_imap::error::Error) -> Error {
     use async_imap::error::Error as E;
     match e {
-        E::Io(io) => Error::network(format!("{what} ({peer})"), io),
+        E::Io(io) => read_error(peer, what, io),
         E::ConnectionLost => Error::new(
             Class::Temporary,
             format!("{what}: {peer} closed the connection"),
@@ -376,7 +431,7 @@ impl Session {
             &format!("waiting for {peer}'s greeting"),
             async { client.read_response().await },
         )?
-        .map_err(|e| Error::network(format!("reading {peer}'s greeting"), e))?
+        .map_err(|e| read_error(&peer, "reading the greeting", e))?
         .ok_or_else(|| {
             Error::new(
                 Class::Unavailable,
@@ -597,14 +652,7 @@ impl Session {
             Ok(Err(e)) => {
                 self.lost = true;
                 // async-imap reports an unparsable response as an I/O error of its own.
-                return Err(if e.to_string().contains("during parsing") {
-                    Error::protocol(format!(
-                        "{} sent a response mailfetch cannot parse: {e}",
-                        self.peer
-                    ))
-                } else {
-                    Error::network(format!("reading from {}", self.peer), e)
-                });
+                return Err(read_error(&self.peer, "reading a response", e));
             }
         };
         if self.trace.enabled() {
@@ -819,7 +867,7 @@ impl PreAuth<'_> {
         .map_err(|e| Error::network(format!("sending {command} to {}", self.peer), e))?;
         loop {
             let resp = block(self.rt, self.limit, &what, client.read_response())?
-                .map_err(|e| Error::network(format!("reading from {}", self.peer), e))?
+                .map_err(|e| read_error(self.peer, "reading a response", e))?
                 .ok_or_else(|| {
                     Error::new(
                         Class::Temporary,
@@ -1101,6 +1149,45 @@ mod tests {
             library_error_text(&e),
             "[AUTHENTICATIONFAILED] Authentication failed."
         );
+    }
+
+    #[test]
+    fn an_unparsable_response_is_a_protocol_error_in_words() {
+        // What async-imap makes of `* 1 FETCH (UID 1 BODY[] {-5}` (its parser's debug dump).
+        let raw = "* 1 FETCH (UID 1 BODY[] {-5}\r\nabc";
+        let library = |raw: &str| {
+            io::Error::other(format!(
+                "Error(Error {{ input: {:?}, code: TakeWhile1 }}) during parsing of {:?}",
+                raw.as_bytes(),
+                raw
+            ))
+        };
+        let e = library_error(
+            "h:143",
+            "logging in",
+            async_imap::error::Error::Io(library(raw)),
+        );
+        assert_eq!(e.class(), Class::Protocol);
+        assert_eq!(
+            e.message(),
+            r#"logging in: h:143 sent an unparsable response: "* 1 FETCH (UID 1 BODY[] {-5}\r\nabc""#
+        );
+        // Long ones are cut after 80 characters, an escape counting as one.
+        let long = format!("\u{1}\"{}", "x".repeat(500));
+        let e = read_error("h:143", "reading a response", library(&long));
+        let shown = e.message().split_once(": ").unwrap().1;
+        assert_eq!(
+            shown,
+            format!(
+                "h:143 sent an unparsable response: \"\\u{{1}}\\\"{}\"...",
+                "x".repeat(78)
+            )
+        );
+        // Other I/O errors are the network's, and ours pass through.
+        let reset = read_error("h:143", "reading", io::ErrorKind::ConnectionReset.into());
+        assert_eq!(reset.class(), Class::Temporary);
+        let ours = read_error("h:143", "reading", Error::protocol("refused").into_io());
+        assert_eq!((ours.class(), ours.message()), (Class::Protocol, "refused"));
     }
 
     #[test]
