@@ -479,8 +479,19 @@ impl Imap {
             return Ok(out);
         }
         let peer = self.session.peer().to_string();
+        let folder = self
+            .selected
+            .as_ref()
+            .map_or(String::new(), |s| format!(" in {}", s.folder.name));
+        // The message number each UID was listed with: a UID listed for two messages is a
+        // broken server (one of them could never be fetched), the same message listed twice
+        // is not (a throttled listing is sent again). An EXPUNGE renumbers the messages.
+        let mut numbers: HashMap<u32, u32> = HashMap::new();
         let mut each = |resp: &Response<'_>| {
-            if let Response::Fetch(_, attrs) = resp {
+            if let Response::Expunge(_) = resp {
+                numbers.clear();
+            }
+            if let Response::Fetch(number, attrs) = resp {
                 let mut uid = None;
                 let mut size = None;
                 let mut flags = None;
@@ -496,6 +507,14 @@ impl Imap {
                 }
                 // Flag updates for other reasons come without size: skip them.
                 if let (Some(uid), Some(size)) = (uid, size) {
+                    let first = *numbers.entry(uid).or_insert(*number);
+                    if first != *number {
+                        return Err(Error::protocol(format!(
+                            "{peer} listed UID {uid} for two messages ({first} and \
+                             {number}){folder}: UIDs must be unique, so mailfetch cannot tell \
+                             them apart (broken server)"
+                        )));
+                    }
                     out.push(RemoteMessage {
                         id: uid.to_string(),
                         number: uid,
