@@ -257,6 +257,9 @@ pub struct Imap {
     missed: HashMap<u32, u32>,
     /// Messages of the current fetch (indices) the server no longer had: expunged meanwhile.
     vanished: Vec<usize>,
+    /// The listed size (RFC822.SIZE) of each message of the current fetch, by UID, which
+    /// bounds what is accepted for it ([`literal::body_limit`]).
+    sizes: HashMap<u32, u64>,
 }
 
 impl Imap {
@@ -287,6 +290,7 @@ impl Imap {
             reconnects: 0,
             missed: HashMap::new(),
             vanished: Vec::new(),
+            sizes: HashMap::new(),
         })
     }
 
@@ -558,6 +562,7 @@ impl Imap {
     /// awaited (used between folders, and before commands that are not pipelined).
     fn drain(&mut self) -> Result<()> {
         self.plan.clear();
+        self.session.no_bodies();
         for f in &mut self.in_flight {
             match f {
                 InFlight::Fetch { pending, .. } => pending.clear(),
@@ -670,6 +675,11 @@ impl Imap {
                 return Ok(());
             };
             let uids: Vec<u32> = batch.iter().map(|&(_, uid)| uid).collect();
+            for uid in &uids {
+                if let Some(&size) = self.sizes.get(uid) {
+                    self.session.expect_body(*uid, size);
+                }
+            }
             let command = format!("UID FETCH {} (UID BODY.PEEK[])", uid_set(&uids));
             let tag = self.session.send(&command)?;
             self.in_flight.push_back(InFlight::Fetch {
@@ -713,7 +723,7 @@ impl Imap {
                     let mut crlf = CrlfToLf::default();
                     crlf.convert_all(data, &mut body);
                     body.extend_from_slice(crlf.finish());
-                    Event::Body(uid, body)
+                    Event::Body(uid, data.len() as u64, body)
                 }
                 _ => match uid_of(resp) {
                     Some(uid) => Event::Uid(uid),
@@ -739,8 +749,20 @@ impl Imap {
                 }
                 Ok(None)
             }
-            Event::Body(uid, body) => {
+            Event::Body(uid, wire, body) => {
                 self.present(uid);
+                self.session.body_done(uid);
+                if let Some(&listed) = self.sizes.get(&uid) {
+                    let limit = literal::body_limit(listed);
+                    if wire > limit {
+                        return Err(Error::protocol(format!(
+                            "{} sent {wire} bytes for UID {uid}, which it listed as {listed} \
+                             bytes (RFC822.SIZE); mailfetch accepts at most {limit} for it \
+                             (broken or hostile server)",
+                            self.session.peer()
+                        )));
+                    }
+                }
                 for f in &mut self.in_flight {
                     if let InFlight::Fetch { pending, .. } = f {
                         if let Some(at) = pending.iter().position(|&(_, u)| u == uid) {
@@ -778,6 +800,10 @@ impl Imap {
         done: session::Completion,
         pending: VecDeque<(usize, u32)>,
     ) -> Result<()> {
+        // Not received: expected again once asked for again.
+        for &(_, uid) in &pending {
+            self.session.body_done(uid);
+        }
         if done.throttled() {
             if !pending.is_empty() {
                 self.session.back_off(&done.text);
@@ -886,8 +912,8 @@ impl Imap {
 enum Event {
     /// A tagged completion.
     Done(RequestId, session::Completion),
-    /// A message body (UID, converted to LF).
-    Body(u32, Vec<u8>),
+    /// A message body (UID, its size as sent, the body converted to LF).
+    Body(u32, u64, Vec<u8>),
     /// A FETCH response without a body (a check's answer, a flag update): its UID.
     Uid(u32),
     /// Anything else (EXPUNGE, EXISTS).
@@ -1024,6 +1050,7 @@ impl Source for Imap {
     }
 
     fn fetch(&mut self, messages: &[RemoteMessage]) -> Result<()> {
+        self.sizes = messages.iter().map(|m| (m.number, m.size)).collect();
         self.missed.clear();
         self.vanished.clear();
         self.plan.extend(Self::plan(messages));
@@ -1401,6 +1428,18 @@ impl Read for LargeBody<'_> {
                 Some((wire, data)) => {
                     self.buf = data;
                     self.received += wire;
+                    let limit = literal::body_limit(self.size);
+                    if self.received > limit {
+                        // Pieces that keep coming full, long past the listed size.
+                        return Err(Error::protocol(format!(
+                            "{} sent more than {limit} bytes for UID {}, which it listed as {} \
+                             bytes (RFC822.SIZE) (broken or hostile server)",
+                            self.imap.session.peer(),
+                            self.uid,
+                            self.size
+                        ))
+                        .into_io());
+                    }
                     if wire < CHUNK {
                         self.eof = true;
                     }

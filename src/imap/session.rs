@@ -11,7 +11,7 @@
 //! protocol error. Office 365's throttling (`NO [THROTTLED] ... Suggested Backoff Time: N
 //! milliseconds`) is waited out and the command retried, a bounded number of times.
 
-use super::literal::LiteralGuard;
+use super::literal::{LiteralGuard, Refusal};
 use crate::error::{Class, Error, Result};
 use crate::net::{self, Endpoint, TlsMode, Trace};
 use crate::sasl::{AuthMethod, Exchange, Mechanism};
@@ -87,11 +87,34 @@ impl AsyncWrite for Transport {
 /// parser grows a buffer for it (see [`super::literal`]).
 pub const MAX_LITERAL: u64 = 4 * super::LARGE;
 
-/// The transport as async-imap sees it: every byte received passes a [`LiteralGuard`].
+/// The most bytes one response may have outside its literals (see [`super::literal`]): a
+/// line that never ends is refused once it has brought this many, a protocol error, rather
+/// than held in memory until the response timeout (and then taken for a lost connection).
+/// The longest responses mailfetch meets are `* SEARCH` answers, at most 11 bytes a UID
+/// (`4294967295 `): 100,000 UIDs are under 1.1 MB; a FETCH listing line is about 100 bytes,
+/// CAPABILITY and LIST lines a few hundred. 4 MiB is over three times the longest answer
+/// expected, and about as long as async-imap can read in reasonable time: it parses a
+/// response again from its start after every 4 KiB it reads, so a line costs the square
+/// of its length (measured: 1 MiB of `* SEARCH` UIDs 0.25 s of CPU, 2 MiB 1 s, 4 MiB 4 s).
+pub const MAX_LINE: u64 = 4 << 20;
+
+/// The transport as async-imap sees it: every byte received passes a [`LiteralGuard`], and
+/// a line reaches async-imap only once it is complete (its CRLF, or a literal's announcement,
+/// has come; literal contents pass as they come). async-imap parses its buffer again from the
+/// start of the response at every read, so a line it saw growing would cost the square of
+/// its length, and a hostile one that never ends would be parsed for as long as it goes on;
+/// held back here, it costs its length, up to [`MAX_LINE`].
 #[derive(Debug)]
 pub struct Guarded {
     stream: Transport,
     guard: LiteralGuard,
+    /// Bytes received and not all handed on (those before `handed` were): the line in
+    /// progress at the end (the guard's [`LiteralGuard::held`] bytes), and before it what may
+    /// go.
+    pending: Vec<u8>,
+    handed: usize,
+    /// The stream has ended: whatever is pending goes (for the parser to see it cut short).
+    eof: bool,
     /// While logging in: the bytes received, so that the capabilities the tagged OK carries
     /// can be read from it (async-imap's AUTHENTICATE drops the response code).
     capture: Option<Vec<u8>>,
@@ -100,12 +123,64 @@ pub struct Guarded {
 /// The most bytes kept by [`Guarded::capture`]: its last lines, the tagged OK among them.
 const CAPTURE: usize = 16 * 1024;
 
+/// What one read brings at most while a line is held back.
+const READ_AHEAD: usize = 16 * 1024;
+
 impl Guarded {
     fn new(stream: Transport) -> Guarded {
         Guarded {
             stream,
-            guard: LiteralGuard::new(MAX_LITERAL),
+            guard: LiteralGuard::new(MAX_LITERAL, MAX_LINE),
+            pending: Vec::new(),
+            handed: 0,
+            eof: false,
             capture: None,
+        }
+    }
+
+    /// Pass `bytes`, just received, through the guard.
+    fn check(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let Err(refusal) = self.guard.feed(bytes) else {
+            return Ok(());
+        };
+        let e = Error::protocol(match refusal {
+            Refusal::Literal {
+                size,
+                limit,
+                uid: Some((uid, listed)),
+            } => format!(
+                "the server sent a literal of {size} bytes for UID {uid}, which it listed as \
+                 {listed} bytes (RFC822.SIZE); mailfetch accepts at most {limit} for it \
+                 (broken or hostile server)"
+            ),
+            Refusal::Literal { size, limit, .. } => format!(
+                "the server announced a literal of {size} bytes, over the limit of {limit} \
+                 (broken or hostile server)"
+            ),
+            Refusal::Line(limit) => format!(
+                "the server sent a response line over {limit} bytes (broken or hostile server)"
+            ),
+        });
+        Err(e.into_io())
+    }
+
+    /// How many pending bytes may go.
+    fn ready(&self) -> usize {
+        let pending = self.pending.len() - self.handed;
+        if self.eof {
+            return pending;
+        }
+        let held = usize::try_from(self.guard.held()).unwrap_or(usize::MAX);
+        pending.saturating_sub(held)
+    }
+}
+
+/// Keep the last [`CAPTURE`] bytes received in `capture`, if capturing.
+fn capture_into(capture: &mut Option<Vec<u8>>, bytes: &[u8]) {
+    if let Some(capture) = capture {
+        capture.extend_from_slice(bytes);
+        if capture.len() > CAPTURE {
+            capture.drain(..capture.len() - CAPTURE);
         }
     }
 }
@@ -117,24 +192,62 @@ impl AsyncRead for Guarded {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut this.stream).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = polled {
-            if let Err(size) = this.guard.feed(&buf.filled()[before..]) {
-                let e = Error::protocol(format!(
-                    "the server announced a literal of {size} bytes, over the limit of \
-                     {MAX_LITERAL} (broken or hostile server)"
-                ));
-                return Poll::Ready(Err(e.into_io()));
-            }
-            if let Some(capture) = &mut this.capture {
-                capture.extend_from_slice(&buf.filled()[before..]);
-                if capture.len() > CAPTURE {
-                    capture.drain(..capture.len() - CAPTURE);
-                }
-            }
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
         }
-        polled
+        loop {
+            let ready = this.ready().min(buf.remaining());
+            if ready > 0 {
+                let bytes = &this.pending[this.handed..this.handed + ready];
+                buf.put_slice(bytes);
+                capture_into(&mut this.capture, bytes);
+                this.handed += ready;
+                if this.handed == this.pending.len() {
+                    this.pending.clear();
+                    this.handed = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if this.eof {
+                return Poll::Ready(Ok(()));
+            }
+            if this.pending.is_empty() {
+                // Straight into async-imap's buffer (literal contents, mostly); a line in
+                // progress at the end is taken back.
+                let before = buf.filled().len();
+                std::task::ready!(Pin::new(&mut this.stream).poll_read(cx, buf))?;
+                let filled = buf.filled().len();
+                if filled == before {
+                    return Poll::Ready(Ok(()));
+                }
+                this.check(&buf.filled()[before..])?;
+                let held = usize::try_from(this.guard.held())
+                    .unwrap_or(usize::MAX)
+                    .min(filled - before);
+                let kept = filled - held;
+                this.pending.extend_from_slice(&buf.filled()[kept..]);
+                buf.set_filled(kept);
+                if kept > before {
+                    capture_into(&mut this.capture, &buf.filled()[before..]);
+                    return Poll::Ready(Ok(()));
+                }
+                continue;
+            }
+            // A line in progress: read on until it is complete.
+            if this.handed > 0 {
+                this.pending.drain(..this.handed);
+                this.handed = 0;
+            }
+            let mut chunk = [0u8; READ_AHEAD];
+            let mut more = ReadBuf::new(&mut chunk);
+            std::task::ready!(Pin::new(&mut this.stream).poll_read(cx, &mut more))?;
+            if more.filled().is_empty() {
+                this.eof = true;
+                continue;
+            }
+            this.check(more.filled())?;
+            this.pending.extend_from_slice(more.filled());
+        }
     }
 }
 
@@ -549,6 +662,23 @@ impl Session {
     /// replaced to go on.
     pub fn lost(&self) -> bool {
         self.lost
+    }
+
+    /// Expect the body of `uid`, listed as `listed` bytes: a literal for it larger than
+    /// [`super::literal::body_limit`] of that is refused before it is read.
+    pub fn expect_body(&mut self, uid: u32, listed: u64) {
+        self.imap.get_mut().guard.expect(uid, listed);
+    }
+
+    /// The body of `uid` came, or is no longer asked for: its listed size, if it was
+    /// expected.
+    pub fn body_done(&mut self, uid: u32) -> Option<u64> {
+        self.imap.get_mut().guard.unexpect(uid)
+    }
+
+    /// No body is asked for any more.
+    pub fn no_bodies(&mut self) {
+        self.imap.get_mut().guard.unexpect_all();
     }
 
     /// Write `bytes` as they are, after a command line sent with [`Session::send`]: the
