@@ -121,19 +121,12 @@ pub fn pop3_account(
     target: &str,
     extra: &str,
 ) -> String {
-    let port = match tls {
-        "implicit" => d.pop3s(),
-        _ => d.pop3(),
+    let port = if tls == "implicit" {
+        d.pop3s()
+    } else {
+        d.pop3()
     };
-    format!(
-        "[accounts.{name}]\nprofile = \"custom\"\nprotocol = \"pop3\"\nhost = \"{host}\"\n\
-         port = {port}\ntls = \"{tls}\"\nca-file = \"{ca}\"\nuser = \"{user}\"\n\
-         password = \"{pw}\"\ntarget = \"{target}\"\ntimeout = 20\n{extra}\n",
-        host = d.tls_name(),
-        ca = d.ca_file().display(),
-        user = user.name,
-        pw = user.password,
-    )
+    account(d, name, "pop3", port, user, tls, target, 20, extra)
 }
 
 /// An IMAP account `[accounts.NAME]` on the test Dovecot, with `tls` one of implicit (IMAPS),
@@ -146,14 +139,31 @@ pub fn imap_account(
     target: &str,
     extra: &str,
 ) -> String {
-    let port = match tls {
-        "implicit" => d.imaps(),
-        _ => d.imap(),
+    let port = if tls == "implicit" {
+        d.imaps()
+    } else {
+        d.imap()
     };
+    account(d, name, "imap", port, user, tls, target, 30, extra)
+}
+
+/// The `[accounts.NAME]` section both of the above write.
+#[allow(clippy::too_many_arguments)]
+fn account(
+    d: &crate::support::dovecot::Dovecot,
+    name: &str,
+    protocol: &str,
+    port: u16,
+    user: &crate::support::dovecot::TestUser,
+    tls: &str,
+    target: &str,
+    timeout: u32,
+    extra: &str,
+) -> String {
     format!(
-        "[accounts.{name}]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"{host}\"\n\
+        "[accounts.{name}]\nprofile = \"custom\"\nprotocol = \"{protocol}\"\nhost = \"{host}\"\n\
          port = {port}\ntls = \"{tls}\"\nca-file = \"{ca}\"\nuser = \"{user}\"\n\
-         password = \"{pw}\"\ntarget = \"{target}\"\ntimeout = 30\n{extra}\n",
+         password = \"{pw}\"\ntarget = \"{target}\"\ntimeout = {timeout}\n{extra}\n",
         host = d.tls_name(),
         ca = d.ca_file().display(),
         user = user.name,
