@@ -48,17 +48,6 @@ enum Server {
 /// The cases of a scenario.
 type Cases = fn() -> Vec<Case>;
 
-/// Scenarios that show bugs not fixed yet (the IMAP source: an unbounded response line, a
-/// literal trusted far beyond RFC822.SIZE, duplicate UIDs accepted, a parse error at login
-/// as 75 with a debug dump). `cargo test` leaves them out so that CI stays a gate for what
-/// is fixed; `scripts/torture` (--full) runs them and fails until they are fixed.
-pub const OPEN: &[&str] = &[
-    "hostile: overlong lines",
-    "hostile: bogus sizes",
-    "hostile: IMAP literals negative and huge",
-    "hostile: duplicate UIDs",
-];
-
 pub fn scenarios() -> Vec<Scenario> {
     let groups: Vec<(&'static str, Cases)> = vec![
         ("hostile: overlong lines", overlong),
