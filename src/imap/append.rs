@@ -239,9 +239,7 @@ impl Destination {
         if !self.examine()?.1 {
             return Ok(Vec::new());
         }
-        // `N:*` always includes the highest UID, even when it is below N.
-        let uids = self.search(&format!("UID SEARCH UID {from}:*"))?;
-        let uids: Vec<u32> = uids.into_iter().filter(|&u| u >= from).collect();
+        let uids = self.imap.search_uids(from, "")?;
         self.describe(&uids)
     }
 
@@ -250,7 +248,7 @@ impl Destination {
         if !self.examine()?.1 {
             return Ok(Vec::new());
         }
-        let uids = self.search("UID SEARCH NOT HEADER Message-ID \"\"")?;
+        let uids = self.imap.search_uids(1, "NOT HEADER Message-ID \"\"")?;
         self.describe(&uids)
     }
 

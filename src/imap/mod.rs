@@ -196,6 +196,30 @@ struct Selected {
     validity: u32,
     /// Its message count when selected.
     exists: u32,
+    /// Its UIDNEXT when selected, if the server said (RFC 3501 requires it).
+    uid_next: Option<u32>,
+}
+
+/// UIDs per `UID SEARCH` range (see [`Imap::search_uids`]): an answer is then at most
+/// 1.1 MB (11 bytes a UID), a quarter of the bound on a response line
+/// ([`session::MAX_LINE`]), however many messages the folder holds.
+const SEARCH_SPAN: u32 = 100_000;
+
+/// The UID sets that cover UIDs `from` and up in [`SEARCH_SPAN`]-wide ranges, given the
+/// folder's UIDNEXT: full ranges below it, and one open-ended last range (`N:*`), so that
+/// mail arriving after the SELECT is searched too.
+fn search_ranges(from: u32, uid_next: Option<u32>) -> Vec<String> {
+    let from = from.max(1);
+    let end = uid_next.unwrap_or(0);
+    let mut ranges = Vec::new();
+    let mut lo = from;
+    while end > lo && end - lo > SEARCH_SPAN {
+        let hi = lo + (SEARCH_SPAN - 1);
+        ranges.push(format!("{lo}:{hi}"));
+        lo = hi + 1;
+    }
+    ranges.push(format!("{lo}:*"));
+    ranges
 }
 
 /// The listing of the selected folder's messages: what `pull` plans with.
@@ -398,14 +422,15 @@ impl Imap {
         };
         let command = format!("{verb} {}", quote(&folder.wire));
         let mut validity = None;
+        let mut uid_next = None;
         let mut exists = 0;
         let mut each = |resp: &Response<'_>| {
             match resp {
-                Response::Data { outcome, .. } => {
-                    if let Some(ResponseCode::UidValidity(v)) = outcome.code {
-                        validity = Some(v);
-                    }
-                }
+                Response::Data { outcome, .. } => match outcome.code {
+                    Some(ResponseCode::UidValidity(v)) => validity = Some(v),
+                    Some(ResponseCode::UidNext(n)) => uid_next = Some(n),
+                    _ => {}
+                },
                 Response::MailboxData(MailboxDatum::Exists(n)) => exists = *n,
                 _ => {}
             }
@@ -467,6 +492,7 @@ impl Imap {
             folder: folder.clone(),
             validity,
             exists,
+            uid_next,
         });
         Ok((validity, listing))
     }
@@ -589,6 +615,30 @@ impl Imap {
         }
     }
 
+    /// The selected folder's UIDs from `from` on that match `criteria` (search keys, or
+    /// nothing for all), asked for in ranges of [`SEARCH_SPAN`] UIDs up to the folder's
+    /// UIDNEXT (one command each, usually one in all), so that no `* SEARCH` answer
+    /// outgrows the bound on a response line however large the folder (one answer for a
+    /// folder of 400,000 would be 4.4 MB).
+    pub(crate) fn search_uids(&mut self, from: u32, criteria: &str) -> Result<Vec<u32>> {
+        let uid_next = self.selected.as_ref().and_then(|s| s.uid_next);
+        let mut uids = Vec::new();
+        for set in search_ranges(from, uid_next) {
+            let command = format!("UID SEARCH UID {set} {criteria}");
+            self.session.run(command.trim_end(), &mut |resp| {
+                if let Response::MailboxData(MailboxDatum::Search(found)) = resp {
+                    uids.extend(found);
+                }
+                Ok(())
+            })?;
+        }
+        // `N:*` always includes the highest UID, even when it is below N.
+        uids.retain(|&u| u >= from);
+        uids.sort_unstable();
+        uids.dedup();
+        Ok(uids)
+    }
+
     /// The end of a folder: everything in flight answered, and on a server without UIDPLUS
     /// the EXPUNGE of what we flagged, if that removes nothing else.
     fn finish_folder(&mut self) -> Result<()> {
@@ -597,13 +647,7 @@ impl Imap {
             return Ok(());
         }
         let ours: HashSet<u32> = std::mem::take(&mut self.to_expunge).into_iter().collect();
-        let mut flagged: Vec<u32> = Vec::new();
-        self.session.run("UID SEARCH DELETED", &mut |resp| {
-            if let Response::MailboxData(MailboxDatum::Search(uids)) = resp {
-                flagged.extend(uids);
-            }
-            Ok(())
-        })?;
+        let flagged = self.search_uids(1, "DELETED")?;
         let foreign = flagged.iter().filter(|u| !ours.contains(u)).count();
         let name = self
             .selected
@@ -1473,6 +1517,30 @@ impl Read for LargeBody<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_search_asks_for_spans_of_uids_up_to_uidnext_and_then_for_the_rest() {
+        assert_eq!(search_ranges(1, None), ["1:*"]);
+        assert_eq!(search_ranges(0, Some(50)), ["1:*"]);
+        assert_eq!(search_ranges(1, Some(100_001)), ["1:*"]);
+        assert_eq!(
+            search_ranges(1, Some(250_001)),
+            ["1:100000", "100001:200000", "200001:*"]
+        );
+        assert_eq!(search_ranges(300_000, Some(250_001)), ["300000:*"]);
+        assert_eq!(
+            search_ranges(u32::MAX - 150_000, Some(u32::MAX))
+                .last()
+                .unwrap(),
+            &format!("{}:*", u32::MAX - 50_000)
+        );
+    }
+
+    #[test]
+    fn no_search_range_answer_can_outgrow_the_line_bound() {
+        let longest = "* SEARCH".len() as u64 + u64::from(SEARCH_SPAN) * 11 + 2;
+        assert!(longest * 3 < session::MAX_LINE, "{longest}");
+    }
 
     fn msg(uid: u32, size: u64) -> RemoteMessage {
         RemoteMessage {
