@@ -164,6 +164,25 @@ fn restarts(imap: bool) -> Row {
             server: Box::new(|| d.server_messages(&user, "INBOX")),
         };
         mail.count(&mut row, &format!("{what}, right after"), false, false);
+        if imap {
+            // Dovecot, restarted the hard way, now and then forgets expunges it confirmed
+            // soon after: a trace showed a tagged OK and an untagged EXPUNGE for each of
+            // 1,500 messages, and the next session listed 200 of them again, flagged
+            // \Deleted. A rerun deletes those again, and may meet the same, so IMAP gets a
+            // first rerun that must exit 0 with nothing lost or duplicated, and then the
+            // rerun that must also leave the server empty.
+            let first = check::pull(&c, &[], None);
+            row.saw(&first);
+            row.expect(first.code == Some(0), || {
+                format!("{what}, first rerun: {}", first.describe())
+            });
+            mail.count(
+                &mut row,
+                &format!("{what}, after a first rerun"),
+                true,
+                false,
+            );
+        }
         mail.rerun(&mut row, &what, &c, false);
     }
     row
