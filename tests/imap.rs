@@ -578,29 +578,6 @@ fn wrong_password_is_exit_77_and_never_printed() {
     );
 }
 
-/// Run to completion, watching the peak RSS (kB, VmHWM) of the child. (wait4's ru_maxrss
-/// would include the test process's own memory, inherited across fork and exec.)
-fn run_measured(c: &Client, args: &[&str]) -> (i32, u64) {
-    let mut child = c.command(args).spawn().expect("spawn mailfetch");
-    let status = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&status) {
-            if let Some(kb) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            {
-                peak = kb;
-            }
-        }
-        if let Some(code) = child.try_wait().expect("wait") {
-            return (code.code().unwrap_or(-1), peak);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 #[test]
 fn a_100_mb_message_is_streamed_with_less_than_64_mb_of_memory() {
     let d = Dovecot::shared();
@@ -621,11 +598,12 @@ fn a_100_mb_message_is_streamed_with_less_than_64_mb_of_memory() {
         "maildir:{dir}/M",
         "",
     ));
-    let (code, peak_kb) = run_measured(&c, &["pull", "--quiet"]);
+    let (code, peak_kb) = c.run_measured(&["pull", "--quiet"]);
     assert_eq!(code, 0);
     let got = maildir_messages(&c.path("M"));
     assert_eq!(got.len(), 3);
     assert!(got.contains(&big), "the big message arrived byte-exact");
+    eprintln!("IMAP, a 100 MB message: peak RSS {} kB", peak_kb);
     assert!(peak_kb < 64 * 1024, "peak RSS {peak_kb} kB");
 }
 

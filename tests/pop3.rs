@@ -408,3 +408,32 @@ fn kill_9_at_random_instants_loses_and_duplicates_nothing_in_mbox() {
         }
     });
 }
+
+#[test]
+fn a_100_mb_message_is_streamed_with_less_than_64_mb_of_memory() {
+    let d = Dovecot::shared();
+    let user = d.new_user("p3big");
+    let mut big = simple("p3big", "a 100 MB attachment", "").to_vec();
+    let line =
+        b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3\n";
+    while big.len() < 100 << 20 {
+        big.extend_from_slice(line);
+    }
+    let small = simple("p3small", "s", "b\n");
+    d.seed(&user, [&small, &big, &small]);
+    let c = Client::new(&pop3_account(
+        d,
+        "a",
+        &user,
+        "implicit",
+        "maildir:{dir}/M",
+        "",
+    ));
+    let (code, peak_kb) = c.run_measured(&["pull", "--quiet"]);
+    assert_eq!(code, 0);
+    let got = maildir_messages(&c.path("M"));
+    assert_eq!(got.len(), 3);
+    assert!(got.contains(&big), "the big message arrived byte-exact");
+    eprintln!("POP3, a 100 MB message: peak RSS {} kB", peak_kb);
+    assert!(peak_kb < 64 * 1024, "peak RSS {peak_kb} kB");
+}

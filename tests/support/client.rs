@@ -87,6 +87,31 @@ impl Client {
         assert_eq!(o.code, 0, "mailfetch {args:?} failed: {o:?}");
         o
     }
+
+    /// Run to completion, watching the child's peak RSS: returns the exit code and the
+    /// peak in kB (VmHWM; wait4's ru_maxrss would include the test process's own memory,
+    /// inherited across fork and exec).
+    #[allow(dead_code)]
+    pub fn run_measured(&self, args: &[&str]) -> (i32, u64) {
+        let mut child = self.command(args).spawn().expect("spawn mailfetch");
+        let status = format!("/proc/{}/status", child.id());
+        let mut peak = 0;
+        loop {
+            if let Ok(text) = fs::read_to_string(&status) {
+                if let Some(kb) = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                {
+                    peak = kb;
+                }
+            }
+            if let Some(code) = child.try_wait().expect("wait") {
+                return (code.code().unwrap_or(-1), peak);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
 }
 
 /// Every message file of a Maildir (new/ and cur/ of the root), as bytes, sorted.
