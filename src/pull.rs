@@ -514,7 +514,8 @@ impl Run<'_> {
         // After a dry run's look at a renumbered mailbox the state still holds the old IDs,
         // which must not be pruned against the new ones.
         if self.state.validity(mailbox) == Some(validity.as_str()) {
-            let present: HashSet<&str> = listing.messages.iter().map(|m| m.id.as_str()).collect();
+            let present: foldhash::HashSet<&str> =
+                listing.messages.iter().map(|m| m.id.as_str()).collect();
             self.state.retain(mailbox, &present);
         }
         let known = |m: &RemoteMessage| {

@@ -18,7 +18,7 @@ use crate::sasl::{self, AuthMethod, Exchange, Mechanism};
 use crate::secret::Secret;
 use crate::source::{cut_header, Listing, RemoteMessage, Source, MAX_HEADER};
 use reply::Status;
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::io::Read;
 
 /// Longest status line we accept (RFC 2449 allows 512; we are generous).
@@ -325,7 +325,7 @@ impl Pop3 {
                 format!("{e} (mailfetch needs UIDL to know which messages it has seen)"),
             ));
         }
-        let mut seen = HashSet::new();
+        let mut seen: foldhash::HashSet<String> = Default::default();
         self.listing(count_usize, |line| {
             let (n, uid) = reply::scan_line(line)?;
             reply::check_uidl(uid)?;
