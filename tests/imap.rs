@@ -582,12 +582,7 @@ fn wrong_password_is_exit_77_and_never_printed() {
 fn a_100_mb_message_is_streamed_with_less_than_64_mb_of_memory() {
     let d = Dovecot::shared();
     let user = d.new_user("ibig");
-    let mut big = simple("big", "a 100 MB attachment", "").to_vec();
-    let line =
-        b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3\n";
-    while big.len() < 100 << 20 {
-        big.extend_from_slice(line);
-    }
+    let big = support::corpus::large("big", 100 << 20);
     let small = simple("small", "s", "b\n");
     d.seed(&user, [&small, &big, &small]);
     let c = Client::new(&imap_account(

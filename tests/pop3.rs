@@ -413,12 +413,7 @@ fn kill_9_at_random_instants_loses_and_duplicates_nothing_in_mbox() {
 fn a_100_mb_message_is_streamed_with_less_than_64_mb_of_memory() {
     let d = Dovecot::shared();
     let user = d.new_user("p3big");
-    let mut big = simple("p3big", "a 100 MB attachment", "").to_vec();
-    let line =
-        b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3\n";
-    while big.len() < 100 << 20 {
-        big.extend_from_slice(line);
-    }
+    let big = support::corpus::large("p3big", 100 << 20);
     let small = simple("p3small", "s", "b\n");
     d.seed(&user, [&small, &big, &small]);
     let c = Client::new(&pop3_account(

@@ -89,29 +89,28 @@ impl Client {
     }
 
     /// Run to completion, watching the child's peak RSS: returns the exit code and the
-    /// peak in kB (VmHWM; wait4's ru_maxrss would include the test process's own memory,
-    /// inherited across fork and exec).
-    #[allow(dead_code)]
+    /// peak in kB (see [`peak_rss_kb`]).
     pub fn run_measured(&self, args: &[&str]) -> (i32, u64) {
         let mut child = self.command(args).spawn().expect("spawn mailfetch");
-        let status = format!("/proc/{}/status", child.id());
         let mut peak = 0;
         loop {
-            if let Ok(text) = fs::read_to_string(&status) {
-                if let Some(kb) = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                {
-                    peak = kb;
-                }
-            }
+            peak = peak_rss_kb(child.id()).unwrap_or(peak);
             if let Some(code) = child.try_wait().expect("wait") {
                 return (code.code().unwrap_or(-1), peak);
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
+}
+
+/// The peak RSS (kB, VmHWM) of running process `pid`, read while it runs: wait4's
+/// ru_maxrss would include the test process's own memory, inherited across fork and exec.
+pub fn peak_rss_kb(pid: u32) -> Option<u64> {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// Every message file of a Maildir (new/ and cur/ of the root), as bytes, sorted.

@@ -240,6 +240,18 @@ pub fn simple(id: &str, subject: &str, body: &str) -> Vec<u8> {
     cat(&[&headers(id, subject), b"\n", body.as_bytes()])
 }
 
+/// A message of at least `bytes` bytes: a plain header, then base64-like lines of 80
+/// characters (the shape of a large attachment).
+pub fn large(id: &str, bytes: usize) -> Vec<u8> {
+    let mut m = simple(id, "a large attachment", "");
+    let line =
+        b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3\n";
+    while m.len() < bytes {
+        m.extend_from_slice(line);
+    }
+    m
+}
+
 /// Header section (each line LF-terminated, no blank line after it).
 pub fn headers(id: &str, subject: &str) -> Vec<u8> {
     headers_with(id, subject, "Content-Type: text/plain; charset=us-ascii\n")

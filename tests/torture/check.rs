@@ -229,12 +229,7 @@ fn peak_rss_of(pid: libc::pid_t) -> u64 {
     if comm.trim() != "mailfetch" {
         return 0;
     }
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    crate::support::client::peak_rss_kb(pid as u32).unwrap_or(0)
 }
 
 /// Runs `cmd` to its end, or kills it with SIGKILL after `kill_after`; measures its peak RSS
