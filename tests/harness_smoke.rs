@@ -230,13 +230,12 @@ fn lmtp_socket_delivers() {
 #[test]
 fn tls_trusts_ca_file_but_not_wrong_ca() {
     let dc = Dovecot::shared();
+    // Only `ca` is trusted: no system store.
     let connector = |ca: &std::path::Path| {
-        let pem = std::fs::read(ca).unwrap();
-        native_tls::TlsConnector::builder()
-            .add_root_certificate(native_tls::Certificate::from_pem(&pem).unwrap())
-            .disable_built_in_roots(true)
-            .build()
-            .unwrap()
+        let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
+        b.set_cert_store(openssl::x509::store::X509StoreBuilder::new().unwrap().build());
+        b.set_ca_file(ca).unwrap();
+        b.build()
     };
     for port in [dc.pop3s(), dc.imaps()] {
         let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();

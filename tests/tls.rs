@@ -261,3 +261,46 @@ fn pem_to_der(pem: &[u8]) -> Vec<u8> {
         .to_der()
         .unwrap()
 }
+
+/// The system store is OpenSSL's hashed certificate directory, looked up on demand (the
+/// bundle beside it is not parsed on every connection), and a bundle that `SSL_CERT_FILE`
+/// names elsewhere is trusted too: a private CA reaches mailfetch through either, without
+/// `ca-file`, and through neither it is refused.
+#[test]
+fn system_store_is_the_hashed_directory_plus_an_ssl_cert_file_elsewhere() {
+    let cert = ServerCert::issued_for(&["localhost"]);
+    let (_server, front) = fronted(&cert);
+    let c = account("localhost", front.port(), "");
+    let ca_pem = std::fs::read(cert.ca_file()).unwrap();
+    let ca = openssl::x509::X509::from_pem(&ca_pem).unwrap();
+    let other = ServerCert::issued_for(&["localhost"]);
+    let other_ca = openssl::x509::X509::from_pem(&std::fs::read(other.ca_file()).unwrap()).unwrap();
+    // A hashed directory with our CA, and one with an unrelated CA only.
+    let hashed = |name: &str, ca: &openssl::x509::X509| {
+        let dir = c.path(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let link = dir.join(format!("{:08x}.0", ca.subject_name_hash()));
+        std::fs::write(link, ca.to_pem().unwrap()).unwrap();
+        dir
+    };
+    let ours = hashed("certs-ours", &ca);
+    let unrelated = hashed("certs-other", &other_ca);
+    let bundle = c.path("elsewhere.pem");
+    std::fs::write(&bundle, &ca_pem).unwrap();
+    let pull = |dir: &std::path::Path, file: Option<&std::path::Path>| {
+        let mut cmd = c.command(&["pull", "--reset-state"]);
+        cmd.env("SSL_CERT_DIR", dir).env_remove("SSL_CERT_FILE");
+        if let Some(file) = file {
+            cmd.env("SSL_CERT_FILE", file);
+        }
+        let out = cmd.output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = pull(&ours, None);
+    assert_eq!(code, Some(0), "CA found in the hashed directory: {err}");
+    let (code, err) = pull(&unrelated, Some(&bundle));
+    assert_eq!(code, Some(0), "CA found in SSL_CERT_FILE: {err}");
+    let (code, err) = pull(&unrelated, None);
+    assert_eq!(code, Some(69), "CA in neither: {err}");
+    assert!(err.contains("certificate verify failed"), "{err}");
+}

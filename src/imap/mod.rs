@@ -10,8 +10,8 @@
 //! the Delta Chat team, the same API family) parses the response stream one message at a
 //! time (28.6 MB peak, and the fastest). mailfetch is synchronous, so async-imap sits behind
 //! a small blocking facade ([`session`]): a current-thread tokio runtime owned by the
-//! session, every await under the account timeout, TLS from the same native-tls configuration
-//! as POP3 (`tokio_native_tls`). We use async-imap for the transport, the response parser and
+//! session, every await under the account timeout, TLS from the same OpenSSL configuration
+//! as POP3 (`tokio-openssl`). We use async-imap for the transport, the response parser and
 //! login; commands are sent and their responses read one at a time by our own runner, so we
 //! see every tagged result (async-imap's FETCH stream swallows it) and can pipeline.
 //!

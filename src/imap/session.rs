@@ -41,7 +41,7 @@ pub enum Transport {
     /// Unencrypted.
     Plain(TcpStream),
     /// Encrypted and verified.
-    Tls(Box<tokio_native_tls::TlsStream<TcpStream>>),
+    Tls(Box<tokio_openssl::SslStream<TcpStream>>),
 }
 
 impl AsyncRead for Transport {
@@ -950,19 +950,18 @@ fn cap_set(caps: &[Capability]) -> HashSet<String> {
 
 /// Implicit TLS, or the upgrade after STARTTLS, with the configuration POP3 uses.
 fn tls(rt: &tokio::runtime::Runtime, endpoint: &Endpoint, tcp: TcpStream) -> Result<Transport> {
-    let connector = tokio_native_tls::TlsConnector::from(net::connector(&endpoint.tls_settings)?);
     let host = endpoint.host.as_str();
+    let settings = &endpoint.tls_settings;
+    let ssl = net::client(host, settings)?;
+    let mut stream = tokio_openssl::SslStream::new(ssl, tcp)
+        .map_err(|e| Error::new(Class::LocalIo, format!("cannot set up TLS: {e}")))?;
     let what = format!("TLS handshake with {host}");
-    match block(rt, endpoint.timeout, &what, connector.connect(host, tcp))? {
-        Ok(stream) => {
-            net::check_pin(
-                host,
-                &endpoint.tls_settings,
-                stream.get_ref().peer_certificate(),
-            )?;
+    match block(rt, endpoint.timeout, &what, Pin::new(&mut stream).connect())? {
+        Ok(()) => {
+            net::check_pin(host, settings, stream.ssl())?;
             Ok(Transport::Tls(Box::new(stream)))
         }
-        Err(e) => Err(net::handshake_failed(host, &e)),
+        Err(e) => Err(net::handshake_failed(host, settings, &e, stream.ssl())),
     }
 }
 

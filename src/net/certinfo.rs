@@ -1,16 +1,15 @@
 //! `mailfetch certinfo`: the certificate chain a server presents, with each certificate's
 //! names, validity and SHA-256 fingerprint, and whether mailfetch would trust it.
 //!
-//! native-tls shows only the leaf certificate, so this handshake is made with OpenSSL (the
-//! library native-tls uses on Linux) directly, with the same trust anchors (system store plus
-//! `ca-file`), the same version floor, and the host name check: verification runs but does
-//! not abort the handshake, so an untrusted certificate can be looked at (and pinned).
+//! The handshake is the one every connection makes ([`super::client`]: system store plus
+//! `ca-file`, the same version floor, the host name check), but verification runs without
+//! aborting it, so an untrusted certificate can be looked at (and pinned).
 //! Nothing is sent over the TLS connection; it is closed right after the handshake.
 
 use super::{tcp, Connection, Endpoint, Fingerprint, TlsMode, Trace};
 use crate::error::{Class, Error, Result};
 use openssl::nid::Nid;
-use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode, SslVersion};
+use openssl::ssl::SslVerifyMode;
 use openssl::x509::{X509NameRef, X509Ref};
 
 /// One certificate of the chain.
@@ -72,34 +71,15 @@ pub fn inspect(
             format!("TLS handshake with {}: {e}", endpoint.host),
         )
     };
-    let settings = &endpoint.tls_settings;
-    let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(|e| failed(&e))?;
-    let min = match settings.min_version {
-        super::TlsVersion::V1_0 => SslVersion::TLS1,
-        super::TlsVersion::V1_1 => SslVersion::TLS1_1,
-        super::TlsVersion::V1_2 => SslVersion::TLS1_2,
-        super::TlsVersion::V1_3 => SslVersion::TLS1_3,
+    // The chain and the name are checked as a connection without a pin checks them; the
+    // handshake goes on whatever the outcome, which is read below.
+    let settings = super::TlsSettings {
+        pin: None,
+        ..endpoint.tls_settings.clone()
     };
-    builder
-        .set_min_proto_version(Some(min))
-        .map_err(|e| failed(&e))?;
-    if let Some(ca) = &settings.ca_file {
-        builder
-            .set_ca_file(ca)
-            .map_err(|e| Error::config(format!("ca-file {}: {e}", ca.display())))?;
-    }
-    // Verify, but let the handshake finish whatever the outcome: the result is read below.
-    builder.set_verify(SslVerifyMode::NONE);
-    let connector = builder.build();
-    let tls = connector
-        .configure()
-        .map(|mut c| {
-            c.set_verify_hostname(true);
-            c
-        })
-        .map_err(|e| failed(&e))?
-        .connect(&endpoint.host, tcp)
-        .map_err(|e| failed(&e))?;
+    let mut ssl = super::client(&endpoint.host, &settings)?;
+    ssl.set_verify(SslVerifyMode::NONE);
+    let tls = ssl.connect(tcp).map_err(|e| failed(&e))?;
     let ssl = tls.ssl();
     trace.note(&format!("TLS established ({})", ssl.version_str()));
     let chain = ssl

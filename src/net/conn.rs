@@ -13,7 +13,7 @@ pub enum Stream {
     /// No encryption (before STARTTLS, or `tls = "none"`).
     Plain(TcpStream),
     /// Encrypted and verified.
-    Tls(Box<native_tls::TlsStream<TcpStream>>),
+    Tls(Box<openssl::ssl::SslStream<TcpStream>>),
     /// A socket on this machine (an LMTP server's), which never leaves it.
     Local(UnixStream),
 }

@@ -10,7 +10,7 @@ mod trace;
 pub use certinfo::{inspect, CertInfo, Inspection};
 pub use conn::{Connection, Stream};
 pub use tls::{
-    check_pin, connector, handshake_failed, Fingerprint, TlsMode, TlsSettings, TlsVersion,
+    check_pin, client, handshake_failed, Fingerprint, TlsMode, TlsSettings, TlsVersion,
 };
 pub use trace::Trace;
 

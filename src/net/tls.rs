@@ -1,5 +1,5 @@
-//! TLS with native-tls (OpenSSL on Linux): certificate and host name verified against the
-//! system store plus an optional `ca-file`, TLS 1.2 at least unless `tls-min` says otherwise.
+//! TLS with OpenSSL: certificate and host name verified against the system store plus an
+//! optional `ca-file`, TLS 1.2 at least unless `tls-min` says otherwise.
 //!
 //! With `tls-fingerprint`, the pin replaces chain and host name verification: the server's
 //! leaf certificate must be exactly the pinned one (its SHA-256), which is checked right after
@@ -8,8 +8,16 @@
 
 use super::Stream;
 use crate::error::{Class, Error, Result};
-use std::net::TcpStream;
-use std::path::PathBuf;
+use openssl::error::ErrorStack;
+use openssl::ssl::{
+    HandshakeError, Ssl, SslContextBuilder, SslFiletype, SslMethod, SslMode, SslOptions, SslRef,
+    SslVerifyMode, SslVersion,
+};
+use openssl::x509::store::X509Lookup;
+use openssl::x509::verify::X509CheckFlags;
+use openssl::x509::{X509VerifyResult, X509};
+use std::net::{IpAddr, TcpStream};
+use std::path::{Path, PathBuf};
 
 /// How a connection uses TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -71,12 +79,13 @@ impl TlsVersion {
         }
     }
 
-    fn native(self) -> native_tls::Protocol {
+    /// The version as OpenSSL names it.
+    pub fn openssl(self) -> SslVersion {
         match self {
-            TlsVersion::V1_0 => native_tls::Protocol::Tlsv10,
-            TlsVersion::V1_1 => native_tls::Protocol::Tlsv11,
-            TlsVersion::V1_2 => native_tls::Protocol::Tlsv12,
-            TlsVersion::V1_3 => native_tls::Protocol::Tlsv13,
+            TlsVersion::V1_0 => SslVersion::TLS1,
+            TlsVersion::V1_1 => SslVersion::TLS1_1,
+            TlsVersion::V1_2 => SslVersion::TLS1_2,
+            TlsVersion::V1_3 => SslVersion::TLS1_3,
         }
     }
 }
@@ -140,39 +149,135 @@ pub struct TlsSettings {
     pub pin: Option<Fingerprint>,
 }
 
-/// The TLS client configuration every protocol uses: TLS 1.2 at least (or `tls-min`), the
-/// system trust store plus the certificates of `ca-file`, host names verified; with a pin,
-/// no chain verification here, the pin is checked by [`check_pin`] after the handshake.
-/// POP3 drives it directly; the IMAP source wraps it for tokio
-/// (`tokio_native_tls::TlsConnector::from`) and calls [`check_pin`] itself.
-pub fn connector(settings: &TlsSettings) -> Result<native_tls::TlsConnector> {
-    let mut builder = native_tls::TlsConnector::builder();
-    builder.min_protocol_version(Some(settings.min_version.native()));
+/// The TLS client every protocol uses, on OpenSSL directly: TLS 1.2 at least (or `tls-min`),
+/// the system trust store plus the certificates of `ca-file`, host name verified (SNI sent for
+/// names, not addresses); with a pin, no chain or name verification here, the pin is checked by
+/// [`check_pin`] after the handshake. The returned `Ssl` is for one connection to `host`:
+/// POP3 runs the handshake on it with [`handshake`], the IMAP source through tokio-openssl,
+/// `certinfo` with verification turned into a report.
+///
+/// Why not native-tls: on Linux it is this same OpenSSL, but its connector reads and parses
+/// the whole system CA bundle twice (`SslConnector::builder` and openssl-probe's file), some
+/// 150 certificates, on every connection: a third of all the CPU of a pull with nothing new
+/// on 100,000 messages. [`system_store`] looks certificates up on demand instead.
+pub fn client(host: &str, settings: &TlsSettings) -> Result<Ssl> {
+    let setup = |e: ErrorStack| Error::new(Class::LocalIo, format!("cannot set up TLS: {e}"));
+    let mut ctx = SslContextBuilder::new(SslMethod::tls_client()).map_err(setup)?;
+    // openssl's `SslConnector::builder` settings: no compression, no SSLv2/3, no weak ciphers.
+    let mut opts = SslOptions::ALL
+        | SslOptions::NO_COMPRESSION
+        | SslOptions::NO_SSLV2
+        | SslOptions::NO_SSLV3
+        | SslOptions::SINGLE_DH_USE
+        | SslOptions::SINGLE_ECDH_USE;
+    opts &= !SslOptions::DONT_INSERT_EMPTY_FRAGMENTS;
+    ctx.set_options(opts);
+    ctx.set_mode(
+        SslMode::AUTO_RETRY
+            | SslMode::ACCEPT_MOVING_WRITE_BUFFER
+            | SslMode::ENABLE_PARTIAL_WRITE
+            | SslMode::RELEASE_BUFFERS,
+    );
+    ctx.set_cipher_list("DEFAULT:!aNULL:!eNULL:!MD5:!3DES:!DES:!RC4:!IDEA:!SEED:!aDSS:!SRP:!PSK")
+        .map_err(setup)?;
+    ctx.set_min_proto_version(Some(settings.min_version.openssl()))
+        .map_err(setup)?;
     if settings.pin.is_some() {
-        builder.danger_accept_invalid_certs(true);
-        builder.danger_accept_invalid_hostnames(true);
-    }
-    if let Some(path) = &settings.ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| Error::config(format!("cannot read ca-file {}: {e}", path.display())))?;
-        let mut found = 0;
-        for block in split_pem(&pem) {
-            let cert = native_tls::Certificate::from_pem(block).map_err(|e| {
-                Error::config(format!("ca-file {}: bad certificate: {e}", path.display()))
-            })?;
-            builder.add_root_certificate(cert);
-            found += 1;
-        }
-        if found == 0 {
-            return Err(Error::config(format!(
-                "ca-file {} holds no PEM certificate",
-                path.display()
-            )));
+        ctx.set_verify(SslVerifyMode::NONE);
+    } else {
+        ctx.set_verify(SslVerifyMode::PEER);
+        system_store(&mut ctx).map_err(setup)?;
+        if let Some(path) = &settings.ca_file {
+            add_ca_file(&mut ctx, path)?;
         }
     }
-    builder
-        .build()
-        .map_err(|e| Error::new(Class::LocalIo, format!("cannot set up TLS: {e}")))
+    let ctx = ctx.build();
+    let mut ssl = Ssl::new(&ctx).map_err(setup)?;
+    let address = host.parse::<IpAddr>().ok();
+    if address.is_none() {
+        ssl.set_hostname(host).map_err(setup)?;
+    }
+    if settings.pin.is_none() {
+        let param = ssl.param_mut();
+        param.set_hostflags(X509CheckFlags::NO_PARTIAL_WILDCARDS);
+        match address {
+            Some(ip) => param.set_ip(ip),
+            None => param.set_host(host),
+        }
+        .map_err(setup)?;
+    }
+    Ok(ssl)
+}
+
+/// The system's trust anchors, as OpenSSL's default paths name them, but looked up when a
+/// chain needs them: the hashed directory (`c_rehash` links, `/etc/ssl/certs` on Debian), not
+/// the bundle file, which would be parsed whole. Where the directory has no hashed links the
+/// default paths are loaded as OpenSSL does; so is a bundle that `SSL_CERT_FILE` names, unless
+/// it lies in the hashed directory itself (`/etc/ssl/certs/ca-certificates.crt`): there it
+/// is what `update-ca-certificates` (or p11-kit) made from the very certificates it links.
+fn system_store(ctx: &mut SslContextBuilder) -> std::result::Result<(), ErrorStack> {
+    let Some(dir) = hashed_dir() else {
+        return ctx.set_default_verify_paths();
+    };
+    let lookup = ctx.cert_store_mut().add_lookup(X509Lookup::hash_dir())?;
+    lookup.add_dir(&dir.to_string_lossy(), SslFiletype::PEM)?;
+    if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
+        let file = PathBuf::from(file);
+        let beside = file.parent().and_then(|p| p.canonicalize().ok());
+        if beside != dir.canonicalize().ok() && file.exists() {
+            ctx.set_ca_file(&file)?;
+        }
+    }
+    Ok(())
+}
+
+/// `SSL_CERT_DIR` (its first entry) or OpenSSL's built-in certificate directory, if it holds
+/// at least one hashed link (`5ad8a5d6.0`).
+fn hashed_dir() -> Option<PathBuf> {
+    let dir = match std::env::var_os("SSL_CERT_DIR") {
+        Some(list) => PathBuf::from(list.to_str()?.split(':').next()?),
+        // SAFETY: OpenSSL returns a pointer to a static, NUL-terminated string.
+        None => PathBuf::from(
+            unsafe { std::ffi::CStr::from_ptr(openssl_sys::X509_get_default_cert_dir()) }
+                .to_str()
+                .ok()?,
+        ),
+    };
+    let hashed = |name: &str| {
+        name.split_once('.').is_some_and(|(hash, n)| {
+            hash.len() == 8
+                && hash.bytes().all(|b| b.is_ascii_hexdigit())
+                && !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+        })
+    };
+    let any = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_str().is_some_and(hashed));
+    any.then_some(dir)
+}
+
+/// Add the certificates of `ca-file` to the trust store.
+fn add_ca_file(ctx: &mut SslContextBuilder, path: &Path) -> Result<()> {
+    let pem = std::fs::read(path)
+        .map_err(|e| Error::config(format!("cannot read ca-file {}: {e}", path.display())))?;
+    let mut found = 0;
+    for block in split_pem(&pem) {
+        let bad = |e: ErrorStack| {
+            Error::config(format!("ca-file {}: bad certificate: {e}", path.display()))
+        };
+        let cert = X509::from_pem(block).map_err(bad)?;
+        ctx.cert_store_mut().add_cert(cert).map_err(bad)?;
+        found += 1;
+    }
+    if found == 0 {
+        return Err(Error::config(format!(
+            "ca-file {} holds no PEM certificate",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Split a PEM bundle into its certificates.
@@ -194,24 +299,39 @@ fn split_pem(pem: &[u8]) -> Vec<&[u8]> {
 
 /// Run the TLS handshake on `tcp`, verifying the certificate for `host` (or the pin).
 pub(super) fn handshake(host: &str, settings: &TlsSettings, tcp: TcpStream) -> Result<Stream> {
-    let connector = connector(settings)?;
-    match connector.connect(host, tcp) {
+    match client(host, settings)?.connect(tcp) {
         Ok(tls) => {
-            check_pin(host, settings, tls.peer_certificate())?;
+            check_pin(host, settings, tls.ssl())?;
             Ok(Stream::Tls(Box::new(tls)))
         }
-        Err(native_tls::HandshakeError::Failure(e)) => Err(handshake_failed(host, &e)),
-        Err(native_tls::HandshakeError::WouldBlock(_)) => Err(Error::new(
+        Err(HandshakeError::Failure(mid)) => {
+            Err(handshake_failed(host, settings, mid.error(), mid.ssl()))
+        }
+        Err(HandshakeError::SetupFailure(e)) => Err(Error::new(
+            Class::LocalIo,
+            format!("cannot set up TLS: {e}"),
+        )),
+        Err(HandshakeError::WouldBlock(_)) => Err(Error::new(
             Class::Temporary,
             format!("TLS handshake with {host} timed out"),
         )),
     }
 }
 
-/// The error for a failed TLS handshake with `host` (server unavailable, exit 69), with a hint
-/// when the certificate was not trusted.
-pub fn handshake_failed(host: &str, e: &native_tls::Error) -> Error {
-    let text = e.to_string();
+/// The error for a failed TLS handshake with `host` (server unavailable, exit 69): why the
+/// certificate was not trusted when that was it, with a hint, else OpenSSL's reason.
+pub fn handshake_failed(
+    host: &str,
+    settings: &TlsSettings,
+    e: &openssl::ssl::Error,
+    ssl: &SslRef,
+) -> Error {
+    let verify = ssl.verify_result();
+    let text = if settings.pin.is_none() && verify != X509VerifyResult::OK {
+        format!("certificate verify failed ({})", verify.error_string())
+    } else {
+        e.to_string()
+    };
     let hint = if text.contains("certificate") {
         " (if the server uses a private CA, set ca-file = \"/path/to/ca.pem\")"
     } else {
@@ -223,20 +343,19 @@ pub fn handshake_failed(host: &str, e: &native_tls::Error) -> Error {
     )
 }
 
-/// With a pin configured, require that the server's leaf certificate (`peer`, from
-/// `peer_certificate()` right after the handshake) is the pinned one. A mismatch is a refused
+/// With a pin configured, require that the server's leaf certificate (of `ssl`, right after
+/// the handshake) is the pinned one. A mismatch is a refused
 /// certificate (server unavailable, exit 69), like a failed verification.
 pub fn check_pin(
     host: &str,
     settings: &TlsSettings,
-    peer: std::result::Result<Option<native_tls::Certificate>, native_tls::Error>,
+    ssl: &SslRef,
 ) -> Result<()> {
     let Some(pin) = settings.pin else {
         return Ok(());
     };
-    let der = peer
-        .ok()
-        .flatten()
+    let der = ssl
+        .peer_certificate()
         .and_then(|c| c.to_der().ok())
         .ok_or_else(|| {
             Error::new(

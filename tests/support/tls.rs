@@ -129,10 +129,16 @@ impl ServerCert {
         format!("sha256:{}", hex.join(":"))
     }
 
-    fn acceptor(&self) -> native_tls::TlsAcceptor {
+    fn acceptor(&self) -> openssl::ssl::SslAcceptor {
         let (cert, key) = &self.identity_pem;
-        let identity = native_tls::Identity::from_pkcs8(cert, key).unwrap();
-        native_tls::TlsAcceptor::new(identity).unwrap()
+        let mut b =
+            openssl::ssl::SslAcceptor::mozilla_intermediate_v5(openssl::ssl::SslMethod::tls())
+                .unwrap();
+        b.set_certificate(&openssl::x509::X509::from_pem(cert).unwrap())
+            .unwrap();
+        b.set_private_key(&openssl::pkey::PKey::private_key_from_pem(key).unwrap())
+            .unwrap();
+        b.build()
     }
 }
 
@@ -191,7 +197,7 @@ impl TlsFront {
 
 /// Relay between a TLS stream and a plain connection to the backend, both directions, with
 /// short read timeouts on both sides (one thread owns the TLS stream).
-fn relay(mut tls: native_tls::TlsStream<TcpStream>, backend: u16, counted: &AtomicU64) {
+fn relay(mut tls: openssl::ssl::SslStream<TcpStream>, backend: u16, counted: &AtomicU64) {
     let Ok(mut plain) = TcpStream::connect(("127.0.0.1", backend)) else {
         return;
     };
