@@ -7,6 +7,7 @@
 use crate::config::Account;
 use crate::error::{Error, Result};
 use crate::state::{Kind, State};
+use crate::source::Known;
 use serde::Serialize;
 use std::path::Path;
 
@@ -45,7 +46,7 @@ pub fn list(account: &Account, state_dir: &Path, verbose: bool) -> Result<Vec<En
     let mut source = crate::pull::connect(account, state_dir, false, verbose).map_err(ctx)?;
     let mut out = Vec::new();
     for mailbox in source.mailboxes().map_err(ctx)? {
-        let listing = source.open(&mailbox).map_err(ctx)?;
+        let listing = source.open(&mailbox, &Known::nothing()).map_err(ctx)?;
         let mut headers: Vec<Option<Vec<u8>>> = vec![None; listing.messages.len()];
         source
             .headers(&listing.messages, Some(FIELDS), &mut |i, h| {

@@ -13,7 +13,7 @@ use crate::plan::{self, Budget};
 use crate::pop3::{self, Pop3};
 use crate::secret::login_with;
 use crate::sink::{self, Meta, Sink, Staged};
-use crate::source::{Listing, RemoteMessage, Source};
+use crate::source::{Known, Listing, RemoteMessage, Source};
 use crate::state::{AccountLock, Delivered, Kind, Recovery, State};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -504,7 +504,17 @@ impl Run<'_> {
     }
 
     fn mailbox(&mut self, mailbox: &str, sink: Option<&mut dyn Sink>) -> Result<()> {
-        let listing = self.source.open(mailbox)?;
+        // `--all` fetches what was delivered too, so it needs every message in full.
+        let state = &self.state;
+        let known_validity = state.validity(mailbox).filter(|_| !self.fetch_all);
+        let delivered = |id: &str| {
+            known_validity.is_some_and(|v| state.kind(mailbox, v, id) == Some(Kind::Message))
+        };
+        let known = Known {
+            validity: known_validity,
+            delivered: &delivered,
+        };
+        let listing = self.source.open(mailbox, &known)?;
         let validity = listing.validity.clone();
         let mut recognised = HashSet::new();
         if let Some(old) = self.state.validity(mailbox).filter(|v| *v != validity) {

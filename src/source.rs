@@ -42,13 +42,35 @@ pub struct RemoteMessage {
     pub internal_date: Option<i64>,
 }
 
+/// What the state already holds of a mailbox, so that a source can list less of it: a
+/// message delivered before needs no size, flags or date, only whether it is still there. A
+/// pull with nothing new on a large IMAP folder then asks for its UIDs alone.
+#[derive(Clone, Copy)]
+pub struct Known<'a> {
+    /// The validity the state's IDs are relative to; `None`: nothing is known.
+    pub validity: Option<&'a str>,
+    /// Whether the message with this ID (under `validity`) was delivered.
+    pub delivered: &'a dyn Fn(&str) -> bool,
+}
+
+impl Known<'_> {
+    /// Nothing known: every message is listed in full.
+    pub fn nothing() -> Known<'static> {
+        Known {
+            validity: None,
+            delivered: &|_| false,
+        }
+    }
+}
+
 /// A mailbox's contents.
 #[derive(Debug, Clone)]
 pub struct Listing {
     /// What the ids are relative to: the IMAP UIDVALIDITY; `-` for POP3, whose UIDLs are
     /// permanent by definition.
     pub validity: String,
-    /// Every message, in server order.
+    /// Every message, in server order. Those [`Known`] says were delivered under this
+    /// validity may come with their ID and number only (size 0, no flags, no date).
     pub messages: Vec<RemoteMessage>,
     /// The mailbox's hierarchy delimiter (IMAP LIST), so that a store can mirror the folder
     /// tree: `Work/Receipts` and `Work.Receipts` name the same local folder when `/` and `.`
@@ -73,8 +95,8 @@ pub trait Source {
     /// The mailboxes to fetch from, in order (POP3: only `INBOX`).
     fn mailboxes(&mut self) -> Result<Vec<String>>;
 
-    /// Select `mailbox` and list it.
-    fn open(&mut self, mailbox: &str) -> Result<Listing>;
+    /// Select `mailbox` and list it; what is `known` of it may be listed in brief.
+    fn open(&mut self, mailbox: &str, known: &Known<'_>) -> Result<Listing>;
 
     /// Start fetching `messages` (from the open mailbox's listing), in this order. The source
     /// may pipeline or batch as it likes; bodies come out of [`Source::next_message`] in order,

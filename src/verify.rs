@@ -27,7 +27,7 @@ use crate::imap::append::Destination;
 use crate::local::Store;
 use crate::pull::{self, Options};
 use crate::sink::folder_to_maildir;
-use crate::source::Source;
+use crate::source::{Known, Source};
 use crate::state::{AccountLock, State};
 use std::collections::HashMap;
 use std::io::Read;
@@ -243,7 +243,7 @@ pub fn read_source(
     mailbox: &str,
     delivered: &dyn Fn(&str, &str) -> bool,
 ) -> Result<(Vec<Entry>, Option<char>)> {
-    let listing = source.open(mailbox)?;
+    let listing = source.open(mailbox, &Known::nothing())?;
     let mut out: Vec<Option<Entry>> = listing.messages.iter().map(|_| None).collect();
     if !listing.messages.is_empty() {
         source.fetch(&listing.messages)?;
@@ -262,7 +262,7 @@ pub fn read_source(
 pub fn read_folder(dest: &mut Destination) -> Result<Vec<Entry>> {
     let folder = dest.folder().to_string();
     let source = dest.source();
-    let listing = source.open(&folder)?;
+    let listing = source.open(&folder, &Known::nothing())?;
     let mut out: Vec<Option<Entry>> = listing.messages.iter().map(|_| None).collect();
     if !listing.messages.is_empty() {
         source.fetch(&listing.messages)?;

@@ -295,6 +295,47 @@ fn second_run_fetches_nothing_and_a_new_message_in_one_folder_is_the_only_one_fe
     assert_eq!(maildir_messages(&c.path("M")).len(), 4);
 }
 
+/// A folder the state knows is listed by its UIDs alone (`UID SEARCH` by message number, a
+/// thousand at a time, pipelined), with sizes, flags and dates asked for only for what is
+/// new; a message gone from the server leaves the state, and nothing is fetched twice.
+#[test]
+fn a_known_folder_is_listed_by_uid_and_only_new_mail_is_listed_in_full() {
+    let d = Dovecot::shared();
+    let user = d.new_user("ibrief");
+    d.seed(
+        &user,
+        (0..2100).map(|i| simple(&format!("brief-{i}"), "s", "b\n")),
+    );
+    let c = Client::new(&imap_account(d, "a", &user, "implicit", "maildir:{dir}/M", ""));
+    assert!(c.ok(&["pull"]).stdout.contains("a: 2100 new messages"));
+    d.doveadm(&["expunge", "-u", &user.name, "mailbox", "INBOX", "uid", "7"]);
+    d.seed(&user, [simple("brief-new-1", "s", "n\n"), simple("brief-new-2", "s", "n\n")]);
+    let out = c.ok(&["pull", "-v"]);
+    assert!(out.stdout.contains("a: 2 new messages"), "{out:?}");
+    for search in ["UID SEARCH 1:1000", "UID SEARCH 1001:2000", "UID SEARCH 2001:*"] {
+        assert!(out.stderr.contains(search), "{search} missing: {}", out.stderr);
+    }
+    assert!(
+        out.stderr.contains("UID FETCH 2101:2102 (UID RFC822.SIZE FLAGS INTERNALDATE)"),
+        "only the new UIDs are listed in full: {}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("UID FETCH 1:*"), "{}", out.stderr);
+    assert_eq!(maildir_messages(&c.path("M")).len(), 2102);
+    // Listed in brief, known mail stays known.
+    let out = c.ok(&["pull"]);
+    assert!(out.stdout.contains("a: no new mail"), "{out:?}");
+    let journal = std::fs::read_to_string(c.state_dir().join("a.state")).unwrap();
+    let recorded = |uid: &str| {
+        journal.lines().any(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            f.get(1) == Some(&"+") && f.get(4) == Some(&uid)
+        })
+    };
+    assert!(recorded("8") && recorded("2102"), "{journal}");
+    assert_eq!(maildir_messages(&c.path("M")).len(), 2102);
+}
+
 #[test]
 fn uidvalidity_change_does_not_redeliver() {
     let d = Dovecot::shared();

@@ -94,7 +94,7 @@ use crate::error::{Class, Error, Result};
 use crate::net::{Endpoint, Trace};
 use crate::sasl::AuthMethod;
 use crate::secret::{login_with, Credential};
-use crate::source::{Flags, Listing, RemoteMessage, Source};
+use crate::source::{Flags, Known, Listing, RemoteMessage, Source};
 use async_imap::imap_proto::{
     AttributeValue, MailboxDatum, RequestId, Response, ResponseCode, SectionPath, Status,
 };
@@ -205,6 +205,9 @@ struct Selected {
 /// ([`session::MAX_LINE`]), however many messages the folder holds.
 const SEARCH_SPAN: u32 = 100_000;
 
+/// Messages per `UID SEARCH` of [`Imap::present_uids`]: answers of at most 11 KB.
+const SEARCH_NUMBERS: u32 = 1000;
+
 /// The UID sets that cover UIDs `from` and up in [`SEARCH_SPAN`]-wide ranges, given the
 /// folder's UIDNEXT: full ranges below it, and one open-ended last range (`N:*`), so that
 /// mail arriving after the SELECT is searched too.
@@ -224,6 +227,15 @@ fn search_ranges(from: u32, uid_next: Option<u32>) -> Vec<String> {
 
 /// The listing of the selected folder's messages: what `pull` plans with.
 const LISTING: &str = "UID FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE)";
+
+/// [`LISTING`] for the UIDs `set`.
+fn listing(set: &str) -> String {
+    LISTING.replacen("1:*", set, 1)
+}
+
+/// UIDs per listing command of [`Imap::list_unknown`]: a set of scattered UIDs stays a
+/// command line of some 11 KB.
+const LISTING_SET: usize = 1000;
 
 /// A planned fetch.
 enum Planned {
@@ -497,10 +509,10 @@ impl Imap {
         Ok((validity, listing))
     }
 
-    /// RFC 3501 section 6.4.8: [`LISTING`], or the answer to the one `sent` with the select.
-    /// For an empty folder, where some servers refuse `1:*`, it is not sent, or its answer,
-    /// whatever it is, means no messages.
-    fn list_messages(&mut self, sent: Option<RequestId>) -> Result<Vec<RemoteMessage>> {
+    /// RFC 3501 section 6.4.8: [`LISTING`] of the UIDs `set`, or the answer to the listing
+    /// of all `sent` with the select. For an empty folder, where some servers refuse `1:*`,
+    /// it is not sent, or its answer, whatever it is, means no messages.
+    fn list_messages(&mut self, sent: Option<RequestId>, set: &str) -> Result<Vec<RemoteMessage>> {
         let mut out = Vec::new();
         if self.selected.as_ref().is_some_and(|s| s.exists == 0) {
             if let Some(tag) = sent {
@@ -560,21 +572,94 @@ impl Imap {
             }
             Ok(())
         };
+        let command = listing(set);
         match sent {
             Some(tag) => {
                 let done = self.session.complete(&tag, &mut each)?;
                 match done.status {
                     Status::Ok => {}
                     // Whatever came before the refusal is listed again: deduplicated below.
-                    _ if done.throttled() => self.session.run(LISTING, &mut each)?,
-                    _ => return Err(self.session.refused(LISTING, &done)),
+                    _ if done.throttled() => self.session.run(&command, &mut each)?,
+                    _ => return Err(self.session.refused(&command, &done)),
                 }
             }
-            None => self.session.run(LISTING, &mut each)?,
+            None => self.session.run(&command, &mut each)?,
         }
         out.sort_by_key(|m| m.number);
         out.dedup_by_key(|m| m.number);
         Ok(out)
+    }
+
+    /// The listing of a folder whose UIDVALIDITY the state holds: its UIDs
+    /// ([`Imap::present_uids`], a few bytes each), and [`LISTING`]'s items only for the UIDs
+    /// not delivered before, in sets of at most [`LISTING_SET`]. A run with nothing new on a
+    /// folder of 100,000 then reads one `* SEARCH` line instead of 100,000 FETCH responses.
+    fn list_unknown(&mut self, known: &Known<'_>) -> Result<Vec<RemoteMessage>> {
+        if self.selected.as_ref().is_some_and(|s| s.exists == 0) {
+            return Ok(Vec::new());
+        }
+        let uids = self.present_uids()?;
+        let mut out = Vec::with_capacity(uids.len());
+        let mut unknown = Vec::new();
+        for uid in uids {
+            let id = uid.to_string();
+            if (known.delivered)(&id) {
+                out.push(RemoteMessage {
+                    id,
+                    number: uid,
+                    size: 0,
+                    flags: Flags::default(),
+                    internal_date: None,
+                });
+            } else {
+                unknown.push(uid);
+            }
+        }
+        for chunk in unknown.chunks(LISTING_SET) {
+            out.extend(self.list_messages(None, &uid_set(chunk))?);
+        }
+        out.sort_by_key(|m| m.number);
+        out.dedup_by_key(|m| m.number);
+        Ok(out)
+    }
+
+    /// The UIDs of every message of the selected folder: `UID SEARCH` by message number, in
+    /// sets of [`SEARCH_NUMBERS`] messages (the last one open-ended, for mail arriving
+    /// meanwhile), all pipelined. Message numbers are the session's own and change only with
+    /// an EXPUNGE response, so the union is exact unless one came: then it is asked again, and
+    /// after a second renumbering by UID range ([`Imap::search_uids`]). Short answers matter:
+    /// async-imap parses a response again at every piece it is handed (4 KB), so one answer of
+    /// 100,000 UIDs costs the square of its length; a thousand stays within three pieces.
+    fn present_uids(&mut self) -> Result<Vec<u32>> {
+        let exists = self.selected.as_ref().map_or(0, |s| s.exists);
+        if exists == 0 {
+            return Ok(Vec::new());
+        }
+        for _ in 0..2 {
+            let mut commands = Vec::new();
+            let mut lo = 1u32;
+            while lo + SEARCH_NUMBERS <= exists {
+                commands.push(format!("UID SEARCH {lo}:{}", lo + SEARCH_NUMBERS - 1));
+                lo += SEARCH_NUMBERS;
+            }
+            commands.push(format!("UID SEARCH {lo}:*"));
+            let mut uids = Vec::with_capacity(exists as usize);
+            let mut renumbered = false;
+            self.session.run_pipelined(&commands, &mut |resp| {
+                match resp {
+                    Response::MailboxData(MailboxDatum::Search(found)) => uids.extend(found),
+                    Response::Expunge(_) => renumbered = true,
+                    _ => {}
+                }
+                Ok(())
+            })?;
+            if !renumbered {
+                uids.sort_unstable();
+                uids.dedup();
+                return Ok(uids);
+            }
+        }
+        self.search_uids(1, "")
     }
 
     /// Send a store, expunge, copy or move now; its completion is read with the fetches.
@@ -1073,7 +1158,7 @@ impl Source for Imap {
         Ok(names)
     }
 
-    fn open(&mut self, mailbox: &str) -> Result<Listing> {
+    fn open(&mut self, mailbox: &str, known: &Known<'_>) -> Result<Listing> {
         self.finish_folder()?;
         let folder = match self.chosen.get(mailbox) {
             Some(f) => f.clone(),
@@ -1084,10 +1169,17 @@ impl Source for Imap {
         };
         self.with_reconnect(|s| {
             s.selected = None;
-            let (validity, listing) = s.select(&folder, true)?;
+            // With nothing known, the full listing goes right behind the select.
+            let (validity, listing) = s.select(&folder, known.validity.is_none())?;
+            let validity = validity.to_string();
+            let messages = if known.validity == Some(validity.as_str()) {
+                s.list_unknown(known)?
+            } else {
+                s.list_messages(listing, "1:*")?
+            };
             Ok(Listing {
-                validity: validity.to_string(),
-                messages: s.list_messages(listing)?,
+                validity,
+                messages,
                 delimiter: folder.delimiter,
             })
         })

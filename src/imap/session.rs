@@ -858,6 +858,33 @@ impl Session {
         }
     }
 
+    /// Run `commands` pipelined: all sent at once, their responses read in order, one round
+    /// trip in all. A command the server throttled is run again on its own, after it.
+    pub fn run_pipelined(
+        &mut self,
+        commands: &[String],
+        each: &mut dyn FnMut(&Response<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut tags = Vec::with_capacity(commands.len());
+        for command in commands {
+            tags.push(self.send(command)?);
+        }
+        let mut throttled = Vec::new();
+        for (tag, command) in tags.iter().zip(commands) {
+            let done = self.complete(tag, each)?;
+            match done.status {
+                Status::Ok => {}
+                _ if done.throttled() => throttled.push((command, done.text)),
+                _ => return Err(self.refused(command, &done)),
+            }
+        }
+        for (command, text) in throttled {
+            self.back_off(&text);
+            self.run(command, each)?;
+        }
+        Ok(())
+    }
+
     /// Wait as long as a throttling server asks (see [`suggested_backoff`]).
     pub fn back_off(&self, text: &str) {
         let wait = suggested_backoff(text);

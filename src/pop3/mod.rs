@@ -16,7 +16,7 @@ use crate::error::{Class, Error, Result};
 use crate::net::{self, Connection, Endpoint, TlsMode, Trace};
 use crate::sasl::{self, AuthMethod, Exchange, Mechanism};
 use crate::secret::Secret;
-use crate::source::{cut_header, Listing, RemoteMessage, Source, MAX_HEADER};
+use crate::source::{cut_header, Known, Listing, RemoteMessage, Source, MAX_HEADER};
 use reply::Status;
 use std::collections::VecDeque;
 use std::io::Read;
@@ -650,7 +650,7 @@ impl Source for Pop3 {
         Ok(vec!["INBOX".to_string()])
     }
 
-    fn open(&mut self, mailbox: &str) -> Result<Listing> {
+    fn open(&mut self, mailbox: &str, _known: &Known<'_>) -> Result<Listing> {
         if mailbox != "INBOX" {
             return Err(Error::config(format!(
                 "POP3 has only the inbox; folder {mailbox:?} needs protocol = \"imap\""
