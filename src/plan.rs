@@ -16,25 +16,26 @@ pub const TRUNCATED_FIELD: &str = "X-Mailfetch-Truncated";
 
 /// What one mailbox's listing comes to.
 #[derive(Debug, Default)]
-pub struct Plan {
+pub struct Plan<'a> {
     /// To fetch (before the per-run budget and `--since`).
     pub fetch: Vec<RemoteMessage>,
     /// Over `max-message-size`: deliver the header only.
     pub stubs: Vec<RemoteMessage>,
     /// Over `max-message-size` and left on the server, not delivered.
     pub too_large: Vec<RemoteMessage>,
-    /// Delivered before and still on the server.
-    pub delivered: Vec<RemoteMessage>,
+    /// Delivered before and still on the server (borrowed: on a large mailbox with nothing
+    /// new, this is all of it, and mostly none of it is deleted).
+    pub delivered: Vec<&'a RemoteMessage>,
 }
 
 /// Sort `messages` by what the state knows of each (`known`) and the limits. `fetch_all`:
 /// fetch messages delivered (or passed over, or stubbed) before too.
-pub fn classify(
-    messages: &[RemoteMessage],
+pub fn classify<'a>(
+    messages: &'a [RemoteMessage],
     known: impl Fn(&RemoteMessage) -> Option<Kind>,
     fetch_all: bool,
     limits: &Limits,
-) -> Plan {
+) -> Plan<'a> {
     let mut plan = Plan::default();
     for m in messages {
         let kind = known(m);
@@ -43,7 +44,7 @@ pub fn classify(
             continue;
         }
         if kind == Some(Kind::Message) {
-            plan.delivered.push(m.clone());
+            plan.delivered.push(m);
             if !fetch_all {
                 continue;
             }
@@ -192,7 +193,8 @@ mod tests {
         assert_eq!(ids(&p.fetch), ["new", "grown-fits"]);
         assert_eq!(ids(&p.too_large), ["big", "stubbed"]);
         assert!(p.stubs.is_empty());
-        assert_eq!(ids(&p.delivered), ["done"]);
+        let delivered: Vec<&str> = p.delivered.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(delivered, ["done"]);
         limits.oversize = Oversize::Headers;
         let p = classify(&all, known, false, &limits);
         assert_eq!(ids(&p.stubs), ["big"], "a stub is delivered once");

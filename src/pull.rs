@@ -589,10 +589,10 @@ impl Run<'_> {
         &mut self,
         mailbox: &str,
         validity: &str,
-        delivered: &[RemoteMessage],
+        delivered: &[&RemoteMessage],
     ) -> Result<()> {
         let due: Vec<RemoteMessage> = if !self.keep {
-            delivered.to_vec()
+            delivered.iter().map(|&m| m.clone()).collect()
         } else if let Some(days) = self.retention {
             let ids: Vec<&str> = delivered.iter().map(|m| m.id.as_str()).collect();
             self.state.stamp(mailbox, validity, &ids)?;
@@ -606,7 +606,7 @@ impl Run<'_> {
                         .first_delivered(mailbox, validity, &m.id)
                         .is_some_and(|at| plan::expired(at, days, now))
                 })
-                .cloned()
+                .map(|&m| m.clone())
                 .collect()
         } else {
             Vec::new()

@@ -295,8 +295,7 @@ impl Pop3 {
                     "the server listed more messages than STAT announced",
                 ));
             }
-            let line = line.strip_prefix(b".").unwrap_or(line).to_vec();
-            each(&line)?;
+            each(line.strip_prefix(b".").unwrap_or(line))?;
         }
     }
 
@@ -325,7 +324,6 @@ impl Pop3 {
                 format!("{e} (mailfetch needs UIDL to know which messages it has seen)"),
             ));
         }
-        let mut seen: foldhash::HashSet<String> = Default::default();
         self.listing(count_usize, |line| {
             let (n, uid) = reply::scan_line(line)?;
             reply::check_uidl(uid)?;
@@ -334,14 +332,17 @@ impl Pop3 {
                     "UIDL names message {n}, but STAT said {count}"
                 )));
             }
-            if !seen.insert(uid.to_string()) {
-                return Err(Error::protocol(format!(
-                    "the server gave the same UIDL {uid:?} to two messages"
-                )));
-            }
             ids.push((n, uid.to_string()));
             Ok(())
         })?;
+        let mut seen: foldhash::HashSet<&str> = Default::default();
+        seen.reserve(ids.len());
+        if let Some((_, uid)) = ids.iter().find(|(_, uid)| !seen.insert(uid)) {
+            return Err(Error::protocol(format!(
+                "the server gave the same UIDL {uid:?} to two messages"
+            )));
+        }
+        drop(seen);
         if !self.capa.pipelining {
             self.conn.send("LIST", None)?;
         }
