@@ -315,9 +315,10 @@ impl Pop3 {
         if !self.capa.pipelining {
             self.conn.send("UIDL", None)?;
         }
-        // Listings are kept as received (memory grows with what the server actually sends,
-        // never with the count it claims), then joined by message number.
-        let mut ids: Vec<(u32, String)> = Vec::new();
+        // Listings are kept as received, then joined by message number; room is made for the
+        // count STAT claims only up to 131,072 (memory grows with what the server actually
+        // sends, not with what it claims).
+        let mut ids: Vec<(u32, String)> = Vec::with_capacity(count_usize.min(1 << 17));
         if let Err(e) = self.expect_ok("UIDL") {
             return Err(Error::new(
                 e.class(),
@@ -347,7 +348,7 @@ impl Pop3 {
             self.conn.send("LIST", None)?;
         }
         self.expect_ok("LIST")?;
-        let mut sizes: Vec<(u32, u64)> = Vec::new();
+        let mut sizes: Vec<(u32, u64)> = Vec::with_capacity(ids.len());
         self.listing(count_usize, |line| {
             let (n, size) = reply::scan_line(line)?;
             let size: u64 = size.parse().map_err(|_| {

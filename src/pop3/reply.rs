@@ -124,13 +124,26 @@ pub fn scan_line(line: &[u8]) -> Result<(u32, &str)> {
             printable(line)
         ))
     };
-    let text = std::str::from_utf8(line).map_err(|_| bad())?;
-    let mut parts = text.split_ascii_whitespace();
-    let n: u32 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
-    let value = parts.next().ok_or_else(bad)?;
-    if n == 0 {
+    // On bytes, the value found with memchr: a listing of 100,000 messages comes through
+    // here twice per run, and splitting it as `str` was a tenth of a run with nothing new.
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let a = line.iter().take_while(|b| blank(b)).count();
+    let digits = line[a..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let b = a + digits;
+    if digits == 0 || digits > 10 || line.get(b).is_some_and(|c| !blank(c)) {
         return Err(bad());
     }
+    let n = line[a..b]
+        .iter()
+        .try_fold(0u32, |n, d| n.checked_mul(10)?.checked_add(u32::from(d - b'0')))
+        .filter(|&n| n > 0)
+        .ok_or_else(bad)?;
+    let c = b + line[b..].iter().take_while(|b| blank(b)).count();
+    let d = c + memchr::memchr2(b' ', b'\t', &line[c..]).unwrap_or(line.len() - c);
+    if c == d {
+        return Err(bad());
+    }
+    let value = std::str::from_utf8(&line[c..d]).map_err(|_| bad())?;
     Ok((n, value))
 }
 
@@ -189,6 +202,10 @@ mod tests {
         assert!(scan_line(b"0 1").is_err());
         assert!(scan_line(b"x 1").is_err());
         assert!(scan_line(b"4").is_err());
+        assert!(scan_line(b"+4 1").is_err());
+        assert!(scan_line(b"4294967296 1").is_err(), "over u32");
+        assert_eq!(scan_line(b" 7\t abc  extra").unwrap(), (7, "abc"));
+        assert_eq!(scan_line(b"4294967295 x").unwrap(), (u32::MAX, "x"));
         assert!(check_uidl("abc def").is_err());
         assert!(check_uidl(&"a".repeat(71)).is_err());
     }
