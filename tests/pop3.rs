@@ -114,6 +114,37 @@ fn second_pull_fetches_nothing_and_all_fetches_everything_again() {
     assert_eq!(maildir_messages(&c.path("M")).len(), 12);
 }
 
+/// With the mailbox in the state, UIDL alone lists it: the sizes of a few new messages are
+/// asked for one by one (`LIST n`), of many with one LIST, and of none when nothing is new.
+#[test]
+fn a_known_mailbox_is_listed_by_uidl_and_only_new_mail_is_sized() {
+    let d = Dovecot::shared();
+    let user = d.new_user("p3brief");
+    d.seed(&user, (0..3).map(|i| simple(&format!("brief-{i}"), "s", "b\n")));
+    let c = Client::new(&pop3_account(d, "a", &user, "implicit", "maildir:{dir}/M", ""));
+    let sent = |out: &support::client::Outcome| -> Vec<String> {
+        out.stderr
+            .lines()
+            .filter_map(|l| l.split_once("C: ").map(|(_, c)| c.to_string()))
+            .filter(|c| c.starts_with("LIST") || c.starts_with("UIDL"))
+            .collect()
+    };
+    let out = c.ok(&["pull", "-v"]);
+    assert_eq!(sent(&out), ["UIDL", "LIST"], "nothing known yet: {}", out.stderr);
+    d.seed(&user, (0..2).map(|i| simple(&format!("brief-new-{i}"), "s", "n\n")));
+    let out = c.ok(&["pull", "-v"]);
+    assert!(out.stdout.contains("a: 2 new messages"), "{out:?}");
+    assert_eq!(sent(&out), ["UIDL", "LIST 4", "LIST 5"], "{}", out.stderr);
+    let out = c.ok(&["pull", "-v"]);
+    assert!(out.stdout.contains("a: no new mail"), "{out:?}");
+    assert_eq!(sent(&out), ["UIDL"], "{}", out.stderr);
+    d.seed(&user, (0..70).map(|i| simple(&format!("brief-many-{i}"), "s", "m\n")));
+    let out = c.ok(&["pull", "-v"]);
+    assert!(out.stdout.contains("a: 70 new messages"), "{out:?}");
+    assert_eq!(sent(&out), ["UIDL", "LIST"], "{}", out.stderr);
+    assert_eq!(maildir_messages(&c.path("M")).len(), 75);
+}
+
 #[test]
 fn delete_mode_leaves_the_server_empty_after_safe_delivery() {
     let d = Dovecot::shared();

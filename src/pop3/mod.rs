@@ -18,11 +18,15 @@ use crate::sasl::{self, AuthMethod, Exchange, Mechanism};
 use crate::secret::Secret;
 use crate::source::{cut_header, Known, Listing, RemoteMessage, Source, MAX_HEADER};
 use reply::Status;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 
 /// Longest status line we accept (RFC 2449 allows 512; we are generous).
 const MAX_STATUS_LINE: usize = 4096;
+/// At most this many messages not delivered before are listed with `LIST n` each, in a
+/// mailbox the state knows (see [`Pop3::list`]); more get one LIST.
+const LIST_EACH: usize = 64;
+
 /// Longest line of a CAPA/LIST/UIDL listing.
 const MAX_LIST_LINE: usize = 1024;
 /// RETR commands in flight at most.
@@ -301,11 +305,20 @@ impl Pop3 {
 
     /// RFC 1939 section 7: UIDL and LIST for every message, pipelined when allowed. Checked
     /// against STAT: numbers in range, no duplicate ids.
-    pub fn list_all(&mut self) -> Result<Vec<RemoteMessage>> {
+    ///
+    /// When the state knows the mailbox (`known`), LIST is not sent with UIDL: once UIDL has
+    /// named the messages not delivered before, a few of them are asked for one by one
+    /// (`LIST n`, pipelined), more with one LIST, none when there are none. The messages
+    /// delivered before come with size 0 then. A run with nothing new on a mailbox of
+    /// 100,000 reads one listing, not two.
+    fn list(&mut self, known: &Known<'_>) -> Result<Vec<RemoteMessage>> {
+        let brief = known.validity.is_some();
         if self.capa.pipelining {
             self.conn.queue("STAT", None);
             self.conn.queue("UIDL", None);
-            self.conn.queue("LIST", None);
+            if !brief {
+                self.conn.queue("LIST", None);
+            }
             self.conn.flush()?;
         } else {
             self.conn.send("STAT", None)?;
@@ -344,6 +357,19 @@ impl Pop3 {
             )));
         }
         drop(seen);
+        if brief {
+            let unknown: Vec<u32> = ids
+                .iter()
+                .filter(|(_, id)| !(known.delivered)(id))
+                .map(|(n, _)| *n)
+                .collect();
+            if unknown.len() <= LIST_EACH && (self.capa.pipelining || unknown.is_empty()) {
+                return self.list_each(ids, &unknown);
+            }
+            if self.capa.pipelining {
+                self.conn.send("LIST", None)?;
+            }
+        }
         if !self.capa.pipelining {
             self.conn.send("LIST", None)?;
         }
@@ -386,6 +412,45 @@ impl Pop3 {
             })
             .collect();
         Ok(out)
+    }
+
+    /// The listing from UIDL's `ids` (sorted by number or not) and `LIST n` for each of
+    /// `unknown`, pipelined; the others get size 0 (see [`Pop3::list`]).
+    fn list_each(
+        &mut self,
+        mut ids: Vec<(u32, String)>,
+        unknown: &[u32],
+    ) -> Result<Vec<RemoteMessage>> {
+        for n in unknown {
+            self.conn.queue(&format!("LIST {n}"), None);
+        }
+        self.conn.flush()?;
+        let mut sizes: HashMap<u32, u64> = HashMap::new();
+        for &n in unknown {
+            let text = self.expect_ok("LIST")?;
+            let (listed, size) = reply::scan_line(&text)?;
+            let size: u64 = size.parse().ok().filter(|_| listed == n).ok_or_else(|| {
+                Error::protocol(format!(
+                    "LIST {n} was answered with {:?}",
+                    reply::printable(&text)
+                ))
+            })?;
+            sizes.insert(n, size);
+        }
+        ids.sort_unstable_by_key(|(n, _)| *n);
+        if ids.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(Error::protocol("the server's UIDL listing names a message twice"));
+        }
+        Ok(ids
+            .into_iter()
+            .map(|(number, id)| RemoteMessage {
+                id,
+                number,
+                size: sizes.get(&number).copied().unwrap_or(0),
+                flags: Default::default(),
+                internal_date: None,
+            })
+            .collect())
     }
 
     /// RFC 1939 section 7: TOP msg n (headers and the first `lines` body lines).
@@ -652,7 +717,7 @@ impl Source for Pop3 {
         Ok(vec!["INBOX".to_string()])
     }
 
-    fn open(&mut self, mailbox: &str, _known: &Known<'_>) -> Result<Listing> {
+    fn open(&mut self, mailbox: &str, known: &Known<'_>) -> Result<Listing> {
         if mailbox != "INBOX" {
             return Err(Error::config(format!(
                 "POP3 has only the inbox; folder {mailbox:?} needs protocol = \"imap\""
@@ -660,7 +725,7 @@ impl Source for Pop3 {
         }
         Ok(Listing {
             validity: "-".to_string(),
-            messages: self.list_all()?,
+            messages: self.list(known)?,
             delimiter: None,
         })
     }

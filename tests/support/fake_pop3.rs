@@ -548,6 +548,17 @@ impl Session {
                 reply.push_str(".\r\n");
                 self.write(reply.as_bytes())?;
             }
+            // RFC 1939: `LIST msg`, one scan line.
+            "LIST" => match self.number(arg) {
+                Some(i) => {
+                    let size = match &self.script.fault {
+                        Fault::ListSize(size) => size.clone(),
+                        _ => self.mailbox[i].wire().len().to_string(),
+                    };
+                    self.write(format!("+OK {} {size}\r\n", i + 1).as_bytes())?;
+                }
+                None => self.write(b"-ERR no such message\r\n")?,
+            },
             "RETR" => return self.retr(arg),
             "DELE" => {
                 if self.script.fault == Fault::DropOnDele {
