@@ -136,17 +136,65 @@ fn state_record_batch(bencher: Bencher, batch: usize) {
     });
 }
 
-#[divan::bench(sample_count = 10)]
-fn state_load_100k(bencher: Bencher) {
-    let dir = scratch();
-    {
-        let mut state = State::open(dir.path(), "bench", false).unwrap();
-        let ids: Vec<String> = (0..100_000)
-            .map(|i| format!("1700000000.M{i}P42.host,S=5000"))
-            .collect();
-        for chunk in ids.chunks(1000) {
+/// `n` IDs as Dovecot's maildir makes its UIDLs (`<secs>.M<usecs>P<pid>.<host>,S=,W=`).
+fn dovecot_ids(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let size = 4000 + (i * 7919) % 60000;
+            format!(
+                "{}.M{:06}P{}.mailbench,S={size},W={}",
+                1_704_067_201 + i / 7,
+                (i * 104_729) % 1_000_000,
+                1 + i % 5,
+                size + size / 40
+            )
+        })
+        .collect()
+}
+
+/// The journal of a pull of `ids` 1,000 a batch, as the `sink` would have it journalled:
+/// about 8 MB of `+ INBOX - ID at=SECONDS` lines for 100,000, in `B rollback ... E` batches
+/// (mbox) or after the `B forward` line naming them (Maildir).
+fn state_of(dir: &std::path::Path, ids: &[String], sink: &str) {
+    let mut state = State::open(dir, "bench", false).unwrap();
+    for chunk in ids.chunks(1000) {
+        if sink == "maildir" {
+            state
+                .record_forward("INBOX", "-", &delivered(chunk), "tmp/1 new/1")
+                .unwrap();
+            state.end_batch().unwrap();
+        } else {
+            state.begin_rollback("1000").unwrap();
             state.record("INBOX", "-", &delivered(chunk)).unwrap();
         }
     }
-    bencher.bench_local(|| black_box(State::open(dir.path(), "bench", false).unwrap()));
+}
+
+/// Open (load) a journal of 100,000 IDs and close it again (the drop counts too: a pull
+/// frees its state at exit).
+#[divan::bench(sample_count = 20, args = ["mbox", "maildir"])]
+fn state_load_100k(bencher: Bencher, sink: &str) {
+    let dir = scratch();
+    state_of(dir.path(), &dovecot_ids(100_000), sink);
+    bencher.bench_local(|| drop(black_box(State::open(dir.path(), "bench", false).unwrap())));
+}
+
+/// What a pull with nothing new asks of the state of a mailbox of 100,000: load, prune to
+/// what the server lists (all of it), look every listed ID up, close.
+#[divan::bench(sample_count = 20)]
+fn state_nonew_100k(bencher: Bencher) {
+    let dir = scratch();
+    let ids = dovecot_ids(100_000);
+    state_of(dir.path(), &ids, "mbox");
+    let present: foldhash::HashSet<&str> = ids.iter().map(String::as_str).collect();
+    bencher.bench_local(|| {
+        let mut state = State::open(dir.path(), "bench", false).unwrap();
+        state.retain("INBOX", &present);
+        let seen = ids
+            .iter()
+            .filter(|id| state.kind("INBOX", "-", id).is_some())
+            .count();
+        assert_eq!(seen, ids.len());
+        drop(black_box(state));
+    });
 }
