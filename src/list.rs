@@ -6,8 +6,8 @@
 
 use crate::config::Account;
 use crate::error::{Error, Result};
-use crate::state::{Kind, State};
 use crate::source::Known;
+use crate::state::{Kind, State};
 use serde::Serialize;
 use std::path::Path;
 

@@ -233,7 +233,11 @@ fn tls_trusts_ca_file_but_not_wrong_ca() {
     // Only `ca` is trusted: no system store.
     let connector = |ca: &std::path::Path| {
         let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
-        b.set_cert_store(openssl::x509::store::X509StoreBuilder::new().unwrap().build());
+        b.set_cert_store(
+            openssl::x509::store::X509StoreBuilder::new()
+                .unwrap()
+                .build(),
+        );
         b.set_ca_file(ca).unwrap();
         b.build()
     };

@@ -306,17 +306,39 @@ fn a_known_folder_is_listed_by_uid_and_only_new_mail_is_listed_in_full() {
         &user,
         (0..2100).map(|i| simple(&format!("brief-{i}"), "s", "b\n")),
     );
-    let c = Client::new(&imap_account(d, "a", &user, "implicit", "maildir:{dir}/M", ""));
+    let c = Client::new(&imap_account(
+        d,
+        "a",
+        &user,
+        "implicit",
+        "maildir:{dir}/M",
+        "",
+    ));
     assert!(c.ok(&["pull"]).stdout.contains("a: 2100 new messages"));
     d.doveadm(&["expunge", "-u", &user.name, "mailbox", "INBOX", "uid", "7"]);
-    d.seed(&user, [simple("brief-new-1", "s", "n\n"), simple("brief-new-2", "s", "n\n")]);
+    d.seed(
+        &user,
+        [
+            simple("brief-new-1", "s", "n\n"),
+            simple("brief-new-2", "s", "n\n"),
+        ],
+    );
     let out = c.ok(&["pull", "-v"]);
     assert!(out.stdout.contains("a: 2 new messages"), "{out:?}");
-    for search in ["UID SEARCH 1:1000", "UID SEARCH 1001:2000", "UID SEARCH 2001:*"] {
-        assert!(out.stderr.contains(search), "{search} missing: {}", out.stderr);
+    for search in [
+        "UID SEARCH 1:1000",
+        "UID SEARCH 1001:2000",
+        "UID SEARCH 2001:*",
+    ] {
+        assert!(
+            out.stderr.contains(search),
+            "{search} missing: {}",
+            out.stderr
+        );
     }
     assert!(
-        out.stderr.contains("UID FETCH 2101:2102 (UID RFC822.SIZE FLAGS INTERNALDATE)"),
+        out.stderr
+            .contains("UID FETCH 2101:2102 (UID RFC822.SIZE FLAGS INTERNALDATE)"),
         "only the new UIDs are listed in full: {}",
         out.stderr
     );

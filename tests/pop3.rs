@@ -120,8 +120,18 @@ fn second_pull_fetches_nothing_and_all_fetches_everything_again() {
 fn a_known_mailbox_is_listed_by_uidl_and_only_new_mail_is_sized() {
     let d = Dovecot::shared();
     let user = d.new_user("p3brief");
-    d.seed(&user, (0..3).map(|i| simple(&format!("brief-{i}"), "s", "b\n")));
-    let c = Client::new(&pop3_account(d, "a", &user, "implicit", "maildir:{dir}/M", ""));
+    d.seed(
+        &user,
+        (0..3).map(|i| simple(&format!("brief-{i}"), "s", "b\n")),
+    );
+    let c = Client::new(&pop3_account(
+        d,
+        "a",
+        &user,
+        "implicit",
+        "maildir:{dir}/M",
+        "",
+    ));
     let sent = |out: &support::client::Outcome| -> Vec<String> {
         out.stderr
             .lines()
@@ -130,15 +140,26 @@ fn a_known_mailbox_is_listed_by_uidl_and_only_new_mail_is_sized() {
             .collect()
     };
     let out = c.ok(&["pull", "-v"]);
-    assert_eq!(sent(&out), ["UIDL", "LIST"], "nothing known yet: {}", out.stderr);
-    d.seed(&user, (0..2).map(|i| simple(&format!("brief-new-{i}"), "s", "n\n")));
+    assert_eq!(
+        sent(&out),
+        ["UIDL", "LIST"],
+        "nothing known yet: {}",
+        out.stderr
+    );
+    d.seed(
+        &user,
+        (0..2).map(|i| simple(&format!("brief-new-{i}"), "s", "n\n")),
+    );
     let out = c.ok(&["pull", "-v"]);
     assert!(out.stdout.contains("a: 2 new messages"), "{out:?}");
     assert_eq!(sent(&out), ["UIDL", "LIST 4", "LIST 5"], "{}", out.stderr);
     let out = c.ok(&["pull", "-v"]);
     assert!(out.stdout.contains("a: no new mail"), "{out:?}");
     assert_eq!(sent(&out), ["UIDL"], "{}", out.stderr);
-    d.seed(&user, (0..70).map(|i| simple(&format!("brief-many-{i}"), "s", "m\n")));
+    d.seed(
+        &user,
+        (0..70).map(|i| simple(&format!("brief-many-{i}"), "s", "m\n")),
+    );
     let out = c.ok(&["pull", "-v"]);
     assert!(out.stdout.contains("a: 70 new messages"), "{out:?}");
     assert_eq!(sent(&out), ["UIDL", "LIST"], "{}", out.stderr);

@@ -294,7 +294,10 @@ fn system_store_is_the_hashed_directory_plus_an_ssl_cert_file_elsewhere() {
             cmd.env("SSL_CERT_FILE", file);
         }
         let out = cmd.output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (code, err) = pull(&ours, None);
     assert_eq!(code, Some(0), "CA found in the hashed directory: {err}");

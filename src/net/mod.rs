@@ -9,9 +9,7 @@ mod trace;
 
 pub use certinfo::{inspect, CertInfo, Inspection};
 pub use conn::{Connection, Stream};
-pub use tls::{
-    check_pin, client, handshake_failed, Fingerprint, TlsMode, TlsSettings, TlsVersion,
-};
+pub use tls::{check_pin, client, handshake_failed, Fingerprint, TlsMode, TlsSettings, TlsVersion};
 pub use trace::Trace;
 
 use crate::error::{Class, Error, Result};

@@ -346,11 +346,7 @@ pub fn handshake_failed(
 /// With a pin configured, require that the server's leaf certificate (of `ssl`, right after
 /// the handshake) is the pinned one. A mismatch is a refused
 /// certificate (server unavailable, exit 69), like a failed verification.
-pub fn check_pin(
-    host: &str,
-    settings: &TlsSettings,
-    ssl: &SslRef,
-) -> Result<()> {
+pub fn check_pin(host: &str, settings: &TlsSettings, ssl: &SslRef) -> Result<()> {
     let Some(pin) = settings.pin else {
         return Ok(());
     };

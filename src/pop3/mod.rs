@@ -439,7 +439,9 @@ impl Pop3 {
         }
         ids.sort_unstable_by_key(|(n, _)| *n);
         if ids.windows(2).any(|w| w[0].0 == w[1].0) {
-            return Err(Error::protocol("the server's UIDL listing names a message twice"));
+            return Err(Error::protocol(
+                "the server's UIDL listing names a message twice",
+            ));
         }
         Ok(ids
             .into_iter()

@@ -135,7 +135,9 @@ pub fn scan_line(line: &[u8]) -> Result<(u32, &str)> {
     }
     let n = line[a..b]
         .iter()
-        .try_fold(0u32, |n, d| n.checked_mul(10)?.checked_add(u32::from(d - b'0')))
+        .try_fold(0u32, |n, d| {
+            n.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+        })
         .filter(|&n| n > 0)
         .ok_or_else(bad)?;
     let c = b + line[b..].iter().take_while(|b| blank(b)).count();
