@@ -21,7 +21,9 @@
 //! response (one message, or one piece of a large one) plus the kernel's socket buffers:
 //!
 //! - the listing (`UID FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE)`) is read response by
-//!   response into the small per-message records;
+//!   response into the small per-message records; of a folder the state knows, only the
+//!   UIDs are listed (`UID SEARCH` answers of at most a thousand), and the new ones in full
+//!   ([`Imap::list_unknown`]);
 //! - messages up to [`LARGE`] bytes are fetched in batches, one `UID FETCH set BODY.PEEK[]`
 //!   for many messages, a batch holding at most [`BATCH_BYTES`] (and [`BATCH_MESSAGES`]
 //!   messages); two batches are kept in flight so the link never idles between them;
