@@ -19,11 +19,11 @@
 //! receives the mail.
 
 use super::syncer::Syncer;
-use super::{copy_body, Meta, Sink};
+use super::{Meta, Sink};
 use crate::error::{Error, Result};
 use crate::state::{sync_dir, Recovery};
 use std::collections::HashSet;
-use std::fs::{self, File, FileTimes, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -318,25 +318,33 @@ impl Sink for Maildir {
         let folder = folder_to_maildir(meta.mailbox, meta.delimiter);
         self.ensure(&folder)?;
         let tmp_dir = self.root.join(&folder).join("tmp");
-        let (name, mut file) = self.ahead.take(&tmp_dir, &self.host).map_err(|e| {
+        let (name, file) = self.ahead.take(&tmp_dir, &self.host).map_err(|e| {
             Error::local(format!("cannot create a file in {}", tmp_dir.display()), e)
         })?;
         let tmp = Self::rel(&folder, "tmp", &name);
         let path = self.root.join(&tmp);
-        if let Err(e) = copy_body(body, &mut file, &path.display().to_string()) {
+        // Written (and synced) by the sync thread, behind the receiver.
+        let mut to = match self.syncer.open(file, path.clone()) {
+            Ok(to) => to,
+            Err(e) => {
+                let _ = fs::remove_file(&path);
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.syncer.copy(body, &mut to, super::CHUNK) {
+            self.syncer.discard(to);
             let _ = fs::remove_file(&path);
             return Err(e);
         }
-        if let Some(secs) = meta.internal_date {
-            let when = UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64);
-            let _ = file.set_times(FileTimes::new().set_modified(when).set_accessed(when));
-        }
+        let modified = meta
+            .internal_date
+            .map(|secs| UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64));
         let dest = if meta.flags.any() {
             Self::rel(&folder, "cur", &format!("{name}{}", info(meta)))
         } else {
             Self::rel(&folder, "new", &name)
         };
-        if let Err(e) = self.syncer.submit(file, path.clone()) {
+        if let Err(e) = self.syncer.close(to, modified) {
             let _ = fs::remove_file(&path);
             return Err(e);
         }

@@ -151,7 +151,7 @@ pub(crate) fn return_path(header: &[u8]) -> Option<String> {
 }
 
 /// Bytes gathered from the body before one write to the store: large writes, few syscalls.
-const CHUNK: usize = 256 * 1024;
+pub(crate) const CHUNK: usize = 256 * 1024;
 
 thread_local! {
     /// The copy buffer, allocated and zeroed once per thread rather than once per message.
