@@ -358,6 +358,33 @@ fn a_known_folder_is_listed_by_uid_and_only_new_mail_is_listed_in_full() {
     assert_eq!(maildir_messages(&c.path("M")).len(), 2102);
 }
 
+/// The UIDs of a known folder are asked for by message number; an EXPUNGE reported
+/// meanwhile renumbers the messages, so the UIDs are asked for again, and the run neither
+/// forgets a message nor delivers one twice.
+#[test]
+fn an_expunge_reported_while_uids_are_listed_makes_the_listing_start_over() {
+    let d = Dovecot::shared();
+    let user = d.new_user("irenumber");
+    let mail: Vec<Vec<u8>> = (0..1500)
+        .map(|i| simple(&format!("rn-{i}"), "s", "b\n"))
+        .collect();
+    d.seed(&user, &mail);
+    let port = script_proxy(d, &user, Script::ExpungeNotice);
+    let c = Client::new(&proxied_account(d, &user, port, ""));
+    assert!(c.ok(&["pull"]).stdout.contains("a: 1500 new messages"));
+    let fresh = simple("rn-new", "s", "n\n");
+    d.seed(&user, [&fresh]);
+    let out = c.ok(&["pull", "-v"]);
+    assert!(out.stdout.contains("a: 1 new message"), "{out:?}");
+    let asked = out.stderr.matches("UID SEARCH 1:1000").count();
+    assert_eq!(asked, 2, "asked again after the EXPUNGE: {}", out.stderr);
+    let mut want = mail.clone();
+    want.push(fresh);
+    assert_eq!(maildir_messages(&c.path("M")), sorted(want));
+    let out = c.ok(&["pull"]);
+    assert!(out.stdout.contains("a: no new mail"), "{out:?}");
+}
+
 #[test]
 fn uidvalidity_change_does_not_redeliver() {
     let d = Dovecot::shared();
@@ -977,6 +1004,9 @@ enum Script {
     Swallow(u32, usize),
     /// Expunge this UID (through doveadm) just before the first batch fetch reaches Dovecot.
     Expunge(u32),
+    /// Tell the client `* 1 EXPUNGE` (which did not happen) before the completion of its
+    /// first `UID SEARCH 1:1000`, as a server would report another client's expunge there.
+    ExpungeNotice,
 }
 
 /// One response as the server sent it: its lines and literals, up to its final CRLF.
@@ -1041,6 +1071,9 @@ fn script_proxy(d: &'static Dovecot, user: &TestUser, script: Script) -> u16 {
             // The batch fetches the client sent: tag and UID range.
             let batches: Arc<Mutex<Vec<(String, u32, u32)>>> = Arc::default();
             let (seen, user) = (batches.clone(), user.clone());
+            // The tag of the first `UID SEARCH 1:1000` the client sent (Script::ExpungeNotice).
+            let search: Arc<Mutex<Option<String>>> = Arc::default();
+            let searched = search.clone();
             let (mut to_server, from_client) =
                 (server.try_clone().unwrap(), client.try_clone().unwrap());
             std::thread::spawn(move || {
@@ -1051,6 +1084,12 @@ fn script_proxy(d: &'static Dovecot, user: &TestUser, script: Script) -> u16 {
                     if lines.read_line(&mut line).unwrap_or(0) == 0 {
                         let _ = to_server.shutdown(Shutdown::Both);
                         return;
+                    }
+                    if let Some((tag, rest)) = line.split_once(" UID SEARCH ") {
+                        let mut first = searched.lock().unwrap();
+                        if rest.starts_with("1:1000\r") && first.is_none() {
+                            *first = Some(tag.to_string());
+                        }
                     }
                     if let Some((tag, rest)) = line.split_once(" UID FETCH ") {
                         if let Some(set) = rest.strip_suffix(" (UID BODY.PEEK[])\r\n") {
@@ -1075,7 +1114,7 @@ fn script_proxy(d: &'static Dovecot, user: &TestUser, script: Script) -> u16 {
                     }
                 }
             });
-            std::thread::spawn(move || play(server, client, script, &batches));
+            std::thread::spawn(move || play(server, client, script, &batches, &search));
         }
     });
     port
@@ -1087,6 +1126,7 @@ fn play(
     mut client: TcpStream,
     script: Script,
     batches: &Mutex<Vec<(String, u32, u32)>>,
+    search: &Mutex<Option<String>>,
 ) {
     const AHEAD: usize = 100;
     let mut from_server = BufReader::new(server);
@@ -1119,6 +1159,13 @@ fn play(
                 }
             }
             Script::Expunge(_) => {}
+            Script::ExpungeNotice => {
+                let mut tag = search.lock().unwrap();
+                if matches!(&f, Frame::Done(t) if Some(t) == tag.as_ref()) {
+                    out.insert(0, b"* 1 EXPUNGE\r\n".to_vec());
+                    *tag = Some(String::new());
+                }
+            }
             Script::Interleave | Script::CompleteOutOfOrder => match (batch_of(&f), &f) {
                 (Some(0), _) if holding => {
                     held.push(out.pop().unwrap());
