@@ -210,6 +210,9 @@ const SEARCH_SPAN: u32 = 100_000;
 /// Messages per `UID SEARCH` of [`Imap::present_uids`]: answers of at most 11 KB.
 const SEARCH_NUMBERS: u32 = 1000;
 
+/// `UID SEARCH` commands of [`Imap::present_uids`] pipelined at once (128,000 messages).
+const SEARCH_WINDOW: usize = 128;
+
 /// The UID sets that cover UIDs `from` and up in [`SEARCH_SPAN`]-wide ranges, given the
 /// folder's UIDNEXT: full ranges below it, and one open-ended last range (`N:*`), so that
 /// mail arriving after the SELECT is searched too.
@@ -637,24 +640,35 @@ impl Imap {
         if exists == 0 {
             return Ok(Vec::new());
         }
+        // EXISTS is the server's word: counted in u64, the room made for it bounded, and the
+        // commands sent in windows, so a claim of four billion costs no memory up front.
+        let exists = u64::from(exists);
+        let span = u64::from(SEARCH_NUMBERS);
         for _ in 0..2 {
-            let mut commands = Vec::new();
-            let mut lo = 1u32;
-            while lo + SEARCH_NUMBERS <= exists {
-                commands.push(format!("UID SEARCH {lo}:{}", lo + SEARCH_NUMBERS - 1));
-                lo += SEARCH_NUMBERS;
-            }
-            commands.push(format!("UID SEARCH {lo}:*"));
-            let mut uids = Vec::with_capacity(exists as usize);
+            let mut uids = Vec::with_capacity(exists.min(1 << 17) as usize);
             let mut renumbered = false;
-            self.session.run_pipelined(&commands, &mut |resp| {
-                match resp {
-                    Response::MailboxData(MailboxDatum::Search(found)) => uids.extend(found),
-                    Response::Expunge(_) => renumbered = true,
-                    _ => {}
+            let mut lo = 1u64;
+            let mut done = false;
+            while !done {
+                let mut window = Vec::with_capacity(SEARCH_WINDOW);
+                while window.len() < SEARCH_WINDOW && !done {
+                    if lo + span <= exists {
+                        window.push(format!("UID SEARCH {lo}:{}", lo + span - 1));
+                        lo += span;
+                    } else {
+                        window.push(format!("UID SEARCH {lo}:*"));
+                        done = true;
+                    }
                 }
-                Ok(())
-            })?;
+                self.session.run_pipelined(&window, &mut |resp| {
+                    match resp {
+                        Response::MailboxData(MailboxDatum::Search(found)) => uids.extend(found),
+                        Response::Expunge(_) => renumbered = true,
+                        _ => {}
+                    }
+                    Ok(())
+                })?;
+            }
             if !renumbered {
                 uids.sort_unstable();
                 uids.dedup();
