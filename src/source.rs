@@ -42,6 +42,20 @@ pub struct RemoteMessage {
     pub internal_date: Option<i64>,
 }
 
+impl RemoteMessage {
+    /// A message known by its ID, number and size only: no flags, no date (POP3 has
+    /// neither; a brief listing leaves them out).
+    pub fn new(id: String, number: u32, size: u64) -> RemoteMessage {
+        RemoteMessage {
+            id,
+            number,
+            size,
+            flags: Flags::default(),
+            internal_date: None,
+        }
+    }
+}
+
 /// What the state already holds of a mailbox, so that a source can list less of it: a
 /// message delivered before needs no size, flags or date, only whether it is still there. A
 /// pull with nothing new on a large IMAP folder then asks for its UIDs alone.

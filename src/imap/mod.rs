@@ -600,22 +600,13 @@ impl Imap {
     /// not delivered before, in sets of at most [`LISTING_SET`]. A run with nothing new on a
     /// folder of 100,000 then reads one `* SEARCH` line instead of 100,000 FETCH responses.
     fn list_unknown(&mut self, known: &Known<'_>) -> Result<Vec<RemoteMessage>> {
-        if self.selected.as_ref().is_some_and(|s| s.exists == 0) {
-            return Ok(Vec::new());
-        }
         let uids = self.present_uids()?;
         let mut out = Vec::with_capacity(uids.len());
         let mut unknown = Vec::new();
         for uid in uids {
             let id = uid.to_string();
             if (known.delivered)(&id) {
-                out.push(RemoteMessage {
-                    id,
-                    number: uid,
-                    size: 0,
-                    flags: Flags::default(),
-                    internal_date: None,
-                });
+                out.push(RemoteMessage::new(id, uid, 0));
             } else {
                 unknown.push(uid);
             }

@@ -366,11 +366,9 @@ impl Pop3 {
             if unknown.len() <= LIST_EACH && (self.capa.pipelining || unknown.is_empty()) {
                 return self.list_each(ids, &unknown);
             }
-            if self.capa.pipelining {
-                self.conn.send("LIST", None)?;
-            }
         }
-        if !self.capa.pipelining {
+        // Not sent yet unless it went with UIDL.
+        if brief || !self.capa.pipelining {
             self.conn.send("LIST", None)?;
         }
         self.expect_ok("LIST")?;
@@ -400,18 +398,11 @@ impl Pop3 {
                 "the server's UIDL and LIST listings name different messages",
             ));
         }
-        let out: Vec<RemoteMessage> = ids
+        Ok(ids
             .into_iter()
             .zip(sizes)
-            .map(|((number, id), (_, size))| RemoteMessage {
-                id,
-                number,
-                size,
-                flags: Default::default(),
-                internal_date: None,
-            })
-            .collect();
-        Ok(out)
+            .map(|((number, id), (_, size))| RemoteMessage::new(id, number, size))
+            .collect())
     }
 
     /// The listing from UIDL's `ids` (sorted by number or not) and `LIST n` for each of
@@ -445,12 +436,9 @@ impl Pop3 {
         }
         Ok(ids
             .into_iter()
-            .map(|(number, id)| RemoteMessage {
-                id,
-                number,
-                size: sizes.get(&number).copied().unwrap_or(0),
-                flags: Default::default(),
-                internal_date: None,
+            .map(|(number, id)| {
+                let size = sizes.get(&number).copied().unwrap_or(0);
+                RemoteMessage::new(id, number, size)
             })
             .collect())
     }

@@ -79,6 +79,28 @@ pub struct Writing {
 }
 
 impl Writing {
+    fn new(file: File, path: PathBuf) -> Writing {
+        Writing {
+            file,
+            path,
+            failed: None,
+        }
+    }
+
+    /// The file, complete: its modification time set to `modified`, if any; or the write
+    /// that failed.
+    fn finish(self, modified: Option<SystemTime>) -> Result<(File, PathBuf)> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        if let Some(t) = modified {
+            let _ = self
+                .file
+                .set_times(FileTimes::new().set_modified(t).set_accessed(t));
+        }
+        Ok((self.file, self.path))
+    }
+
     fn write(&mut self, data: &[u8]) {
         if self.failed.is_none() {
             if let Err(e) = self.file.write_all(data) {
@@ -141,19 +163,11 @@ impl Syncer {
             Some(jobs) if self.thread.is_some() => {
                 let job = Job::Open(file, path);
                 if let Err(mpsc::SendError(Job::Open(file, path))) = jobs.send(job) {
-                    return Ok(Behind::Here(Writing {
-                        file,
-                        path,
-                        failed: None,
-                    }));
+                    return Ok(Behind::Here(Writing::new(file, path)));
                 }
                 Ok(Behind::Thread)
             }
-            _ => Ok(Behind::Here(Writing {
-                file,
-                path,
-                failed: None,
-            })),
+            _ => Ok(Behind::Here(Writing::new(file, path))),
         }
     }
 
@@ -200,15 +214,8 @@ impl Syncer {
     pub fn close(&mut self, to: Behind, modified: Option<SystemTime>) -> Result<()> {
         match to {
             Behind::Here(w) => {
-                if let Some(e) = w.failed {
-                    return Err(e);
-                }
-                if let Some(t) = modified {
-                    let _ = w
-                        .file
-                        .set_times(FileTimes::new().set_modified(t).set_accessed(t));
-                }
-                self.submit(w.file, w.path)
+                let (file, path) = w.finish(modified)?;
+                self.submit(file, path)
             }
             Behind::Thread => {
                 if let Some(jobs) = &self.jobs {
@@ -316,11 +323,7 @@ fn work(queue: Receiver<Job>, done: &Sender<(usize, Result<()>)>, give_back: &Se
                 group.len() >= GROUP
             }
             Job::Open(file, path) => {
-                writing = Some(Writing {
-                    file,
-                    path,
-                    failed: None,
-                });
+                writing = Some(Writing::new(file, path));
                 false
             }
             Job::Write(data) => {
@@ -334,18 +337,15 @@ fn work(queue: Receiver<Job>, done: &Sender<(usize, Result<()>)>, give_back: &Se
                 let Some(w) = writing.take() else {
                     continue;
                 };
-                if let Some(e) = w.failed {
-                    if done.send((1, Err(e))).is_err() {
-                        return;
+                match w.finish(modified) {
+                    Ok(file) => group.push(file),
+                    Err(e) => {
+                        if done.send((1, Err(e))).is_err() {
+                            return;
+                        }
+                        continue;
                     }
-                    continue;
                 }
-                if let Some(t) = modified {
-                    let _ = w
-                        .file
-                        .set_times(FileTimes::new().set_modified(t).set_accessed(t));
-                }
-                group.push((w.file, w.path));
                 group.len() >= GROUP
             }
             Job::Discard => {

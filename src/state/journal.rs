@@ -1058,6 +1058,12 @@ mod tests {
         State::open(dir, "acct", false).unwrap()
     }
 
+    /// Write a journal of `records` (each checksummed as the journal does) at `path`.
+    fn write_journal(path: &Path, records: &[&str]) {
+        let text: String = records.iter().map(|r| line(r)).collect();
+        fs::write(path, text).unwrap();
+    }
+
     #[test]
     fn crc32_matches_the_standard_check_value() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
@@ -1264,17 +1270,16 @@ mod tests {
     fn journal_without_fingerprints_still_loads() {
         let dir = tempfile::tempdir().unwrap();
         let path = State::path_for(dir.path(), "acct");
-        let text: String = [
-            HEADER,
-            "V INBOX 4",
-            "+ INBOX 4 17",
-            "B forward INBOX 4 x 18",
-            "E",
-        ]
-        .iter()
-        .map(|r| line(r))
-        .collect();
-        fs::write(&path, text).unwrap();
+        write_journal(
+            &path,
+            &[
+                HEADER,
+                "V INBOX 4",
+                "+ INBOX 4 17",
+                "B forward INBOX 4 x 18",
+                "E",
+            ],
+        );
         let s = open(dir.path());
         assert!(s.is_seen("INBOX", "4", "17") && s.is_seen("INBOX", "4", "18"));
         assert_eq!(s.fingerprints("INBOX").count(), 0);
@@ -1322,11 +1327,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = State::path_for(dir.path(), "acct");
         // A journal as written before times and kinds existed.
-        let text: String = [HEADER, "+ INBOX - old", "+ F 4 17 10:<a@x>"]
-            .iter()
-            .map(|r| line(r))
-            .collect();
-        fs::write(&path, text).unwrap();
+        write_journal(&path, &[HEADER, "+ INBOX - old", "+ F 4 17 10:<a@x>"]);
         let mut s = open(dir.path());
         assert!(s.is_seen("INBOX", "-", "old"));
         assert_eq!(s.first_delivered("INBOX", "-", "old"), None);
@@ -1467,21 +1468,20 @@ mod tests {
     fn a_rollback_batch_left_unfinished_before_another_is_undone() {
         let dir = tempfile::tempdir().unwrap();
         let path = State::path_for(dir.path(), "acct");
-        let text: String = [
-            HEADER,
-            "B rollback len%200",
-            "+ INBOX - 1",
-            "B rollback len%2010",
-            "+ INBOX - 2",
-            "E",
-            "B forward INBOX - x 3",
-            "+ INBOX - 3 4:<m@x>",
-            "E",
-        ]
-        .iter()
-        .map(|r| line(r))
-        .collect();
-        fs::write(&path, text).unwrap();
+        write_journal(
+            &path,
+            &[
+                HEADER,
+                "B rollback len%200",
+                "+ INBOX - 1",
+                "B rollback len%2010",
+                "+ INBOX - 2",
+                "E",
+                "B forward INBOX - x 3",
+                "+ INBOX - 3 4:<m@x>",
+                "E",
+            ],
+        );
         let s = open(dir.path());
         assert!(!s.is_seen("INBOX", "-", "1"));
         assert!(s.is_seen("INBOX", "-", "2") && s.is_seen("INBOX", "-", "3"));
