@@ -38,7 +38,7 @@ impl Mechanism {
 /// How to log in, as configured (`auth = "..."`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
-    /// The strongest method the server offers (see each protocol's choice).
+    /// Chosen by [`choose`] from what the server offers.
     Auto,
     /// POP3 USER/PASS (RFC 1939); IMAP LOGIN.
     UserPass,
@@ -87,6 +87,172 @@ impl AuthMethod {
             .into_iter()
             .find(|&m| offered(m))
     }
+}
+
+/// What a server offers for logging in, as far as the chooser needs to know.
+#[derive(Debug, Clone, Default)]
+pub struct Offer {
+    /// The SASL mechanisms it offers (POP3 CAPA `SASL`, IMAP `AUTH=`) that we know.
+    pub sasl: Vec<Mechanism>,
+    /// Whether the protocol's own password command is available: POP3 USER/PASS, IMAP LOGIN
+    /// (not `LOGINDISABLED`).
+    pub plain_command: bool,
+    /// Whether APOP can be used (a POP3 greeting with a timestamp).
+    pub apop: bool,
+    /// Whether `sasl` is really known (a POP3 server without CAPA tells nothing): then a
+    /// configured mechanism is tried rather than refused.
+    pub known: bool,
+}
+
+impl Offer {
+    fn has(&self, m: Mechanism) -> bool {
+        self.sasl.contains(&m)
+    }
+
+    /// Everything offered, for messages: `PLAIN LOGIN USER`.
+    pub fn describe(&self, command: &str) -> String {
+        let mut all: Vec<&str> = self.sasl.iter().map(|m| m.name()).collect();
+        if self.plain_command {
+            all.push(command);
+        }
+        if self.apop {
+            all.push("APOP");
+        }
+        all.join(" ")
+    }
+}
+
+impl AuthMethod {
+    /// Whether this method puts the password, or something an eavesdropper can attack the
+    /// password with (a digest of a challenge they saw: APOP, CRAM-MD5), or a bearer token
+    /// on the wire.
+    fn exposes_secret(self) -> bool {
+        !matches!(self, AuthMethod::Auto)
+    }
+
+    /// The name for messages and the trace.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::Auto => "auto",
+            AuthMethod::UserPass => "user",
+            AuthMethod::Apop => "APOP",
+            AuthMethod::Sasl(m) => m.name(),
+            AuthMethod::OAuth2 => "oauth2",
+        }
+    }
+}
+
+/// The one login policy, for POP3, IMAP and SMTP alike: the methods to try for the
+/// configured `method`, in order (a later one only when the server refused the one before
+/// with an authentication failure, and only for `auto`).
+///
+/// - Over an unencrypted connection nothing that exposes the secret is sent unless
+///   `allow-plaintext-password` is set: not the password, and not a digest of it either
+///   (APOP and CRAM-MD5 answers can be cracked offline by whoever chose the challenge, a
+///   man in the middle among them).
+/// - `auto` over TLS: SASL PLAIN, else the protocol's password command (POP3 USER, IMAP
+///   LOGIN), else LOGIN, CRAM-MD5, APOP; a server that refuses the first (Mailutils without
+///   an APOP secret, a server whose AUTHENTICATE is broken) gets the next password method.
+/// - `auto` in plaintext (allowed): the digests first (CRAM-MD5, APOP), which at least keep
+///   the password itself off the wire, then the password methods.
+/// - A configured method is used alone; one the server does not offer is a configuration
+///   error (exit 78) naming what it offers.
+pub fn choose(
+    method: AuthMethod,
+    offer: &Offer,
+    encrypted: bool,
+    allow_plaintext: bool,
+    peer: &str,
+    user: &str,
+    command: &str,
+) -> Result<Vec<AuthMethod>> {
+    let unsafe_plaintext = |m: AuthMethod| !encrypted && !allow_plaintext && m.exposes_secret();
+    let refuse = || {
+        Error::config(format!(
+            "refusing to send the password for {user} (or a digest of it) unencrypted to \
+             {peer}: use tls = \"implicit\" or \"starttls\", or set \
+             allow-plaintext-password = true"
+        ))
+    };
+    let offered = |m: Mechanism| !offer.known || offer.has(m);
+    let chosen = match method {
+        AuthMethod::Auto => {
+            if !encrypted && !allow_plaintext {
+                return Err(refuse());
+            }
+            let digests = [
+                (
+                    offer.has(Mechanism::CramMd5),
+                    AuthMethod::Sasl(Mechanism::CramMd5),
+                ),
+                (offer.apop, AuthMethod::Apop),
+            ];
+            let passwords = [
+                (
+                    offer.has(Mechanism::Plain),
+                    AuthMethod::Sasl(Mechanism::Plain),
+                ),
+                (offer.plain_command, AuthMethod::UserPass),
+                (
+                    offer.has(Mechanism::Login),
+                    AuthMethod::Sasl(Mechanism::Login),
+                ),
+            ];
+            let order: Vec<(bool, AuthMethod)> = if encrypted {
+                passwords.into_iter().chain(digests).collect()
+            } else {
+                digests.into_iter().chain(passwords).collect()
+            };
+            // Two at most: each refusal costs the server's login delay, and may count
+            // against a lockout.
+            let mut all: Vec<AuthMethod> = order
+                .into_iter()
+                .filter(|(ok, _)| *ok)
+                .map(|(_, m)| m)
+                .collect();
+            all.truncate(2);
+            if all.is_empty() {
+                return Err(Error::config(format!(
+                    "{peer} offers no login method mailfetch can use (it offers: {})",
+                    offer.describe(command)
+                )));
+            }
+            return Ok(all);
+        }
+        AuthMethod::OAuth2 => match AuthMethod::oauth2_mechanism(|m| offer.has(m)) {
+            Some(m) => AuthMethod::Sasl(m),
+            None => {
+                return Err(Error::config(format!(
+                    "auth = \"oauth2\" is configured but {peer} offers neither OAUTHBEARER \
+                     nor XOAUTH2 (it offers: {})",
+                    offer.describe(command)
+                )))
+            }
+        },
+        AuthMethod::Sasl(m) if !offered(m) => {
+            return Err(Error::config(format!(
+                "auth = \"{}\" is configured but {peer} does not offer it (it offers: {})",
+                m.name().to_ascii_lowercase(),
+                offer.describe(command)
+            )))
+        }
+        AuthMethod::Apop if !offer.apop => {
+            return Err(Error::config(format!(
+                "auth = \"apop\" but {peer}'s greeting has no APOP timestamp"
+            )))
+        }
+        AuthMethod::UserPass if !offer.plain_command => {
+            return Err(Error::config(format!(
+                "auth = \"user\" but {peer} does not allow {command} here (it offers: {})",
+                offer.describe(command)
+            )))
+        }
+        m => m,
+    };
+    if unsafe_plaintext(chosen) {
+        return Err(refuse());
+    }
+    Ok(vec![chosen])
 }
 
 /// One SASL exchange in progress.
@@ -251,6 +417,68 @@ mod tests {
             o.respond(b"{\"status\":\"401\"}").unwrap(),
             Vec::<u8>::new()
         );
+    }
+
+    fn offer(sasl: &[Mechanism], plain_command: bool, apop: bool) -> Offer {
+        Offer {
+            sasl: sasl.to_vec(),
+            plain_command,
+            apop,
+            known: true,
+        }
+    }
+
+    fn chosen(method: AuthMethod, o: &Offer, tls: bool, allow: bool) -> Result<Vec<AuthMethod>> {
+        choose(method, o, tls, allow, "h:110", "u", "USER")
+    }
+
+    #[test]
+    fn auto_over_tls_prefers_plain_and_falls_back_to_the_password_command() {
+        let o = offer(&[Mechanism::Plain, Mechanism::CramMd5], true, true);
+        assert_eq!(
+            chosen(AuthMethod::Auto, &o, true, false).unwrap(),
+            [AuthMethod::Sasl(Mechanism::Plain), AuthMethod::UserPass]
+        );
+        let o = offer(&[], true, true);
+        assert_eq!(
+            chosen(AuthMethod::Auto, &o, true, false).unwrap(),
+            [AuthMethod::UserPass, AuthMethod::Apop]
+        );
+    }
+
+    #[test]
+    fn auto_in_allowed_plaintext_tries_apop_then_user_pass() {
+        // Mailutils and solid-pop3d: an APOP timestamp, but no APOP secret for the user.
+        let o = offer(&[], true, true);
+        assert_eq!(
+            chosen(AuthMethod::Auto, &o, false, true).unwrap(),
+            [AuthMethod::Apop, AuthMethod::UserPass]
+        );
+    }
+
+    #[test]
+    fn nothing_secret_crosses_plaintext_without_allow_plaintext_password() {
+        let o = offer(&[Mechanism::CramMd5, Mechanism::Plain], true, true);
+        for m in [
+            AuthMethod::Auto,
+            AuthMethod::Apop,
+            AuthMethod::Sasl(Mechanism::CramMd5),
+            AuthMethod::Sasl(Mechanism::Plain),
+            AuthMethod::UserPass,
+        ] {
+            let e = chosen(m, &o, false, false).unwrap_err();
+            assert_eq!(e.class(), crate::error::Class::Config, "{m:?}");
+            assert!(e.message().contains("or a digest of it"), "{}", e.message());
+        }
+    }
+
+    #[test]
+    fn a_configured_method_the_server_lacks_is_a_config_error() {
+        let o = offer(&[Mechanism::Plain], false, false);
+        let e = chosen(AuthMethod::Sasl(Mechanism::CramMd5), &o, true, false).unwrap_err();
+        assert!(e.message().contains("it offers: PLAIN"), "{}", e.message());
+        assert!(chosen(AuthMethod::Apop, &o, true, false).is_err());
+        assert!(chosen(AuthMethod::UserPass, &o, true, false).is_err());
     }
 
     #[test]

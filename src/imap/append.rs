@@ -21,19 +21,15 @@
 //! errors of the whole call: the caller cannot know which messages arrived and must find out
 //! by listing the folder (see `sink::ImapAppend`).
 
-use super::folders::{unquote, Folder};
-use super::session::{self, quote, Completion};
+use super::folders::Folder;
+use super::session::{quote, Completion, Status, Tag};
+use super::wire::{Code, Response, Untagged};
 use super::{utf7, Auth, Imap, Options, RECONNECTS};
 use crate::config::Folders;
 use crate::error::{Class, Error, Result};
 use crate::fingerprint::{self, TextDigest};
 use crate::net::{Endpoint, Trace};
 use crate::source::{Flags, RemoteMessage, Source};
-use async_imap::imap_proto::rfc4315::UidSetMember;
-use async_imap::imap_proto::{
-    AttributeValue, MailboxDatum, NameAttribute, RequestId, Response, ResponseCode, Status,
-    StatusAttribute,
-};
 use std::collections::HashMap;
 use std::io::Read;
 
@@ -175,11 +171,12 @@ impl Destination {
         let command = format!("STATUS {} (UIDVALIDITY UIDNEXT)", quote(&self.folder.wire));
         let (mut validity, mut next) = (None, None);
         self.imap.session.run(&command, &mut |resp| {
-            if let Response::MailboxData(MailboxDatum::Status { status, .. }) = resp {
-                for a in status {
-                    match a {
-                        StatusAttribute::UidValidity(v) => validity = Some(*v),
-                        StatusAttribute::UidNext(n) => next = Some(*n),
+            if let Response::Untagged(Untagged::Status(_, items)) = resp {
+                for (name, value) in items {
+                    let value = u32::try_from(value).ok();
+                    match name.as_str() {
+                        "UIDVALIDITY" => validity = value,
+                        "UIDNEXT" => next = value,
                         _ => {}
                     }
                 }
@@ -255,7 +252,7 @@ impl Destination {
     fn search(&mut self, command: &str) -> Result<Vec<u32>> {
         let mut uids = Vec::new();
         self.imap.session.run(command, &mut |resp| {
-            if let Response::MailboxData(MailboxDatum::Search(found)) = resp {
+            if let Response::Untagged(Untagged::Search(found)) = resp {
                 uids.extend(found);
             }
             Ok(())
@@ -272,19 +269,12 @@ impl Destination {
                 super::uid_set(chunk)
             );
             self.imap.session.run(&command, &mut |resp| {
-                if let Response::Fetch(_, attrs) = resp {
-                    let (mut uid, mut size, mut id) = (None, None, None);
-                    for a in attrs {
-                        match a {
-                            AttributeValue::Uid(u) => uid = Some(*u),
-                            AttributeValue::Rfc822Size(s) => size = Some(u64::from(*s)),
-                            AttributeValue::BodySection { data, .. } => {
-                                id = data.as_deref().and_then(fingerprint::message_id)
-                            }
-                            _ => {}
-                        }
-                    }
-                    if let (Some(uid), Some(size)) = (uid, size) {
+                if let Response::Untagged(Untagged::Fetch(_, data)) = resp {
+                    let id = data
+                        .body
+                        .and_then(|b| b.data)
+                        .and_then(|d| fingerprint::message_id(&d));
+                    if let (Some(uid), Some(size)) = (data.uid, data.size) {
                         out.push(Found {
                             uid,
                             size,
@@ -345,18 +335,12 @@ impl Destination {
         let wanted = self.folder.wire.clone();
         let inbox = wanted.eq_ignore_ascii_case("INBOX");
         self.imap.session.run(&command, &mut |resp| {
-            if let Response::MailboxData(MailboxDatum::List(data)) = resp {
-                let name = unquote(&data.name);
+            if let Response::Untagged(Untagged::List(data)) = resp {
+                let name = data.name;
                 let same = name == wanted || (inbox && name.eq_ignore_ascii_case("INBOX"));
-                let selectable = !data.name_attributes.iter().any(|a| match a {
-                    NameAttribute::NoSelect => true,
-                    NameAttribute::Extension(e) => e.eq_ignore_ascii_case("\\NonExistent"),
-                    _ => false,
-                });
-                if same && selectable {
+                if same && super::folders::selectable(&data.attributes) {
                     let name = utf7::decode(&name).unwrap_or(name);
-                    let delimiter = data.delimiter.as_deref().and_then(|d| d.chars().next());
-                    found = Some(Folder::assumed(&name, delimiter));
+                    found = Some(Folder::assumed(&name, data.delimiter));
                 }
             }
             Ok(())
@@ -370,7 +354,7 @@ impl Destination {
         let command = format!("CREATE {}", quote(&self.folder.wire));
         let tag = self.imap.session.send(&command)?;
         let done = self.imap.session.complete(&tag, &mut |_| Ok(()))?;
-        if done.status != Status::Ok && !done.text.contains("ALREADYEXISTS") {
+        if done.status != Status::Ok && !done.has_code("ALREADYEXISTS") {
             return Err(self.imap.session.refused(&command, &done));
         }
         // Not being subscribed only hides the folder in some clients.
@@ -451,7 +435,7 @@ impl Destination {
                     throttled += 1;
                     self.imap.session.back_off(&c.text);
                 }
-                Status::No if c.text.contains("[TRYCREATE]") && !recreated => {
+                Status::No if c.has_code("TRYCREATE") && !recreated => {
                     recreated = true;
                     self.create()?;
                 }
@@ -534,7 +518,8 @@ impl Destination {
         let tag = tag.ok_or_else(|| Error::protocol("internal: an APPEND of no messages"))?;
         self.imap.session.write_raw(b"\r\n", None, true)?;
         loop {
-            if let Some(done) = self.imap.session.read(|resp| done_of(resp, &tag))? {
+            let resp = self.imap.session.read()?;
+            if let Some(done) = self.done_of(resp, &tag)? {
                 return Ok(done);
             }
         }
@@ -542,14 +527,15 @@ impl Destination {
 
     /// Wait for the `+` that lets a synchronizing literal go; `Some` when the server ended
     /// the command instead (it will not take the message).
-    fn go_ahead(&mut self, tag: &RequestId) -> Result<Option<Done>> {
+    fn go_ahead(&mut self, tag: &Tag) -> Result<Option<Done>> {
         loop {
-            let got = self.imap.session.read(|resp| match resp {
-                Response::Continue(_) => Some(None),
-                _ => done_of(resp, tag).map(Some),
-            })?;
-            if let Some(done) = got {
-                return Ok(done);
+            match self.imap.session.read()? {
+                Response::Continue(_) => return Ok(None),
+                resp => {
+                    if let Some(done) = self.done_of(resp, tag)? {
+                        return Ok(Some(done));
+                    }
+                }
             }
         }
     }
@@ -590,22 +576,34 @@ impl Destination {
     }
 }
 
-/// The end of the command tagged `tag`, if `resp` is it, with the APPENDUID UIDs.
-fn done_of(resp: &Response<'_>, tag: &RequestId) -> Option<Done> {
-    let (done_tag, completion) = session::completion(resp)?;
-    if done_tag != tag {
-        return None;
-    }
-    let mut uids = Vec::new();
-    if let Response::Done { outcome, .. } = resp {
-        if let Some(ResponseCode::AppendUid(_, set)) = &outcome.code {
-            for member in set {
-                match member {
-                    UidSetMember::Uid(u) => uids.push(*u),
-                    UidSetMember::UidRange(r) => uids.extend(r.clone()),
-                }
+/// The most UIDs one APPENDUID may name: a MULTIAPPEND stores at most [`MULTI_MESSAGES`],
+/// so a server naming more (`1:4000000000`) is not believed, and not expanded.
+const MAX_APPENDUID: u64 = MULTI_MESSAGES as u64;
+
+impl Destination {
+    /// The end of the command tagged `tag`, if `resp` is it, with the APPENDUID UIDs.
+    /// Another command's completion here is the session out of step.
+    fn done_of(&mut self, resp: Response, tag: &str) -> Result<Option<Done>> {
+        let Response::Tagged(done_tag, completion) = resp else {
+            return Ok(None);
+        };
+        if done_tag != tag {
+            if self.imap.session.absorb(&done_tag, &completion) {
+                return Ok(None);
+            }
+            return Err(Error::protocol(format!(
+                "{} completed command {} while {tag} was due",
+                self.peer(),
+                super::wire::printable(done_tag.as_bytes())
+            )));
+        }
+        let mut uids = Vec::new();
+        if let Some(Code::AppendUid(_, set)) = &completion.code {
+            let count: u64 = set.iter().map(|&(lo, hi)| u64::from(hi - lo) + 1).sum();
+            if count <= MAX_APPENDUID {
+                uids = set.iter().flat_map(|&(lo, hi)| lo..=hi).collect();
             }
         }
+        Ok(Some(Done { completion, uids }))
     }
-    Some(Done { completion, uids })
 }

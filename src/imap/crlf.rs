@@ -50,6 +50,25 @@ impl CrlfToLf {
     }
 }
 
+/// Drop every CR directly followed by LF in `buf`, in place; returns the new length. A CR
+/// at the very end stays (the caller decides whether it is held back, see `Streamed`).
+pub fn to_lf_in_place(buf: &mut [u8]) -> usize {
+    let Some(first) = memchr::memmem::find(buf, b"\r\n") else {
+        return buf.len();
+    };
+    let mut out = first;
+    let mut at = first + 1; // the LF: copied with the run after it
+    while let Some(next) = memchr::memmem::find(&buf[at..], b"\r\n") {
+        let end = at + next;
+        buf.copy_within(at..end, out);
+        out += end - at;
+        at = end + 1;
+    }
+    let len = buf.len();
+    buf.copy_within(at..len, out);
+    out + (len - at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +118,21 @@ mod tests {
                 let pieces = [&input[..cut], &input[cut..cut2], &input[cut2..]];
                 assert_eq!(run(&pieces), want, "cuts {cut} {cut2}");
             }
+        }
+    }
+
+    #[test]
+    fn in_place_conversion_drops_only_the_cr_of_crlf() {
+        for (input, want) in [
+            (&b"a\r\nb\r\n"[..], &b"a\nb\n"[..]),
+            (b"\r\n\r\n", b"\n\n"),
+            (b"a\rb\r", b"a\rb\r"),
+            (b"no ends", b"no ends"),
+            (b"\r\r\n", b"\r\n"),
+        ] {
+            let mut buf = input.to_vec();
+            let n = to_lf_in_place(&mut buf);
+            assert_eq!(&buf[..n], want, "{input:?}");
         }
     }
 }

@@ -11,9 +11,9 @@
 
 use super::session::{quote, Session};
 use super::utf7;
+use super::wire::{Response, Untagged};
 use crate::config::Folders;
 use crate::error::{Error, Result};
-use async_imap::imap_proto::{MailboxDatum, NameAttribute, Response};
 
 /// One folder as the server lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,29 +43,20 @@ impl Folder {
     }
 }
 
-/// Undo the quoting of a quoted string: imap-proto hands quoted names over with their `\`
-/// escapes still in place.
-pub(super) fn unquote(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(next) = chars.next() {
-                out.push(next);
-                continue;
-            }
-        }
-        out.push(c);
-    }
-    out
+/// Whether a folder with these LIST attributes can be selected: not `\Noselect`, nor
+/// `\NonExistent` (RFC 5258).
+pub(super) fn selectable(attributes: &[String]) -> bool {
+    !attributes
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case("\\Noselect") || a.eq_ignore_ascii_case("\\NonExistent"))
 }
 
 /// Whether a listed name is one of Gmail's repeating virtual folders.
-fn gmail_duplicate(name: &str, attributes: &[NameAttribute]) -> bool {
-    let by_attribute = attributes.iter().any(|a| match a {
-        NameAttribute::All | NameAttribute::Flagged => true,
-        NameAttribute::Extension(e) => e.eq_ignore_ascii_case("\\Important"),
-        _ => false,
+fn gmail_duplicate(name: &str, attributes: &[String]) -> bool {
+    let by_attribute = attributes.iter().any(|a| {
+        ["\\All", "\\Flagged", "\\Important"]
+            .iter()
+            .any(|special| a.eq_ignore_ascii_case(special))
     });
     let by_name = ["[Gmail]/", "[Google Mail]/"].iter().any(|prefix| {
         name.strip_prefix(prefix)
@@ -78,20 +69,15 @@ fn gmail_duplicate(name: &str, attributes: &[NameAttribute]) -> bool {
 pub fn list(session: &mut Session) -> Result<Vec<Folder>> {
     let mut out = Vec::new();
     session.run("LIST \"\" \"*\"", &mut |resp| {
-        if let Response::MailboxData(MailboxDatum::List(data)) = resp {
-            let wire = unquote(&data.name);
-            let selectable = !data.name_attributes.iter().any(|a| match a {
-                NameAttribute::NoSelect => true,
-                NameAttribute::Extension(e) => e.eq_ignore_ascii_case("\\NonExistent"),
-                _ => false,
-            });
+        if let Response::Untagged(Untagged::List(data)) = resp {
+            let wire = data.name;
             let name = utf7::decode(&wire).unwrap_or_else(|| wire.clone());
             out.push(Folder {
-                gmail_duplicate: gmail_duplicate(&name, &data.name_attributes),
-                delimiter: data.delimiter.as_deref().and_then(|d| d.chars().next()),
+                gmail_duplicate: gmail_duplicate(&name, &data.attributes),
+                selectable: selectable(&data.attributes),
+                delimiter: data.delimiter,
                 wire,
                 name,
-                selectable,
             });
         }
         Ok(())
@@ -157,10 +143,10 @@ pub fn counts(
             session.run(
                 &format!("STATUS {} (MESSAGES)", quote(&f.wire)),
                 &mut |resp| {
-                    if let Response::MailboxData(MailboxDatum::Status { status, .. }) = resp {
-                        for s in status {
-                            if let async_imap::imap_proto::StatusAttribute::Messages(n) = *s {
-                                messages = Some(n);
+                    if let Response::Untagged(Untagged::Status(_, items)) = resp {
+                        for (name, n) in items {
+                            if name == "MESSAGES" {
+                                messages = u32::try_from(n).ok();
                             }
                         }
                     }
@@ -243,21 +229,17 @@ mod tests {
     fn gmail_virtual_folders_are_known_by_attribute_or_name() {
         assert!(gmail_duplicate(
             "[Gmail]/Alle Nachrichten",
-            &[NameAttribute::All]
+            &["\\All".into()]
         ));
-        assert!(gmail_duplicate(
-            "[Gmail]/Wichtig",
-            &[NameAttribute::Extension("\\Important".into())]
-        ));
+        assert!(gmail_duplicate("[Gmail]/Wichtig", &["\\important".into()]));
         assert!(gmail_duplicate("[Google Mail]/Starred", &[]));
-        assert!(!gmail_duplicate(
-            "[Gmail]/Sent Mail",
-            &[NameAttribute::Sent]
-        ));
+        assert!(!gmail_duplicate("[Gmail]/Sent Mail", &["\\Sent".into()]));
     }
 
     #[test]
-    fn quoted_names_lose_their_escapes() {
-        assert_eq!(unquote(r#"a\"b\\c"#), r#"a"b\c"#);
+    fn noselect_and_nonexistent_folders_cannot_be_selected() {
+        assert!(!selectable(&["\\HasChildren".into(), "\\NoSelect".into()]));
+        assert!(!selectable(&["\\NonExistent".into()]));
+        assert!(selectable(&["\\HasNoChildren".into()]));
     }
 }

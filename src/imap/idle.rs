@@ -3,12 +3,13 @@
 //! watcher runs a normal pull on its own connection when woken, so the exactly-once path
 //! stays the one `pull` takes.
 
+use super::session::Status;
 use super::session::{quote, Session};
+use super::wire::{Response, Untagged};
 use super::{folders, utf7, Auth, Credentials};
 use crate::config::Folders;
 use crate::error::{Error, Result};
 use crate::net::{Endpoint, Trace};
-use async_imap::imap_proto::{MailboxDatum, Response, Status};
 use std::time::{Duration, Instant};
 
 /// RFC 2177 section 3: a client should end IDLE and issue it again at least every 29
@@ -96,27 +97,25 @@ impl Idler {
     /// RECENT), `renew` has passed, or `stop()` is true; then DONE and the tagged OK.
     pub fn idle(&mut self, renew: Duration, stop: &dyn Fn() -> bool) -> Result<Woken> {
         let tag = self.session.send("IDLE")?;
+        let news = |resp: &Response| {
+            matches!(
+                resp,
+                Response::Untagged(Untagged::Exists(_) | Untagged::Recent(_))
+            )
+        };
         let mut arrived = false;
         // The continuation request "+ idling" says the server listens.
         loop {
-            let started = self.session.read(|resp| match resp {
-                Response::Continue { .. } => Ok(true),
-                Response::Done { status, .. } if *status != Status::Ok => Err(()),
-                Response::MailboxData(MailboxDatum::Exists(_) | MailboxDatum::Recent(_)) => {
-                    arrived = true;
-                    Ok(false)
-                }
-                _ => Ok(false),
-            })?;
-            match started {
-                Ok(true) => break,
-                Ok(false) => {}
-                Err(()) => {
+            match self.session.read()? {
+                Response::Continue(_) => break,
+                Response::Tagged(t, done) if t == tag => {
                     return Err(Error::protocol(format!(
-                        "{} refused IDLE",
-                        self.session.peer()
+                        "{} refused IDLE: {}",
+                        self.session.peer(),
+                        done.text
                     )))
                 }
+                resp => arrived |= news(&resp),
             }
         }
         let deadline = Instant::now() + renew;
@@ -131,13 +130,9 @@ impl Idler {
             if now >= deadline {
                 break Woken::Renew;
             }
-            let news = self.session.read_within(STEP.min(deadline - now), |resp| {
-                matches!(
-                    resp,
-                    Response::MailboxData(MailboxDatum::Exists(_) | MailboxDatum::Recent(_))
-                )
-            })?;
-            arrived = news == Some(true);
+            if let Some(resp) = self.session.read_within(STEP.min(deadline - now))? {
+                arrived = news(&resp);
+            }
         };
         self.session.write_raw(b"DONE\r\n", Some("DONE"), true)?;
         let done = self.session.complete(&tag, &mut |_| Ok(()))?;

@@ -2,23 +2,21 @@
 //! folders, UIDVALIDITY + UID state, a batched and pipelined fetch that never marks mail
 //! read, flags, and keep or delete (or move).
 //!
-//! # Why async-imap
+//! # Our own wire
 //!
-//! The client crate was chosen on a measurement (10,000 messages, 276 MB, the largest 25 MB,
-//! local Dovecot): `imap` 3.0.0-alpha.15 buffers a whole FETCH response, so `UID FETCH 1:*`
-//! peaked at 297 MB, and its README asks for maintainers; `async-imap` 0.12 (maintained by
-//! the Delta Chat team, the same API family) parses the response stream one message at a
-//! time (28.6 MB peak, and the fastest). mailfetch is synchronous, so async-imap sits behind
-//! a small blocking facade ([`session`]): a current-thread tokio runtime owned by the
-//! session, every await under the account timeout, TLS from the same OpenSSL configuration
-//! as POP3 (`tokio-openssl`). We use async-imap for the transport, the response parser and
-//! login; commands are sent and their responses read one at a time by our own runner, so we
-//! see every tagged result (async-imap's FETCH stream swallows it) and can pipeline.
+//! The client runs on the same blocking [`crate::net::Connection`] as POP3 (one connect path,
+//! one TLS setup, the account's timeout on every read and write), with our own response
+//! parser ([`wire`]), which knows where a literal is because it is parsing the response, and
+//! checks each literal's length before a byte of it is read. It replaced async-imap and
+//! imap-proto behind a blocking facade: a panic in imap-proto on one non-ASCII byte before
+//! TLS, a literal guard outside the parser that a hostile server could desynchronise, a tokio
+//! runtime per session, and error classes read from the library's error text.
 //!
 //! # How memory stays bounded
 //!
-//! A response is parsed only when it is complete, so what is in memory is at most one FETCH
-//! response (one message, or one piece of a large one) plus the kernel's socket buffers:
+//! Message bodies are streamed from the socket's buffer to the sink and never held whole;
+//! what else is in memory is one response outside its bodies, bounded by
+//! [`wire::MAX_RESPONSE`]:
 //!
 //! - the listing (`UID FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE)`) is read response by
 //!   response into the small per-message records; of a folder the state knows, only the
@@ -30,9 +28,8 @@
 //! - a message larger than [`LARGE`] is fetched alone in pieces of [`CHUNK`] bytes
 //!   (`BODY.PEEK[]<offset.length>`, two pieces in flight) and streamed to the sink, so a 100 MB
 //!   message costs a few MB;
-//! - a literal the server announces larger than any of these could be
-//!   ([`session::MAX_LITERAL`]) is refused as a protocol error before the parser grows a
-//!   buffer for it ([`literal`]).
+//! - a body literal longer than [`session::body_limit`] of the message's listed size (or of
+//!   the piece asked for) is refused as a protocol error before a byte of it is read.
 //!
 //! # Responses are matched by UID and tag, not by position
 //!
@@ -83,10 +80,10 @@ pub mod append;
 mod crlf;
 mod folders;
 pub mod idle;
-pub mod literal;
 pub mod probe;
 mod session;
 pub mod utf7;
+pub mod wire;
 
 pub use folders::FolderInfo;
 pub use session::Login;
@@ -97,15 +94,13 @@ use crate::net::{Endpoint, Trace};
 use crate::sasl::AuthMethod;
 use crate::secret::{login_with, Credential};
 use crate::source::{Flags, Known, Listing, RemoteMessage, Source};
-use async_imap::imap_proto::{
-    AttributeValue, MailboxDatum, RequestId, Response, ResponseCode, SectionPath, Status,
-};
 use crlf::CrlfToLf;
 use folders::Folder;
-use session::{quote, Session};
+use session::{quote, Completion, Session, Status, Tag};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, Read};
 use std::time::Duration;
+use wire::{Code, Event, FetchData, Response, Untagged};
 
 /// Messages larger than this are fetched alone, in pieces.
 pub const LARGE: u64 = 8 << 20;
@@ -204,7 +199,7 @@ struct Selected {
 
 /// UIDs per `UID SEARCH` range (see [`Imap::search_uids`]): an answer is then at most
 /// 1.1 MB (11 bytes a UID), a quarter of the bound on a response line
-/// ([`session::MAX_LINE`]), however many messages the folder holds.
+/// ([`wire::MAX_RESPONSE as u64`]), however many messages the folder holds.
 const SEARCH_SPAN: u32 = 100_000;
 
 /// Messages per `UID SEARCH` of [`Imap::present_uids`]: answers of at most 11 KB.
@@ -254,22 +249,22 @@ enum Planned {
 enum InFlight {
     /// A batch fetch; the messages not yet received.
     Fetch {
-        tag: RequestId,
+        tag: Tag,
         pending: VecDeque<(usize, u32)>,
     },
     /// `UID FETCH set (UID)` for messages a completed fetch did not return: which of them
     /// the server still has (`present`, as their answers arrive).
     Check {
-        tag: RequestId,
+        tag: Tag,
         uids: Vec<(usize, u32)>,
         present: HashSet<u32>,
     },
     /// A store, expunge, copy, move or NOOP: only its completion matters.
-    Cleanup { tag: RequestId, command: String },
+    Cleanup { tag: Tag, command: String },
 }
 
 impl InFlight {
-    fn tag(&self) -> &RequestId {
+    fn tag(&self) -> &str {
         match self {
             InFlight::Fetch { tag, .. }
             | InFlight::Check { tag, .. }
@@ -299,7 +294,7 @@ pub struct Imap {
     /// Messages of the current fetch (indices) the server no longer had: expunged meanwhile.
     vanished: Vec<usize>,
     /// The listed size (RFC822.SIZE) of each message of the current fetch, by UID, which
-    /// bounds what is accepted for it ([`literal::body_limit`]).
+    /// bounds what is accepted for it ([`session::body_limit`]).
     sizes: HashMap<u32, u64>,
 }
 
@@ -431,7 +426,7 @@ impl Imap {
     /// server runs it once the select, which changes the state, is done), and its tag is
     /// returned with the UIDVALIDITY for [`Imap::list_messages`]; should the select fail, the
     /// listing's answer is read and dropped before the error is returned.
-    fn select(&mut self, folder: &Folder, list: bool) -> Result<(u32, Option<RequestId>)> {
+    fn select(&mut self, folder: &Folder, list: bool) -> Result<(u32, Option<Tag>)> {
         let verb = if self.options.writable {
             "SELECT"
         } else {
@@ -441,14 +436,14 @@ impl Imap {
         let mut validity = None;
         let mut uid_next = None;
         let mut exists = 0;
-        let mut each = |resp: &Response<'_>| {
+        let mut each = |resp: Response| {
             match resp {
-                Response::Data { outcome, .. } => match outcome.code {
-                    Some(ResponseCode::UidValidity(v)) => validity = Some(v),
-                    Some(ResponseCode::UidNext(n)) => uid_next = Some(n),
+                Response::Untagged(Untagged::State(c)) => match c.code {
+                    Some(Code::UidValidity(v)) => validity = Some(v),
+                    Some(Code::UidNext(n)) => uid_next = Some(n),
                     _ => {}
                 },
-                Response::MailboxData(MailboxDatum::Exists(n)) => exists = *n,
+                Response::Untagged(Untagged::Exists(n)) => exists = n,
                 _ => {}
             }
             Ok(())
@@ -476,7 +471,7 @@ impl Imap {
                 self.session.complete(listing, &mut |_| Ok(()))?;
             }
         }
-        let read_only = done.text.contains("[READ-ONLY]");
+        let read_only = done.has_code("READ-ONLY");
         match done.status {
             Status::Ok => {}
             Status::No if !done.transient() => {
@@ -517,7 +512,7 @@ impl Imap {
     /// RFC 3501 section 6.4.8: [`LISTING`] of the UIDs `set`, or the answer to the listing
     /// of all `sent` with the select. For an empty folder, where some servers refuse `1:*`,
     /// it is not sent, or its answer, whatever it is, means no messages.
-    fn list_messages(&mut self, sent: Option<RequestId>, set: &str) -> Result<Vec<RemoteMessage>> {
+    fn list_messages(&mut self, sent: Option<Tag>, set: &str) -> Result<Vec<RemoteMessage>> {
         let mut out = Vec::new();
         if self.selected.as_ref().is_some_and(|s| s.exists == 0) {
             if let Some(tag) = sent {
@@ -534,28 +529,24 @@ impl Imap {
         // broken server (one of them could never be fetched), the same message listed twice
         // is not (a throttled listing is sent again). An EXPUNGE renumbers the messages.
         let mut numbers: HashMap<u32, u32> = HashMap::new();
-        let mut each = |resp: &Response<'_>| {
-            if let Response::Expunge(_) = resp {
+        let mut each = |resp: Response| {
+            if let Response::Untagged(Untagged::Expunge(_)) = resp {
                 numbers.clear();
             }
-            if let Response::Fetch(number, attrs) = resp {
-                let mut uid = None;
-                let mut size = None;
-                let mut flags = None;
-                let mut date = None;
-                for a in attrs {
-                    match a {
-                        AttributeValue::Uid(u) => uid = Some(*u),
-                        AttributeValue::Rfc822Size(s) => size = Some(u64::from(*s)),
-                        AttributeValue::Flags(f) => flags = Some(map_flags(f)),
-                        AttributeValue::InternalDate(d) => date = parse_internal_date(d),
-                        _ => {}
-                    }
-                }
+            if let Response::Untagged(Untagged::Fetch(number, data)) = resp {
+                let FetchData {
+                    uid,
+                    size,
+                    flags,
+                    internal_date,
+                    ..
+                } = data;
+                let flags = flags.map(|f| map_flags(&f));
+                let date = internal_date.as_deref().and_then(parse_internal_date);
                 // Flag updates for other reasons come without size: skip them.
                 if let (Some(uid), Some(size)) = (uid, size) {
-                    let first = *numbers.entry(uid).or_insert(*number);
-                    if first != *number {
+                    let first = *numbers.entry(uid).or_insert(number);
+                    if first != number {
                         return Err(Error::protocol(format!(
                             "{peer} listed UID {uid} for two messages ({first} and \
                              {number}){folder}: UIDs must be unique, so mailfetch cannot tell \
@@ -653,8 +644,8 @@ impl Imap {
                 }
                 self.session.run_pipelined(&window, &mut |resp| {
                     match resp {
-                        Response::MailboxData(MailboxDatum::Search(found)) => uids.extend(found),
-                        Response::Expunge(_) => renumbered = true,
+                        Response::Untagged(Untagged::Search(found)) => uids.extend(found),
+                        Response::Untagged(Untagged::Expunge(_)) => renumbered = true,
                         _ => {}
                     }
                     Ok(())
@@ -696,7 +687,7 @@ impl Imap {
     }
 
     /// A cleanup command completed.
-    fn cleanup_done(&mut self, done: session::Completion, command: String) -> Result<()> {
+    fn cleanup_done(&mut self, done: Completion, command: String) -> Result<()> {
         match done.status {
             Status::Ok => Ok(()),
             _ if done.throttled() => {
@@ -718,7 +709,7 @@ impl Imap {
         for set in search_ranges(from, uid_next) {
             let command = format!("UID SEARCH UID {set} {criteria}");
             self.session.run(command.trim_end(), &mut |resp| {
-                if let Response::MailboxData(MailboxDatum::Search(found)) = resp {
+                if let Response::Untagged(Untagged::Search(found)) = resp {
                     uids.extend(found);
                 }
                 Ok(())
@@ -825,8 +816,9 @@ impl Imap {
         }
     }
 
-    /// The next message of the pipeline: its index and body (LF line ends), or a large
-    /// message to stream, or the end.
+    /// The next message of the pipeline: a body to stream (its literal is next on the
+    /// wire), one already read (its UID came after it), a large message to fetch in pieces,
+    /// or the end.
     fn next(&mut self) -> Result<Next> {
         loop {
             self.top_up()?;
@@ -837,43 +829,66 @@ impl Imap {
                     Some(Planned::Batch(_)) => unreachable!("batches are sent by top_up"),
                 });
             }
-            if let Some((index, body)) = self.pump()? {
-                return Ok(Next::Whole { index, body });
+            if let Some(next) = self.pump()? {
+                return Ok(next);
             }
         }
     }
 
-    /// Read one response of the pipeline and route it by what it says: a body goes to the
-    /// fetch in flight that still waits for its UID (and is returned), a UID to the checks
-    /// that asked for it, a tagged completion to the command with that tag, wherever these
-    /// are in the pipeline (see the module documentation). A body nobody waits for (sent
-    /// twice, or unasked) is dropped.
-    fn pump(&mut self) -> Result<Option<(usize, Vec<u8>)>> {
-        let event = self.session.read(|resp| {
-            if let Some((done, completion)) = session::completion(resp) {
-                return Event::Done(done.clone(), completion);
-            }
-            match body_of(resp) {
-                Some((uid, _, Some(data))) => {
-                    let mut body = Vec::new();
-                    let mut crlf = CrlfToLf::default();
-                    crlf.convert_all(data, &mut body);
-                    body.extend_from_slice(crlf.finish());
-                    Event::Body(uid, data.len() as u64, body)
+    /// The fetch in flight that still waits for the body of `uid`: take it off the list and
+    /// return its index in the fetch list.
+    fn awaited(&mut self, uid: u32) -> Option<usize> {
+        for f in &mut self.in_flight {
+            if let InFlight::Fetch { pending, .. } = f {
+                if let Some(at) = pending.iter().position(|&(_, u)| u == uid) {
+                    return pending.remove(at).map(|(index, _)| index);
                 }
-                _ => match uid_of(resp) {
-                    Some(uid) => Event::Uid(uid),
-                    None => Event::Other,
-                },
             }
-        })?;
-        match event {
-            Event::Done(tag, done) => {
-                let Some(at) = self.in_flight.iter().position(|f| *f.tag() == tag) else {
+        }
+        None
+    }
+
+    /// Read one response of the pipeline and route it by what it says: a body goes to the
+    /// fetch in flight that still waits for its UID (and is returned, its bytes still on the
+    /// wire), a UID to the checks that asked for it, a tagged completion to the command with
+    /// that tag, wherever these are in the pipeline (see the module documentation). A body
+    /// nobody waits for (sent twice, or unasked) is skipped.
+    fn pump(&mut self) -> Result<Option<Next>> {
+        match self.session.read_event()? {
+            Event::Body(head) if head.section.is_empty() && head.origin.is_none() => {
+                let limit = self.session.limit_for(&head, session::MAX_LITERAL);
+                self.session.check_body(&head, limit)?;
+                let Some(uid) = head.items.uid else {
+                    // The UID comes after the body (RFC 3501 lets items come in any order):
+                    // the body is read, within the bound of the largest one expected, and
+                    // routed once the rest of the answer names it.
+                    let body = self.read_whole_body(head.len)?;
+                    let rest = match self.session.read_event()? {
+                        Event::Response(Response::Untagged(Untagged::Fetch(_, rest))) => rest,
+                        _ => unreachable!("the rest of a FETCH answer is a FETCH answer"),
+                    };
+                    let Some(uid) = rest.uid else {
+                        return Err(Error::protocol(format!(
+                            "{} sent a message body without its UID",
+                            self.session.peer()
+                        )));
+                    };
+                    self.received(uid);
+                    return Ok(self.awaited(uid).map(|index| Next::Read { index, body }));
+                };
+                self.received(uid);
+                Ok(self.awaited(uid).map(|index| Next::Stream { index }))
+            }
+            Event::Body(_) => Ok(None),
+            Event::Response(Response::Tagged(tag, done)) => {
+                let Some(at) = self.in_flight.iter().position(|f| f.tag() == tag) else {
+                    if self.session.absorb(&tag, &done) {
+                        return Ok(None);
+                    }
                     return Err(Error::protocol(format!(
                         "{} completed {}, which mailfetch had not sent or saw completed already",
                         self.session.peer(),
-                        tag.0
+                        wire::printable(tag.as_bytes())
                     )));
                 };
                 match self.in_flight.remove(at).expect("found") {
@@ -885,36 +900,39 @@ impl Imap {
                 }
                 Ok(None)
             }
-            Event::Body(uid, wire, body) => {
-                self.present(uid);
-                self.session.body_done(uid);
-                if let Some(&listed) = self.sizes.get(&uid) {
-                    let limit = literal::body_limit(listed);
-                    if wire > limit {
-                        return Err(Error::protocol(format!(
-                            "{} sent {wire} bytes for UID {uid}, which it listed as {listed} \
-                             bytes (RFC822.SIZE); mailfetch accepts at most {limit} for it \
-                             (broken or hostile server)",
-                            self.session.peer()
-                        )));
-                    }
-                }
-                for f in &mut self.in_flight {
-                    if let InFlight::Fetch { pending, .. } = f {
-                        if let Some(at) = pending.iter().position(|&(_, u)| u == uid) {
-                            let (index, _) = pending.remove(at).expect("found");
-                            return Ok(Some((index, body)));
-                        }
-                    }
+            Event::Response(Response::Untagged(Untagged::Fetch(_, data))) => {
+                if let Some(uid) = data.uid {
+                    self.present(uid);
                 }
                 Ok(None)
             }
-            Event::Uid(uid) => {
-                self.present(uid);
-                Ok(None)
-            }
-            Event::Other => Ok(None),
+            Event::Response(_) => Ok(None),
         }
+    }
+
+    /// The server sent the body of `uid`.
+    fn received(&mut self, uid: u32) {
+        self.present(uid);
+        self.session.body_done(uid);
+    }
+
+    /// Read the body literal whose head was just read, `len` bytes (already checked against
+    /// its bound), converted to LF.
+    fn read_whole_body(&mut self, len: u64) -> Result<Vec<u8>> {
+        let mut raw = Vec::new();
+        let mut buf = vec![0u8; (64 << 10).min(len as usize)];
+        loop {
+            let n = self.session.read_body(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            raw.extend_from_slice(&buf[..n]);
+        }
+        let mut body = Vec::with_capacity(raw.len());
+        let mut crlf = CrlfToLf::default();
+        crlf.convert_all(&raw, &mut body);
+        body.extend_from_slice(crlf.finish());
+        Ok(body)
     }
 
     /// The server answered for `uid`: it still has it.
@@ -931,11 +949,7 @@ impl Imap {
     /// A batch fetch completed. When throttled, its messages not received are fetched again;
     /// otherwise those it did not return are checked ([`Imap::check`]): they may have been
     /// expunged meanwhile, or not.
-    fn fetch_done(
-        &mut self,
-        done: session::Completion,
-        pending: VecDeque<(usize, u32)>,
-    ) -> Result<()> {
+    fn fetch_done(&mut self, done: Completion, pending: VecDeque<(usize, u32)>) -> Result<()> {
         // Not received: expected again once asked for again.
         for &(_, uid) in &pending {
             self.session.body_done(uid);
@@ -979,7 +993,7 @@ impl Imap {
     /// failed to send it [`REFETCHES`] times, which is an error naming the UIDs.
     fn check_done(
         &mut self,
-        done: session::Completion,
+        done: Completion,
         uids: Vec<(usize, u32)>,
         present: &HashSet<u32>,
     ) -> Result<()> {
@@ -1044,65 +1058,110 @@ impl Imap {
     }
 }
 
-/// A response of the pipeline, looked at.
-enum Event {
-    /// A tagged completion.
-    Done(RequestId, session::Completion),
-    /// A message body (UID, its size as sent, the body converted to LF).
-    Body(u32, u64, Vec<u8>),
-    /// A FETCH response without a body (a check's answer, a flag update): its UID.
-    Uid(u32),
-    /// Anything else (EXPUNGE, EXISTS).
-    Other,
-}
-
 /// What the pipeline produced.
 enum Next {
-    /// A message fetched whole, with LF line ends.
-    Whole { index: usize, body: Vec<u8> },
+    /// A message whose body literal is next on the wire, to stream ([`Streamed`]).
+    Stream { index: usize },
+    /// A message read already, with LF line ends.
+    Read { index: usize, body: Vec<u8> },
     /// A large message, to be fetched in pieces.
     Large { index: usize, uid: u32, size: u64 },
     /// Everything planned was fetched.
     End,
 }
 
-/// The body (or piece of it) in a FETCH response: UID, origin offset of a partial fetch,
-/// and the data (`None` for NIL).
-type BodyOf<'r> = (u32, Option<u32>, Option<&'r [u8]>);
-
-/// The body in a FETCH response, if it has one.
-fn body_of<'r>(resp: &'r Response<'_>) -> Option<BodyOf<'r>> {
-    let Response::Fetch(_, attrs) = resp else {
-        return None;
-    };
-    let uid = attrs.iter().find_map(|a| match a {
-        AttributeValue::Uid(u) => Some(*u),
-        _ => None,
-    })?;
-    attrs.iter().find_map(|a| match a {
-        AttributeValue::BodySection {
-            section: None | Some(SectionPath::Full(_)),
-            index,
-            data,
-        } => Some((uid, *index, data.as_deref())),
-        AttributeValue::Rfc822(data) => Some((uid, None, data.as_deref())),
-        _ => None,
-    })
+/// A body streamed from the wire as the sink reads it, converted to LF in the caller's
+/// buffer (no copy of our own): a CR that ends one read is held back until the next shows
+/// whether an LF follows. Whatever the sink does not read is skipped by the next read of
+/// the session.
+struct Streamed<'a> {
+    session: &'a mut Session,
+    held_cr: bool,
+    /// A byte read after a held CR that was not LF, owed to the reader.
+    owed: Option<u8>,
+    done: bool,
 }
 
-/// The UID of a FETCH response, if it has one.
-fn uid_of(resp: &Response<'_>) -> Option<u32> {
-    let Response::Fetch(_, attrs) = resp else {
-        return None;
-    };
-    attrs.iter().find_map(|a| match a {
-        AttributeValue::Uid(u) => Some(*u),
-        _ => None,
-    })
+impl Streamed<'_> {
+    /// A read of one byte (no room to put a held CR in front of what follows).
+    fn read_one(&mut self, out: &mut u8) -> io::Result<usize> {
+        loop {
+            let mut b = [0u8];
+            let n = self.session.read_body(&mut b).map_err(Error::into_io)?;
+            if n == 0 {
+                self.done = true;
+                if std::mem::take(&mut self.held_cr) {
+                    *out = b'\r';
+                    return Ok(1);
+                }
+                return Ok(0);
+            }
+            match (self.held_cr, b[0]) {
+                (true, b'\n') => {
+                    self.held_cr = false;
+                    *out = b'\n';
+                }
+                // The held CR goes out; the new one is held in its place.
+                (true, b'\r') => *out = b'\r',
+                (true, other) => {
+                    self.held_cr = false;
+                    self.owed = Some(other);
+                    *out = b'\r';
+                }
+                (false, b'\r') if self.session.body_left() > 0 => {
+                    self.held_cr = true;
+                    continue;
+                }
+                (false, other) => *out = other,
+            }
+            return Ok(1);
+        }
+    }
+}
+
+impl Read for Streamed<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if let Some(b) = self.owed.take() {
+            buf[0] = b;
+            return Ok(1);
+        }
+        if self.done {
+            return Ok(0);
+        }
+        if buf.len() == 1 {
+            return self.read_one(&mut buf[0]);
+        }
+        loop {
+            let start = usize::from(self.held_cr);
+            if self.held_cr {
+                buf[0] = b'\r';
+                self.held_cr = false;
+            }
+            let n = self
+                .session
+                .read_body(&mut buf[start..])
+                .map_err(Error::into_io)?;
+            if n == 0 {
+                self.done = true;
+                return Ok(start);
+            }
+            let mut out = crlf::to_lf_in_place(&mut buf[..start + n]);
+            if out > 0 && buf[out - 1] == b'\r' && self.session.body_left() > 0 {
+                out -= 1;
+                self.held_cr = true;
+            }
+            if out > 0 {
+                return Ok(out);
+            }
+        }
+    }
 }
 
 /// IMAP flags to the ones a store can keep.
-fn map_flags(flags: &[std::borrow::Cow<'_, str>]) -> Flags {
+fn map_flags(flags: &[String]) -> Flags {
     let mut out = Flags::default();
     for f in flags {
         match f.to_ascii_lowercase().as_str() {
@@ -1213,7 +1272,16 @@ impl Source for Imap {
     fn next_message(&mut self) -> Result<Option<(usize, Box<dyn Read + '_>)>> {
         match self.with_reconnect(|s| s.next())? {
             Next::End => Ok(None),
-            Next::Whole { index, body } => Ok(Some((index, Box::new(io::Cursor::new(body))))),
+            Next::Read { index, body } => Ok(Some((index, Box::new(io::Cursor::new(body))))),
+            Next::Stream { index } => Ok(Some((
+                index,
+                Box::new(Streamed {
+                    session: &mut self.session,
+                    held_cr: false,
+                    owed: None,
+                    done: false,
+                }),
+            ))),
             Next::Large { index, uid, size } => Ok(Some((
                 index,
                 Box::new(LargeBody {
@@ -1273,36 +1341,13 @@ impl Source for Imap {
     }
 
     fn message_ids(&mut self, messages: &[RemoteMessage]) -> Result<Vec<Option<String>>> {
-        // Commands run one at a time from here: first the answers still due (deletions).
-        self.with_reconnect(|s| s.drain())?;
         let mut by_uid: HashMap<u32, String> = HashMap::new();
-        for chunk in messages.chunks(IDS_PER_COMMAND) {
-            let uids: Vec<u32> = chunk.iter().map(|m| m.number).collect();
-            let command = format!(
-                "UID FETCH {} (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
-                uid_set(&uids)
-            );
-            self.with_reconnect(|s| {
-                s.session.run(&command, &mut |resp| {
-                    if let Response::Fetch(_, attrs) = resp {
-                        let uid = attrs.iter().find_map(|a| match a {
-                            AttributeValue::Uid(u) => Some(*u),
-                            _ => None,
-                        });
-                        let header = attrs.iter().find_map(|a| match a {
-                            AttributeValue::BodySection { data, .. } => data.as_deref(),
-                            _ => None,
-                        });
-                        if let (Some(uid), Some(header)) = (uid, header) {
-                            if let Some(id) = crate::fingerprint::message_id(header) {
-                                by_uid.insert(uid, id);
-                            }
-                        }
-                    }
-                    Ok(())
-                })
-            })?;
-        }
+        self.headers(messages, Some(&["Message-ID"]), &mut |i, header| {
+            if let Some(id) = crate::fingerprint::message_id(header) {
+                by_uid.insert(messages[i].number, id);
+            }
+            Ok(())
+        })?;
         Ok(messages.iter().map(|m| by_uid.remove(&m.number)).collect())
     }
 
@@ -1333,28 +1378,28 @@ impl Source for Imap {
                 crate::source::MAX_HEADER
             );
             self.with_reconnect(|s| {
-                s.session.run(&command, &mut |resp| {
-                    let Response::Fetch(_, attrs) = resp else {
+                for &uid in &uids {
+                    s.session
+                        .expect_body(uid, crate::source::MAX_HEADER as u64 / 2);
+                }
+                let result = s.session.run(&command, &mut |resp| {
+                    let Response::Untagged(Untagged::Fetch(_, data)) = resp else {
                         return Ok(());
                     };
-                    let uid = attrs.iter().find_map(|a| match a {
-                        AttributeValue::Uid(u) => Some(*u),
-                        _ => None,
-                    });
-                    let header = attrs.iter().find_map(|a| match a {
-                        AttributeValue::BodySection { data, .. } => data.as_deref(),
-                        _ => None,
-                    });
-                    let (Some(i), Some(header)) = (uid.and_then(|u| index.get(&u)), header) else {
+                    let header = data.body.and_then(|b| b.data);
+                    let (Some(i), Some(header)) = (data.uid.and_then(|u| index.get(&u)), header)
+                    else {
                         return Ok(());
                     };
                     let mut lf = Vec::with_capacity(header.len());
                     let mut crlf = CrlfToLf::default();
-                    crlf.convert_all(header, &mut lf);
+                    crlf.convert_all(&header, &mut lf);
                     lf.extend_from_slice(crlf.finish());
                     crate::source::cut_header(&mut lf);
                     each(*i, &lf)
-                })
+                });
+                s.session.no_bodies();
+                result
             })?;
         }
         Ok(())
@@ -1388,15 +1433,15 @@ struct LargeBody<'a> {
 /// A piece asked for: its command's tag and offset, and what has arrived of its answer (the
 /// piece as the server sent it, and the completion).
 struct Asked {
-    tag: RequestId,
+    tag: Tag,
     offset: u64,
     data: Option<Vec<u8>>,
-    done: Option<session::Completion>,
+    done: Option<Completion>,
 }
 
 /// A response read while pieces are in flight.
 enum PieceEvent {
-    Done(RequestId, session::Completion),
+    Done(Tag, Completion),
     /// A piece of our message: its origin offset and bytes.
     Data(u64, Vec<u8>),
     Other,
@@ -1407,6 +1452,7 @@ impl LargeBody<'_> {
     fn request(&mut self) -> Result<()> {
         let offset = self.next_offset;
         let command = format!("UID FETCH {} (UID BODY.PEEK[]<{offset}.{CHUNK}>)", self.uid);
+        self.imap.session.expect_body(self.uid, CHUNK);
         let tag = self.imap.session.send(&command)?;
         self.in_flight.push_back(Asked {
             tag,
@@ -1421,24 +1467,30 @@ impl LargeBody<'_> {
     /// Read one response and file it with the request it answers.
     fn read_response(&mut self) -> Result<()> {
         let uid = self.uid;
-        let event = self.imap.session.read(|resp| {
-            if let Some((tag, completion)) = session::completion(resp) {
-                return PieceEvent::Done(tag.clone(), completion);
-            }
-            match body_of(resp) {
-                Some((u, origin, Some(data))) if u == uid => {
-                    PieceEvent::Data(origin.map_or(0, u64::from), data.to_vec())
+        let event = match self.imap.session.read()? {
+            Response::Tagged(tag, completion) => PieceEvent::Done(tag, completion),
+            Response::Untagged(Untagged::Fetch(_, data)) if data.uid == Some(uid) => {
+                match data.body {
+                    Some(wire::Body {
+                        section,
+                        origin,
+                        data: Some(data),
+                    }) if section.is_empty() => PieceEvent::Data(origin.unwrap_or(0), data),
+                    _ => PieceEvent::Other,
                 }
-                _ => PieceEvent::Other,
             }
-        })?;
+            _ => PieceEvent::Other,
+        };
         match event {
             PieceEvent::Done(tag, completion) => {
                 let Some(asked) = self.in_flight.iter_mut().find(|a| a.tag == tag) else {
+                    if self.imap.session.absorb(&tag, &completion) {
+                        return Ok(());
+                    }
                     return Err(Error::protocol(format!(
                         "{} completed {}, which mailfetch had not sent or saw completed already",
                         self.imap.session.peer(),
-                        tag.0
+                        wire::printable(tag.as_bytes())
                     )));
                 };
                 asked.done = Some(completion);
@@ -1571,7 +1623,7 @@ impl Read for LargeBody<'_> {
                 Some((wire, data)) => {
                     self.buf = data;
                     self.received += wire;
-                    let limit = literal::body_limit(self.size);
+                    let limit = session::body_limit(self.size);
                     if self.received > limit {
                         // Pieces that keep coming full, long past the listed size.
                         return Err(Error::protocol(format!(
@@ -1638,7 +1690,7 @@ mod tests {
     #[test]
     fn no_search_range_answer_can_outgrow_the_line_bound() {
         let longest = "* SEARCH".len() as u64 + u64::from(SEARCH_SPAN) * 11 + 2;
-        assert!(longest * 3 < session::MAX_LINE, "{longest}");
+        assert!(longest * 3 < wire::MAX_RESPONSE as u64, "{longest}");
     }
 
     fn msg(uid: u32, size: u64) -> RemoteMessage {

@@ -1,7 +1,7 @@
 //! The plaintext part of an IMAP `tls = "starttls"` session, up to the server's go-ahead
 //! for TLS, on a plain [`Connection`]: for `mailfetch certinfo`, which makes its own TLS
 //! handshake to show the certificate chain. The session proper (`session`) does the same
-//! steps on async-imap.
+//! steps on the session proper.
 
 use crate::error::{Class, Error, Result};
 use crate::net::Connection;

@@ -152,6 +152,43 @@ impl Connection {
         Ok(&self.line)
     }
 
+    /// Wait up to `limit` for something to read: `true` when a read would not block (bytes
+    /// buffered here or in TLS, or on the socket, or the connection ended), `false` when the
+    /// time ran out. For waiting out an IMAP IDLE in short steps without a read timeout
+    /// interrupting a TLS record.
+    pub fn wait_readable(&mut self, limit: std::time::Duration) -> Result<bool> {
+        use std::os::fd::AsRawFd;
+        if !self.reader.buffer().is_empty() {
+            return Ok(true);
+        }
+        let fd = match self.reader.get_ref() {
+            Stream::Plain(s) => s.as_raw_fd(),
+            Stream::Tls(s) => {
+                if s.ssl().pending() > 0 {
+                    return Ok(true);
+                }
+                s.get_ref().as_raw_fd()
+            }
+            Stream::Local(s) => s.as_raw_fd(),
+        };
+        let mut poll = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = i32::try_from(limit.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: one valid pollfd, for the duration of the call.
+        let rc = unsafe { libc::poll(&mut poll, 1, ms) };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                return Ok(false);
+            }
+            return Err(Error::network(format!("waiting for {}", self.peer), e));
+        }
+        Ok(rc > 0)
+    }
+
     /// The buffered reader, for streaming a message body without copying it line by line.
     pub fn reader(&mut self) -> &mut BufReader<Stream> {
         &mut self.reader

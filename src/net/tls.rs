@@ -153,7 +153,7 @@ pub struct TlsSettings {
 /// the system trust store plus the certificates of `ca-file`, host name verified (SNI sent for
 /// names, not addresses); with a pin, no chain or name verification here, the pin is checked by
 /// [`check_pin`] after the handshake. The returned `Ssl` is for one connection to `host`:
-/// POP3 runs the handshake on it with [`handshake`], the IMAP source through tokio-openssl,
+/// POP3 and IMAP run the handshake on it with [`handshake`],
 /// `certinfo` with verification turned into a report.
 ///
 /// Why not native-tls: on Linux it is this same OpenSSL, but its connector reads and parses
