@@ -197,7 +197,7 @@ impl Destination {
     /// and whether it holds any message.
     fn examine(&mut self) -> Result<(u32, bool)> {
         let folder = self.folder.clone();
-        let (validity, _) = self.imap.select(&folder, false)?;
+        let (validity, _) = self.imap.select(&folder, false, true)?;
         let exists = self.imap.selected.as_ref().is_some_and(|s| s.exists > 0);
         Ok((validity, exists))
     }

@@ -195,6 +195,8 @@ struct Selected {
     exists: u32,
     /// Its UIDNEXT when selected, if the server said (RFC 3501 requires it).
     uid_next: Option<u32>,
+    /// Opened with EXAMINE.
+    read_only: bool,
 }
 
 /// UIDs per `UID SEARCH` range (see [`Imap::search_uids`]): an answer is then at most
@@ -209,19 +211,24 @@ const SEARCH_NUMBERS: u32 = 1000;
 const SEARCH_WINDOW: usize = 128;
 
 /// The UID sets that cover UIDs `from` and up in [`SEARCH_SPAN`]-wide ranges, given the
-/// folder's UIDNEXT: full ranges below it, and one open-ended last range (`N:*`), so that
-/// mail arriving after the SELECT is searched too.
+/// folder's UIDNEXT: up to UIDNEXT-1, never with `*` (GNU Mailutils' imap4d matches nothing
+/// for `UID n:*`, so a search for our own \Deleted messages came back empty, and one for
+/// mail stored after a crash found none). Without a UIDNEXT, one open-ended range.
 fn search_ranges(from: u32, uid_next: Option<u32>) -> Vec<String> {
     let from = from.max(1);
-    let end = uid_next.unwrap_or(0);
+    let Some(last) = uid_next.map(|n| n.saturating_sub(1)) else {
+        return vec![format!("{from}:*")];
+    };
     let mut ranges = Vec::new();
     let mut lo = from;
-    while end > lo && end - lo > SEARCH_SPAN {
-        let hi = lo + (SEARCH_SPAN - 1);
+    while lo <= last {
+        let hi = lo.saturating_add(SEARCH_SPAN - 1).min(last);
         ranges.push(format!("{lo}:{hi}"));
+        if hi == u32::MAX {
+            break;
+        }
         lo = hi + 1;
     }
-    ranges.push(format!("{lo}:*"));
     ranges
 }
 
@@ -402,7 +409,7 @@ impl Imap {
             self.plan.push_front(Planned::Batch(refetch));
         }
         if let Some(selected) = self.selected.take() {
-            let (validity, _) = self.select(&selected.folder, false)?;
+            let (validity, _) = self.select(&selected.folder, false, selected.read_only)?;
             if validity != selected.validity {
                 return Err(Error::new(
                     Class::Temporary,
@@ -420,18 +427,20 @@ impl Imap {
         Ok(())
     }
 
-    /// RFC 3501 sections 6.3.1 and 6.3.2: SELECT, or EXAMINE when mail is kept. Returns the
-    /// UIDVALIDITY and remembers the folder as selected. With `list`, the listing
+    /// RFC 3501 sections 6.3.1 and 6.3.2: SELECT, or EXAMINE (`read_only`, for an account
+    /// that keeps its mail; see [`Source::open`] for when). Returns the UIDVALIDITY and
+    /// remembers the folder as selected. With `list`, the listing
     /// ([`LISTING`]) is sent right behind it, saving a round trip (RFC 3501 section 5.5: the
     /// server runs it once the select, which changes the state, is done), and its tag is
     /// returned with the UIDVALIDITY for [`Imap::list_messages`]; should the select fail, the
     /// listing's answer is read and dropped before the error is returned.
-    fn select(&mut self, folder: &Folder, list: bool) -> Result<(u32, Option<Tag>)> {
-        let verb = if self.options.writable {
-            "SELECT"
-        } else {
-            "EXAMINE"
-        };
+    fn select(
+        &mut self,
+        folder: &Folder,
+        list: bool,
+        read_only: bool,
+    ) -> Result<(u32, Option<Tag>)> {
+        let verb = if read_only { "EXAMINE" } else { "SELECT" };
         let command = format!("{verb} {}", quote(&folder.wire));
         let mut validity = None;
         let mut uid_next = None;
@@ -505,6 +514,7 @@ impl Imap {
             validity,
             exists,
             uid_next,
+            read_only,
         });
         Ok((validity, listing))
     }
@@ -611,12 +621,11 @@ impl Imap {
     }
 
     /// The UIDs of every message of the selected folder: `UID SEARCH` by message number, in
-    /// sets of [`SEARCH_NUMBERS`] messages (the last one open-ended, for mail arriving
-    /// meanwhile), all pipelined. Message numbers are the session's own and change only with
-    /// an EXPUNGE response, so the union is exact unless one came: then it is asked again, and
-    /// after a second renumbering by UID range ([`Imap::search_uids`]). Short answers matter:
-    /// async-imap parses a response again at every piece it is handed (4 KB), so one answer of
-    /// 100,000 UIDs costs the square of its length; a thousand stays within three pieces.
+    /// sets of [`SEARCH_NUMBERS`] messages up to the EXISTS of the select (mail arriving
+    /// meanwhile is the next run's), all pipelined. Message numbers are the session's own
+    /// and change only with an EXPUNGE response, so the union is exact unless one came: then
+    /// it is asked again, and after a second renumbering by UID range
+    /// ([`Imap::search_uids`]). Short answers keep every response line small.
     fn present_uids(&mut self) -> Result<Vec<u32>> {
         let exists = self.selected.as_ref().map_or(0, |s| s.exists);
         if exists == 0 {
@@ -634,13 +643,10 @@ impl Imap {
             while !done {
                 let mut window = Vec::with_capacity(SEARCH_WINDOW);
                 while window.len() < SEARCH_WINDOW && !done {
-                    if lo + span <= exists {
-                        window.push(format!("UID SEARCH {lo}:{}", lo + span - 1));
-                        lo += span;
-                    } else {
-                        window.push(format!("UID SEARCH {lo}:*"));
-                        done = true;
-                    }
+                    let hi = (lo + span - 1).min(exists);
+                    window.push(format!("UID SEARCH {lo}:{hi}"));
+                    lo = hi + 1;
+                    done = lo > exists;
                 }
                 self.session.run_pipelined(&window, &mut |resp| {
                     match resp {
@@ -736,6 +742,22 @@ impl Imap {
             .selected
             .as_ref()
             .map_or(String::new(), |s| s.folder.name.clone());
+        let seen_ours = ours.iter().filter(|u| flagged.contains(u)).count();
+        if seen_ours < ours.len() {
+            // The search does not show what we just flagged: it cannot be trusted to show
+            // other clients' \Deleted mail either, and a plain EXPUNGE removes all of it.
+            self.notices.push(format!(
+                "{} fetched message{} in {name} {} flagged \\Deleted but not expunged: {} \
+                 lacks UIDPLUS, and its SEARCH DELETED did not find them, so mailfetch cannot \
+                 tell whether an EXPUNGE would remove other messages too (the next run tries \
+                 again)",
+                ours.len(),
+                if ours.len() == 1 { "" } else { "s" },
+                if ours.len() == 1 { "is" } else { "are" },
+                self.session.peer(),
+            ));
+            return Ok(());
+        }
         if foreign == 0 {
             self.session.run("EXPUNGE", &mut |_| Ok(()))?;
         } else {
@@ -1235,8 +1257,17 @@ impl Source for Imap {
         };
         self.with_reconnect(|s| {
             s.selected = None;
+            // Courier-IMAP keeps a folder's UIDs only once a client SELECTs it: a folder only
+            // ever EXAMINEd gets a new UIDVALIDITY every session. So a folder the state does
+            // not know is opened with SELECT even when mail is kept (BODY.PEEK leaves \Seen
+            // alone; only \Recent goes), and one whose UIDVALIDITY seems to have changed
+            // under EXAMINE is checked again with SELECT before its mail is taken for new.
+            let read_only = !s.options.writable && known.validity.is_some();
             // With nothing known, the full listing goes right behind the select.
-            let (validity, listing) = s.select(&folder, known.validity.is_none())?;
+            let (mut validity, listing) = s.select(&folder, known.validity.is_none(), read_only)?;
+            if read_only && known.validity != Some(validity.to_string().as_str()) {
+                validity = s.select(&folder, false, false)?.0;
+            }
             let validity = validity.to_string();
             let messages = if known.validity == Some(validity.as_str()) {
                 s.list_unknown(known)?
@@ -1670,20 +1701,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_search_asks_for_spans_of_uids_up_to_uidnext_and_then_for_the_rest() {
+    fn a_search_asks_for_spans_of_uids_up_to_uidnext_never_star() {
         assert_eq!(search_ranges(1, None), ["1:*"]);
-        assert_eq!(search_ranges(0, Some(50)), ["1:*"]);
-        assert_eq!(search_ranges(1, Some(100_001)), ["1:*"]);
+        assert_eq!(search_ranges(0, Some(50)), ["1:49"]);
+        assert_eq!(search_ranges(1, Some(100_001)), ["1:100000"]);
         assert_eq!(
             search_ranges(1, Some(250_001)),
-            ["1:100000", "100001:200000", "200001:*"]
+            ["1:100000", "100001:200000", "200001:250000"]
         );
-        assert_eq!(search_ranges(300_000, Some(250_001)), ["300000:*"]);
+        assert!(search_ranges(300_000, Some(250_001)).is_empty());
+        assert!(search_ranges(1, Some(1)).is_empty());
         assert_eq!(
             search_ranges(u32::MAX - 150_000, Some(u32::MAX))
                 .last()
                 .unwrap(),
-            &format!("{}:*", u32::MAX - 50_000)
+            &format!("{}:{}", u32::MAX - 50_000, u32::MAX - 1)
         );
     }
 

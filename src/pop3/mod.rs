@@ -14,7 +14,7 @@ pub use reply::Capabilities;
 
 use crate::error::{Class, Error, Result};
 use crate::net::{self, Connection, Endpoint, TlsMode, Trace};
-use crate::sasl::{self, AuthMethod, Exchange, Mechanism};
+use crate::sasl::{self, AuthMethod, Exchange, Mechanism, Offer};
 use crate::secret::Secret;
 use crate::source::{cut_header, Known, Listing, RemoteMessage, Source, MAX_HEADER};
 use reply::Status;
@@ -99,6 +99,9 @@ impl Pop3 {
         if !(session.capa.known && session.capa.pipelining) {
             session.capa = capa_of(&mut session.conn).unwrap_or(session.capa);
         }
+        if session.capa.utf8 {
+            session.utf8()?;
+        }
         Ok(session)
     }
 
@@ -107,75 +110,73 @@ impl Pop3 {
         &self.capa
     }
 
+    /// Log in with the methods [`sasl::choose`] picks (the one policy for every protocol),
+    /// trying the next only when the server refused the one before.
     fn authenticate(&mut self, login: &Login, apop_stamp: Option<&str>) -> Result<()> {
-        let tls = self.conn.is_tls();
-        let method = match login.method {
-            AuthMethod::Auto => strongest(&self.capa, tls, apop_stamp.is_some()),
-            AuthMethod::OAuth2 => {
-                match AuthMethod::oauth2_mechanism(|m| self.capa.has_sasl(m.name())) {
-                    Some(mech) => AuthMethod::Sasl(mech),
-                    None => {
-                        return Err(Error::config(format!(
-                            "auth = \"oauth2\" is configured but {} offers neither OAUTHBEARER \
-                             nor XOAUTH2 (it offers: {})",
-                            self.conn.peer(),
-                            self.offered()
-                        )))
-                    }
-                }
-            }
-            m => m,
+        let capa = &self.capa;
+        let offer = Offer {
+            sasl: [
+                Mechanism::Plain,
+                Mechanism::Login,
+                Mechanism::CramMd5,
+                Mechanism::XOAuth2,
+                Mechanism::OAuthBearer,
+            ]
+            .into_iter()
+            .filter(|m| capa.has_sasl(m.name()))
+            .collect(),
+            // USER is in every server we know of; a CAPA that does not list it only makes
+            // `auto` prefer what it does list.
+            plain_command: capa.user || !capa.known || login.method == AuthMethod::UserPass,
+            apop: apop_stamp.is_some(),
+            known: capa.known,
         };
-        let sends_password = match method {
-            AuthMethod::UserPass | AuthMethod::Sasl(Mechanism::Plain | Mechanism::Login) => true,
-            AuthMethod::Sasl(Mechanism::XOAuth2 | Mechanism::OAuthBearer) => true,
-            AuthMethod::OAuth2 => true,
-            AuthMethod::Apop | AuthMethod::Sasl(Mechanism::CramMd5) | AuthMethod::Auto => false,
-        };
-        if !tls && sends_password && !login.allow_plaintext {
-            return Err(Error::config(format!(
-                "refusing to send the password for {} unencrypted to {}: use tls = \"implicit\" \
-                 or \"starttls\", or set allow-plaintext-password = true",
-                login.user,
-                self.conn.peer()
-            )));
-        }
-        match method {
-            AuthMethod::UserPass => self.user_pass(login),
-            AuthMethod::Apop => {
-                let stamp = apop_stamp.ok_or_else(|| {
-                    Error::config("auth = \"apop\" but the server's greeting has no APOP timestamp")
-                })?;
-                self.apop(login, stamp)
-            }
-            AuthMethod::Sasl(mech) => {
-                if self.capa.known && !self.capa.has_sasl(mech.name()) {
-                    return Err(Error::config(format!(
-                        "auth = \"{}\" is configured but {} does not offer it (it offers: {})",
-                        mech.name().to_ascii_lowercase(),
-                        self.conn.peer(),
-                        self.offered()
-                    )));
+        let methods = sasl::choose(
+            login.method,
+            &offer,
+            self.conn.is_tls(),
+            login.allow_plaintext,
+            self.conn.peer(),
+            login.user,
+            "USER",
+        )?;
+        let trace = self.conn.trace().clone();
+        for (i, method) in methods.iter().enumerate() {
+            let result = match method {
+                AuthMethod::UserPass => self.user_pass(login),
+                AuthMethod::Apop => self.apop(login, apop_stamp.unwrap_or_default()),
+                AuthMethod::Sasl(mech) => self.auth(login, *mech),
+                AuthMethod::Auto | AuthMethod::OAuth2 => unreachable!("chosen concretely"),
+            };
+            match result {
+                Ok(()) => {
+                    trace.note(&format!("logged in with {}", method.name()));
+                    return Ok(());
                 }
-                self.auth(login, mech)
+                Err(e) if e.class() == Class::Auth && i + 1 < methods.len() => {
+                    trace.note(&format!(
+                        "{} was refused; trying {}",
+                        method.name(),
+                        methods[i + 1].name()
+                    ));
+                }
+                Err(e) => return Err(e),
             }
-            AuthMethod::Auto | AuthMethod::OAuth2 => Err(Error::new(
-                Class::Auth,
-                format!(
-                    "{} offers no login method we can use without TLS (it offers: {})",
-                    self.conn.peer(),
-                    self.offered()
-                ),
-            )),
         }
+        unreachable!("the last method's result is returned")
     }
 
-    fn offered(&self) -> String {
-        let mut all: Vec<String> = self.capa.sasl.clone();
-        if self.capa.user || !self.capa.known {
-            all.push("USER".into());
+    /// RFC 6856 section 2: UTF8. Courier's pop3d serves a message with raw UTF-8 in its
+    /// header as a "Cannot display Unicode content" wrapper to a client that has not said
+    /// UTF8; mailfetch copies bytes and wants the message. A refusal changes nothing.
+    fn utf8(&mut self) -> Result<()> {
+        self.conn.send("UTF8", None)?;
+        let line = self.conn.read_line(MAX_STATUS_LINE)?;
+        if let Status::Err(text) = reply::status(line)? {
+            let text = reply::printable(text);
+            self.conn.trace().note(&format!("UTF8 was refused: {text}"));
         }
-        all.join(" ")
+        Ok(())
     }
 
     /// RFC 1939 section 7: USER name, PASS string.
@@ -665,30 +666,6 @@ pub fn before_tls(conn: &mut Connection) -> Result<()> {
 /// transit, so the simplest that works (PLAIN, then USER) is chosen; without TLS the ones
 /// that never send the password (CRAM-MD5, APOP) come first. OAuth2 is never chosen here: it
 /// needs a token, which only `auth = "oauth2"` provides.
-fn strongest(c: &Capabilities, tls: bool, apop: bool) -> AuthMethod {
-    if !tls {
-        if c.has_sasl("CRAM-MD5") {
-            return AuthMethod::Sasl(Mechanism::CramMd5);
-        }
-        if apop {
-            return AuthMethod::Apop;
-        }
-    }
-    if c.has_sasl("PLAIN") {
-        AuthMethod::Sasl(Mechanism::Plain)
-    } else if c.user || !c.known {
-        AuthMethod::UserPass
-    } else if c.has_sasl("LOGIN") {
-        AuthMethod::Sasl(Mechanism::Login)
-    } else if c.has_sasl("CRAM-MD5") {
-        AuthMethod::Sasl(Mechanism::CramMd5)
-    } else if apop {
-        AuthMethod::Apop
-    } else {
-        AuthMethod::UserPass
-    }
-}
-
 /// RFC 2595 section 4: STLS.
 fn stls(conn: &mut Connection) -> Result<()> {
     conn.send("STLS", None)?;
@@ -811,51 +788,5 @@ impl Read for Body<'_> {
             *self.open = false;
         }
         Ok(n)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn capa(lines: &[&str]) -> Capabilities {
-        let mut c = Capabilities {
-            known: true,
-            ..Capabilities::default()
-        };
-        for l in lines {
-            c.add_line(l.as_bytes());
-        }
-        c
-    }
-
-    #[test]
-    fn auto_picks_the_strongest_password_method_offered() {
-        let all = capa(&["USER", "SASL PLAIN LOGIN CRAM-MD5 XOAUTH2"]);
-        let plain = AuthMethod::Sasl(Mechanism::Plain);
-        let cram = AuthMethod::Sasl(Mechanism::CramMd5);
-        // Over TLS: PLAIN; without: the methods that do not reveal the password.
-        assert_eq!(strongest(&all, true, true), plain);
-        assert_eq!(strongest(&all, false, true), cram);
-        assert_eq!(strongest(&capa(&["USER"]), false, true), AuthMethod::Apop);
-        // Then USER, SASL LOGIN, CRAM-MD5, APOP, as offered; never a bearer mechanism.
-        assert_eq!(
-            strongest(&capa(&["USER", "SASL LOGIN"]), true, false),
-            AuthMethod::UserPass
-        );
-        assert_eq!(
-            strongest(&capa(&["SASL LOGIN CRAM-MD5"]), true, false),
-            AuthMethod::Sasl(Mechanism::Login)
-        );
-        assert_eq!(strongest(&capa(&["SASL CRAM-MD5"]), true, true), cram);
-        assert_eq!(
-            strongest(&capa(&["SASL XOAUTH2"]), true, true),
-            AuthMethod::Apop
-        );
-        // A server without CAPA gets USER/PASS.
-        assert_eq!(
-            strongest(&Capabilities::default(), true, false),
-            AuthMethod::UserPass
-        );
     }
 }

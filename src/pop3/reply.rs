@@ -73,6 +73,9 @@ pub struct Capabilities {
     pub uidl: bool,
     /// TOP offered.
     pub top: bool,
+    /// RFC 6856 UTF8 offered: the server serves messages with raw UTF-8 headers as they are
+    /// only to a client that says UTF8.
+    pub utf8: bool,
     /// SASL mechanisms, upper case.
     pub sasl: Vec<String>,
 }
@@ -89,6 +92,7 @@ impl Capabilities {
             "PIPELINING" => self.pipelining = true,
             "UIDL" => self.uidl = true,
             "TOP" => self.top = true,
+            "UTF8" => self.utf8 = true,
             "SASL" => {
                 self.sasl = words
                     .filter(|w| is_mechanism_name(w))
