@@ -1696,6 +1696,68 @@ impl Read for LargeBody<'_> {
     }
 }
 
+/// Run a whole session against a server that sends `script` whatever is asked (served on
+/// a loopback port, then the connection is closed): connect, log in, list the folders, open
+/// each, fetch what is listed, delete it, close. Errors are the expected outcome; a panic,
+/// a hang or an allocation sized by the script is the bug. For the fuzz target that drives
+/// the client's state machine with arbitrary server bytes.
+#[doc(hidden)]
+pub fn drive_for_fuzzing(script: &[u8]) {
+    use std::io::Write;
+    let Ok(listener) = std::net::TcpListener::bind("127.0.0.1:0") else {
+        return;
+    };
+    let Ok(port) = listener.local_addr().map(|a| a.port()) else {
+        return;
+    };
+    let script = script.to_vec();
+    let server = std::thread::spawn(move || {
+        if let Ok((mut conn, _)) = listener.accept() {
+            let _ = conn.set_write_timeout(Some(Duration::from_secs(2)));
+            let _ = conn.write_all(&script);
+            let _ = conn.shutdown(std::net::Shutdown::Write);
+            // Drain what the client sends until it hangs up.
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = io::copy(&mut conn, &mut io::sink());
+        }
+    });
+    let endpoint = Endpoint {
+        host: "127.0.0.1".into(),
+        port,
+        tls: crate::net::TlsMode::None,
+        tls_settings: Default::default(),
+        timeout: Duration::from_secs(2),
+    };
+    let auth = Auth {
+        user: "u".into(),
+        method: AuthMethod::Auto,
+        allow_plaintext: true,
+        credential: Box::new(crate::secret::Fixed(crate::secret::Secret::new("p".into()))),
+    };
+    let options = Options {
+        folders: Folders::All,
+        move_to: None,
+        gmail: false,
+        writable: true,
+    };
+    if let Ok(mut imap) = Imap::connect(&endpoint, Trace::off(), auth, options) {
+        imap.reconnects = RECONNECTS;
+        let _ = (|| -> Result<()> {
+            for mailbox in imap.mailboxes()? {
+                let listing = imap.open(&mailbox, &Known::nothing())?;
+                imap.fetch(&listing.messages)?;
+                while let Some((_, mut body)) = imap.next_message()? {
+                    io::copy(&mut body, &mut io::sink())
+                        .map_err(|e| Error::network("reading", e))?;
+                }
+                imap.delete(&listing.messages)?;
+            }
+            imap.close()
+        })();
+    }
+    let _ = server.join();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
