@@ -102,6 +102,9 @@ pub struct Offer {
     /// Whether `sasl` is really known (a POP3 server without CAPA tells nothing): then a
     /// configured mechanism is tried rather than refused.
     pub known: bool,
+    /// How the protocol names a SASL mechanism in its capabilities, for messages: `AUTH=`
+    /// for IMAP, nothing for POP3.
+    pub prefix: &'static str,
 }
 
 impl Offer {
@@ -111,12 +114,16 @@ impl Offer {
 
     /// Everything offered, for messages: `PLAIN LOGIN USER`.
     pub fn describe(&self, command: &str) -> String {
-        let mut all: Vec<&str> = self.sasl.iter().map(|m| m.name()).collect();
+        let mut all: Vec<String> = self
+            .sasl
+            .iter()
+            .map(|m| format!("{}{}", self.prefix, m.name()))
+            .collect();
         if self.plain_command {
-            all.push(command);
+            all.push(command.to_string());
         }
         if self.apop {
-            all.push("APOP");
+            all.push("APOP".to_string());
         }
         all.join(" ")
     }
@@ -223,9 +230,10 @@ pub fn choose(
             Some(m) => AuthMethod::Sasl(m),
             None => {
                 return Err(Error::config(format!(
-                    "auth = \"oauth2\" is configured but {peer} offers neither OAUTHBEARER \
-                     nor XOAUTH2 (it offers: {})",
-                    offer.describe(command)
+                    "auth = \"oauth2\" is configured but {peer} offers neither {p}OAUTHBEARER \
+                     nor {p}XOAUTH2 (it offers: {})",
+                    offer.describe(command),
+                    p = offer.prefix
                 )))
             }
         },
@@ -425,6 +433,7 @@ mod tests {
             plain_command,
             apop,
             known: true,
+            prefix: "",
         }
     }
 

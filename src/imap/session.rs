@@ -257,6 +257,7 @@ impl Session {
             plain_command: !self.has("LOGINDISABLED"),
             apop: false,
             known: true,
+            prefix: "AUTH=",
         };
         if login.method == AuthMethod::Apop {
             return Err(Error::config(

@@ -130,6 +130,7 @@ impl Pop3 {
             plain_command: capa.user || !capa.known || login.method == AuthMethod::UserPass,
             apop: apop_stamp.is_some(),
             known: capa.known,
+            prefix: "",
         };
         let methods = sasl::choose(
             login.method,
