@@ -45,3 +45,55 @@ fn imap_literal_larger_than_any_request_is_refused_when_announced() {
         "refused at once"
     );
 }
+
+/// A fake IMAP server on loopback that sends `greeting`, then `reply` after the client's
+/// first command line, and then waits; a client for it with `tls`.
+fn scripted_imap(greeting: &'static [u8], reply: &'static [u8], tls: &str) -> Client {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut out = stream.try_clone().unwrap();
+            let _ = out.write_all(greeting);
+            let mut lines = BufReader::new(stream);
+            let mut line = String::new();
+            if lines.read_line(&mut line).unwrap_or(0) > 0 {
+                let _ = out.write_all(reply);
+                std::thread::sleep(Duration::from_secs(3));
+            }
+        }
+    });
+    Client::new(&format!(
+        "[accounts.h]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"127.0.0.1\"\n\
+         port = {port}\ntls = \"{tls}\"\nallow-plaintext-password = true\nuser = \"u\"\n\
+         password = \"p\"\ntarget = \"maildir:{{dir}}/M\"\ntimeout = 2\n"
+    ))
+}
+
+#[test]
+fn a_non_ascii_byte_in_a_greeting_before_starttls_is_an_error_not_a_panic() {
+    // imap-proto panicked here (`&s[1..]` on a non-ASCII byte): exit 101, before TLS.
+    let c = scripted_imap(
+        b"* OK [CAPABILITY IMAP4rev1 STARTTLS]\xe9\r\n",
+        b"A1 BAD \xe9\xff\r\n",
+        "starttls",
+    );
+    let out = c.run(&["pull"]);
+    assert_eq!(out.code, 76, "{out:?}");
+    assert!(out.stderr.contains("refused STARTTLS"), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+}
+
+#[test]
+fn braces_ending_a_text_line_do_not_hide_a_huge_literal() {
+    // The old literal guard took `{38}` ending a text for a literal, skipped the next 38
+    // bytes and so never saw the 500 MB announced in them: async-imap zero-filled 500 MB.
+    let c = scripted_imap(
+        b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi {38}\r\n",
+        b"* 1 FETCH (UID 1 BODY[] {500000000}\r\nxyz",
+        "none",
+    );
+    let (code, rss_kb) = c.run_measured(&["pull"]);
+    assert_eq!(code, 76);
+    assert!(rss_kb < 24 * 1024, "peak RSS {rss_kb} KiB");
+}
