@@ -300,6 +300,9 @@ pub struct Imap {
     missed: HashMap<u32, u32>,
     /// Messages of the current fetch (indices) the server no longer had: expunged meanwhile.
     vanished: Vec<usize>,
+    /// A body broken off by a lost connection, asked for again from this offset
+    /// ([`Imap::resume`]).
+    resuming: Option<(u32, u64)>,
     /// The listed size (RFC822.SIZE) of each message of the current fetch, by UID, which
     /// bounds what is accepted for it ([`session::body_limit`]).
     sizes: HashMap<u32, u64>,
@@ -333,6 +336,7 @@ impl Imap {
             reconnects: 0,
             missed: HashMap::new(),
             vanished: Vec::new(),
+            resuming: None,
             sizes: HashMap::new(),
         })
     }
@@ -425,6 +429,39 @@ impl Imap {
             self.queue_cleanup(command)?;
         }
         Ok(())
+    }
+
+    /// The connection was lost in the middle of the body of `uid`, `offset` bytes into it:
+    /// connect again (see [`Imap::reconnect`]) and ask for the rest with a partial fetch
+    /// (`BODY.PEEK[]<offset.n>`), so that the sink, which has the first part already, reads
+    /// on as if nothing had happened. Returns once the rest's literal is next on the wire.
+    fn resume(&mut self, why: &Error, uid: u32, offset: u64) -> Result<()> {
+        self.reconnect(why)?;
+        let listed = self.sizes.get(&uid).copied().unwrap_or(LARGE);
+        let rest = session::body_limit(listed).saturating_sub(offset).max(1);
+        let command = format!("UID FETCH {uid} (UID BODY.PEEK[]<{offset}.{rest}>)");
+        self.queue_cleanup(command)?;
+        let tag = self.in_flight.back().map(|f| f.tag().to_string());
+        self.resuming = Some((uid, offset));
+        loop {
+            if let Some(Next::Resumed) = self.pump()? {
+                return Ok(());
+            }
+            let answered = !self
+                .in_flight
+                .iter()
+                .any(|f| Some(f.tag()) == tag.as_deref());
+            if answered {
+                self.resuming = None;
+                return Err(Error::new(
+                    Class::Temporary,
+                    format!(
+                        "{} no longer sends UID {uid} after reconnecting; it stays on the server",
+                        self.session.peer()
+                    ),
+                ));
+            }
+        }
     }
 
     /// RFC 3501 sections 6.3.1 and 6.3.2: SELECT, or EXAMINE (`read_only`, for an account
@@ -877,6 +914,16 @@ impl Imap {
     /// nobody waits for (sent twice, or unasked) is skipped.
     fn pump(&mut self) -> Result<Option<Next>> {
         match self.session.read_event()? {
+            Event::Body(head)
+                if head.section.is_empty()
+                    && self.resuming.is_some()
+                    && self.resuming == head.items.uid.zip(head.origin) =>
+            {
+                self.resuming = None;
+                let limit = self.session.limit_for(&head, session::MAX_LITERAL);
+                self.session.check_body(&head, limit)?;
+                Ok(Some(Next::Resumed))
+            }
             Event::Body(head) if head.section.is_empty() && head.origin.is_none() => {
                 let limit = self.session.limit_for(&head, session::MAX_LITERAL);
                 self.session.check_body(&head, limit)?;
@@ -899,7 +946,7 @@ impl Imap {
                     return Ok(self.awaited(uid).map(|index| Next::Read { index, body }));
                 };
                 self.received(uid);
-                Ok(self.awaited(uid).map(|index| Next::Stream { index }))
+                Ok(self.awaited(uid).map(|index| Next::Stream { index, uid }))
             }
             Event::Body(_) => Ok(None),
             Event::Response(Response::Tagged(tag, done)) => {
@@ -1083,7 +1130,10 @@ impl Imap {
 /// What the pipeline produced.
 enum Next {
     /// A message whose body literal is next on the wire, to stream ([`Streamed`]).
-    Stream { index: usize },
+    Stream { index: usize, uid: u32 },
+    /// The rest of a body broken off by a lost connection is next on the wire
+    /// ([`Imap::resume`]).
+    Resumed,
     /// A message read already, with LF line ends.
     Read { index: usize, body: Vec<u8> },
     /// A large message, to be fetched in pieces.
@@ -1097,7 +1147,11 @@ enum Next {
 /// whether an LF follows. Whatever the sink does not read is skipped by the next read of
 /// the session.
 struct Streamed<'a> {
-    session: &'a mut Session,
+    imap: &'a mut Imap,
+    /// The message, and the bytes of it read off the wire so far: where a new connection
+    /// picks up when the old one is lost mid-body ([`Imap::resume`]).
+    uid: u32,
+    raw: u64,
     held_cr: bool,
     /// A byte read after a held CR that was not LF, owed to the reader.
     owed: Option<u8>,
@@ -1105,11 +1159,29 @@ struct Streamed<'a> {
 }
 
 impl Streamed<'_> {
+    /// Read raw bytes of the body; a lost connection is replaced and the body goes on from
+    /// where it broke off.
+    fn body(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.imap.session.read_body(buf) {
+                Ok(n) => {
+                    self.raw += n as u64;
+                    return Ok(n);
+                }
+                Err(e) if self.imap.may_reconnect(&e) => self
+                    .imap
+                    .resume(&e, self.uid, self.raw)
+                    .map_err(Error::into_io)?,
+                Err(e) => return Err(e.into_io()),
+            }
+        }
+    }
+
     /// A read of one byte (no room to put a held CR in front of what follows).
     fn read_one(&mut self, out: &mut u8) -> io::Result<usize> {
         loop {
             let mut b = [0u8];
-            let n = self.session.read_body(&mut b).map_err(Error::into_io)?;
+            let n = self.body(&mut b)?;
             if n == 0 {
                 self.done = true;
                 if std::mem::take(&mut self.held_cr) {
@@ -1130,7 +1202,7 @@ impl Streamed<'_> {
                     self.owed = Some(other);
                     *out = b'\r';
                 }
-                (false, b'\r') if self.session.body_left() > 0 => {
+                (false, b'\r') if self.imap.session.body_left() > 0 => {
                     self.held_cr = true;
                     continue;
                 }
@@ -1162,16 +1234,13 @@ impl Read for Streamed<'_> {
                 buf[0] = b'\r';
                 self.held_cr = false;
             }
-            let n = self
-                .session
-                .read_body(&mut buf[start..])
-                .map_err(Error::into_io)?;
+            let n = self.body(&mut buf[start..])?;
             if n == 0 {
                 self.done = true;
                 return Ok(start);
             }
             let mut out = crlf::to_lf_in_place(&mut buf[..start + n]);
-            if out > 0 && buf[out - 1] == b'\r' && self.session.body_left() > 0 {
+            if out > 0 && buf[out - 1] == b'\r' && self.imap.session.body_left() > 0 {
                 out -= 1;
                 self.held_cr = true;
             }
@@ -1304,10 +1373,13 @@ impl Source for Imap {
         match self.with_reconnect(|s| s.next())? {
             Next::End => Ok(None),
             Next::Read { index, body } => Ok(Some((index, Box::new(io::Cursor::new(body))))),
-            Next::Stream { index } => Ok(Some((
+            Next::Resumed => unreachable!("only while resuming"),
+            Next::Stream { index, uid } => Ok(Some((
                 index,
                 Box::new(Streamed {
-                    session: &mut self.session,
+                    imap: self,
+                    uid,
+                    raw: 0,
                     held_cr: false,
                     owed: None,
                     done: false,
