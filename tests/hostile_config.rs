@@ -4,11 +4,13 @@
 
 mod support;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 use support::client::Client;
+use support::fake_dns::fake_dns;
 
 const CLIENT_SECRET: &str = "GOCSPX-client-s3cret-never-sent";
 
@@ -57,5 +59,117 @@ fn oauth2_url_with_a_loopback_user_name_before_another_host_is_refused_unsent() 
     assert!(
         sent.recv_timeout(Duration::from_millis(500)).is_err(),
         "something was sent to the other host"
+    );
+}
+
+/// A client with no config file yet.
+fn empty_client() -> Client {
+    let c = Client::new("");
+    std::fs::remove_file(c.config()).unwrap();
+    c
+}
+
+#[test]
+fn srv_answer_naming_a_host_outside_the_domain_is_refused_without_a_terminal() {
+    // A forged answer for example.test names localhost, where the trap waits for the login
+    // test (and the password it would send).
+    let (port, sent) = trap("127.0.0.1");
+    let resolver = fake_dns("_imaps._tcp.example.test", "localhost", port);
+    let c = empty_client();
+    let target = format!("maildir:{}", c.path("M").display());
+    let out = c
+        .command(&[])
+        .args([
+            "init",
+            "--address",
+            "someone@example.test",
+            "--protocol",
+            "imap",
+            "--srv",
+            "--user",
+            "someone",
+            "--password-env",
+            "MF_SRV_PW",
+            "--target",
+            &target,
+        ])
+        .env("MF_SRV_PW", "pw-for-example-test-only")
+        .env("MAILFETCH_RESOLVER", resolver.to_string())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    let last = stderr.lines().last().unwrap_or("");
+    assert!(
+        last.contains("names host localhost for example.test, outside that domain")
+            && last.contains("--host localhost"),
+        "{stderr}"
+    );
+    assert!(!c.config().exists(), "nothing is written");
+    assert!(
+        sent.recv_timeout(Duration::from_millis(500)).is_err(),
+        "the login test went to the host the DNS named"
+    );
+}
+
+/// `mailfetch ARGS` at a pseudo-terminal (script(1)) fed `answers`: exit status and screen.
+fn at_terminal(c: &Client, args: &str, env: (&str, &str), answers: &str) -> (bool, String) {
+    let command = format!(
+        "{} --config {} --state-dir {} {args}",
+        env!("CARGO_BIN_EXE_mailfetch"),
+        c.config().display(),
+        c.state_dir().display(),
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env(env.0, env.1)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(answers.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn srv_answer_naming_a_host_outside_the_domain_is_used_only_after_a_yes() {
+    let resolver = fake_dns("_imaps._tcp.example.test", "mail.elsewhere.test", 993);
+    let args = |c: &Client| {
+        format!(
+            "init --address someone@example.test --profile custom --protocol imap --srv \
+             --account a --user someone --password-env X --no-test --target maildir:{}/M",
+            c.dir.path().display()
+        )
+    };
+    let env = ("MAILFETCH_RESOLVER", resolver.to_string());
+    // The question, then host, TLS and port left at their defaults.
+    let c = empty_client();
+    let (ok, screen) = at_terminal(&c, &args(&c), (env.0, &env.1), "n\n\n\n\n");
+    assert!(ok, "{screen}");
+    assert!(
+        screen.contains(
+            "The DNS names host mail.elsewhere.test for example.test, outside that domain; use it?"
+        ),
+        "{screen}"
+    );
+    let written = std::fs::read_to_string(c.config()).unwrap();
+    assert!(
+        written.contains("host = \"imap.example.test\""),
+        "{written}"
+    );
+
+    let c = empty_client();
+    let (ok, screen) = at_terminal(&c, &args(&c), (env.0, &env.1), "y\n\n\n\n");
+    assert!(ok, "{screen}");
+    let written = std::fs::read_to_string(c.config()).unwrap();
+    assert!(
+        written.contains("host = \"mail.elsewhere.test\"") && written.contains("port = 993"),
+        "{written}"
     );
 }
