@@ -1,6 +1,8 @@
 //! A config or DNS answer that would send a secret somewhere else: each attack is replayed
 //! against the real binary, which must refuse it with its exit code and one line, and send
-//! nothing (a listener standing where the secret would have gone sees no connection).
+//! nothing (a listener standing where the secret would have gone sees no connection). And
+//! the children mailfetch starts (MDA, password and token commands) must not inherit any
+//! account's password from the environment.
 
 mod support;
 
@@ -11,6 +13,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 use support::client::Client;
 use support::fake_dns::fake_dns;
+use support::fake_pop3::{Bearer, FakePop3, Mail, Script};
 
 const CLIENT_SECRET: &str = "GOCSPX-client-s3cret-never-sent";
 
@@ -172,4 +175,58 @@ fn srv_answer_naming_a_host_outside_the_domain_is_used_only_after_a_yes() {
         written.contains("host = \"mail.elsewhere.test\"") && written.contains("port = 993"),
         "{written}"
     );
+}
+
+#[test]
+fn children_do_not_inherit_any_accounts_password_env() {
+    let mails = || vec![Mail::new("u1", b"Subject: x\n\nbody\n")];
+    let plain = FakePop3::start(mails(), Script::default());
+    let bearer = FakePop3::start(
+        mails(),
+        Script {
+            bearer: Some(Bearer {
+                mechanisms: vec!["XOAUTH2"],
+                accept: std::sync::Arc::new(|_, token| token == "tok"),
+            }),
+            ..Script::default()
+        },
+    );
+    let server = |name: &str, port: u16| {
+        format!(
+            "[accounts.{name}]\nprofile = \"custom\"\nprotocol = \"pop3\"\n\
+             host = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n\
+             allow-plaintext-password = true\nuser = \"alice\"\ntimeout = 5\n"
+        )
+    };
+    // Each child writes its environment to a file: a password command and an MDA of
+    // account a, a token command of account t; b and c hold their passwords in variables.
+    let c = Client::new(&format!(
+        "{a}password-command = \"env > {{dir}}/password-command.env; echo pw\"\n\
+         target = \"mda:env > {{dir}}/mda.env; cat > /dev/null\"\n\n\
+         {t}auth = \"oauth2\"\n\
+         oauth2-token-command = \"env > {{dir}}/token-command.env; echo tok\"\n\
+         target = \"maildir:{{dir}}/T\"\n\n\
+         {b}password-env = \"MF_B_SECRET\"\ntarget = \"maildir:{{dir}}/B\"\n\n\
+         {cc}password-env = \"MF_C_SECRET\"\ntarget = \"maildir:{{dir}}/C\"\n",
+        a = server("a", plain.port()),
+        t = server("t", bearer.port()),
+        b = server("b", 9),
+        cc = server("c", 9),
+    ));
+    let out = c
+        .command(&["pull", "a", "t"])
+        .env("MF_B_SECRET", "b-secret-in-env-4711")
+        .env("MF_C_SECRET", "c-secret-in-env-0815")
+        .env("MF_HARMLESS", "still-here")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    for child in ["password-command", "mda", "token-command"] {
+        let env = std::fs::read_to_string(c.path(&format!("{child}.env")))
+            .unwrap_or_else(|e| panic!("{child} did not run: {e}"));
+        assert!(env.contains("MF_HARMLESS=still-here"), "{child}: {env}");
+        for secret in ["MF_B_SECRET", "b-secret", "MF_C_SECRET", "c-secret"] {
+            assert!(!env.contains(secret), "{child} saw {secret}: {env}");
+        }
+    }
 }

@@ -728,6 +728,7 @@ fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> R
     } else if let Some(c) = raw.password_command {
         PasswordSource::Command(c)
     } else if let Some(v) = raw.password_env {
+        crate::secret::hide_from_children(&v);
         PasswordSource::Env(v)
     } else {
         PasswordSource::Prompt
