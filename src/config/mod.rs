@@ -1316,7 +1316,7 @@ timeout = 30
             "{base}host = \"h\"\nauth = \"oauth2\"\noauth2-client-id = \"i\"\n\
              oauth2-auth-url = \"https://a\"\noauth2-token-url = \"http://idp.example/t\"\n"
         ));
-        assert!(m.contains(":8:") && m.contains("only on 127.0.0.1"), "{m}");
+        assert!(m.contains(":8:") && m.contains("only to a loopback host"), "{m}");
         let m = err(&format!(
             "{base}profile = \"gmail\"\nauth = \"oauth2\"\noauth2-client-id = \"i\"\npassword-env = \"P\"\n"
         ));
