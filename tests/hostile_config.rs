@@ -2,12 +2,14 @@
 //! against the real binary, which must refuse it with its exit code and one line, and send
 //! nothing (a listener standing where the secret would have gone sees no connection). And
 //! the children mailfetch starts (MDA, password and token commands) must not inherit any
-//! account's password from the environment.
+//! account's password from the environment; a config someone else could have written is
+//! not obeyed, and a TOML error never shows a password.
 
 mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -229,4 +231,78 @@ fn children_do_not_inherit_any_accounts_password_env() {
             assert!(!env.contains(secret), "{child} saw {secret}: {env}");
         }
     }
+}
+
+/// A config for a fake POP3 server whose password command would leave a mark: run, it
+/// creates `pwned` in the test's directory.
+fn marking_config(server: &FakePop3) -> Client {
+    Client::new(&format!(
+        "[accounts.a]\nprofile = \"custom\"\nprotocol = \"pop3\"\nhost = \"127.0.0.1\"\n\
+         port = {}\ntls = \"none\"\nallow-plaintext-password = true\nuser = \"alice\"\n\
+         timeout = 5\npassword-command = \"touch {{dir}}/pwned; echo pw\"\n\
+         target = \"maildir:{{dir}}/M\"\n",
+        server.port()
+    ))
+}
+
+#[test]
+fn config_writable_by_group_or_others_is_refused_with_77_and_nothing_runs() {
+    let server = FakePop3::start(
+        vec![Mail::new("u1", b"Subject: x\n\nb\n")],
+        Script::default(),
+    );
+    for mode in [0o620, 0o602, 0o666] {
+        let c = marking_config(&server);
+        std::fs::set_permissions(c.config(), std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = c.run(&["pull"]);
+        assert_eq!(out.code, 77, "{mode:o}: {out:?}");
+        let config = c.config().display().to_string();
+        assert_eq!(
+            out.stderr.trim_end(),
+            format!("mailfetch: config {config} is writable by group/others (chmod go-w {config})"),
+            "{mode:o}"
+        );
+        assert!(!c.path("pwned").exists(), "{mode:o}: the command ran");
+    }
+    assert_eq!(server.sessions(), 0, "the server was contacted");
+}
+
+#[test]
+fn config_owned_by_another_user_is_refused_with_77_and_nothing_runs() {
+    let server = FakePop3::start(
+        vec![Mail::new("u1", b"Subject: x\n\nb\n")],
+        Script::default(),
+    );
+    let c = marking_config(&server);
+    // Only root can give a file away; the other user here is nobody (65534).
+    if std::os::unix::fs::chown(c.config(), Some(65534), None).is_err() {
+        eprintln!("skipped: giving the config to another user needs root");
+        return;
+    }
+    let out = c.run(&["pull"]);
+    assert_eq!(out.code, 77, "{out:?}");
+    assert_eq!(
+        out.stderr.trim_end(),
+        format!(
+            "mailfetch: config {} is owned by uid 65534, not you",
+            c.config().display()
+        )
+    );
+    assert!(!c.path("pwned").exists(), "the command ran");
+    assert_eq!(server.sessions(), 0, "the server was contacted");
+}
+
+#[test]
+fn toml_error_on_a_password_line_does_not_echo_the_password() {
+    let c = Client::new(
+        "[accounts.a]\nprofile = \"gmail\"\nuser = \"u\"\npassword = 98765432101\n\
+         target = \"maildir:{dir}/M\"\n",
+    );
+    let out = c.run(&["check"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    assert!(out.stderr.contains("config.toml:4:12: password"), "{out:?}");
+    assert!(
+        !out.stdout.contains("98765432101") && !out.stderr.contains("98765432101"),
+        "{out:?}"
+    );
 }

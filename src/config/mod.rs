@@ -2,6 +2,7 @@
 //! resolved with the provider profiles into one [`Account`] per account. Nothing below this
 //! layer sees raw TOML or raw flags.
 
+mod file;
 mod oauth2;
 mod password;
 pub mod profiles;
@@ -540,28 +541,16 @@ pub fn expand_tilde(path: &str) -> PathBuf {
     PathBuf::from(path)
 }
 
-/// Load and resolve the config at `path`.
+/// Load and resolve the config at `path`, refusing a file someone else could have written
+/// (see [`file::read`]).
 pub fn load(path: &Path) -> Result<Config> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let hint = if e.kind() == std::io::ErrorKind::NotFound {
-            " (create it, see man mailfetch, or pass --config FILE)"
-        } else {
-            ""
-        };
-        Error::config(format!("cannot read config {}: {e}{hint}", path.display()))
-    })?;
-    parse(path, &text)
+    parse(path, &file::read(path)?)
 }
 
 /// Parse and resolve config `text` (read from `path`, for messages and permission checks).
 pub fn parse(path: &Path, text: &str) -> Result<Config> {
-    let file: FileToml = toml::from_str(text).map_err(|e| {
-        Error::config(format!(
-            "{}: {}",
-            position(path, text, e.span()),
-            e.message().trim()
-        ))
-    })?;
+    let file: FileToml = toml::from_str(text)
+        .map_err(|e| file::toml_error(&position(path, text, e.span()), text, &e))?;
     let defaults = file.defaults.map(|d| d.into_inner()).unwrap_or_default();
     let mut accounts = Vec::new();
     // Where each account's target is written, for errors found once all are resolved.
@@ -1088,6 +1077,26 @@ timeout = 30
     }
 
     #[test]
+    fn a_toml_error_on_a_secret_line_never_shows_the_value() {
+        for line in [
+            "password = 98765432101",
+            "password = \"9876\\q5432101\"",
+            "password = 98765432101x",
+            "oauth2-client-secret = [98765432101]",
+        ] {
+            let m = err(&format!(
+                "[accounts.a]\nprofile = \"gmail\"\nuser = \"u\"\n{line}\ntarget = \"mbox:/x\"\n"
+            ));
+            assert!(m.contains(":4:"), "{m}");
+            assert!(
+                !m.contains("98765") && !m.contains("5432101"),
+                "{line}: {m}"
+            );
+            assert!(m.contains("write it in quotes"), "{m}");
+        }
+    }
+
+    #[test]
     fn wrong_type_is_reported_with_line() {
         let m = err("[accounts.a]\nprofile = \"gmail\"\nkeep = \"yes\"\n");
         assert!(m.contains(":3:"), "{m}");
@@ -1316,7 +1325,10 @@ timeout = 30
             "{base}host = \"h\"\nauth = \"oauth2\"\noauth2-client-id = \"i\"\n\
              oauth2-auth-url = \"https://a\"\noauth2-token-url = \"http://idp.example/t\"\n"
         ));
-        assert!(m.contains(":8:") && m.contains("only to a loopback host"), "{m}");
+        assert!(
+            m.contains(":8:") && m.contains("only to a loopback host"),
+            "{m}"
+        );
         let m = err(&format!(
             "{base}profile = \"gmail\"\nauth = \"oauth2\"\noauth2-client-id = \"i\"\npassword-env = \"P\"\n"
         ));
