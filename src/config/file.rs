@@ -10,7 +10,9 @@
 //!
 //! And TOML errors are rebuilt here as `file:line:col: message`: on the line of a secret
 //! key (`password`, `oauth2-client-secret`) the parser's own message is not shown at all,
-//! since it may quote the value (`invalid type: integer `98765432101``).
+//! since it may quote the value (`invalid type: integer `98765432101``). Elsewhere, a value
+//! written without quotes that would be right in quotes gets that said: TOML's own words
+//! for `host = 127.0.0.1` are "invalid float, expected nothing".
 
 use crate::error::{Class, Error, Result};
 use std::io::Read;
@@ -63,17 +65,53 @@ fn unsafe_to_trust(owner: u32, mode: u32, me: u32) -> Option<String> {
 }
 
 /// A TOML error as one line `file:line:col: message`, the position from `position`; on the
-/// line of a secret key, a fixed message that shows nothing of the value.
-pub fn toml_error(position: &str, text: &str, error: &toml::de::Error) -> Error {
+/// line of a secret key, a fixed message that shows nothing of the value. When the value
+/// of the line is not quoted and `quoted_would_do(key, value)` says the file would read
+/// with it in quotes, the message says so.
+pub fn toml_error(
+    position: &str,
+    text: &str,
+    error: &toml::de::Error,
+    quoted_would_do: &dyn Fn(&str, &str) -> bool,
+) -> Error {
     let at = error.span().map_or(text.len(), |s| s.start.min(text.len()));
     let message = match secret_key_before(text, at) {
         Some(key) => format!(
             "{key} is not a valid TOML string (the value is not shown); write it in quotes: \
              {key} = \"...\" (with \\ and \" escaped) or {key} = '...'"
         ),
-        None => error.message().trim().to_string(),
+        None => match unquoted_assignment(text, at).filter(|(k, v)| quoted_would_do(k, v)) {
+            Some((key, value)) => format!(
+                "{}; text goes in quotes: {key} = \"{value}\"",
+                error.message().trim()
+            ),
+            None => error.message().trim().to_string(),
+        },
     };
     Error::config(format!("{position}: {message}"))
+}
+
+/// The bare key and the unquoted value of the `key = value` line holding byte `at`, when
+/// `at` is in the value and the value is neither a string, an array nor a table (nor holds
+/// a quote or backslash, which would need escaping in the hint).
+fn unquoted_assignment(text: &str, at: usize) -> Option<(&str, &str)> {
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let line = &text[start..end];
+    let eq = line.find('=')?;
+    if start + eq >= at {
+        return None;
+    }
+    let key = line[..eq].trim();
+    let value = line[eq + 1..].split(" #").next()?.trim();
+    let bare_key = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+    let plain_value = !value.is_empty()
+        && !value.starts_with(['"', '\'', '[', '{'])
+        && !value.contains(['"', '\\']);
+    (bare_key && plain_value).then_some((key, value))
 }
 
 /// The secret key assigned on the line of byte `at`, before `at` (`password = `, also
@@ -121,6 +159,16 @@ mod tests {
             unsafe_to_trust(1000, 0o100600, 0).as_deref(),
             Some("is owned by uid 1000, not you")
         );
+    }
+
+    #[test]
+    fn unquoted_values_are_found_only_in_the_value() {
+        let text = "[a]\nhost = 127.0.0.1 # mine\nport = \"x\"\n";
+        let at = text.find("127").unwrap() + 3;
+        assert_eq!(unquoted_assignment(text, at), Some(("host", "127.0.0.1")));
+        assert_eq!(unquoted_assignment(text, text.find("host").unwrap()), None);
+        assert_eq!(unquoted_assignment(text, text.find("\"x").unwrap()), None);
+        assert_eq!(unquoted_assignment("a = [1, x]", 8), None);
     }
 
     #[test]

@@ -549,8 +549,9 @@ pub fn load(path: &Path) -> Result<Config> {
 
 /// Parse and resolve config `text` (read from `path`, for messages and permission checks).
 pub fn parse(path: &Path, text: &str) -> Result<Config> {
-    let file: FileToml = toml::from_str(text)
-        .map_err(|e| file::toml_error(&position(path, text, e.span()), text, &e))?;
+    let file: FileToml = toml::from_str(text).map_err(|e| {
+        file::toml_error(&position(path, text, e.span()), text, &e, &quoted_would_do)
+    })?;
     let defaults = file.defaults.map(|d| d.into_inner()).unwrap_or_default();
     let mut accounts = Vec::new();
     // Where each account's target is written, for errors found once all are resolved.
@@ -594,6 +595,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         path: path.to_path_buf(),
         accounts,
     })
+}
+
+/// Whether an account (or the defaults) would take `key = "value"`: then an unquoted
+/// `value` that TOML refused was meant as text.
+fn quoted_would_do(key: &str, value: &str) -> bool {
+    let table = format!("[defaults]\n{key} = \"{value}\"\n");
+    toml::from_str::<FileToml>(&table).is_ok()
 }
 
 /// A config holding a literal password must not be readable by group or others.
@@ -1094,6 +1102,22 @@ timeout = 30
             );
             assert!(m.contains("write it in quotes"), "{m}");
         }
+    }
+
+    #[test]
+    fn an_unquoted_text_value_is_told_to_be_quoted() {
+        let m = err("[accounts.a]\nprofile = \"custom\"\nhost = 127.0.0.1\n");
+        assert!(
+            m.contains(":3:") && m.ends_with("text goes in quotes: host = \"127.0.0.1\""),
+            "{m}"
+        );
+        let m = err("[defaults]\ntls = implicit\n");
+        assert!(m.ends_with("tls = \"implicit\""), "{m}");
+        // Not for a number or a value that would be wrong in quotes too.
+        let m = err("[defaults]\nport = 99x\n");
+        assert!(!m.contains("in quotes"), "{m}");
+        let m = err("[defaults]\ntls = sometimes\n");
+        assert!(!m.contains("in quotes"), "{m}");
     }
 
     #[test]
