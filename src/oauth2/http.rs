@@ -228,7 +228,7 @@ mod tests {
             ("https://LOGIN.example.com/t?x=1", "login.example.com"),
         ] {
             let url = check_url(text).expect(text);
-            let uri: ureq::http::Uri = url.as_str().parse().expect(url.as_str());
+            let uri: ureq::http::Uri = url.as_str().parse().expect("written by url");
             assert_eq!(uri.host(), Some(host), "{text} -> {url}");
             assert_eq!(url.host_str(), Some(host), "{text}");
         }
