@@ -160,13 +160,25 @@ fn code_flow(
     grant(account, &client.token_url, reply)
 }
 
-/// Serve the loopback port until the browser brings the code for `state`.
+/// Serve the loopback port until the browser brings the code for `state`, or `wait` is
+/// over (also when other connections keep coming: each is served for at most
+/// [`REQUEST_TIME`], and the time is checked after each).
 fn wait_for_code(listener: &TcpListener, state: &str, wait: Duration) -> Result<String> {
     let deadline = Instant::now() + wait;
     listener
         .set_nonblocking(true)
         .map_err(|e| Error::local("setting up the redirect port", e))?;
     loop {
+        if Instant::now() >= deadline {
+            return Err(Error::new(
+                Class::Temporary,
+                format!(
+                    "the browser did not come back within {} minutes; run `mailfetch auth` \
+                     again",
+                    wait.as_secs().div_ceil(60)
+                ),
+            ));
+        }
         match listener.accept() {
             Ok((stream, _)) => {
                 if let Some(code) = answer_redirect(stream, state)? {
@@ -174,16 +186,6 @@ fn wait_for_code(listener: &TcpListener, state: &str, wait: Duration) -> Result<
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if Instant::now() >= deadline {
-                    return Err(Error::new(
-                        Class::Temporary,
-                        format!(
-                            "the browser did not come back within {} minutes; run \
-                             `mailfetch auth` again",
-                            wait.as_secs().div_ceil(60)
-                        ),
-                    ));
-                }
                 std::thread::sleep(Duration::from_millis(100));
             }
             Err(e) => return Err(Error::local("waiting for the browser", e)),
@@ -432,6 +434,25 @@ mod tests {
         let e = answer_redirect(stream, "s1").unwrap_err();
         assert_eq!(e.class().exit_code(), 77);
         assert!(e.message().ends_with("no?[2J?thanks"), "{}", e.message());
+    }
+
+    #[test]
+    fn connections_that_keep_coming_do_not_stretch_the_wait() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for _ in 0..50 {
+                let Ok(mut c) = TcpStream::connect(addr) else {
+                    return;
+                };
+                let _ = c.write_all(b"GET /?state=guess&code=x HTTP/1.1\r\n\r\n");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let started = Instant::now();
+        let e = wait_for_code(&listener, "s1", Duration::from_secs(1)).unwrap_err();
+        assert_eq!(e.class().exit_code(), 75);
+        assert!(started.elapsed() < Duration::from_secs(3));
     }
 
     #[test]
