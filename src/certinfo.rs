@@ -1,11 +1,13 @@
 //! `mailfetch certinfo ACCOUNT`: connect as the account would (implicit TLS, or the
 //! protocol's plaintext steps up to STARTTLS/STLS), show the server's certificate chain with
 //! each certificate's SHA-256 fingerprint and expiry, whether it verifies, and whether it
-//! matches the account's `tls-fingerprint`. No credential is sent.
+//! matches the account's `tls-fingerprint`. No credential is sent. Every name in a
+//! certificate is the server's choice, so it is printed through [`printable`].
 
 use crate::config::{Account, Protocol};
 use crate::error::Result;
 use crate::net::{self, Trace};
+use crate::text::printable;
 use std::fmt::Write;
 
 /// The report for `account`, ready to print.
@@ -38,10 +40,10 @@ pub fn report(account: &Account, verbose: bool) -> Result<String> {
             d => format!("expires in {d} days"),
         };
         let _ = writeln!(out, "certificate {i}{role}:");
-        let _ = writeln!(out, "  subject:  {}", cert.subject);
-        let _ = writeln!(out, "  issuer:   {}", cert.issuer);
+        let _ = writeln!(out, "  subject:  {}", printable(&cert.subject));
+        let _ = writeln!(out, "  issuer:   {}", printable(&cert.issuer));
         if !cert.names.is_empty() {
-            let _ = writeln!(out, "  names:    {}", cert.names.join(", "));
+            let _ = writeln!(out, "  names:    {}", printable(&cert.names.join(", ")));
         }
         let _ = writeln!(
             out,
@@ -52,7 +54,7 @@ pub fn report(account: &Account, verbose: bool) -> Result<String> {
     }
     let trust = match &seen.verified {
         Ok(()) => format!("ok (trusted, valid for {})", endpoint.host),
-        Err(why) => format!("FAILED: {why}"),
+        Err(why) => format!("FAILED: {}", printable(why)),
     };
     let _ = writeln!(out, "verification: {trust}");
     let leaf = seen.chain[0].fingerprint;

@@ -2,7 +2,10 @@
 //! do not say (or, without a terminal, refusing what is missing), so scripts and people take
 //! the same path. The profile is guessed from the address's domain; for a custom server,
 //! RFC 6186 SRV records are looked up (with `--srv`, or after a yes at the terminal; see
-//! [`crate::dns_srv`]) and what they name is proposed as the host, port and TLS mode. The login
+//! [`crate::dns_srv`]) and what they name is proposed as the host, port and TLS mode. A host
+//! outside the address's domain is not taken on DNS's word (RFC 6186 section 6: an attacker
+//! who forges the answer would receive the login test's password): it is shown and used
+//! only after a yes at the terminal, and refused without one. The login
 //! is tried before anything is written (unless `--no-test`), and the file is written whole to
 //! a temporary file (mode 0600), synced and renamed over the old one. An existing account of
 //! the same name is replaced only after a yes at the terminal, or with `--force`.
@@ -153,7 +156,7 @@ pub fn run(args: &InitArgs, path: &Path, state_dir: &Path, verbose: bool) -> Res
                     "Look up the {} server of {domain} in DNS (SRV records)?",
                     proto.as_str().to_ascii_uppercase()
                 ))?) {
-            srv_lookup(domain, proto, args.tls.as_deref())
+            srv_lookup(domain, proto, args.tls.as_deref(), &ask)?
         } else {
             None
         };
@@ -317,8 +320,14 @@ struct Found {
 
 /// Look up the SRV records for `proto` at `domain`: implicit TLS first (RFC 8314), then
 /// STARTTLS, only the one `tls` names if given. What happens is told on stderr; a failed
-/// lookup only means no proposal.
-fn srv_lookup(domain: &str, proto: Protocol, tls: Option<&str>) -> Option<Found> {
+/// lookup only means no proposal. A host outside `domain` is proposed only when the user
+/// says yes to it; without a terminal it is an error.
+fn srv_lookup(
+    domain: &str,
+    proto: Protocol,
+    tls: Option<&str>,
+    ask: &Asker,
+) -> Result<Option<Found>> {
     let services: &[(&str, &'static str)] = match proto {
         Protocol::Imap => &[("_imaps", "implicit"), ("_imap", "starttls")],
         Protocol::Pop3 => &[("_pop3s", "implicit"), ("_pop3", "starttls")],
@@ -327,7 +336,7 @@ fn srv_lookup(domain: &str, proto: Protocol, tls: Option<&str>) -> Option<Found>
         Ok(s) => s,
         Err(e) => {
             eprintln!("init: no SRV lookup: {e}");
-            return None;
+            return Ok(None);
         }
     };
     for (service, mode) in services {
@@ -342,11 +351,31 @@ fn srv_lookup(domain: &str, proto: Protocol, tls: Option<&str>) -> Option<Found>
                     "init: SRV {name}: {}:{} ({mode} TLS)",
                     best.target, best.port
                 );
-                return Some(Found {
+                if !within(&best.target, domain) {
+                    let question = format!(
+                        "The DNS names host {} for {domain}, outside that domain; use it?",
+                        best.target
+                    );
+                    if !ask.interactive {
+                        return Err(Error::new(
+                            Class::Usage,
+                            format!(
+                                "init: the DNS names host {} for {domain}, outside that domain, \
+                                 and there is no terminal to confirm it (RFC 6186 section 6): \
+                                 pass --host {} if it is right, or --no-srv",
+                                best.target, best.target
+                            ),
+                        ));
+                    }
+                    if !ask.yes(&question)? {
+                        return Ok(None);
+                    }
+                }
+                return Ok(Some(Found {
                     host: best.target.clone(),
                     port: best.port,
                     tls: mode,
-                });
+                }));
             }
             Ok(crate::dns_srv::Found::NotOffered) => {
                 eprintln!("init: SRV {name}: the domain says it does not offer this")
@@ -354,11 +383,23 @@ fn srv_lookup(domain: &str, proto: Protocol, tls: Option<&str>) -> Option<Found>
             Ok(crate::dns_srv::Found::Nothing) => eprintln!("init: SRV {name}: no record"),
             Err(e) => {
                 eprintln!("init: SRV {name}: {e}");
-                return None;
+                return Ok(None);
             }
         }
     }
-    None
+    Ok(None)
+}
+
+/// Whether `host` is `domain` or a name under it (`imap.example.org` for `example.org`,
+/// not `example.org.evil.net` nor `badexample.org`), ignoring case and a final dot.
+fn within(host: &str, domain: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    !domain.is_empty()
+        && (host == domain
+            || host
+                .strip_suffix(&domain)
+                .is_some_and(|head| head.ends_with('.')))
 }
 
 /// `text` without the table `[accounts.NAME]`, and whether it had it.
@@ -443,6 +484,26 @@ mod tests {
             "[defaults]\nkeep = true\n\n[accounts.b]\nuser = \"y\"\n"
         );
         assert!(!without_account(text, "c").1);
+    }
+
+    #[test]
+    fn srv_hosts_within_the_domain_are_its_subdomains() {
+        for (host, domain) in [
+            ("example.org", "example.org"),
+            ("imap.example.org", "example.org"),
+            ("IMAP.Mail.Example.ORG.", "example.org"),
+        ] {
+            assert!(within(host, domain), "{host} in {domain}");
+        }
+        for (host, domain) in [
+            ("imap.evil.net", "example.org"),
+            ("badexample.org", "example.org"),
+            ("example.org.evil.net", "example.org"),
+            ("org", "example.org"),
+            ("imap.example.org", ""),
+        ] {
+            assert!(!within(host, domain), "{host} not in {domain}");
+        }
     }
 
     #[test]

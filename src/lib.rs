@@ -53,6 +53,7 @@ pub mod secret;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod text;
 pub mod upload;
 pub mod verify;
 pub mod watch;

@@ -8,6 +8,7 @@ use crate::config::Account;
 use crate::error::{Error, Result};
 use crate::source::Known;
 use crate::state::{Kind, State};
+use crate::text::printable;
 use serde::Serialize;
 use std::path::Path;
 
@@ -60,7 +61,7 @@ pub fn list(account: &Account, state_dir: &Path, verbose: bool) -> Result<Vec<En
                 .and_then(|s| s.kind(&mailbox, &listing.validity, &m.id));
             let (date, from, subject) = header.as_deref().map(fields).unwrap_or_default();
             out.push(Entry {
-                mailbox: mailbox.clone(),
+                mailbox: printable(&mailbox).into_owned(),
                 number: m.number,
                 id: m.id.clone(),
                 date,
@@ -104,13 +105,14 @@ fn fields(header: &[u8]) -> (Option<i64>, String, String) {
     (date, one_line(&from), one_line(&get("Subject")))
 }
 
-/// `text` with control characters (a hostile header's escapes, tabs) made spaces.
+/// `text` on one line: the whitespace of a folded header (tab, CR, LF) made spaces, other
+/// control characters (a hostile header's escapes) shown as `?` by [`printable`].
 fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_string()
+    let spaced: String = text
+        .chars()
+        .map(|c| if c.is_ascii_whitespace() { ' ' } else { c })
+        .collect();
+    printable(spaced.trim()).into_owned()
 }
 
 /// `text` cut to `width` characters, with `…` when cut, padded to `width`.
@@ -140,6 +142,16 @@ mod tests {
         assert_eq!(date, Some(1_672_653_600));
         let (_, from, _) = fields(b"From: plain@example.org\n\n");
         assert_eq!(from, "plain@example.org");
+    }
+
+    #[test]
+    fn escapes_in_sender_and_subject_do_not_reach_the_terminal() {
+        let (_, from, subject) = fields(
+            b"From: =?UTF-8?Q?Eve=1B]0;owned=07?= <eve@example.org>\n\
+              Subject: =?UTF-8?B?G1syShtbSGhp?=\tthere\n\n",
+        );
+        assert_eq!(from, "Eve?]0;owned? <eve@example.org>");
+        assert_eq!(subject, "?[2J?[Hhi there");
     }
 
     #[test]

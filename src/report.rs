@@ -4,6 +4,7 @@
 //! output. Data goes to stdout, progress and errors to stderr.
 
 use crate::pull::{Observer, Summary};
+use crate::text::printable;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -130,19 +131,26 @@ impl Reporter {
 
     /// Report an error of `account` on stderr, one line.
     pub fn error(&self, account: Option<&str>, message: &str) {
-        let one_line = message.replace('\n', " ");
-        let text = match account {
-            Some(a) if !one_line.starts_with(&format!("{a}:")) => {
-                format!("mailfetch: {a}: {one_line}")
-            }
-            _ => format!("mailfetch: {one_line}"),
-        };
+        let text = error_line(account, message);
         match &self.bars {
             Some(m) => {
                 m.suspend(|| eprintln!("{text}"));
             }
             None => eprintln!("{text}"),
         }
+    }
+}
+
+/// The one line for an error of `account`. The message may quote a server, so its line
+/// breaks become spaces and its other control characters `?` ([`printable`]).
+fn error_line(account: Option<&str>, message: &str) -> String {
+    let one_line = message.replace('\n', " ");
+    let one_line = printable(&one_line);
+    match account {
+        Some(a) if !one_line.starts_with(&format!("{a}:")) => {
+            format!("mailfetch: {a}: {one_line}")
+        }
+        _ => format!("mailfetch: {one_line}"),
     }
 }
 
@@ -197,9 +205,11 @@ impl Observer for AccountProgress {
         if self.quiet {
             return;
         }
+        let text = printable(text);
         let text = if mailbox.is_empty() {
             format!("mailfetch: {}: {text}", self.name)
         } else {
+            let mailbox = printable(mailbox);
             format!("mailfetch: {}: folder {mailbox}: {text}", self.name)
         };
         match &self.bar {
@@ -217,5 +227,17 @@ mod tests {
     fn sizes_are_human() {
         assert_eq!(human_bytes(999), "999 B");
         assert_eq!(human_bytes(3_400_000), "3.4 MB");
+    }
+
+    #[test]
+    fn a_server_refusal_cannot_send_escapes_to_the_terminal() {
+        let line = error_line(
+            Some("work"),
+            "login refused: NO \x1b]0;pwned\x07\x1b[2K\rall fine\nreally",
+        );
+        assert_eq!(
+            line,
+            "mailfetch: work: login refused: NO ?]0;pwned??[2K?all fine really"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! resolved with the provider profiles into one [`Account`] per account. Nothing below this
 //! layer sees raw TOML or raw flags.
 
+mod file;
 mod oauth2;
 mod password;
 pub mod profiles;
@@ -540,27 +541,16 @@ pub fn expand_tilde(path: &str) -> PathBuf {
     PathBuf::from(path)
 }
 
-/// Load and resolve the config at `path`.
+/// Load and resolve the config at `path`, refusing a file someone else could have written
+/// (see [`file::read`]).
 pub fn load(path: &Path) -> Result<Config> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let hint = if e.kind() == std::io::ErrorKind::NotFound {
-            " (create it, see man mailfetch, or pass --config FILE)"
-        } else {
-            ""
-        };
-        Error::config(format!("cannot read config {}: {e}{hint}", path.display()))
-    })?;
-    parse(path, &text)
+    parse(path, &file::read(path)?)
 }
 
 /// Parse and resolve config `text` (read from `path`, for messages and permission checks).
 pub fn parse(path: &Path, text: &str) -> Result<Config> {
     let file: FileToml = toml::from_str(text).map_err(|e| {
-        Error::config(format!(
-            "{}: {}",
-            position(path, text, e.span()),
-            e.message().trim()
-        ))
+        file::toml_error(&position(path, text, e.span()), text, &e, &quoted_would_do)
     })?;
     let defaults = file.defaults.map(|d| d.into_inner()).unwrap_or_default();
     let mut accounts = Vec::new();
@@ -605,6 +595,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         path: path.to_path_buf(),
         accounts,
     })
+}
+
+/// Whether an account (or the defaults) would take `key = "value"`: then an unquoted
+/// `value` that TOML refused was meant as text.
+fn quoted_would_do(key: &str, value: &str) -> bool {
+    let table = format!("[defaults]\n{key} = \"{value}\"\n");
+    toml::from_str::<FileToml>(&table).is_ok()
 }
 
 /// A config holding a literal password must not be readable by group or others.
@@ -728,6 +725,7 @@ fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> R
     } else if let Some(c) = raw.password_command {
         PasswordSource::Command(c)
     } else if let Some(v) = raw.password_env {
+        crate::secret::hide_from_children(&v);
         PasswordSource::Env(v)
     } else {
         PasswordSource::Prompt
@@ -1087,6 +1085,42 @@ timeout = 30
     }
 
     #[test]
+    fn a_toml_error_on_a_secret_line_never_shows_the_value() {
+        for line in [
+            "password = 98765432101",
+            "password = \"9876\\q5432101\"",
+            "password = 98765432101x",
+            "oauth2-client-secret = [98765432101]",
+        ] {
+            let m = err(&format!(
+                "[accounts.a]\nprofile = \"gmail\"\nuser = \"u\"\n{line}\ntarget = \"mbox:/x\"\n"
+            ));
+            assert!(m.contains(":4:"), "{m}");
+            assert!(
+                !m.contains("98765") && !m.contains("5432101"),
+                "{line}: {m}"
+            );
+            assert!(m.contains("write it in quotes"), "{m}");
+        }
+    }
+
+    #[test]
+    fn an_unquoted_text_value_is_told_to_be_quoted() {
+        let m = err("[accounts.a]\nprofile = \"custom\"\nhost = 127.0.0.1\n");
+        assert!(
+            m.contains(":3:") && m.ends_with("text goes in quotes: host = \"127.0.0.1\""),
+            "{m}"
+        );
+        let m = err("[defaults]\ntls = implicit\n");
+        assert!(m.ends_with("tls = \"implicit\""), "{m}");
+        // Not for a number or a value that would be wrong in quotes too.
+        let m = err("[defaults]\nport = 99x\n");
+        assert!(!m.contains("in quotes"), "{m}");
+        let m = err("[defaults]\ntls = sometimes\n");
+        assert!(!m.contains("in quotes"), "{m}");
+    }
+
+    #[test]
     fn wrong_type_is_reported_with_line() {
         let m = err("[accounts.a]\nprofile = \"gmail\"\nkeep = \"yes\"\n");
         assert!(m.contains(":3:"), "{m}");
@@ -1315,7 +1349,10 @@ timeout = 30
             "{base}host = \"h\"\nauth = \"oauth2\"\noauth2-client-id = \"i\"\n\
              oauth2-auth-url = \"https://a\"\noauth2-token-url = \"http://idp.example/t\"\n"
         ));
-        assert!(m.contains(":8:") && m.contains("only on 127.0.0.1"), "{m}");
+        assert!(
+            m.contains(":8:") && m.contains("only to a loopback host"),
+            "{m}"
+        );
         let m = err(&format!(
             "{base}profile = \"gmail\"\nauth = \"oauth2\"\noauth2-client-id = \"i\"\npassword-env = \"P\"\n"
         ));

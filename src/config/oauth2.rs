@@ -104,7 +104,7 @@ fn client(
     let url = |key: &str, value: &Option<Spanned<String>>, preset: Option<&'static str>| match value
     {
         Some(v) => check_url(v.get_ref())
-            .map(|_| Some(v.get_ref().clone()))
+            .map(|url| Some(url.into()))
             .map_err(|why| {
                 Error::config(format!(
                     "{}: account {name}: {key} {why}",

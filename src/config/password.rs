@@ -92,8 +92,10 @@ impl Credential for PasswordCredential {
     }
 }
 
+/// Run `cmd` with `sh -c`, without the other accounts' password variables
+/// ([`crate::secret::without_secrets`]), and take the first line it prints.
 fn run(account: &str, cmd: &str) -> Result<Secret> {
-    let out = Command::new("/bin/sh")
+    let out = crate::secret::without_secrets(&mut Command::new("/bin/sh"))
         .arg("-c")
         .arg(cmd)
         .stdin(Stdio::inherit())

@@ -10,6 +10,7 @@
 
 use super::{grant, http, now, store, Client, Grant, HTTP_TIMEOUT};
 use crate::error::{Class, Error, Result};
+use crate::text::printable;
 use base64::Engine;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -25,8 +26,14 @@ pub enum Flow {
     Device,
 }
 
-/// The longest HTTP request head accepted on the loopback port.
+/// The longest HTTP request head read on the loopback port; the rest is not read.
 const MAX_REQUEST: usize = 16 << 10;
+/// How long one connection to the loopback port may take to send its request head: a
+/// browser's idle preconnect, or another local program holding a connection open, delays
+/// the real redirect by at most this much.
+const REQUEST_TIME: Duration = Duration::from_secs(5);
+/// The longest pause between device-flow polls, whatever the provider asks for.
+const LONGEST_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Run the authorization for `account` (logging in as `user`) with `client`, print what the
 /// user must do on `out`, wait up to `wait` for it, and keep the tokens in `state_dir`.
@@ -153,13 +160,25 @@ fn code_flow(
     grant(account, &client.token_url, reply)
 }
 
-/// Serve the loopback port until the browser brings the code for `state`.
+/// Serve the loopback port until the browser brings the code for `state`, or `wait` is
+/// over (also when other connections keep coming: each is served for at most
+/// [`REQUEST_TIME`], and the time is checked after each).
 fn wait_for_code(listener: &TcpListener, state: &str, wait: Duration) -> Result<String> {
     let deadline = Instant::now() + wait;
     listener
         .set_nonblocking(true)
         .map_err(|e| Error::local("setting up the redirect port", e))?;
     loop {
+        if Instant::now() >= deadline {
+            return Err(Error::new(
+                Class::Temporary,
+                format!(
+                    "the browser did not come back within {} minutes; run `mailfetch auth` \
+                     again",
+                    wait.as_secs().div_ceil(60)
+                ),
+            ));
+        }
         match listener.accept() {
             Ok((stream, _)) => {
                 if let Some(code) = answer_redirect(stream, state)? {
@@ -167,19 +186,39 @@ fn wait_for_code(listener: &TcpListener, state: &str, wait: Duration) -> Result<
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if Instant::now() >= deadline {
-                    return Err(Error::new(
-                        Class::Temporary,
-                        format!(
-                            "the browser did not come back within {} minutes; run \
-                             `mailfetch auth` again",
-                            wait.as_secs().div_ceil(60)
-                        ),
-                    ));
-                }
                 std::thread::sleep(Duration::from_millis(100));
             }
             Err(e) => return Err(Error::local("waiting for the browser", e)),
+        }
+    }
+}
+
+/// The request head of a connection to the loopback port, up to the blank line: at most
+/// [`MAX_REQUEST`] bytes, in at most [`REQUEST_TIME`] all told (one byte every few seconds
+/// does not hold the port longer). Whatever came, complete or not, is returned.
+fn read_head(stream: &mut TcpStream) -> Vec<u8> {
+    let until = Instant::now() + REQUEST_TIME;
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_write_timeout(Some(REQUEST_TIME));
+    let mut head = Vec::new();
+    let mut buf = [0u8; 2048];
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        let room = MAX_REQUEST - head.len();
+        if left.is_zero() || room == 0 || stream.set_read_timeout(Some(left)).is_err() {
+            return head;
+        }
+        let want = room.min(buf.len());
+        match stream.read(&mut buf[..want]) {
+            Ok(0) | Err(_) => return head,
+            Ok(n) => {
+                // Only the new bytes and the three before them can complete the blank line.
+                let from = head.len().saturating_sub(3);
+                head.extend_from_slice(&buf[..n]);
+                if head[from..].windows(4).any(|w| w == b"\r\n\r\n") {
+                    return head;
+                }
+            }
         }
     }
 }
@@ -188,16 +227,7 @@ fn wait_for_code(listener: &TcpListener, state: &str, wait: Duration) -> Result<
 /// `None` for anything else (a favicon, a stale tab), an error when the provider says the
 /// user declined.
 fn answer_redirect(mut stream: TcpStream, state: &str) -> Result<Option<String>> {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut head = Vec::new();
-    let mut buf = [0u8; 2048];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_REQUEST {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
+    let head = read_head(&mut stream);
     let head = String::from_utf8_lossy(&head);
     let target = head
         .lines()
@@ -233,7 +263,7 @@ fn answer_redirect(mut stream: TcpStream, state: &str) -> Result<Option<String>>
     }
     if let Some(error) = get("error") {
         let why = get("error_description").unwrap_or(error);
-        let why: String = why.chars().filter(|c| !c.is_control()).take(300).collect();
+        let why: String = printable(why).chars().take(300).collect();
         respond(
             &mut stream,
             "200 OK",
@@ -290,12 +320,20 @@ fn device_flow(
         ));
     };
     let device_code = device_code.to_string();
-    let page = reply
-        .field("verification_uri")
-        .or_else(|| reply.field("verification_url"))
-        .unwrap_or("the provider's device page");
+    // The provider's texts go to the user's terminal: no escapes, and a sane length.
+    let page: String = printable(
+        reply
+            .field("verification_uri")
+            .or_else(|| reply.field("verification_url"))
+            .unwrap_or("the provider's device page"),
+    )
+    .chars()
+    .take(300)
+    .collect();
+    let user_code: String = printable(user_code).chars().take(100).collect();
     let lifetime = Duration::from_secs(reply.number("expires_in").unwrap_or(900));
-    let mut interval = Duration::from_secs(reply.number("interval").unwrap_or(5).max(1));
+    let mut interval =
+        Duration::from_secs(reply.number("interval").unwrap_or(5).max(1)).min(LONGEST_INTERVAL);
     print(
         out,
         &format!(
@@ -314,7 +352,9 @@ fn device_flow(
         let reply = http::post_form(&client.token_url, &form, HTTP_TIMEOUT)?;
         match reply.field("error") {
             Some("authorization_pending") => {}
-            Some("slow_down") => interval += Duration::from_secs(5),
+            Some("slow_down") => {
+                interval = (interval + Duration::from_secs(5)).min(LONGEST_INTERVAL)
+            }
             Some("access_denied") => {
                 return Err(Error::new(
                     Class::Auth,
@@ -348,6 +388,97 @@ mod tests {
             pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
+    }
+
+    /// The server side of a loopback connection on which `client` has run.
+    fn served(client: impl FnOnce(TcpStream) + Send + 'static) -> TcpStream {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || client(TcpStream::connect(addr).unwrap()));
+        listener.accept().unwrap().0
+    }
+
+    #[test]
+    fn the_redirect_with_the_state_brings_the_code_and_other_requests_do_not() {
+        let ok = served(|mut c| {
+            c.write_all(b"GET /?state=s1&code=4%2F0A HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let _ = c.read_to_end(&mut Vec::new());
+        });
+        assert_eq!(answer_redirect(ok, "s1").unwrap().as_deref(), Some("4/0A"));
+        for request in [
+            &b"GET /?state=wrong&code=x HTTP/1.1\r\n\r\n"[..],
+            b"GET /favicon.ico HTTP/1.1\r\n\r\n",
+            b"\xff\xfe\x00garbage\r\n\r\n",
+            b"",
+        ] {
+            let stream = served(move |mut c| {
+                c.write_all(request).unwrap();
+                let _ = c.shutdown(std::net::Shutdown::Write);
+                let _ = c.read_to_end(&mut Vec::new());
+            });
+            assert_eq!(answer_redirect(stream, "s1").unwrap(), None);
+        }
+    }
+
+    #[test]
+    fn a_declined_authorization_is_one_printable_line() {
+        let stream = served(|mut c| {
+            c.write_all(
+                b"GET /?state=s1&error=access_denied&error_description=no%1B%5B2J%0Athanks \
+                  HTTP/1.1\r\n\r\n",
+            )
+            .unwrap();
+            let _ = c.read_to_end(&mut Vec::new());
+        });
+        let e = answer_redirect(stream, "s1").unwrap_err();
+        assert_eq!(e.class().exit_code(), 77);
+        assert!(e.message().ends_with("no?[2J?thanks"), "{}", e.message());
+    }
+
+    #[test]
+    fn connections_that_keep_coming_do_not_stretch_the_wait() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for _ in 0..50 {
+                let Ok(mut c) = TcpStream::connect(addr) else {
+                    return;
+                };
+                let _ = c.write_all(b"GET /?state=guess&code=x HTTP/1.1\r\n\r\n");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let started = Instant::now();
+        let e = wait_for_code(&listener, "s1", Duration::from_secs(1)).unwrap_err();
+        assert_eq!(e.class().exit_code(), 75);
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn an_endless_request_head_is_cut_at_the_limit() {
+        let mut stream = served(|mut c| {
+            let line = vec![b'a'; 4096];
+            while c.write_all(&line).is_ok() {}
+        });
+        let head = read_head(&mut stream);
+        assert_eq!(head.len(), MAX_REQUEST);
+    }
+
+    #[test]
+    fn a_trickling_request_holds_the_port_only_for_the_request_time() {
+        let mut stream = served(|mut c| {
+            for _ in 0..100 {
+                if c.write_all(b"G").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
+        let started = Instant::now();
+        let head = read_head(&mut stream);
+        assert!(started.elapsed() < REQUEST_TIME + Duration::from_secs(2));
+        assert!(head.len() < 20, "{}", head.len());
     }
 
     #[test]

@@ -1,29 +1,47 @@
 //! The HTTP side of OAuth2: form POSTs to a provider's token and device endpoints (RFC 6749
 //! section 4, RFC 8628), with ureq on native-tls, and the JSON they answer.
 //!
-//! Endpoints must be `https://`; plain `http://` is allowed only on the loopback address
-//! 127.0.0.1 (a local token helper, and the tests' fake endpoint), where nothing crosses a
-//! network. Error texts never carry the form (it holds codes, refresh tokens and client
-//! secrets), only the URL and the provider's `error` and `error_description`.
+//! Endpoints must be `https://`; plain `http://` is allowed only when the host is a loopback
+//! address (127.0.0.0/8, ::1) or `localhost` (a local token helper, and the tests' fake
+//! endpoint), where nothing crosses a network. The check parses the URL as browsers do
+//! (WHATWG, the `url` crate) and looks at its host, never at a text prefix:
+//! `http://127.0.0.1:@evil.example/` has the host evil.example. A user name or password in
+//! the URL is refused outright, and what is requested is the URL as parsed and written back
+//! out, so the HTTP client cannot read a different host from it. Error texts never carry the
+//! form (it holds codes, refresh tokens and client secrets), only the URL and the
+//! provider's `error` and `error_description`.
 
 use crate::error::{Class, Error, Result};
+use crate::text::printable;
+use std::net::IpAddr;
 use std::time::Duration;
+use url::{Host, Url};
 
-/// Whether `url` may carry OAuth2 traffic: https, or http on 127.0.0.1 / [::1].
-pub fn check_url(url: &str) -> std::result::Result<(), String> {
-    let loopback = [
-        "http://127.0.0.1:",
-        "http://127.0.0.1/",
-        "http://[::1]:",
-        "http://[::1]/",
-    ];
-    let https = url.starts_with("https://") && url.len() > "https://".len();
-    if https || loopback.iter().any(|p| url.starts_with(p)) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{url:?} is not an https:// URL (plain http is allowed only on 127.0.0.1)"
-        ))
+/// `url` parsed, if it may carry OAuth2 traffic: https to any host, http only to a loopback
+/// host; no user name or password in it. The error says why not (without echoing a
+/// user name or password the URL held).
+pub fn check_url(url: &str) -> std::result::Result<Url, String> {
+    let parsed = Url::parse(url).map_err(|e| format!("{url:?} is not a URL ({e})"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(
+            "has a user name or password in it (before an @); an endpoint URL must not \
+             (client credentials go in oauth2-client-id and oauth2-client-secret)"
+                .to_string(),
+        );
+    }
+    let loopback = match parsed.host() {
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(Host::Domain(name)) => name == "localhost",
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" if parsed.host().is_some() => Ok(parsed),
+        "http" if loopback => Ok(parsed),
+        _ => Err(format!(
+            "{url:?} is not an https:// URL (plain http is allowed only to a loopback host: \
+             127.0.0.1, [::1] or localhost)"
+        )),
     }
 }
 
@@ -52,15 +70,10 @@ impl Reply {
 
     /// `error: description` of an error reply, for messages.
     pub fn error_text(&self) -> String {
-        let printable = |s: &str| -> String {
-            s.chars()
-                .take(300)
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .collect()
-        };
+        let short = |s: &str| -> String { printable(s).chars().take(300).collect() };
         match (self.field("error"), self.field("error_description")) {
-            (Some(e), Some(d)) => format!("{}: {}", printable(e), printable(d)),
-            (Some(e), None) => printable(e),
+            (Some(e), Some(d)) => format!("{}: {}", short(e), short(d)),
+            (Some(e), None) => short(e),
             _ => format!("HTTP {}", self.status),
         }
     }
@@ -69,13 +82,13 @@ impl Reply {
 /// POST `form` (application/x-www-form-urlencoded) to `url` and read the JSON reply,
 /// whatever its status (OAuth2 errors come as 400 with a JSON body).
 pub fn post_form(url: &str, form: &[(&str, &str)], timeout: Duration) -> Result<Reply> {
-    check_url(url).map_err(Error::config)?;
+    let checked = check_url(url).map_err(|why| Error::config(format!("OAuth2 endpoint {why}")))?;
     let tls = ureq::tls::TlsConfig::builder()
         .provider(ureq::tls::TlsProvider::NativeTls)
         .root_certs(ureq::tls::RootCerts::PlatformVerifier)
         .build();
-    // A proxy from the environment is used, but never for the loopback address.
-    let loopback = !url.starts_with("https://");
+    // A proxy from the environment is used, but never for a loopback host.
+    let loopback = checked.scheme() == "http";
     let proxy = if loopback {
         None
     } else {
@@ -91,7 +104,7 @@ pub fn post_form(url: &str, form: &[(&str, &str)], timeout: Duration) -> Result<
         .build()
         .into();
     let response = agent
-        .post(url)
+        .post(checked.as_str())
         .header("Accept", "application/json")
         .send_form(form.iter().copied())
         .map_err(|e| {
@@ -180,11 +193,45 @@ mod tests {
     fn only_https_or_loopback_http_is_allowed() {
         assert!(check_url("https://oauth2.googleapis.com/token").is_ok());
         assert!(check_url("http://127.0.0.1:8080/token").is_ok());
+        assert!(check_url("http://127.3.4.5/token").is_ok());
         assert!(check_url("http://[::1]:9/t").is_ok());
+        assert!(check_url("http://LocalHost:9/t").is_ok());
         assert!(check_url("http://login.example.com/token").is_err());
         assert!(check_url("http://127.0.0.1.evil.example/token").is_err());
+        assert!(check_url("http://localhost.evil.example/token").is_err());
+        assert!(check_url("http://[::ffff:10.0.0.1]/token").is_err());
         assert!(check_url("https://").is_err());
         assert!(check_url("ftp://x").is_err());
+        assert!(check_url("file:///etc/passwd").is_err());
+    }
+
+    #[test]
+    fn the_host_is_checked_not_a_prefix_of_the_text() {
+        for hostile in [
+            "http://127.0.0.1:@127.0.0.2:27080/token",
+            "http://127.0.0.1:@evil.example/token",
+            "http://127.0.0.1@evil.example/token",
+            "http://localhost:x@evil.example/token",
+            "https://user:p4ss@login.example.com/token",
+        ] {
+            let why = check_url(hostile).expect_err(hostile);
+            assert!(why.contains("user name or password"), "{hostile}: {why}");
+            assert!(!why.contains("p4ss") && !why.contains("evil"), "{why}");
+        }
+    }
+
+    #[test]
+    fn the_url_requested_names_the_host_that_was_checked() {
+        for (text, host) in [
+            ("http://127.0.0.1\\@evil.example/t", "127.0.0.1"),
+            ("http://0x7f.1:9/t", "127.0.0.1"),
+            ("https://LOGIN.example.com/t?x=1", "login.example.com"),
+        ] {
+            let url = check_url(text).expect(text);
+            let uri: ureq::http::Uri = url.as_str().parse().expect("written by url");
+            assert_eq!(uri.host(), Some(host), "{text} -> {url}");
+            assert_eq!(url.host_str(), Some(host), "{text}");
+        }
     }
 
     #[test]

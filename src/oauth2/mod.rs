@@ -30,6 +30,9 @@ pub use flow::{authorize, Flow};
 pub const RENEW_BEFORE: Duration = Duration::from_secs(5 * 60);
 /// The lifetime assumed when a token endpoint does not say (`expires_in`).
 const DEFAULT_LIFETIME: u64 = 3600;
+/// The longest lifetime believed: a provider's `expires_in` of 2^63 would overflow the
+/// expiry time.
+const LONGEST_LIFETIME: u64 = 366 * 24 * 3600;
 /// Limit for one request to a token endpoint.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -86,7 +89,10 @@ fn grant(account: &str, url: &str, reply: http::Reply) -> Result<Grant> {
         if let Some(access) = reply.field("access_token").filter(|t| !t.is_empty()) {
             return Ok(Grant {
                 access: Secret::new(access.to_string()),
-                expires_in: reply.number("expires_in").unwrap_or(DEFAULT_LIFETIME),
+                expires_in: reply
+                    .number("expires_in")
+                    .unwrap_or(DEFAULT_LIFETIME)
+                    .min(LONGEST_LIFETIME),
                 refresh: reply
                     .field("refresh_token")
                     .filter(|t| !t.is_empty())
@@ -245,6 +251,21 @@ mod tests {
         let g = grant("a", "u", reply(200, r#"{"access_token":"at"}"#)).unwrap();
         assert_eq!(g.expires_in, DEFAULT_LIFETIME);
         assert!(g.refresh.is_none());
+    }
+
+    #[test]
+    fn a_hostile_lifetime_is_cut_to_a_year_and_a_day() {
+        let g = grant(
+            "a",
+            "u",
+            reply(
+                200,
+                r#"{"access_token":"at","expires_in":9223372036854775807}"#,
+            ),
+        )
+        .unwrap();
+        assert_eq!(g.expires_in, LONGEST_LIFETIME);
+        assert!(now() + g.expires_in as i64 > now());
     }
 
     #[test]

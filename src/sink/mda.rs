@@ -15,6 +15,10 @@
 //! with the refusal or as a notice; its standard output is discarded. The message is fed from
 //! a thread, so an MDA that exits or hangs without reading all of it cannot stall mailfetch.
 //!
+//! The MDA starts without the variables that hold an account's password (`password-env`, of
+//! any account: [`crate::secret::without_secrets`]); it is handed the message, not the
+//! credentials.
+//!
 //! Delivery is at-least-once: an MDA that delivered just before a crash is run again for that
 //! message on the next run (the MDA gives no way to ask whether it already has the message).
 //! Each message is recorded as soon as its MDA has exited 0 ([`Sink::unbatched`]), so a crash
@@ -163,8 +167,8 @@ impl Mda {
                 ),
             )
         };
-        let mut child = self
-            .command()
+        let mut command = self.command();
+        let mut child = crate::secret::without_secrets(&mut command)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -9,6 +9,7 @@
 //! * [`corpus`]: edge-case messages (LF line ends, as a local store holds them).
 //! * [`fake_pop3`]: a scripted fake POP3 server (std only) for faults Dovecot
 //!   will not commit: drops, stalls, garbage, endless lines.
+//! * [`fake_dns`]: a fake DNS server answering one SRV question, for `init --srv`.
 //! * [`fake_oauth`]: a fake OAuth2 provider (token and device endpoints) on loopback.
 //! * [`oauth_imap`]: an OAuth2-terminating proxy in front of Dovecot's IMAP.
 //! * [`tls`]: certificates made on the spot and a TLS front for the fake servers.
@@ -19,6 +20,7 @@
 pub mod client;
 pub mod corpus;
 pub mod dovecot;
+pub mod fake_dns;
 pub mod fake_oauth;
 pub mod fake_pop3;
 pub mod mbox;
