@@ -227,7 +227,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                     })
                     .unwrap_or_else(|| "-".to_string());
                 let folder = if folders {
-                    format!("{}  ", e.mailbox)
+                    format!("{}  ", mailfetch::text::printable(&e.mailbox))
                 } else {
                     String::new()
                 };
@@ -289,7 +289,10 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                     }
                     Some(n) => (n.to_string(), ""),
                 };
-                out(&format!("{count:>8}  {}{note}", f.name));
+                out(&format!(
+                    "{count:>8}  {}{note}",
+                    mailfetch::text::printable(&f.name)
+                ));
             }
             Ok(0)
         }

@@ -1126,14 +1126,8 @@ impl<R: BufRead> Src<'_, R> {
     }
 }
 
-/// `bytes` as text for messages and the trace: invalid UTF-8 replaced, control characters
-/// (a server's words may reach a terminal) shown as `?`.
-pub fn printable(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
+/// `bytes` as text for messages and the trace (a server's words may reach a terminal).
+pub use crate::text::printable_bytes as printable;
 
 /// Read responses from `input` until it ends or breaks the grammar, as a session would
 /// (bodies streamed and dropped): for the fuzz targets.

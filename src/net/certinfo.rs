@@ -109,7 +109,7 @@ fn name(name: &X509NameRef) -> String {
             let key = e.object().nid().short_name().unwrap_or("?");
             format!(
                 "{key}={}",
-                printable(&e.data().to_string().unwrap_or_default())
+                crate::text::printable(&e.data().to_string().unwrap_or_default()).into_owned()
             )
         })
         .collect::<Vec<_>>()
@@ -117,18 +117,12 @@ fn name(name: &X509NameRef) -> String {
 }
 
 /// A name from a certificate with control characters shown as `?`: the server chose it.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
-
 fn describe(cert: &X509Ref) -> CertInfo {
     let mut names: Vec<String> = Vec::new();
     if let Some(alt) = cert.subject_alt_names() {
         for n in alt.iter() {
             if let Some(dns) = n.dnsname() {
-                names.push(printable(dns));
+                names.push(crate::text::printable(dns).into_owned());
             } else if let Some(ip) = n.ipaddress() {
                 let addr = match ip.len() {
                     4 => <[u8; 4]>::try_from(ip).map(|a| std::net::IpAddr::from(a).to_string()),
@@ -141,7 +135,9 @@ fn describe(cert: &X509Ref) -> CertInfo {
     }
     if names.is_empty() {
         if let Some(cn) = cert.subject_name().entries_by_nid(Nid::COMMONNAME).next() {
-            names.push(printable(&cn.data().to_string().unwrap_or_default()));
+            names.push(
+                crate::text::printable(&cn.data().to_string().unwrap_or_default()).into_owned(),
+            );
         }
     }
     let days_left = openssl::asn1::Asn1Time::days_from_now(0)

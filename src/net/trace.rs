@@ -49,7 +49,9 @@ impl Trace {
 
     fn emit(&self, dir: &str, text: &str) {
         if let Some(prefix) = &self.prefix {
-            eprintln!("{prefix}: {dir} {}", text.trim_end_matches(['\r', '\n']));
+            // What the server sent is shown, never obeyed: no escape reaches the terminal.
+            let text = crate::text::printable(text.trim_end_matches(['\r', '\n']));
+            eprintln!("{prefix}: {dir} {text}");
         }
     }
 }

@@ -31,10 +31,7 @@ pub fn status(line: &[u8]) -> Result<Status<'_>> {
 
 /// A short, printable rendering of server text for error messages.
 pub fn printable(text: &[u8]) -> String {
-    let s = String::from_utf8_lossy(&text[..text.len().min(200)]);
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    crate::text::printable_bytes(&text[..text.len().min(200)])
 }
 
 /// The class of a `-ERR` to an authentication command: RFC 3206 codes separate "wrong
