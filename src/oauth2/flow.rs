@@ -186,8 +186,9 @@ fn wait_for_code(listener: &TcpListener, state: &str, wait: Duration) -> Result<
 
 /// Answer one request on the loopback port: the code when it is the redirect for `state`,
 /// `None` for anything else (a favicon, a stale tab), an error when the provider says the
-/// user declined.
-fn answer_redirect(mut stream: TcpStream, state: &str) -> Result<Option<String>> {
+/// user declined. Public only for the fuzz target `oauth2_redirect`.
+#[doc(hidden)]
+pub fn answer_redirect(mut stream: TcpStream, state: &str) -> Result<Option<String>> {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let mut head = Vec::new();
