@@ -272,8 +272,12 @@ impl Store {
                 break;
             }
             line_no += 1;
+            // After an empty message, `text` is the blank line that ends its entry.
             let separator = line.starts_with(b"From ")
-                && (current.is_none() || text.is_empty() || text.ends_with(b"\n\n"));
+                && (current.is_none()
+                    || text.is_empty()
+                    || text.as_slice() == b"\n"
+                    || text.ends_with(b"\n\n"));
             if separator {
                 finish(current.take(), &mut text, &mut count)?;
                 let date = from_line_date(&String::from_utf8_lossy(&line));
@@ -342,6 +346,24 @@ mod tests {
         assert_eq!(got[0].0.date, Some(0));
         assert_eq!(got[1].1, b"Subject: two\n\nbody\n\n");
         assert_eq!(got[1].0.date, Some(1_046_512_800));
+    }
+
+    #[test]
+    fn an_empty_message_does_not_swallow_the_next() {
+        // Found by the fuzz target local_mbox: mailfetch's own writer makes an empty message
+        // its From line and a blank line, and the next From line was read as its body.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("box");
+        fs::write(
+            &path,
+            "From a@b Thu Jan  1 00:00:00 1970\n\nFrom c@d Thu Jan  1 00:00:01 1970\nSubject: two\n\n",
+        )
+        .unwrap();
+        let got = read_all(&Store::open(&path).unwrap());
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].1, b"");
+        assert_eq!(got[1].1, b"Subject: two\n");
+        assert_eq!(got[1].0.date, Some(1));
     }
 
     #[test]

@@ -225,8 +225,9 @@ fn read_head(stream: &mut TcpStream) -> Vec<u8> {
 
 /// Answer one request on the loopback port: the code when it is the redirect for `state`,
 /// `None` for anything else (a favicon, a stale tab), an error when the provider says the
-/// user declined.
-fn answer_redirect(mut stream: TcpStream, state: &str) -> Result<Option<String>> {
+/// user declined. Public only for the fuzz target `oauth2_redirect`.
+#[doc(hidden)]
+pub fn answer_redirect(mut stream: TcpStream, state: &str) -> Result<Option<String>> {
     let head = read_head(&mut stream);
     let head = String::from_utf8_lossy(&head);
     let target = head

@@ -83,8 +83,10 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Read a token endpoint's reply: a grant, or the error it means for `account`.
-fn grant(account: &str, url: &str, reply: http::Reply) -> Result<Grant> {
+/// Read a token endpoint's reply: a grant, or the error it means for `account`. Public
+/// only for the fuzz target `oauth2_token_reply`.
+#[doc(hidden)]
+pub fn grant(account: &str, url: &str, reply: http::Reply) -> Result<Grant> {
     if (200..300).contains(&reply.status) {
         if let Some(access) = reply.field("access_token").filter(|t| !t.is_empty()) {
             return Ok(Grant {

@@ -291,7 +291,11 @@ fn create_dotlock(lock: &Path, own: &Path, tag: String) -> std::io::Result<Dotlo
 fn foreign_start(file: &File, offset: u64, from_line: &[u8], end: u64) -> std::io::Result<u64> {
     use std::os::unix::fs::FileExt;
     let mut head = vec![0u8; from_line.len() + 1];
-    let ours = end >= offset + head.len() as u64 && {
+    // `offset` comes from a file on disk: a damaged one may name any number, u64::MAX too.
+    let fits = offset
+        .checked_add(head.len() as u64)
+        .is_some_and(|stop| stop <= end);
+    let ours = fits && {
         file.read_exact_at(&mut head, offset)?;
         head[..from_line.len()] == *from_line && head[from_line.len()] == b'\n'
     };
@@ -901,6 +905,19 @@ mod tests {
                 "From x@y Thu Jan  1 00:00:00 1970\nSubject: torn\n\nhalf\n\nFrom MAILER-DAEMON "
             ),
             "{text:?}"
+        );
+    }
+
+    #[test]
+    fn a_progress_offset_near_u64_max_is_taken_as_never_written() {
+        // Found by the fuzz target mbox_progress: the offset plus the From line overflowed.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("box");
+        fs::write(&path, "From x@y Thu Jan  1 00:00:00 1970\n\nbody\n").unwrap();
+        let file = File::open(&path).unwrap();
+        assert_eq!(
+            foreign_start(&file, u64::MAX - 3, b"From x", 40).unwrap(),
+            40
         );
     }
 }
