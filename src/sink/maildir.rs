@@ -269,7 +269,12 @@ impl Maildir {
     }
 
     /// Remove tmp files older than 36 hours: left over by crashes (ours or anyone's).
+    ///
+    /// Their age is the time of their last change (ctime), not their modification time: a
+    /// message's file carries the message's date as its mtime from the moment it is complete,
+    /// and a file that a crash left for recovery to publish must not be taken for an old one.
     fn clean_tmp(&self, folder: &str) {
+        use std::os::unix::fs::MetadataExt;
         let tmp = self.root.join(folder).join("tmp");
         let Ok(entries) = fs::read_dir(&tmp) else {
             return;
@@ -278,9 +283,12 @@ impl Maildir {
         for entry in entries.flatten() {
             let old = entry
                 .metadata()
-                .and_then(|m| m.modified())
                 .ok()
-                .and_then(|t| now.duration_since(t).ok())
+                .and_then(|m| u64::try_from(m.ctime()).ok())
+                .and_then(|secs| {
+                    now.duration_since(UNIX_EPOCH + Duration::from_secs(secs))
+                        .ok()
+                })
                 .is_some_and(|age| age > TMP_MAX_AGE);
             if old {
                 let _ = fs::remove_file(entry.path());
@@ -515,6 +523,20 @@ mod tests {
         let new: Vec<_> = fs::read_dir(dir.path().join(".Sub/new")).unwrap().collect();
         assert_eq!(new.len(), 1);
         assert!(dir.path().join(".Sub/maildirfolder").exists());
+    }
+
+    #[test]
+    fn an_old_message_left_in_tmp_by_a_crash_is_published_by_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Maildir::open(dir.path()).unwrap();
+        // Dated 2001: its file in tmp/ has that mtime.
+        m.deliver(&meta("INBOX", Flags::default()), &mut &b"x\n"[..])
+            .unwrap();
+        let intent = m.prepare().unwrap().unwrap();
+        drop(m); // crash before commit
+        let mut m = Maildir::open(dir.path()).unwrap();
+        m.recover(&intent).unwrap();
+        assert_eq!(fs::read_dir(dir.path().join("new")).unwrap().count(), 1);
     }
 
     #[test]
