@@ -1,13 +1,19 @@
 //! Hostile things on this side of the connection (issue #14): a state directory others can
-//! write to, links and forged records in it. Each test replays the attack against the real
-//! binary and checks the promised outcome: the exit code, one line, no damage. No root and no
-//! Dovecot: the runs fail before they connect, or fetch from the fake POP3 server.
+//! write to, links and forged records in it; a message that is one line of 100 MB; an LMTP
+//! or SMTP target that answers without end. Each test replays the attack against the real
+//! binary and checks the promised outcome: the exit code, one line, no damage, bounded
+//! memory. No root and no Dovecot: the runs fail before they connect, or fetch from the fake
+//! POP3 server, and the LMTP/SMTP target is a fake in this file.
 
 mod support;
 
 use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use support::client::{maildir_messages, Client};
 use support::fake_pop3::{FakePop3, Mail, Script};
 
@@ -20,7 +26,7 @@ fn client(port: u16, target: &str) -> Client {
     Client::new(&format!(
         "[accounts.a]\nprofile = \"custom\"\nprotocol = \"pop3\"\nhost = \"127.0.0.1\"\n\
          port = {port}\ntls = \"none\"\nallow-plaintext-password = true\nuser = \"{USER}\"\n\
-         password = \"{PASSWORD}\"\ntarget = \"{target}\"\nkeep = false\ntimeout = 2\n"
+         password = \"{PASSWORD}\"\ntarget = \"{target}\"\nkeep = false\ntimeout = 30\n"
     ))
 }
 
@@ -139,4 +145,199 @@ fn a_forged_recovery_record_renames_nothing_outside_the_maildir() {
     assert!(line.contains("damaged"), "{line}");
     assert_eq!(fs::read_to_string(&keys).unwrap(), "ssh-ed25519 AAAA me\n");
     assert!(theirs.exists());
+}
+
+/// The memory a run may take for a message of any size or shape.
+const MEMORY_BOUND_KB: u64 = 32 * 1024;
+
+/// A message whose body is one line of 100 MB, starting `From ` (so that mboxrd must quote
+/// it, knowing only its start), without a final line end.
+fn one_line_of_100_mb() -> Mail {
+    let mut text = b"Subject: one long line\n\nFrom ".to_vec();
+    text.resize(text.len() + (100 << 20), b'x');
+    Mail::new("big", &text)
+}
+
+#[test]
+fn a_100_mb_line_into_mbox_is_quoted_in_bounded_memory() {
+    let server = FakePop3::start(vec![one_line_of_100_mb()], Script::default());
+    let c = client(server.port(), "mbox:{dir}/box");
+    let (code, peak_kb) = c.run_measured(&["pull", "--quiet"]);
+    assert_eq!(code, 0);
+    eprintln!("mbox, one line of 100 MB: peak RSS {peak_kb} kB");
+    assert!(peak_kb < MEMORY_BOUND_KB, "peak RSS {peak_kb} kB");
+    let mut head = vec![0u8; 256];
+    let mut file = fs::File::open(c.path("box")).unwrap();
+    file.read_exact(&mut head).unwrap();
+    let head = String::from_utf8_lossy(&head);
+    assert!(
+        head.contains("\nSubject: one long line\n\n>From xxx"),
+        "{head}"
+    );
+    let len = file.metadata().unwrap().len();
+    assert!(len > 100 << 20 && len < (100 << 20) + 200, "{len}");
+}
+
+/// What the fake LMTP/SMTP server does after its greeting.
+#[derive(Clone, Copy, PartialEq)]
+enum Behaviour {
+    /// Take every message.
+    Accept,
+    /// Answer LHLO/EHLO with `250-` lines until the client goes away.
+    EndlessHello,
+}
+
+/// A fake LMTP/SMTP server on loopback: no pipelining, one recipient, and the DATA of each
+/// message kept as it came over the wire (dot-stuffed, up to the final `.` line, which is
+/// left out), or only counted beyond 1 MB.
+struct FakeSmtp {
+    port: u16,
+    data: Arc<Mutex<Vec<Vec<u8>>>>,
+    data_bytes: Arc<Mutex<u64>>,
+}
+
+impl FakeSmtp {
+    fn start(behaviour: Behaviour) -> FakeSmtp {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let data = Arc::new(Mutex::new(Vec::new()));
+        let data_bytes = Arc::new(Mutex::new(0));
+        let (d, n) = (Arc::clone(&data), Arc::clone(&data_bytes));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (d, n) = (Arc::clone(&d), Arc::clone(&n));
+                std::thread::spawn(move || {
+                    let _ = serve_smtp(stream, behaviour, &d, &n);
+                });
+            }
+        });
+        FakeSmtp {
+            port,
+            data,
+            data_bytes,
+        }
+    }
+
+    fn data(&self) -> Vec<Vec<u8>> {
+        self.data.lock().unwrap().clone()
+    }
+}
+
+fn serve_smtp(
+    stream: TcpStream,
+    behaviour: Behaviour,
+    kept: &Mutex<Vec<Vec<u8>>>,
+    counted: &Mutex<u64>,
+) -> std::io::Result<()> {
+    let mut out = stream.try_clone()?;
+    let mut input = BufReader::new(stream);
+    out.write_all(b"220 fake ready\r\n")?;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        let verb = String::from_utf8_lossy(&line).to_ascii_uppercase();
+        let verb = verb.split_whitespace().next().unwrap_or("").to_string();
+        match verb.as_str() {
+            "LHLO" | "EHLO" if behaviour == Behaviour::EndlessHello => loop {
+                out.write_all(b"250-an extension that is not the last\r\n")?;
+            },
+            "LHLO" | "EHLO" => out.write_all(b"250-fake\r\n250 8BITMIME\r\n")?,
+            "DATA" => {
+                out.write_all(b"354 go ahead\r\n")?;
+                let (message, total) = read_data(&mut input)?;
+                kept.lock().unwrap().push(message);
+                *counted.lock().unwrap() += total;
+                out.write_all(b"250 2.0.0 delivered\r\n")?;
+            }
+            "QUIT" => return out.write_all(b"221 bye\r\n"),
+            _ => out.write_all(b"250 ok\r\n")?,
+        }
+    }
+}
+
+/// Read DATA up to the `.` line that ends it (the client waits for our reply after it, so it
+/// is the last thing read); the first MB of it, and how many bytes it had.
+fn read_data(input: &mut BufReader<TcpStream>) -> std::io::Result<(Vec<u8>, u64)> {
+    const KEEP: usize = 1 << 20;
+    let mut kept = Vec::new();
+    // The last bytes seen, with a line end before the first: the end is CRLF . CRLF.
+    let mut tail = b"\r\n".to_vec();
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        total += n as u64;
+        if kept.len() < KEEP {
+            kept.extend_from_slice(&buf[..n.min(KEEP - kept.len())]);
+        }
+        tail.extend_from_slice(&buf[..n]);
+        let cut = tail.len().saturating_sub(5);
+        tail.drain(..cut);
+        if tail == b"\r\n.\r\n" || (total == 3 && tail.ends_with(b"\r\n.\r\n")) {
+            let end = kept.len().saturating_sub(3);
+            kept.truncate(end);
+            return Ok((kept, total - 3));
+        }
+    }
+}
+
+/// An account fetching from the fake POP3 server on `pop3` into the fake LMTP server on
+/// `lmtp`.
+fn lmtp_client(pop3: u16, lmtp: u16) -> Client {
+    let c = client(pop3, &format!("lmtp:127.0.0.1:{lmtp}"));
+    let config = fs::read_to_string(c.config()).unwrap();
+    c.set_config(&format!("{config}deliver-to = \"{USER}@example.org\"\n"));
+    c
+}
+
+#[test]
+fn a_100_mb_line_into_lmtp_is_sent_in_bounded_memory() {
+    let server = FakePop3::start(vec![one_line_of_100_mb()], Script::default());
+    let lmtp = FakeSmtp::start(Behaviour::Accept);
+    let c = lmtp_client(server.port(), lmtp.port);
+    let (code, peak_kb) = c.run_measured(&["pull", "--quiet"]);
+    assert_eq!(code, 0);
+    eprintln!("LMTP, one line of 100 MB: peak RSS {peak_kb} kB");
+    assert!(peak_kb < MEMORY_BOUND_KB, "peak RSS {peak_kb} kB");
+    let data = lmtp.data();
+    assert_eq!(data.len(), 1);
+    assert!(data[0].starts_with(b"Subject: one long line\r\n\r\nFrom xxx"));
+    // The message, its line ends as CRLF, and the CRLF added after its last line.
+    let sent = *lmtp.data_bytes.lock().unwrap();
+    assert_eq!(sent, 24 + 2 + 5 + (100 << 20) + 2);
+}
+
+#[test]
+fn an_lmtp_server_that_never_ends_its_hello_is_a_protocol_error() {
+    let server = FakePop3::start(
+        vec![Mail::new("u1", b"Subject: s\n\nbody\n")],
+        Script::default(),
+    );
+    let lmtp = FakeSmtp::start(Behaviour::EndlessHello);
+    let c = lmtp_client(server.port(), lmtp.port);
+    let started = Instant::now();
+    let (code, peak_kb) = c.run_measured(&["pull"]);
+    assert_eq!(code, 76);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused at once"
+    );
+    assert!(peak_kb < MEMORY_BOUND_KB, "peak RSS {peak_kb} kB");
+    let out = c.run(&["pull"]);
+    assert_eq!(out.code, 76, "{out:?}");
+    let line = one_line(&out.stderr);
+    assert!(
+        line.contains("sent a reply of more than 1000 lines"),
+        "{line}"
+    );
+    assert!(
+        line.contains(&lmtp.port.to_string()),
+        "names the server: {line}"
+    );
 }

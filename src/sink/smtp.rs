@@ -9,6 +9,8 @@
 //! - `RCPT TO:<deliver-to>`;
 //! - `DATA`, then the message streamed as it arrives (CRLF line ends, a leading dot doubled,
 //!   RFC 5321 section 4.5.2; a line end added after a last line without one), then `.`.
+//!   Nothing is read a line at a time: a message that is one line of 100 MB is sent in
+//!   pieces like any other.
 //!
 //! With PIPELINING (RFC 2920) the three commands go in one write. The message counts as
 //! delivered only on a 250 to the end of its data (for LMTP, the reply for our one
@@ -24,7 +26,9 @@
 //! journal record repeats that one message next run ([`Sink::unbatched`]).
 //!
 //! There is no TLS or authentication here: this is for a server on the same machine or a
-//! trusted network (`lmtp:/run/dovecot/lmtp`, `smtp:localhost:25`).
+//! trusted network (`lmtp:/run/dovecot/lmtp`, `smtp:localhost:25`). Still, the server's
+//! replies are bounded: a line of at most [`MAX_LINE`] bytes, a reply of at most
+//! [`MAX_REPLY_LINES`] lines; more is a protocol error (exit 76) naming the server.
 
 use super::{label, return_path, Meta, Sink};
 use crate::error::{Class, Error, Result};
@@ -36,6 +40,12 @@ use std::time::Duration;
 
 /// The longest reply line accepted.
 const MAX_LINE: usize = 4096;
+/// The most lines of one reply accepted: an EHLO reply lists a few dozen extensions, and a
+/// server that sends `250-` lines without end is not a server to deliver to.
+const MAX_REPLY_LINES: usize = 1000;
+/// The most of a message's header read before the transaction starts (for its Return-Path);
+/// the rest of a longer header is streamed on like the body.
+const HEADER_MAX: usize = 64 << 10;
 /// Message bytes queued before a write.
 const CHUNK: usize = 64 << 10;
 
@@ -183,6 +193,12 @@ impl Smtp {
                 )));
             };
             let more = line.get(3) == Some(&b'-');
+            if more && text.len() + 1 >= MAX_REPLY_LINES {
+                return Err(Error::protocol(format!(
+                    "{} sent a reply of more than {MAX_REPLY_LINES} lines",
+                    conn.peer()
+                )));
+            }
             text.push(String::from_utf8_lossy(line.get(4..).unwrap_or_default()).into_owned());
             if !more {
                 return Ok(Reply {
@@ -277,9 +293,12 @@ impl Smtp {
     fn transaction(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<()> {
         let mut reader = BufReader::with_capacity(64 << 10, body);
         let mut header = Vec::new();
-        while header.len() < 64 << 10 {
+        while header.len() < HEADER_MAX {
             let start = header.len();
-            let n = reader
+            // No line is read whole: a header line longer than the rest of HEADER_MAX is cut
+            // there, and the rest of it streamed on with the body.
+            let n = (&mut reader)
+                .take((HEADER_MAX - start) as u64)
                 .read_until(b'\n', &mut header)
                 .map_err(|e| Error::network("receiving a message", e))?;
             if n == 0 || header[start..] == *b"\n" {
