@@ -341,3 +341,20 @@ fn an_lmtp_server_that_never_ends_its_hello_is_a_protocol_error() {
         "names the server: {line}"
     );
 }
+
+#[test]
+fn a_bare_cr_reaches_lmtp_as_a_line_end_and_cannot_end_the_data_early() {
+    // CR . CR LF: for a server that takes a bare CR for a line end, the end of the data,
+    // and what follows would be read as commands.
+    let text = b"Subject: s\n\nbefore\r.\r\nRSET\r\nMAIL FROM:<evil@example.org>\nafter\r";
+    let server = FakePop3::start(vec![Mail::new("u1", text)], Script::default());
+    let lmtp = FakeSmtp::start(Behaviour::Accept);
+    let c = lmtp_client(server.port(), lmtp.port);
+    c.ok(&["pull", "--quiet"]);
+    let data = lmtp.data();
+    assert_eq!(data.len(), 1);
+    assert_eq!(
+        String::from_utf8_lossy(&data[0]),
+        "Subject: s\r\n\r\nbefore\r\n..\r\nRSET\r\nMAIL FROM:<evil@example.org>\r\nafter\r\n"
+    );
+}

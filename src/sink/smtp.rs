@@ -7,8 +7,9 @@
 //! - `MAIL FROM:<Return-Path>` (the empty `<>` for a message without a usable one), with
 //!   `BODY=8BITMIME` and `SIZE=` when the server offers them (RFC 6152, RFC 1870);
 //! - `RCPT TO:<deliver-to>`;
-//! - `DATA`, then the message streamed as it arrives (CRLF line ends, a leading dot doubled,
-//!   RFC 5321 section 4.5.2; a line end added after a last line without one), then `.`.
+//! - `DATA`, then the message streamed as it arrives (CRLF line ends, a bare CR taken for
+//!   one, a leading dot doubled, RFC 5321 section 4.5.2; a line end added after a last line
+//!   without one), then `.`.
 //!   Nothing is read a line at a time: a message that is one line of 100 MB is sent in
 //!   pieces like any other.
 //!
@@ -143,16 +144,27 @@ pub fn valid_recipient(address: &str) -> bool {
 
 /// Copy a message into DATA form: CRLF line ends, leading dots doubled; `at_line_start` and
 /// `last` carry the state from one piece to the next.
+///
+/// A bare CR (one not followed by LF) ends a line too, as CRLF, as Postfix reads it: passed
+/// on bare, `<CR>.<CR><LF>` would end the data early at a server that takes a bare CR for a
+/// line end, and whatever followed would be read as commands.
 fn stuff(data: &[u8], out: &mut Vec<u8>, at_line_start: &mut bool, last: &mut u8) {
     for &b in data {
-        if *at_line_start && b == b'.' {
-            out.push(b'.');
+        match b {
+            // The CR before it has ended the line already.
+            b'\n' if *last == b'\r' => {}
+            b'\r' | b'\n' => {
+                out.extend_from_slice(b"\r\n");
+                *at_line_start = true;
+            }
+            _ => {
+                if *at_line_start && b == b'.' {
+                    out.push(b'.');
+                }
+                out.push(b);
+                *at_line_start = false;
+            }
         }
-        if b == b'\n' && *last != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        *at_line_start = b == b'\n';
         *last = b;
     }
 }
@@ -385,7 +397,7 @@ impl Smtp {
     fn data(&mut self, header: &[u8], rest: &mut dyn Read) -> Result<()> {
         let s = self.session.as_mut().expect("open");
         let mut out = Vec::with_capacity(CHUNK + CHUNK / 8);
-        let (mut at_line_start, mut last) = (true, b'\n');
+        let (mut at_line_start, mut last) = (true, 0);
         stuff(header, &mut out, &mut at_line_start, &mut last);
         let mut buf = vec![0u8; CHUNK];
         loop {
@@ -402,7 +414,7 @@ impl Smtp {
                 out.clear();
             }
         }
-        if last != b'\n' {
+        if !at_line_start {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b".\r\n");
@@ -480,7 +492,7 @@ mod tests {
 
     fn stuffed(pieces: &[&[u8]]) -> Vec<u8> {
         let mut out = Vec::new();
-        let (mut at, mut last) = (true, b'\n');
+        let (mut at, mut last) = (true, 0);
         for p in pieces {
             stuff(p, &mut out, &mut at, &mut last);
         }
@@ -494,6 +506,14 @@ mod tests {
             b"..a\r\n...b\r\nc.\r\n..d\r\n"
         );
         assert_eq!(stuffed(&[b"x\n", b".\n"]), b"x\r\n..\r\n");
+    }
+
+    #[test]
+    fn a_bare_cr_ends_a_line_and_cannot_end_the_data() {
+        // CR . CR LF: a bare CR, then a line holding a dot, doubled.
+        assert_eq!(stuffed(&[b"a\r.\r\nb\n"]), b"a\r\n..\r\nb\r\n");
+        assert_eq!(stuffed(&[b"a\r", b".", b"\r", b"\n"]), b"a\r\n..\r\n");
+        assert_eq!(stuffed(&[b"a\r\r\nb"]), b"a\r\n\r\nb");
     }
 
     #[test]
