@@ -358,3 +358,99 @@ fn a_bare_cr_reaches_lmtp_as_a_line_end_and_cannot_end_the_data_early() {
         "Subject: s\r\n\r\nbefore\r\n..\r\nRSET\r\nMAIL FROM:<evil@example.org>\r\nafter\r\n"
     );
 }
+
+/// Two accounts on one fake POP3 server: `bug` (whose run the test hook makes panic) and
+/// `fine`, each with one message, delivering into Maildirs of their own; `extra` is added to
+/// both (e.g. a poll interval).
+fn two_accounts(extra: &str) -> (FakePop3, Client) {
+    let server = FakePop3::start(
+        vec![Mail::new("u1", b"Subject: s\n\nbody\n")],
+        Script::default(),
+    );
+    let account = |name: &str| {
+        format!(
+            "[accounts.{name}]\nprofile = \"custom\"\nprotocol = \"pop3\"\n\
+             host = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n\
+             allow-plaintext-password = true\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
+             target = \"maildir:{{dir}}/{name}\"\nkeep = true\ntimeout = 5\n{extra}",
+            port = server.port()
+        )
+    };
+    let c = Client::new(&format!("{}{}", account("bug"), account("fine")));
+    (server, c)
+}
+
+/// The hook that makes an account's run panic (see `jobs::TEST_PANIC`).
+const TEST_PANIC: &str = "MAILFETCH_TEST_PANIC_ACCOUNT";
+
+#[test]
+fn a_panic_in_one_account_fails_it_with_exit_70_and_the_others_finish() {
+    let (_server, c) = two_accounts("");
+    let out = c
+        .command(&["pull", "--quiet"])
+        .env(TEST_PANIC, "bug")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(70), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = one_line(&stderr);
+    assert!(
+        line.starts_with("mailfetch: bug: internal error, please report: "),
+        "{line}"
+    );
+    assert_eq!(maildir_messages(&c.path("fine")).len(), 1);
+    assert!(maildir_messages(&c.path("bug")).is_empty());
+}
+
+#[test]
+fn a_panic_in_one_account_still_gives_the_json_document() {
+    let (_server, c) = two_accounts("");
+    let out = c
+        .command(&["pull", "--json"])
+        .env(TEST_PANIC, "bug")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(70), "{out:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON document");
+    assert_eq!(doc["exit_code"], 70);
+    let accounts = doc["accounts"].as_array().unwrap();
+    assert_eq!(accounts[0]["account"], "bug");
+    assert_eq!(accounts[0]["ok"], false);
+    assert_eq!(accounts[0]["exit_code"], 70);
+    assert!(accounts[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("internal error, please report"));
+    assert_eq!(accounts[1]["account"], "fine");
+    assert_eq!(accounts[1]["ok"], true);
+    assert_eq!(accounts[1]["fetched"], 1);
+}
+
+#[test]
+fn watch_retries_an_account_that_panicked_and_keeps_the_others() {
+    let (_server, c) = two_accounts("poll-interval = 1\n");
+    let mut child = c
+        .command(&["watch"])
+        .env(TEST_PANIC, "bug")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first pause after a failure is 2 s: two tries within 4.5 s.
+    std::thread::sleep(Duration::from_millis(4500));
+    let alive = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(alive, "watch went on");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let panics: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("mailfetch: bug: internal error, please report: "))
+        .collect();
+    assert!(panics.len() >= 2, "retried: {stderr}");
+    assert_eq!(
+        panics.len(),
+        stderr.lines().count(),
+        "nothing else: {stderr}"
+    );
+    assert_eq!(maildir_messages(&c.path("fine")).len(), 1);
+}
