@@ -592,7 +592,7 @@ mod tests {
             // The good rename comes first: nothing at all is renamed.
             let intent = Recovery::Forward(format!("{good}\n{bad}"));
             let mut m = Maildir::open(&root).unwrap();
-            let err = m.recover(&intent).err().expect(&bad);
+            let err = m.recover(&intent).expect_err(&bad);
             assert_eq!(err.class().exit_code(), 74, "{bad}");
             assert!(err.message().contains("damaged"), "{err}");
             assert_eq!(fs::read_dir(root.join("new")).unwrap().count(), 0, "{bad}");
