@@ -85,14 +85,15 @@ thread_local! {
 
 /// Run `work`, the work of `account`; a panic in it becomes an error of
 /// [`Class::Internal`] saying where it happened, instead of unwinding further. The panic's
-/// own message is not printed (the error is, once, by whoever reports it); a panic outside
-/// `contained`, or in a thread `work` started, is printed as ever.
+/// own message is not printed (the error is, once, by whoever reports it). From the first
+/// call on, a panic elsewhere (in a thread `work` started, whose panic reaches `work` as
+/// "a scoped thread panicked") is printed as one line too, or in full with RUST_BACKTRACE.
 pub fn contained<T>(account: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let default = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            if CONTAINING.get() == 0 {
+            if CONTAINING.get() == 0 && std::env::var_os("RUST_BACKTRACE").is_some() {
                 return default(info);
             }
             let why = info
@@ -104,7 +105,12 @@ pub fn contained<T>(account: &str, work: impl FnOnce() -> Result<T>) -> Result<T
             let at = info
                 .location()
                 .map_or(String::new(), |l| format!(" at {}:{}", l.file(), l.line()));
-            LAST_PANIC.set(Some(format!("{why}{at}")));
+            if CONTAINING.get() == 0 {
+                // A thread the account's work started: the account's error follows.
+                eprintln!("mailfetch: internal error, please report: {why}{at}");
+            } else {
+                LAST_PANIC.set(Some(format!("{why}{at}")));
+            }
         }));
     });
     CONTAINING.set(CONTAINING.get() + 1);
