@@ -89,6 +89,28 @@ fn a_state_dir_others_can_write_is_refused_with_exit_77() {
 }
 
 #[test]
+fn a_state_dir_of_another_user_is_refused_with_exit_77() {
+    let c = client(1, "maildir:{dir}/M");
+    let dir = c.state_dir();
+    fs::create_dir(&dir).unwrap();
+    // Given away to nobody: only root can do that, and root is who the tests run as.
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid C string; no memory is kept.
+    if unsafe { libc::chown(path.as_ptr(), 65534, 65534) } != 0 {
+        eprintln!("skipped: cannot chown (not root)");
+        return;
+    }
+    let out = c.run(&["pull"]);
+    assert_eq!(out.code, 77, "{out:?}");
+    let line = one_line(&out.stderr);
+    assert!(line.contains(&dir.display().to_string()), "{line}");
+    assert!(
+        line.contains("is owned by another user (uid 65534"),
+        "{line}"
+    );
+}
+
+#[test]
 fn a_lock_file_linked_to_another_file_does_not_overwrite_it() {
     let c = client(1, "maildir:{dir}/M");
     let dir = c.state_dir();
