@@ -102,7 +102,7 @@ fn extra_sections() -> String {
         "$XDG_CONFIG_HOME/mailfetch/config.toml",
         "The configuration (default ~/.config/mailfetch/config.toml).",
     );
-    item(&mut s, "$XDG_STATE_HOME/mailfetch/ACCOUNT.state", "The journal of delivered messages of ACCOUNT (default under ~/.local/state/mailfetch/). Override the directory with --state-dir or MAILFETCH_STATE_DIR.");
+    item(&mut s, "$XDG_STATE_HOME/mailfetch/ACCOUNT.state", "The journal of delivered messages of ACCOUNT (default under ~/.local/state/mailfetch/). Override the directory with --state-dir or MAILFETCH_STATE_DIR. The directory is created with mode 0700 and its files 0600; a state directory owned by another user or writable by group or others, or a symbolic link where a state file should be, is refused with exit 77.");
     item(&mut s, "$XDG_STATE_HOME/mailfetch/ACCOUNT.state.size", "The journal's length when mailfetch last synced it. A journal found shorter (cut short, or an older copy put back) is refused with exit 74 rather than read as if the missing deliveries never happened; delete this file to go on with the journal as it is, or run pull --reset-state.");
     item(
         &mut s,
