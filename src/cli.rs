@@ -11,12 +11,13 @@ Exit status (sysexits.h):
   64  usage error on the command line
   69  a server could not be reached (or its TLS certificate was refused)
   1   verify: a message is missing from the copy or differs from its original
+  70  internal error (a bug): one account's run panicked; the others still ran
   74  a message could not be delivered: a local write failed (disk full,
       permissions), the MDA failed, or the target refused it (SMTP/LMTP 5xx, IMAP NO)
   75  temporary failure: timeout, dropped connection, account locked by another run,
       a 4xx from an LMTP/SMTP target
   76  protocol error: the server sent something invalid
-  77  authentication refused
+  77  authentication refused, or unsafe permissions (a state dir others can write to)
   78  configuration error
 With several accounts, every account is tried and the first failure's code is returned.";
 

@@ -25,6 +25,9 @@ pub enum Class {
     Auth,
     /// The configuration is wrong (EX_CONFIG, 78).
     Config,
+    /// A bug in mailfetch: an account's run panicked, and only that account failed
+    /// (EX_SOFTWARE, 70; see `jobs::contained`).
+    Internal,
 }
 
 impl Class {
@@ -38,6 +41,7 @@ impl Class {
             Class::Protocol => 76,
             Class::Auth => 77,
             Class::Config => 78,
+            Class::Internal => 70,
         }
     }
 }

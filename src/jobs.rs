@@ -8,11 +8,19 @@
 //!
 //! Passwords asked at the terminal are asked first, one account after another, before any
 //! account starts: prompts must not race each other or the progress bars.
+//!
+//! A bug in one account's run is that account's failure, not the end of the others: each
+//! account's work runs [`contained`], which turns a panic into an error of
+//! [`Class::Internal`] (exit 70) whose one line names the account and asks for a report, in
+//! place of the panic's message and of "a scoped thread panicked" taking every account down.
+//! `watch` runs its accounts the same way, and retries a panicked one like a failed one.
 
 use crate::config::{Account, PasswordSource};
-use crate::error::Result;
+use crate::error::{Class, Error, Result};
+use std::cell::{Cell, RefCell};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, Once};
 
 /// Accounts run at once unless `--jobs` says otherwise.
 pub const DEFAULT_JOBS: u16 = 4;
@@ -35,7 +43,7 @@ pub fn run<T: Send>(
             return;
         };
         let result = match &ready[i] {
-            Ok(resolved) => work(resolved),
+            Ok(resolved) => contained(&resolved.name, || work(resolved)),
             Err(e) => Err(crate::Error::new(e.class(), e.message())),
         };
         finished(account, &result);
@@ -59,6 +67,67 @@ pub fn run<T: Send>(
                 .expect("every account was run")
         })
         .collect()
+}
+
+/// The test hook: `MAILFETCH_TEST_PANIC_ACCOUNT=NAME` makes the run of account NAME panic
+/// as it starts, inside [`contained`], so that the tests can prove a panic contained in the
+/// binary they test. Honoured in release builds too, where the integration tests run: a
+/// variable with this name is set by no one by accident, and all it can do is what it
+/// tests, fail that one account of the user's own run with exit 70.
+pub const TEST_PANIC: &str = "MAILFETCH_TEST_PANIC_ACCOUNT";
+
+thread_local! {
+    /// How many [`contained`] calls this thread is inside: their panics are not printed.
+    static CONTAINING: Cell<usize> = const { Cell::new(0) };
+    /// Where and why this thread last panicked inside [`contained`].
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Run `work`, the work of `account`; a panic in it becomes an error of
+/// [`Class::Internal`] saying where it happened, instead of unwinding further. The panic's
+/// own message is not printed (the error is, once, by whoever reports it). From the first
+/// call on, a panic elsewhere (in a thread `work` started, whose panic reaches `work` as
+/// "a scoped thread panicked") is printed as one line too, or in full with RUST_BACKTRACE.
+pub fn contained<T>(account: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let default = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if CONTAINING.get() == 0 && std::env::var_os("RUST_BACKTRACE").is_some() {
+                return default(info);
+            }
+            let why = info
+                .payload()
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("no message");
+            let at = info
+                .location()
+                .map_or(String::new(), |l| format!(" at {}:{}", l.file(), l.line()));
+            if CONTAINING.get() == 0 {
+                // A thread the account's work started: the account's error follows.
+                eprintln!("mailfetch: internal error, please report: {why}{at}");
+            } else {
+                LAST_PANIC.set(Some(format!("{why}{at}")));
+            }
+        }));
+    });
+    CONTAINING.set(CONTAINING.get() + 1);
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        if std::env::var_os(TEST_PANIC).is_some_and(|name| name == account) {
+            panic!("{TEST_PANIC} asked for a panic");
+        }
+        work()
+    }));
+    CONTAINING.set(CONTAINING.get() - 1);
+    result.unwrap_or_else(|_| {
+        let what = LAST_PANIC.take().unwrap_or_else(|| "a panic".to_string());
+        Err(Error::new(
+            Class::Internal,
+            format!("{account}: internal error, please report: {what}"),
+        ))
+    })
 }
 
 /// `account`, with its password asked now if it is to be asked at the terminal (an OAuth2
@@ -94,6 +163,33 @@ mod tests {
         crate::config::parse(Path::new("c.toml"), &text)
             .unwrap()
             .accounts
+    }
+
+    #[test]
+    fn a_panicking_account_fails_alone_with_an_internal_error() {
+        let all = accounts(3);
+        let refs: Vec<&Account> = all.iter().collect();
+        let results = run(
+            &refs,
+            2,
+            |a| {
+                if a.name == "a1" {
+                    panic!("a bug");
+                }
+                Ok(a.name.clone())
+            },
+            |_, _| {},
+        );
+        assert_eq!(results[0].as_ref().unwrap(), "a0");
+        assert_eq!(results[2].as_ref().unwrap(), "a2");
+        let err = results[1].as_ref().unwrap_err();
+        assert_eq!(err.class().exit_code(), 70);
+        assert!(
+            err.message()
+                .starts_with("a1: internal error, please report: a bug at src/jobs.rs:"),
+            "{}",
+            err.message()
+        );
     }
 
     #[test]

@@ -102,7 +102,7 @@ fn extra_sections() -> String {
         "$XDG_CONFIG_HOME/mailfetch/config.toml",
         "The configuration (default ~/.config/mailfetch/config.toml).",
     );
-    item(&mut s, "$XDG_STATE_HOME/mailfetch/ACCOUNT.state", "The journal of delivered messages of ACCOUNT (default under ~/.local/state/mailfetch/). Override the directory with --state-dir or MAILFETCH_STATE_DIR.");
+    item(&mut s, "$XDG_STATE_HOME/mailfetch/ACCOUNT.state", "The journal of delivered messages of ACCOUNT (default under ~/.local/state/mailfetch/). Override the directory with --state-dir or MAILFETCH_STATE_DIR. The directory is created with mode 0700 and its files 0600; a state directory owned by another user or writable by group or others, or a symbolic link where a state file should be, is refused with exit 77.");
     item(&mut s, "$XDG_STATE_HOME/mailfetch/ACCOUNT.state.size", "The journal's length when mailfetch last synced it. A journal found shorter (cut short, or an older copy put back) is refused with exit 74 rather than read as if the missing deliveries never happened; delete this file to go on with the journal as it is, or run pull --reset-state.");
     item(
         &mut s,
@@ -125,6 +125,7 @@ fn extra_sections() -> String {
             "1",
             "verify only: the copy is not complete, a message is missing or different (each is printed). Like diff and cmp, 1 says the answer is no, apart from the codes below, which say the check could not be made.",
         ),
+        ("70", "Internal error, a bug in mailfetch: one account's run panicked. That account failed with one line asking for a report; the other accounts ran as ever, and watch tries it again after its pause."),
         (
             "74",
             "A message could not be delivered: a local write failed (disk full, permissions), the MDA exited non-zero or did not finish, an LMTP or SMTP target answered 5xx, an IMAP target refused it (over its size limit). Refused messages stay on the server; the others of the run were delivered.",
@@ -136,7 +137,7 @@ fn extra_sections() -> String {
         ("76", "Protocol error: the server sent something invalid."),
         (
             "77",
-            "Authentication refused: a wrong password, a refused OAuth2 token, a revoked refresh token (run mailfetch auth ACCOUNT again).",
+            "Authentication refused: a wrong password, a refused OAuth2 token, a revoked refresh token (run mailfetch auth ACCOUNT again). Also unsafe permissions: a state directory owned by another user or writable by group or others, a symbolic link where a state file should be.",
         ),
         (
             "78",

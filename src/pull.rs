@@ -287,12 +287,6 @@ pub fn open_sink(account: &Account, opts: &Options) -> Result<Box<dyn Sink>> {
 /// Fetch what is new for `account`.
 pub fn pull(account: &Account, opts: &Options, observer: &dyn Observer) -> Result<Summary> {
     let ctx = |e: Error| e.context(&account.name);
-    std::fs::create_dir_all(&opts.state_dir).map_err(|e| {
-        ctx(Error::local(
-            format!("cannot create state dir {}", opts.state_dir.display()),
-            e,
-        ))
-    })?;
     let _lock = AccountLock::acquire(&opts.state_dir, &account.name, LOCK_WAIT).map_err(ctx)?;
     let mut state = State::open(&opts.state_dir, &account.name, opts.reset_state).map_err(ctx)?;
     let mut summary = Summary {

@@ -9,7 +9,8 @@
 //!
 //! An account's error is printed as one line, prefixed with the account, and the account
 //! starts over after a pause that doubles with each failure in a row, up to
-//! [`MAX_BACKOFF`]; the watch itself never ends because of a server. SIGTERM and SIGINT
+//! [`MAX_BACKOFF`]; the watch itself never ends because of a server, nor because of a bug
+//! in one account's run (a panic is such an error, see `jobs::contained`). SIGTERM and SIGINT
 //! end it (exit 0; a second signal ends it at once): a pull in progress stops after the
 //! batch it is committing ([`Options::stop`]: what is in flight is read and discarded,
 //! nothing undelivered is deleted, the session ends cleanly) and the rest is left for the
@@ -131,10 +132,10 @@ fn watch_account(account: &Account, opts: &Options, reporter: &Reporter, halt: &
     let mut backoff = FIRST_BACKOFF;
     loop {
         let mut pulled = false;
-        let result = match account.protocol {
+        let result = crate::jobs::contained(&account.name, || match account.protocol {
             Protocol::Imap => idle(account, opts, reporter, halt, &mut pulled),
             Protocol::Pop3 => poll(account, opts, reporter, halt, &mut pulled),
-        };
+        });
         let Err(e) = result else {
             return;
         };

@@ -12,7 +12,9 @@
 //! "renamed" is finished by the next run instead of fetched again. Nothing is journalled
 //! before `prepare` returns, so a crash costs at most the batch in progress (`pull`'s batch
 //! size: 200 messages, 32 MB or one second), which is fetched again; its files in `tmp/` are
-//! never published and are removed by a later run after 36 hours.
+//! never published and are removed by a later run after 36 hours. Recovery trusts the
+//! journal only as far as it must: it renames only from this Maildir's `tmp/` to its `new/`
+//! or `cur/`, and refuses a batch that names anything else (see [`own_rename`]).
 //!
 //! The next message's file in `tmp/` is created ahead by another background thread
 //! ([`Ahead`]), so that neither creating nor syncing a file waits on the thread that
@@ -269,7 +271,12 @@ impl Maildir {
     }
 
     /// Remove tmp files older than 36 hours: left over by crashes (ours or anyone's).
+    ///
+    /// Their age is the time of their last change (ctime), not their modification time: a
+    /// message's file carries the message's date as its mtime from the moment it is complete,
+    /// and a file that a crash left for recovery to publish must not be taken for an old one.
     fn clean_tmp(&self, folder: &str) {
+        use std::os::unix::fs::MetadataExt;
         let tmp = self.root.join(folder).join("tmp");
         let Ok(entries) = fs::read_dir(&tmp) else {
             return;
@@ -278,9 +285,12 @@ impl Maildir {
         for entry in entries.flatten() {
             let old = entry
                 .metadata()
-                .and_then(|m| m.modified())
                 .ok()
-                .and_then(|t| now.duration_since(t).ok())
+                .and_then(|m| u64::try_from(m.ctime()).ok())
+                .and_then(|secs| {
+                    now.duration_since(UNIX_EPOCH + Duration::from_secs(secs))
+                        .ok()
+                })
                 .is_some_and(|age| age > TMP_MAX_AGE);
             if old {
                 let _ = fs::remove_file(entry.path());
@@ -407,11 +417,25 @@ impl Sink for Maildir {
                 std::io::ErrorKind::InvalidData.into(),
             ));
         }
-        let mut dirs = HashSet::new();
+        // Every rename is checked before the first is made: a damaged or forged journal
+        // renames nothing.
+        let mut renames = Vec::new();
         for line in lines {
-            let Some((tmp, dest)) = line.split_once('\t') else {
-                continue;
+            let Some((tmp, dest)) = line.split_once('\t').filter(|(t, d)| own_rename(t, d)) else {
+                return Err(Error::local(
+                    format!(
+                        "the state journal's unfinished batch names {line:?}, which is not a \
+                         move from tmp/ to new/ or cur/ inside {}: the journal is damaged \
+                         (or forged); nothing was moved. Run with --reset-state to start afresh",
+                        self.root.display()
+                    ),
+                    std::io::ErrorKind::InvalidData.into(),
+                ));
             };
+            renames.push((tmp, dest));
+        }
+        let mut dirs = HashSet::new();
+        for (tmp, dest) in renames {
             let (from, to) = (self.root.join(tmp), self.root.join(dest));
             if from.exists() {
                 fs::rename(&from, &to).map_err(|e| {
@@ -424,6 +448,28 @@ impl Sink for Maildir {
             sync_dir(&dir)?;
         }
         Ok(())
+    }
+}
+
+/// Whether `tmp` -> `dest` is a rename this sink journals: from `[FOLDER/]tmp/NAME` to
+/// `[FOLDER/]new/NAME` or `[FOLDER/]cur/NAME` plus an info suffix, in the same folder, where
+/// FOLDER is a Maildir++ subfolder (`.` and more) and no part is empty, `.` or `..`. Relative
+/// paths only: [`Maildir::recover`] must never rename anything outside the Maildir, whatever
+/// the journal says.
+fn own_rename(tmp: &str, dest: &str) -> bool {
+    fn split(path: &str) -> Option<(&str, &str, &str)> {
+        let plain = |p: &str| !p.is_empty() && p != "." && p != ".." && !p.contains('\0');
+        let parts: Vec<&str> = path.split('/').collect();
+        let (folder, sub, name) = match parts[..] {
+            [sub, name] => ("", sub, name),
+            [folder, sub, name] if folder.starts_with('.') && plain(folder) => (folder, sub, name),
+            _ => return None,
+        };
+        plain(name).then_some((folder, sub, name))
+    }
+    match (split(tmp), split(dest)) {
+        (Some((f1, "tmp", n1)), Some((f2, "new" | "cur", n2))) => f1 == f2 && n2.starts_with(n1),
+        _ => false,
     }
 }
 
@@ -515,6 +561,65 @@ mod tests {
         let new: Vec<_> = fs::read_dir(dir.path().join(".Sub/new")).unwrap().collect();
         assert_eq!(new.len(), 1);
         assert!(dir.path().join(".Sub/maildirfolder").exists());
+    }
+
+    #[test]
+    fn recovery_renames_nothing_outside_the_maildir() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("M");
+        let mut m = Maildir::open(&root).unwrap();
+        m.deliver(&meta("INBOX", Flags::default()), &mut &b"x\n"[..])
+            .unwrap();
+        let Recovery::Forward(good) = m.prepare().unwrap().unwrap() else {
+            panic!("a Maildir batch rolls forward");
+        };
+        drop(m);
+        let theirs = dir.path().join("theirs");
+        fs::write(&theirs, "attacker's key").unwrap();
+        let victim = dir.path().join("authorized_keys");
+        fs::write(&victim, "my key").unwrap();
+        let forged = [
+            format!("{}\t{}", theirs.display(), victim.display()),
+            format!("tmp/x\t../../{}", victim.display()),
+            "../theirs\tnew/theirs".to_string(),
+            "tmp/../../theirs\tnew/x".to_string(),
+            ".Sub/tmp/x\tnew/x".to_string(),
+            "cur/x\tnew/x".to_string(),
+            "tmp/x\tnew/y".to_string(),
+            "tmp/x".to_string(),
+        ];
+        for bad in forged {
+            // The good rename comes first: nothing at all is renamed.
+            let intent = Recovery::Forward(format!("{good}\n{bad}"));
+            let mut m = Maildir::open(&root).unwrap();
+            let err = m.recover(&intent).expect_err(&bad);
+            assert_eq!(err.class().exit_code(), 74, "{bad}");
+            assert!(err.message().contains("damaged"), "{err}");
+            assert_eq!(fs::read_dir(root.join("new")).unwrap().count(), 0, "{bad}");
+            assert_eq!(fs::read_to_string(&victim).unwrap(), "my key");
+            assert!(theirs.exists());
+        }
+        let mut m = Maildir::open(&root).unwrap();
+        eprintln!(
+            "{good:?} {:?}",
+            fs::read_dir(root.join("tmp")).unwrap().collect::<Vec<_>>()
+        );
+        m.recover(&Recovery::Forward(good)).unwrap();
+        assert_eq!(fs::read_dir(root.join("new")).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_old_message_left_in_tmp_by_a_crash_is_published_by_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Maildir::open(dir.path()).unwrap();
+        // Dated 2001: its file in tmp/ has that mtime.
+        m.deliver(&meta("INBOX", Flags::default()), &mut &b"x\n"[..])
+            .unwrap();
+        let intent = m.prepare().unwrap().unwrap();
+        drop(m); // crash before commit
+        let mut m = Maildir::open(dir.path()).unwrap();
+        m.recover(&intent).unwrap();
+        assert_eq!(fs::read_dir(dir.path().join("new")).unwrap().count(), 1);
     }
 
     #[test]

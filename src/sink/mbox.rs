@@ -1,7 +1,9 @@
 //! mbox delivery in the mboxrd dialect (RFC 4155 and the mboxrd convention): a `From `
 //! separator line with the envelope sender and date, every line matching `^>*From ` quoted
 //! with one more `>`, a newline added if the message lacks a final one, and exactly one blank
-//! line after each message.
+//! line after each message. The quoting is done as the message streams through (see
+//! [`Quoter`]): no line is held whole, so a message that is one line of 100 MB costs no more
+//! memory than any other.
 //!
 //! The file is shared with MUAs and MDAs, so a batch holds both kinds of lock they use: a
 //! `FILE.lock` dotlock (broken when its owner is dead, or when older than
@@ -51,10 +53,12 @@ pub struct Mbox {
 
 /// Bytes read from a message body at once.
 const READ: usize = 64 * 1024;
+/// The most of a message's header read before its `From ` line is written (for its
+/// Return-Path); the rest of a longer header is copied on like the body.
+const HEADER_MAX: usize = 64 * 1024;
 
-/// A line reader over each message's body with one buffer for all of them, so that no
-/// message pays for allocating and zeroing its own; lines are found with `memchr` and copied
-/// once, from this buffer to the write buffer.
+/// A reader over each message's body with one buffer for all of them, so that no message
+/// pays for allocating and zeroing its own.
 struct Lines {
     buf: Vec<u8>,
     pos: usize,
@@ -68,39 +72,131 @@ impl Lines {
         self.end = 0;
     }
 
-    /// Append the next line of `src` (up to and including its LF, or to the end of the body)
-    /// to `out`; how many bytes that was, 0 at the end.
-    fn read_line(&mut self, src: &mut dyn Read, out: &mut Vec<u8>) -> std::io::Result<usize> {
-        let start = out.len();
-        loop {
-            if self.pos == self.end {
-                if self.buf.len() < READ {
-                    self.buf.resize(READ, 0);
-                }
-                self.pos = 0;
-                self.end = loop {
-                    match src.read(&mut self.buf) {
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        other => break other?,
-                    }
-                };
-                if self.end == 0 {
-                    return Ok(out.len() - start);
-                }
+    /// The bytes of `src` buffered and not yet taken, after a fresh read if there were none;
+    /// empty at the end.
+    fn fill(&mut self, src: &mut dyn Read) -> std::io::Result<&[u8]> {
+        if self.pos == self.end {
+            if self.buf.len() < READ {
+                self.buf.resize(READ, 0);
             }
-            let avail = &self.buf[self.pos..self.end];
-            match memchr::memchr(b'\n', avail) {
-                Some(i) => {
-                    out.extend_from_slice(&avail[..=i]);
-                    self.pos += i + 1;
-                    return Ok(out.len() - start);
+            self.pos = 0;
+            self.end = loop {
+                match src.read(&mut self.buf) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    other => break other?,
                 }
-                None => {
-                    out.extend_from_slice(avail);
-                    self.pos = self.end;
-                }
+            };
+        }
+        Ok(&self.buf[self.pos..self.end])
+    }
+
+    /// Take the next bytes of `src` (see [`Lines::fill`]); empty at the end.
+    fn chunk(&mut self, src: &mut dyn Read) -> std::io::Result<&[u8]> {
+        self.fill(src)?;
+        let start = std::mem::replace(&mut self.pos, self.end);
+        Ok(&self.buf[start..self.end])
+    }
+
+    /// Append the next line of `src` (up to and including its LF, or to the end of the body),
+    /// but no more than `max` bytes of it, to `out`; how many bytes that was, 0 at the end.
+    fn read_line(
+        &mut self,
+        src: &mut dyn Read,
+        out: &mut Vec<u8>,
+        max: usize,
+    ) -> std::io::Result<usize> {
+        let start = out.len();
+        while out.len() - start < max {
+            let room = max - (out.len() - start);
+            let avail = self.fill(src)?;
+            if avail.is_empty() {
+                break;
+            }
+            let avail = &avail[..avail.len().min(room)];
+            let (take, done) = match memchr::memchr(b'\n', avail) {
+                Some(i) => (i + 1, true),
+                None => (avail.len(), false),
+            };
+            out.extend_from_slice(&avail[..take]);
+            self.pos += take;
+            if done {
+                break;
             }
         }
+        Ok(out.len() - start)
+    }
+}
+
+/// mboxrd quoting as a stream: every line matching `^>*From ` gets one more `>`, whatever
+/// the line's length and however the message arrives in pieces, with no line held whole.
+///
+/// Only the start of a line decides, and a `>` added anywhere among a line's leading `>`s
+/// is the same as one added in front: so the leading `>`s are copied as they come, and only
+/// what follows them is held back while it could still become `From ` (at most four bytes).
+struct Quoter {
+    /// At the start of a line, or among its leading `>`s: not yet known whether it is quoted.
+    deciding: bool,
+    /// What follows the leading `>`s so far, while it is a proper prefix of `From `.
+    held: [u8; 5],
+    held_len: usize,
+    /// The last byte taken.
+    last: u8,
+}
+
+impl Quoter {
+    /// A quoter at the start of a line.
+    fn new() -> Quoter {
+        Quoter {
+            deciding: true,
+            held: [0; 5],
+            held_len: 0,
+            last: b'\n',
+        }
+    }
+
+    /// Quote `data`, the next piece of the message, into `out`.
+    fn push(&mut self, mut data: &[u8], out: &mut Vec<u8>) {
+        while let Some((&b, rest)) = data.split_first() {
+            if !self.deciding {
+                match memchr::memchr(b'\n', data) {
+                    Some(i) => {
+                        out.extend_from_slice(&data[..=i]);
+                        data = &data[i + 1..];
+                        self.deciding = true;
+                        self.last = b'\n';
+                    }
+                    None => {
+                        out.extend_from_slice(data);
+                        self.last = data[data.len() - 1];
+                        data = &[];
+                    }
+                }
+                continue;
+            }
+            data = rest;
+            self.last = b;
+            if self.held_len == 0 && b == b'>' {
+                out.push(b);
+                continue;
+            }
+            self.held[self.held_len] = b;
+            self.held_len += 1;
+            let held = &self.held[..self.held_len];
+            if held == b"From " {
+                out.push(b'>');
+            } else if b"From ".starts_with(held) {
+                continue;
+            }
+            out.extend_from_slice(held);
+            self.held_len = 0;
+            self.deciding = b == b'\n';
+        }
+    }
+
+    /// The end of the message: what is held back is not `From `, and is written as it is.
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.held[..self.held_len]);
+        self.held_len = 0;
     }
 }
 
@@ -371,12 +467,6 @@ fn from_date(secs: Option<i64>) -> String {
     when.format("%a %b %e %H:%M:%S %Y").to_string()
 }
 
-/// Whether `line` must be quoted: `^>*From `.
-fn needs_quote(line: &[u8]) -> bool {
-    let rest = &line[line.iter().take_while(|&&b| b == b'>').count()..];
-    rest.starts_with(b"From ")
-}
-
 impl Mbox {
     /// An mbox at `path` (created on first delivery if missing).
     pub fn open(path: &Path) -> Result<Mbox> {
@@ -462,44 +552,16 @@ impl Mbox {
         Ok(())
     }
 
-    /// Copy the rest of a message line by line, quoting `^>*From ` lines; `at_line_start`
-    /// tells whether the first byte starts a line, `last` is left as the last byte copied.
-    fn copy_lines(
-        &mut self,
-        body: &mut dyn Read,
-        mut at_line_start: bool,
-        last: &mut u8,
-    ) -> Result<()> {
-        loop {
-            let start = self.buf.len();
-            let n = self
-                .lines
-                .read_line(body, &mut self.buf)
-                .map_err(|e| Error::network("receiving a message", e))?;
-            if n == 0 {
-                return Ok(());
-            }
-            if at_line_start && needs_quote(&self.buf[start..]) {
-                self.buf.insert(start, b'>');
-            }
-            *last = self.buf[self.buf.len() - 1];
-            at_line_start = *last == b'\n';
-            if self.buf.len() >= BUFFER {
-                self.flush_buf()?;
-            }
-        }
-    }
-
     fn write_message(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<()> {
         self.lines.reset();
         // Read the header (up to 64 KB) first, for the Return-Path of the From line.
         let mut header = Vec::new();
         let mut more = true;
-        while header.len() < 64 * 1024 {
+        while header.len() < HEADER_MAX {
             let start = header.len();
             let n = self
                 .lines
-                .read_line(body, &mut header)
+                .read_line(body, &mut header, HEADER_MAX - start)
                 .map_err(|e| Error::network("receiving a message", e))?;
             if n == 0 {
                 more = false;
@@ -519,19 +581,22 @@ impl Mbox {
         }
         self.buf.extend_from_slice(from_line.as_bytes());
         self.buf.push(b'\n');
-        let mut last = b'\n';
-        for line in header.split_inclusive(|&b| b == b'\n') {
-            if needs_quote(line) {
-                self.buf.push(b'>');
+        let mut quoter = Quoter::new();
+        quoter.push(&header, &mut self.buf);
+        // The body follows; a header cut off at 64 KB continues where it was cut.
+        while more {
+            let chunk = self
+                .lines
+                .chunk(body)
+                .map_err(|e| Error::network("receiving a message", e))?;
+            more = !chunk.is_empty();
+            quoter.push(chunk, &mut self.buf);
+            if self.buf.len() >= BUFFER {
+                self.flush_buf()?;
             }
-            self.buf.extend_from_slice(line);
-            last = *line.last().expect("non-empty");
         }
-        // The body follows; a header cut off at 64 KB continues mid-line.
-        if more {
-            self.copy_lines(body, last == b'\n', &mut last)?;
-        }
-        if last != b'\n' {
+        quoter.finish(&mut self.buf);
+        if quoter.last != b'\n' {
             self.buf.push(b'\n');
         }
         self.buf.push(b'\n');
@@ -707,16 +772,42 @@ mod tests {
     }
 
     #[test]
-    fn quoting_does_not_depend_on_how_the_body_arrives() {
-        struct Trickle<'a>(&'a [u8], usize);
-        impl Read for Trickle<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                let n = self.1.min(self.0.len()).min(buf.len());
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
+    fn lines_longer_than_any_buffer_are_quoted_by_their_start_alone() {
+        let gts = ">".repeat(300_000);
+        let ys = "y".repeat(300_000);
+        let long_header = format!("X-Long: {}", "a".repeat(100_000));
+        let msg = format!("{long_header}\n>From h\n\n{gts}From x\n{ys}From z\nFrom");
+        for step in [7, 4096, 1 << 20] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("box");
+            let mut m = Mbox::open(&path).unwrap();
+            m.begin().unwrap();
+            m.deliver(&meta(), &mut Trickle(msg.as_bytes(), step))
+                .unwrap();
+            m.prepare().unwrap();
+            m.commit().unwrap();
+            let text = fs::read_to_string(&path).unwrap();
+            let want = format!(
+                "From MAILER-DAEMON Thu Jan  1 00:00:00 1970\n{long_header}\n>>From h\n\n\
+                 >{gts}From x\n{ys}From z\nFrom\n\n"
+            );
+            assert!(text == want, "step {step}");
         }
+    }
+
+    /// A body that arrives `.1` bytes at a time.
+    struct Trickle<'a>(&'a [u8], usize);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(self.0.len()).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn quoting_does_not_depend_on_how_the_body_arrives() {
         let long = "x".repeat(200_000);
         let msg =
             format!("Subject: s\n\nFrom a\n>From b\n>>From c\nFro\n{long}\nFrom d\n.From e\nFrom ");

@@ -7,8 +7,11 @@
 //! - `MAIL FROM:<Return-Path>` (the empty `<>` for a message without a usable one), with
 //!   `BODY=8BITMIME` and `SIZE=` when the server offers them (RFC 6152, RFC 1870);
 //! - `RCPT TO:<deliver-to>`;
-//! - `DATA`, then the message streamed as it arrives (CRLF line ends, a leading dot doubled,
-//!   RFC 5321 section 4.5.2; a line end added after a last line without one), then `.`.
+//! - `DATA`, then the message streamed as it arrives (CRLF line ends, a bare CR taken for
+//!   one, a leading dot doubled, RFC 5321 section 4.5.2; a line end added after a last line
+//!   without one), then `.`.
+//!   Nothing is read a line at a time: a message that is one line of 100 MB is sent in
+//!   pieces like any other.
 //!
 //! With PIPELINING (RFC 2920) the three commands go in one write. The message counts as
 //! delivered only on a 250 to the end of its data (for LMTP, the reply for our one
@@ -24,7 +27,9 @@
 //! journal record repeats that one message next run ([`Sink::unbatched`]).
 //!
 //! There is no TLS or authentication here: this is for a server on the same machine or a
-//! trusted network (`lmtp:/run/dovecot/lmtp`, `smtp:localhost:25`).
+//! trusted network (`lmtp:/run/dovecot/lmtp`, `smtp:localhost:25`). Still, the server's
+//! replies are bounded: a line of at most [`MAX_LINE`] bytes, a reply of at most
+//! [`MAX_REPLY_LINES`] lines; more is a protocol error (exit 76) naming the server.
 
 use super::{label, return_path, Meta, Sink};
 use crate::error::{Class, Error, Result};
@@ -36,6 +41,12 @@ use std::time::Duration;
 
 /// The longest reply line accepted.
 const MAX_LINE: usize = 4096;
+/// The most lines of one reply accepted: an EHLO reply lists a few dozen extensions, and a
+/// server that sends `250-` lines without end is not a server to deliver to.
+const MAX_REPLY_LINES: usize = 1000;
+/// The most of a message's header read before the transaction starts (for its Return-Path);
+/// the rest of a longer header is streamed on like the body.
+const HEADER_MAX: usize = 64 << 10;
 /// Message bytes queued before a write.
 const CHUNK: usize = 64 << 10;
 
@@ -133,16 +144,27 @@ pub fn valid_recipient(address: &str) -> bool {
 
 /// Copy a message into DATA form: CRLF line ends, leading dots doubled; `at_line_start` and
 /// `last` carry the state from one piece to the next.
+///
+/// A bare CR (one not followed by LF) ends a line too, as CRLF, as Postfix reads it: passed
+/// on bare, `<CR>.<CR><LF>` would end the data early at a server that takes a bare CR for a
+/// line end, and whatever followed would be read as commands.
 fn stuff(data: &[u8], out: &mut Vec<u8>, at_line_start: &mut bool, last: &mut u8) {
     for &b in data {
-        if *at_line_start && b == b'.' {
-            out.push(b'.');
+        match b {
+            // The CR before it has ended the line already.
+            b'\n' if *last == b'\r' => {}
+            b'\r' | b'\n' => {
+                out.extend_from_slice(b"\r\n");
+                *at_line_start = true;
+            }
+            _ => {
+                if *at_line_start && b == b'.' {
+                    out.push(b'.');
+                }
+                out.push(b);
+                *at_line_start = false;
+            }
         }
-        if b == b'\n' && *last != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        *at_line_start = b == b'\n';
         *last = b;
     }
 }
@@ -183,6 +205,12 @@ impl Smtp {
                 )));
             };
             let more = line.get(3) == Some(&b'-');
+            if more && text.len() + 1 >= MAX_REPLY_LINES {
+                return Err(Error::protocol(format!(
+                    "{} sent a reply of more than {MAX_REPLY_LINES} lines",
+                    conn.peer()
+                )));
+            }
             text.push(String::from_utf8_lossy(line.get(4..).unwrap_or_default()).into_owned());
             if !more {
                 return Ok(Reply {
@@ -277,9 +305,12 @@ impl Smtp {
     fn transaction(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<()> {
         let mut reader = BufReader::with_capacity(64 << 10, body);
         let mut header = Vec::new();
-        while header.len() < 64 << 10 {
+        while header.len() < HEADER_MAX {
             let start = header.len();
-            let n = reader
+            // No line is read whole: a header line longer than the rest of HEADER_MAX is cut
+            // there, and the rest of it streamed on with the body.
+            let n = (&mut reader)
+                .take((HEADER_MAX - start) as u64)
                 .read_until(b'\n', &mut header)
                 .map_err(|e| Error::network("receiving a message", e))?;
             if n == 0 || header[start..] == *b"\n" {
@@ -366,7 +397,7 @@ impl Smtp {
     fn data(&mut self, header: &[u8], rest: &mut dyn Read) -> Result<()> {
         let s = self.session.as_mut().expect("open");
         let mut out = Vec::with_capacity(CHUNK + CHUNK / 8);
-        let (mut at_line_start, mut last) = (true, b'\n');
+        let (mut at_line_start, mut last) = (true, 0);
         stuff(header, &mut out, &mut at_line_start, &mut last);
         let mut buf = vec![0u8; CHUNK];
         loop {
@@ -383,7 +414,7 @@ impl Smtp {
                 out.clear();
             }
         }
-        if last != b'\n' {
+        if !at_line_start {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b".\r\n");
@@ -461,7 +492,7 @@ mod tests {
 
     fn stuffed(pieces: &[&[u8]]) -> Vec<u8> {
         let mut out = Vec::new();
-        let (mut at, mut last) = (true, b'\n');
+        let (mut at, mut last) = (true, 0);
         for p in pieces {
             stuff(p, &mut out, &mut at, &mut last);
         }
@@ -475,6 +506,14 @@ mod tests {
             b"..a\r\n...b\r\nc.\r\n..d\r\n"
         );
         assert_eq!(stuffed(&[b"x\n", b".\n"]), b"x\r\n..\r\n");
+    }
+
+    #[test]
+    fn a_bare_cr_ends_a_line_and_cannot_end_the_data() {
+        // CR . CR LF: a bare CR, then a line holding a dot, doubled.
+        assert_eq!(stuffed(&[b"a\r.\r\nb\n"]), b"a\r\n..\r\nb\r\n");
+        assert_eq!(stuffed(&[b"a\r", b".", b"\r", b"\n"]), b"a\r\n..\r\n");
+        assert_eq!(stuffed(&[b"a\r\r\nb"]), b"a\r\n\r\nb");
     }
 
     #[test]

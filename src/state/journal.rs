@@ -11,6 +11,7 @@ use hashbrown::HashTable;
 use std::fs::{self, File, OpenOptions};
 use std::hash::BuildHasher;
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 const HEADER: &str = "mailfetch-state 1";
@@ -299,8 +300,7 @@ impl State {
     /// crash leaves it at most as long as the journal), and a journal shorter than that has
     /// lost records that no checksum can miss: the mail they recorded would be fetched again.
     pub fn open(dir: &Path, account: &str, reset: bool) -> Result<State> {
-        fs::create_dir_all(dir)
-            .map_err(|e| Error::local(format!("cannot create state dir {}", dir.display()), e))?;
+        super::private::ensure_dir(dir)?;
         let path = Self::path_for(dir, account);
         if reset && path.exists() {
             let aside = path.with_extension("state.old");
@@ -308,14 +308,20 @@ impl State {
                 .map_err(|e| Error::local(format!("cannot move {} aside", path.display()), e))?;
         }
         let size_path = path.with_extension("state.size");
-        let size = OpenOptions::new()
+        let size = super::private::open(
+            &size_path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+            "state size file",
+        )?;
+        let existing = OpenOptions::new()
             .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&size_path)
-            .map_err(|e| Error::local(format!("cannot open {}", size_path.display()), e))?;
-        let (mailboxes, records, recovery) = match File::open(&path) {
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path);
+        let (mailboxes, records, recovery) = match existing {
             Ok(f) => {
                 let len = f.metadata().map(|m| m.len()).unwrap_or(0);
                 match recorded_size(&size) {
@@ -338,12 +344,7 @@ impl State {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (HashMap::new(), 0, None),
-            Err(e) => {
-                return Err(Error::local(
-                    format!("cannot read state {}", path.display()),
-                    e,
-                ))
-            }
+            Err(e) => return Err(super::private::refused(&path, "state file", e)),
         };
         let mut state = State {
             file: open_append(&path)?,
@@ -585,7 +586,7 @@ impl State {
     fn rewrite(&mut self) -> Result<()> {
         let tmp = self.path.with_extension("state.tmp");
         let err = |e| Error::local(format!("cannot write state {}", tmp.display()), e);
-        let mut out = std::io::BufWriter::new(File::create(&tmp).map_err(err)?);
+        let mut out = std::io::BufWriter::new(super::private::create(&tmp, "state file")?);
         let mut n = 1;
         out.write_all(line(HEADER).as_bytes()).map_err(err)?;
         let mut names: Vec<_> = self.mailboxes.keys().cloned().collect();
@@ -652,11 +653,11 @@ fn recorded_size(size: &File) -> Option<u64> {
 }
 
 fn open_append(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::local(format!("cannot open state {}", path.display()), e))
+    super::private::open(
+        path,
+        OpenOptions::new().create(true).append(true),
+        "state file",
+    )
 }
 
 /// fsync a directory, so that a rename or a new file in it survives a power loss.

@@ -3,7 +3,8 @@
 //!
 //! An `flock` on `<state-dir>/<account>.lock`: the kernel drops it when the process dies, even
 //! by kill -9, so there are no stale locks to break. The holder writes its pid into the file,
-//! for the message the second run prints.
+//! for the message the second run prints. The file is opened as every state file is (see
+//! `state::private`): never through a link, created 0600.
 
 use crate::error::{Class, Error, Result};
 use std::fs::{File, OpenOptions};
@@ -20,14 +21,17 @@ pub struct AccountLock {
 impl AccountLock {
     /// Take the lock for `account`, waiting up to `wait` for another run to finish.
     pub fn acquire(dir: &Path, account: &str, wait: Duration) -> Result<AccountLock> {
+        super::private::ensure_dir(dir)?;
         let path = dir.join(format!("{account}.lock"));
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::local(format!("cannot open lock file {}", path.display()), e))?;
+        let mut file = super::private::open(
+            &path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+            "lock file",
+        )?;
         let deadline = Instant::now() + wait;
         loop {
             // SAFETY: flock on a descriptor we own; no memory is passed.

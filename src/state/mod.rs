@@ -45,6 +45,9 @@
 //! fsync'd, renamed over the old one, directory fsync'd). A load of 100,000 IDs parses about
 //! 5 MB of lines into a hash set.
 //!
+//! The directory and its files must be private to the user: see `state::private` for what is
+//! refused and why.
+//!
 //! # When a mailbox's UIDVALIDITY changes
 //!
 //! The server has renumbered the mailbox, so its recorded IDs are meaningless, but it usually
@@ -96,6 +99,7 @@
 
 mod journal;
 mod lock;
+mod private;
 
 pub use journal::{sync_dir, Delivered, Kind, Recovery, State};
 pub use lock::AccountLock;
