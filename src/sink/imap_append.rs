@@ -143,6 +143,8 @@ pub struct ImapAppend {
     /// Text digests of folder messages, by UID, as they were computed.
     digests: HashMap<u32, String>,
     refused: Vec<(usize, Error)>,
+    /// The folder's UIDNEXT before the batch was appended (see [`ImapAppend::read_back`]).
+    next: Option<u32>,
     recovered: Option<Recovered>,
     present: usize,
     notices: Vec<String>,
@@ -202,6 +204,7 @@ impl ImapAppend {
             without_id: None,
             digests: HashMap::new(),
             refused: Vec::new(),
+            next: None,
             recovered: None,
             present: 0,
             notices: Vec::new(),
@@ -365,6 +368,95 @@ impl ImapAppend {
             .map(|f| f.uid))
     }
 
+    /// Make sure the folder holds the messages `appended` (batch indices) that the server
+    /// said it stored without naming their UIDs (no UIDPLUS): look among the messages it
+    /// gained since the UIDNEXT before the APPEND, by Message-ID (whatever their size: GNU
+    /// Mailutils rewrites stored headers), else by text digest, else, for messages without
+    /// a Message-ID, by position when exactly as many such messages came in. One that is not
+    /// there is refused (temporary): not recorded, so never deleted at the source, and
+    /// looked for again next run. An OK alone is not trusted with the source's copy.
+    fn read_back(&mut self, appended: &[usize]) -> Result<()> {
+        let Some(next) = self.next.filter(|_| !appended.is_empty()) else {
+            return Ok(());
+        };
+        let found: Vec<Found> = self
+            .dest()?
+            .since(next)?
+            .into_iter()
+            .filter(|f| !self.claimed.contains(&f.uid))
+            .collect();
+        let mut taken: HashSet<u32> = HashSet::new();
+        let mut missing = Vec::new();
+        for &i in appended {
+            let hit = match &self.batch[i].key {
+                Key::Id(size, id) => found
+                    .iter()
+                    .filter(|f| !taken.contains(&f.uid) && f.message_id.as_ref() == Some(id))
+                    .min_by_key(|f| f.size != *size)
+                    .map(|f| f.uid),
+                Key::Text(..) => None,
+            };
+            match hit {
+                Some(uid) => {
+                    taken.insert(uid);
+                }
+                None => missing.push(i),
+            }
+        }
+        let texts: Vec<usize> = missing
+            .iter()
+            .copied()
+            .filter(|&i| matches!(self.batch[i].key, Key::Text(..)))
+            .collect();
+        if !texts.is_empty() {
+            let without: Vec<Found> = found
+                .iter()
+                .filter(|f| f.message_id.is_none() && !taken.contains(&f.uid))
+                .cloned()
+                .collect();
+            let digests = self.dest()?.digests(&without)?;
+            let mut left: Vec<usize> = Vec::new();
+            for &i in &texts {
+                let Key::Text(size, digest) = &self.batch[i].key else {
+                    continue;
+                };
+                match without.iter().find(|f| {
+                    !taken.contains(&f.uid)
+                        && f.size == *size
+                        && digests.get(&f.uid) == Some(digest)
+                }) {
+                    Some(f) => {
+                        taken.insert(f.uid);
+                    }
+                    None => left.push(i),
+                }
+            }
+            let rest: Vec<&Found> = without.iter().filter(|f| !taken.contains(&f.uid)).collect();
+            // UIDs are given in the order of the APPENDs: by position, when the counts agree.
+            if !left.is_empty() && rest.len() == left.len() {
+                taken.extend(rest.iter().map(|f| f.uid));
+                left.clear();
+            }
+            missing.retain(|i| !texts.contains(i) || left.contains(i));
+        }
+        self.claimed.extend(taken);
+        let peer = self.dest()?.peer().to_string();
+        for i in missing {
+            let e = Error::refused(
+                Class::Temporary,
+                format!(
+                    "{} answered OK to storing {} but it is not in {}: it stays at the \
+                     source and is looked for again next run",
+                    peer,
+                    self.batch[i].label,
+                    self.name()
+                ),
+            );
+            self.refused.push((i, e));
+        }
+        Ok(())
+    }
+
     /// Forget the batch.
     fn clear(&mut self) {
         self.batch.clear();
@@ -409,17 +501,20 @@ impl ImapAppend {
         let mut taken = HashSet::new();
         let mut ids = Vec::new();
         for (id, key) in &wanted {
-            let hit = found.iter().find(|f| {
-                !taken.contains(&f.uid)
-                    && match key {
-                        Key::Id(size, mid) => {
-                            f.size == *size && f.message_id.as_deref() == Some(mid.as_str())
+            // What came in since that UIDNEXT is what the batch stored: a Message-ID is
+            // enough there, whatever the size (a server may rewrite stored headers).
+            let hit = found
+                .iter()
+                .filter(|f| {
+                    !taken.contains(&f.uid)
+                        && match key {
+                            Key::Id(_, mid) => f.message_id.as_deref() == Some(mid.as_str()),
+                            Key::Text(size, digest) => {
+                                f.size == *size && digests.get(&f.uid) == Some(digest)
+                            }
                         }
-                        Key::Text(size, digest) => {
-                            f.size == *size && digests.get(&f.uid) == Some(digest)
-                        }
-                    }
-            });
+                })
+                .min_by_key(|f| !matches!(key, Key::Id(size, _) if f.size == *size));
             if let Some(f) = hit {
                 taken.insert(f.uid);
                 ids.push(id.clone());
@@ -502,6 +597,7 @@ impl Sink for ImapAppend {
             return Ok(None);
         }
         let (validity, next) = self.dest()?.status()?;
+        self.next = Some(next);
         let mut intent = format!(
             "{INTENT}\n{}\n{validity} {next}\n{}\n{}",
             esc(&self.name()),
@@ -561,11 +657,13 @@ impl Sink for ImapAppend {
         };
         let result = self.dest()?.append(&outgoing, &mut text);
         self.spool = Some(spool);
+        let mut unconfirmed = Vec::new();
         for (stored, &i) in result?.into_iter().zip(&to_append) {
             match stored {
-                Stored::Appended(uid) => {
-                    self.claimed.extend(uid);
+                Stored::Appended(Some(uid)) => {
+                    self.claimed.insert(uid);
                 }
+                Stored::Appended(None) => unconfirmed.push(i),
                 Stored::Refused(why) => {
                     let e = Error::refused(
                         Class::LocalIo,
@@ -579,6 +677,7 @@ impl Sink for ImapAppend {
                 }
             }
         }
+        self.read_back(&unconfirmed)?;
         Ok(None)
     }
 
