@@ -9,10 +9,17 @@ use mailfetch::imap::utf7;
 fuzz_target!(|input: (&str, &str)| {
     let (name, wire) = input;
     let encoded = utf7::encode(name);
-    assert!(encoded.bytes().all(|b| (0x20..=0x7e).contains(&b)), "{encoded:?}");
+    assert!(
+        encoded.bytes().all(|b| (0x20..=0x7e).contains(&b)),
+        "{encoded:?}"
+    );
     assert_eq!(utf7::decode(&encoded).as_deref(), Some(name), "{encoded:?}");
     if let Some(decoded) = utf7::decode(wire) {
         let again = utf7::encode(&decoded);
-        assert_eq!(utf7::decode(&again).as_deref(), Some(decoded.as_str()), "{wire:?}");
+        assert_eq!(
+            utf7::decode(&again).as_deref(),
+            Some(decoded.as_str()),
+            "{wire:?}"
+        );
     }
 });

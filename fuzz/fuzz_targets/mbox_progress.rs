@@ -86,12 +86,11 @@ fuzz_target!(|data: &[u8]| {
     // `From ` line at a line start (another program's first message), or is empty.
     let kept = &before[len + cut..];
     if cut > 0 && !kept.is_empty() {
-        // The offset as the recovery reads it: digits up to a space; the From line after
-        // it may be any bytes.
-        let offset = progress
-            .strip_prefix(b"mailfetch-mbox-progress ")
-            .and_then(|p| p.split(|&b| b == b' ').next())
-            .and_then(|o| std::str::from_utf8(o).ok()?.parse::<u64>().ok());
+        let offset = std::str::from_utf8(progress)
+            .ok()
+            .and_then(|p| p.strip_prefix("mailfetch-mbox-progress "))
+            .and_then(|p| p.split(' ').next())
+            .and_then(|o| o.parse::<u64>().ok());
         let at_offset = offset == Some((len + cut) as u64);
         let at_from = kept.starts_with(b"From ") && before[len + cut - 1] == b'\n';
         assert!(at_offset || at_from, "kept {kept:?} after cutting {cut}");

@@ -38,7 +38,11 @@ fuzz_target!(|data: &[u8]| {
     let capacity = usize::from(cap % 32) + 1;
     let chunk = usize::from(chunk % 16) + 1;
     // Either unlimited, or a limit the input may exceed.
-    let limit = if limit < 128 { u64::MAX } else { u64::from(limit) };
+    let limit = if limit < 128 {
+        u64::MAX
+    } else {
+        u64::from(limit)
+    };
     let mut inner = BufReader::with_capacity(capacity, wire);
     let mut got = Vec::new();
     let result = {
