@@ -552,6 +552,16 @@ pub fn watch(s: &Server, proto: Proto, tls: Tls, bound: Duration) -> Verdict {
     v
 }
 
+/// `mailfetch check` logs in and exits 0 (the gate of a protocol's other lines).
+pub fn login(s: &Server, proto: Proto, tls: Tls) -> Verdict {
+    let mut v = Verdict::default();
+    let user = s.new_user();
+    let c = Client::new(&account(s, "a", proto, tls, &user, "maildir:{dir}/M", ""));
+    let exit = check::run(c.command(&["check", "a"]), Some(RUN_LIMIT));
+    v.ran("check", &exit);
+    v
+}
+
 /// POP3 with `auth = "auto"`: `check` logs in and exits 0.
 pub fn pop3_auth_auto(s: &Server, tls: Tls) -> Verdict {
     let mut v = Verdict::default();

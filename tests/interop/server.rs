@@ -34,9 +34,7 @@ pub const FAMILIES: &[Family] = &[
         server: "mailutils-3.15",
         imap: true,
         pop3_stls: true,
-        // pop3d greets with an APOP time stamp; `auto` picks APOP, which fails without an
-        // APOP database (see the `pop3 auth=auto` scenario).
-        pop3_auth: "user",
+        pop3_auth: "auto",
         // imap4d keeps its UID bookkeeping and \Seen state in the spool's headers.
         rewritten_headers: &["X-IMAPbase", "X-UID", "X-UIDL", "Status", "X-Status"],
     },
