@@ -11,7 +11,8 @@ expected bytes never come from mailfetch's code.
       OUTDIR/UID.flags for every message of FOLDER.
   mailtool.py imap-count HOST PORT CA USER PASS FOLDER...   STATUS MESSAGES, one per line
   mailtool.py pop3-dump HOST PORT CA USER PASS OUTDIR
-      POP3S: write OUTDIR/N (RETR, dot-unstuffed, CRLF -> LF) and OUTDIR/N.uidl.
+      POP3S: write OUTDIR/N (RETR, dot-unstuffed, CRLF -> LF) and OUTDIR/N.uidl;
+      in UTF8 mode (RFC 6856) where the server offers it.
   mailtool.py pop3-count HOST PORT CA USER PASS          STAT's message count
 
 Everything goes over implicit TLS, verified against CA.  Exit status 0 on success;
@@ -107,6 +108,15 @@ def imap_count(host, port, ca, user, pw, folders):
 
 def pop3(host, port, ca, user, pw):
     p = poplib.POP3_SSL(host, int(port), context=ctx(ca), timeout=60)
+    # RFC 6856: where the server offers UTF8, ask for the messages as stored (Courier
+    # otherwise wraps a message with UTF-8 headers in a new multipart/mixed, with a
+    # different boundary on every RETR).
+    try:
+        utf8 = "UTF8" in p.capa()
+    except poplib.error_proto:
+        utf8 = False
+    if utf8:
+        p.utf8()
     p.user(user)
     p.pass_(pw)
     return p

@@ -41,7 +41,28 @@ const KNOWN_OPEN: &[(&str, &str, &str)] = &[
         "imap implicit login",
         "imap4d ends its tagged LOGIN OK with a bare LF; the login waits for CRLF until the timeout",
     ),
+    (
+        "courier",
+        "pop3 implicit maildir",
+        COURIER_POP3_UTF8,
+    ),
+    (
+        "courier",
+        "pop3 starttls maildir",
+        COURIER_POP3_UTF8,
+    ),
+    ("courier", "pop3 implicit mbox", COURIER_POP3_UTF8),
+    (
+        "courier",
+        "imap implicit kill-9 migration pop3->imap",
+        "mailfetch APPENDs to dest/INBOX while it has it EXAMINEd; Courier refuses: \
+         'Current box is selected READ-ONLY'",
+    ),
 ];
+
+const COURIER_POP3_UTF8: &str = "pop3d offers UTF8 (RFC 6856), mailfetch does not enable it: the \
+     UTF-8-header message comes wrapped in a 'Mail Delivery Subsystem' multipart/mixed with a new \
+     boundary on every RETR";
 
 /// How hard to push.
 struct Ctx {

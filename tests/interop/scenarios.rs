@@ -40,12 +40,64 @@ impl Verdict {
         }
         self.tally.add(t);
     }
+    /// [`Verdict::add`] of the tally, and where the first message that matches no expected
+    /// one differs from the expected message with its Message-ID.
+    fn add_diff(&mut self, when: &str, expected: &[Vec<u8>], got: &[Vec<u8>], t: Tally) {
+        self.add(when, t);
+        if t.partial > 0 {
+            if let Some(d) = first_difference(expected, got) {
+                self.problems.push(format!("{when}: {d}"));
+            }
+        }
+    }
     /// A mailfetch run that must exit 0.
     fn ran(&mut self, what: &str, exit: &check::Exit) -> bool {
         let fine = exit.code == Some(0);
         self.expect(fine, || format!("{what}: {}", one_line(&exit.describe())));
         fine
     }
+}
+
+/// The Message-ID header's value of `m`.
+fn message_id(m: &[u8]) -> Option<&[u8]> {
+    m.split(|&b| b == b'\n')
+        .take_while(|l| !l.is_empty())
+        .find(|l| l.len() > 11 && l[..11].eq_ignore_ascii_case(b"message-id:"))
+        .map(|l| l[11..].trim_ascii())
+}
+
+/// For the first message of `got` that is none of `expected`: its Message-ID and the first
+/// line where it differs from the expected message with the same Message-ID.
+pub fn first_difference(expected: &[Vec<u8>], got: &[Vec<u8>]) -> Option<String> {
+    let m = got.iter().find(|m| !expected.contains(m))?;
+    let id = message_id(m);
+    let show = |l: Option<&[u8]>| match l {
+        Some(l) => format!("{:?}", String::from_utf8_lossy(&l[..l.len().min(80)])),
+        None => "(end)".into(),
+    };
+    let idtext = id.map(|i| String::from_utf8_lossy(i).into_owned()).unwrap_or_else(|| "(no Message-ID)".into());
+    // the expected message with this Message-ID, else the undelivered one most like it
+    let common = |e: &Vec<u8>| e.iter().zip(m.iter()).take_while(|(a, b)| a == b).count();
+    let Some(want) = expected
+        .iter()
+        .find(|e| id.is_some() && message_id(e) == id)
+        .or_else(|| expected.iter().filter(|e| !got.contains(e)).max_by_key(|e| common(e)))
+    else {
+        return Some(format!("{idtext}: stored, but the server serves no such message"));
+    };
+    let (a, b): (Vec<&[u8]>, Vec<&[u8]>) = (
+        want.split(|&b| b == b'\n').collect(),
+        m.split(|&b| b == b'\n').collect(),
+    );
+    let n = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i)).unwrap_or(0);
+    Some(format!(
+        "{idtext}: line {} served {} stored {} (sizes {} / {})",
+        n + 1,
+        show(a.get(n).copied()),
+        show(b.get(n).copied()),
+        want.len(),
+        m.len()
+    ))
 }
 
 /// The first line that says something, cut to a readable length.
@@ -185,7 +237,7 @@ pub fn pull_twice_then_new(s: &Server, proto: Proto, tls: Tls, mbox: bool) -> Ve
         return v;
     }
     let first = local(s, &c, mbox);
-    v.add("first pull", tally(&expected, &first, &expected, true, false));
+    v.add_diff("first pull", &expected, &first, tally(&expected, &first, &expected, true, false));
     v.ran("second pull", &pull(&c, &[]));
     let second = local(s, &c, mbox);
     v.expect(second.len() == first.len(), || {
@@ -196,7 +248,7 @@ pub fn pull_twice_then_new(s: &Server, proto: Proto, tls: Tls, mbox: bool) -> Ve
     let all = served(s, &user, proto, &mut v);
     v.ran("third pull", &pull(&c, &[]));
     let third = local(s, &c, mbox);
-    v.add("third pull", tally(&all, &third, &all, true, false));
+    v.add_diff("third pull", &all, &third, tally(&all, &third, &all, true, false));
     v.expect(third.len() == all.len(), || {
         format!("third pull: {} messages, the server has {}", third.len(), all.len())
     });
@@ -256,9 +308,12 @@ pub fn imap_folders(s: &Server, tls: Tls) -> Verdict {
     let corpus = corpus_messages();
     s.deliver(&user, "INBOX", "", &corpus[..corpus.len() / 2]);
     s.deliver(&user, "INBOX", "\\Seen", &corpus[corpus.len() / 2..]);
-    s.deliver(&user, "Receipts", "\\Seen \\Flagged", &small(&format!("{}-r", user.name), 3));
-    s.deliver(&user, "Archive", "\\Answered \\Seen", &small(&format!("{}-a", user.name), 2));
-    s.deliver(&user, "Archive", "", &small(&format!("{}-a2", user.name), 1));
+    let f = s.family;
+    let receipts = format!("{}Receipts", f.folder_prefix);
+    let archive = format!("{}Archive", f.folder_prefix);
+    s.deliver(&user, &receipts, "\\Seen \\Flagged", &small(&format!("{}-r", user.name), 3));
+    s.deliver(&user, &archive, "\\Answered \\Seen", &small(&format!("{}-a", user.name), 2));
+    s.deliver(&user, &archive, "", &small(&format!("{}-a2", user.name), 1));
     let c = Client::new(&account(
         s,
         "a",
@@ -266,11 +321,19 @@ pub fn imap_folders(s: &Server, tls: Tls) -> Verdict {
         tls,
         &user,
         "maildir:{dir}/M",
-        "folders = [\"INBOX\", \"Receipts\", \"Archive\"]",
+        &format!("folders = [\"INBOX\", \"{receipts}\", \"{archive}\"]"),
     ));
+    // The Maildir++ folder of a remote one: "." + its components joined by "."
+    let dir_of = |folder: &str| -> String {
+        if folder == "INBOX" {
+            return String::new();
+        }
+        folder.split(f.delimiter).map(|p| format!(".{p}")).collect()
+    };
     // (Maildir++ dir, letters, normalized message) as the server has them
     let mut expected = Vec::new();
-    for (folder, dir) in [("INBOX", ""), ("Receipts", ".Receipts"), ("Archive", ".Archive")] {
+    for folder in ["INBOX", receipts.as_str(), archive.as_str()] {
+        let dir = dir_of(folder);
         match s.imap_messages(&user, folder) {
             Ok(ms) => expected.extend(
                 ms.into_iter()
@@ -450,14 +513,14 @@ pub fn migration_kill(s: &Server, seed: u64, rounds: usize) -> Verdict {
         }
         let d = in_dest(&mut v);
         let on_server = served(s, &src, Proto::Pop3, &mut v);
-        v.add(&format!("round {round} (kill at {at:?})"), tally(&expected, &d, &on_server, false, false));
+        v.add_diff(&format!("round {round} (kill at {at:?})"), &expected, &d, tally(&expected, &d, &on_server, false, false));
     }
     v.expect(interrupted > 0 || rounds == 0, || "no kill fell inside a pull".into());
     v.ran("rerun", &pull(&c, &["src"]));
     v.ran("second rerun", &pull(&c, &["src"]));
     let d = in_dest(&mut v);
     let on_server = served(s, &src, Proto::Pop3, &mut v);
-    v.add("after the reruns", tally(&expected, &d, &on_server, true, false));
+    v.add_diff("after the reruns", &expected, &d, tally(&expected, &d, &on_server, true, false));
     v.expect(d.len() == expected.len(), || {
         format!("the destination holds {} messages, the source had {}", d.len(), expected.len())
     });

@@ -25,6 +25,10 @@ pub struct Family {
     pub pop3_auth: &'static str,
     /// Headers the server adds or rewrites in what it serves (compared without them).
     pub rewritten_headers: &'static [&'static str],
+    /// IMAP: what a folder name below INBOX's level starts with, and the hierarchy
+    /// delimiter.
+    pub folder_prefix: &'static str,
+    pub delimiter: char,
 }
 
 /// Every family, in the brief's priority order.
@@ -37,6 +41,8 @@ pub const FAMILIES: &[Family] = &[
         pop3_auth: "auto",
         // imap4d keeps its UID bookkeeping and \Seen state in the spool's headers.
         rewritten_headers: &["X-IMAPbase", "X-UID", "X-UIDL", "Status", "X-Status"],
+        folder_prefix: "",
+        delimiter: '/',
     },
     Family {
         name: "courier",
@@ -45,6 +51,9 @@ pub const FAMILIES: &[Family] = &[
         pop3_stls: true,
         pop3_auth: "user",
         rewritten_headers: &[],
+        // every folder lives below INBOX (the "INBOX." namespace)
+        folder_prefix: "INBOX.",
+        delimiter: '.',
     },
     Family {
         name: "popa3d",
@@ -53,6 +62,8 @@ pub const FAMILIES: &[Family] = &[
         pop3_stls: false,
         pop3_auth: "user",
         rewritten_headers: &["Status", "X-Status"],
+        folder_prefix: "",
+        delimiter: '/',
     },
     Family {
         name: "solid-pop3d",
@@ -61,6 +72,8 @@ pub const FAMILIES: &[Family] = &[
         pop3_stls: false,
         pop3_auth: "user",
         rewritten_headers: &["Status", "X-Status"],
+        folder_prefix: "",
+        delimiter: '/',
     },
 ];
 
