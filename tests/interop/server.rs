@@ -294,9 +294,6 @@ impl Server {
         }
         let mut text = fs::read(&spool).unwrap_or_default();
         for m in messages {
-            if !text.is_empty() && !text.ends_with(b"\n\n") {
-                text.extend_from_slice(if text.ends_with(b"\n") { b"\n" } else { b"\n\n" });
-            }
             text.extend_from_slice(b"From mailfetch-interop@localhost Thu Jan  5 10:00:00 2023\n");
             for line in m.split_inclusive(|&b| b == b'\n') {
                 if line.starts_with(b"From ") {
@@ -307,6 +304,10 @@ impl Server {
             if !text.ends_with(b"\n") {
                 text.push(b'\n');
             }
+            // The blank line that ends a message in an mbox is written with it, not with the
+            // next one: some daemons (solid-pop3d) serve it as part of the message, which
+            // must not change when more mail arrives.
+            text.push(b'\n');
         }
         let tmp = self.state.join("mail").join(format!(".{}.new", user.name));
         fs::write(&tmp, &text).expect("write spool");
