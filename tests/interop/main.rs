@@ -1,5 +1,5 @@
 //! The interop matrix (issue #18, "Proven beyond Dovecot"): the real mailfetch binary
-//! against GNU Mailutils, Courier, popa3d and solid-pop3d, each running privately on
+//! against GNU Mailutils, Courier, popa3d, solid-pop3d and Cyrus, each running privately on
 //! loopback from its own cached Debian chroot (`scripts/interop`), with the same scenarios
 //! for every server: byte-exact POP3 and IMAP pulls into Maildir and mbox, IMAP folders
 //! and flags, `--no-keep` in one run, kill -9 during delete-mode pulls and during a

@@ -75,6 +75,16 @@ pub const FAMILIES: &[Family] = &[
         folder_prefix: "",
         delimiter: '/',
     },
+    Family {
+        name: "cyrus",
+        server: "cyrus-3.6.1",
+        imap: true,
+        pop3_stls: true,
+        pop3_auth: "auto",
+        rewritten_headers: &[],
+        folder_prefix: "INBOX.",
+        delimiter: '.',
+    },
 ];
 
 /// A running instance: `scripts/interop serve` in its namespace, killed on drop (and by
