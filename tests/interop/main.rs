@@ -94,7 +94,12 @@ fn line(
 
 impl Line {
     fn text(&self) -> String {
-        format!("{} {} {}", self.proto.name(), self.tls.name(), self.scenario)
+        format!(
+            "{} {} {}",
+            self.proto.name(),
+            self.tls.name(),
+            self.scenario
+        )
     }
 }
 
@@ -107,23 +112,35 @@ fn lines(f: &Family) -> Vec<Line> {
     let pop3_other = if f.pop3_stls { Starttls } else { Plain };
     let mut v = vec![
         line(Pop3, Implicit, "login", |s, _| login(s, Pop3, Implicit)),
-        line(Pop3, Implicit, "maildir", |s, _| pull_twice_then_new(s, Pop3, Implicit, false)),
+        line(Pop3, Implicit, "maildir", |s, _| {
+            pull_twice_then_new(s, Pop3, Implicit, false)
+        }),
         line(Pop3, pop3_other, "maildir", move |s, _| {
             pull_twice_then_new(s, Pop3, pop3_other, false)
         }),
-        line(Pop3, Implicit, "mbox", |s, _| pull_twice_then_new(s, Pop3, Implicit, true)),
-        line(Pop3, Implicit, "auth=auto", |s, _| pop3_auth_auto(s, Implicit)),
+        line(Pop3, Implicit, "mbox", |s, _| {
+            pull_twice_then_new(s, Pop3, Implicit, true)
+        }),
+        line(Pop3, Implicit, "auth=auto", |s, _| {
+            pop3_auth_auto(s, Implicit)
+        }),
         line(Pop3, Implicit, "no-keep", |s, _| no_keep(s, Pop3, Implicit)),
         line(Pop3, Implicit, "kill-9 delete", |s, c| {
             kill_delete(s, Pop3, Implicit, c.seed, c.rounds)
         }),
-        line(Pop3, Implicit, "check/list", |s, _| commands(s, Pop3, Implicit)),
+        line(Pop3, Implicit, "check/list", |s, _| {
+            commands(s, Pop3, Implicit)
+        }),
     ];
     if f.imap {
         v.extend([
             line(Imap, Implicit, "login", |s, _| login(s, Imap, Implicit)),
-            line(Imap, Implicit, "maildir folders+flags", |s, _| imap_folders(s, Implicit)),
-            line(Imap, Starttls, "maildir folders+flags", |s, _| imap_folders(s, Starttls)),
+            line(Imap, Implicit, "maildir folders+flags", |s, _| {
+                imap_folders(s, Implicit)
+            }),
+            line(Imap, Starttls, "maildir folders+flags", |s, _| {
+                imap_folders(s, Starttls)
+            }),
             line(Imap, Implicit, "mbox", |s, _| imap_mbox(s, Implicit)),
             line(Imap, Implicit, "no-keep", |s, _| no_keep(s, Imap, Implicit)),
             line(Imap, Implicit, "kill-9 delete", |s, c| {
@@ -132,7 +149,9 @@ fn lines(f: &Family) -> Vec<Line> {
             line(Imap, Implicit, "kill-9 migration pop3->imap", |s, c| {
                 migration_kill(s, c.seed, c.rounds)
             }),
-            line(Imap, Implicit, "check/list/folders", |s, _| commands(s, Imap, Implicit)),
+            line(Imap, Implicit, "check/list/folders", |s, _| {
+                commands(s, Imap, Implicit)
+            }),
             line(Imap, Implicit, "watch (IDLE)", |s, _| {
                 watch(s, Imap, Implicit, Duration::from_secs(10))
             }),
@@ -163,7 +182,10 @@ fn main() {
         match a.as_str() {
             "--seed" => ctx.seed = args.next().and_then(|v| v.parse().ok()).unwrap_or(ctx.seed),
             "--rounds" => {
-                ctx.rounds = args.next().and_then(|v| v.parse().ok()).unwrap_or(ctx.rounds)
+                ctx.rounds = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(ctx.rounds)
             }
             "--test-threads" | "--skip" | "--format" | "--color" => {
                 args.next();

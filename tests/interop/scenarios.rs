@@ -75,21 +75,32 @@ pub fn first_difference(expected: &[Vec<u8>], got: &[Vec<u8>]) -> Option<String>
         Some(l) => format!("{:?}", String::from_utf8_lossy(&l[..l.len().min(80)])),
         None => "(end)".into(),
     };
-    let idtext = id.map(|i| String::from_utf8_lossy(i).into_owned()).unwrap_or_else(|| "(no Message-ID)".into());
+    let idtext = id
+        .map(|i| String::from_utf8_lossy(i).into_owned())
+        .unwrap_or_else(|| "(no Message-ID)".into());
     // the expected message with this Message-ID, else the undelivered one most like it
     let common = |e: &Vec<u8>| e.iter().zip(m.iter()).take_while(|(a, b)| a == b).count();
     let Some(want) = expected
         .iter()
         .find(|e| id.is_some() && message_id(e) == id)
-        .or_else(|| expected.iter().filter(|e| !got.contains(e)).max_by_key(|e| common(e)))
+        .or_else(|| {
+            expected
+                .iter()
+                .filter(|e| !got.contains(e))
+                .max_by_key(|e| common(e))
+        })
     else {
-        return Some(format!("{idtext}: stored, but the server serves no such message"));
+        return Some(format!(
+            "{idtext}: stored, but the server serves no such message"
+        ));
     };
     let (a, b): (Vec<&[u8]>, Vec<&[u8]>) = (
         want.split(|&b| b == b'\n').collect(),
         m.split(|&b| b == b'\n').collect(),
     );
-    let n = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i)).unwrap_or(0);
+    let n = (0..a.len().max(b.len()))
+        .find(|&i| a.get(i) != b.get(i))
+        .unwrap_or(0);
     Some(format!(
         "{idtext}: line {} served {} stored {} (sizes {} / {})",
         n + 1,
@@ -102,7 +113,11 @@ pub fn first_difference(expected: &[Vec<u8>], got: &[Vec<u8>]) -> Option<String>
 
 /// The first line that says something, cut to a readable length.
 pub fn one_line(s: &str) -> String {
-    let line = s.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let line = s
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
     let mut out: String = line.chars().take(220).collect();
     if s.lines().filter(|l| !l.trim().is_empty()).count() > 1 {
         out.push_str(" ...");
@@ -247,25 +262,45 @@ pub fn pull_twice_then_new(s: &Server, proto: Proto, tls: Tls, mbox: bool) -> Ve
     s.deliver(&user, "INBOX", "", &corpus_messages());
     let c = Client::new(&account(s, "a", proto, tls, &user, target(mbox), ""));
     let expected = as_stored(served(s, &user, proto, &mut v), mbox);
-    v.expect(!expected.is_empty(), || "the server serves no messages".into());
+    v.expect(!expected.is_empty(), || {
+        "the server serves no messages".into()
+    });
     if !v.ran("first pull", &pull(&c, &[])) {
         return v;
     }
     let first = local(s, &c, mbox);
-    v.add_diff("first pull", &expected, &first, tally(&expected, &first, &expected, true, false));
+    v.add_diff(
+        "first pull",
+        &expected,
+        &first,
+        tally(&expected, &first, &expected, true, false),
+    );
     v.ran("second pull", &pull(&c, &[]));
     let second = local(s, &c, mbox);
     v.expect(second.len() == first.len(), || {
-        format!("second pull: {} messages, after the first {}", second.len(), first.len())
+        format!(
+            "second pull: {} messages, after the first {}",
+            second.len(),
+            first.len()
+        )
     });
     v.tally.duplicated += second.len().saturating_sub(first.len());
     s.deliver(&user, "INBOX", "", &small(&format!("{}-new", user.name), 2));
     let all = as_stored(served(s, &user, proto, &mut v), mbox);
     v.ran("third pull", &pull(&c, &[]));
     let third = local(s, &c, mbox);
-    v.add_diff("third pull", &all, &third, tally(&all, &third, &all, true, false));
+    v.add_diff(
+        "third pull",
+        &all,
+        &third,
+        tally(&all, &third, &all, true, false),
+    );
     v.expect(third.len() == all.len(), || {
-        format!("third pull: {} messages, the server has {}", third.len(), all.len())
+        format!(
+            "third pull: {} messages, the server has {}",
+            third.len(),
+            all.len()
+        )
     });
     v
 }
@@ -307,7 +342,10 @@ fn maildir_tree(root: &Path) -> Vec<(String, String, Vec<u8>)> {
             };
             for e in entries.flatten() {
                 let file = e.file_name().to_string_lossy().into_owned();
-                let info = file.split_once(":2,").map(|(_, i)| i.to_string()).unwrap_or_default();
+                let info = file
+                    .split_once(":2,")
+                    .map(|(_, i)| i.to_string())
+                    .unwrap_or_default();
                 out.push((name.clone(), info, fs::read(e.path()).unwrap_or_default()));
             }
         }
@@ -326,8 +364,18 @@ pub fn imap_folders(s: &Server, tls: Tls) -> Verdict {
     let f = s.family;
     let receipts = format!("{}Receipts", f.folder_prefix);
     let archive = format!("{}Archive", f.folder_prefix);
-    s.deliver(&user, &receipts, "\\Seen \\Flagged", &small(&format!("{}-r", user.name), 3));
-    s.deliver(&user, &archive, "\\Answered \\Seen", &small(&format!("{}-a", user.name), 2));
+    s.deliver(
+        &user,
+        &receipts,
+        "\\Seen \\Flagged",
+        &small(&format!("{}-r", user.name), 3),
+    );
+    s.deliver(
+        &user,
+        &archive,
+        "\\Answered \\Seen",
+        &small(&format!("{}-a", user.name), 2),
+    );
     s.deliver(&user, &archive, "", &small(&format!("{}-a2", user.name), 1));
     let c = Client::new(&account(
         s,
@@ -368,7 +416,10 @@ pub fn imap_folders(s: &Server, tls: Tls) -> Verdict {
     v.ran("second pull", &pull(&c, &[]));
     let again = maildir_tree(&c.path("M")).len();
     v.expect(again == got.len(), || {
-        format!("second pull: {again} messages, after the first {}", got.len())
+        format!(
+            "second pull: {again} messages, after the first {}",
+            got.len()
+        )
     });
     v.tally.duplicated += again.saturating_sub(got.len());
     v
@@ -376,10 +427,16 @@ pub fn imap_folders(s: &Server, tls: Tls) -> Verdict {
 
 /// Count lost / duplicated / partial between (folder, letters, message) lists; a message
 /// in the right folder with other letters is a problem, not a loss.
-fn compare_tree(v: &mut Verdict, expected: &[(String, String, Vec<u8>)], got: &[(String, String, Vec<u8>)]) {
+fn compare_tree(
+    v: &mut Verdict,
+    expected: &[(String, String, Vec<u8>)],
+    got: &[(String, String, Vec<u8>)],
+) {
     let mut want: HashMap<(&str, &[u8]), (usize, &str)> = HashMap::new();
     for (d, l, m) in expected {
-        want.entry((d.as_str(), m.as_slice())).or_insert((0, l.as_str())).0 += 1;
+        want.entry((d.as_str(), m.as_slice()))
+            .or_insert((0, l.as_str()))
+            .0 += 1;
     }
     let mut seen: HashMap<(&str, &[u8]), usize> = HashMap::new();
     let mut flag_problems = 0;
@@ -405,7 +462,9 @@ fn compare_tree(v: &mut Verdict, expected: &[(String, String, Vec<u8>)], got: &[
         v.tally.duplicated += s.saturating_sub(*n);
     }
     if flag_problems > 1 {
-        v.problems.push(format!("{flag_problems} messages with other info letters than the server's flags"));
+        v.problems.push(format!(
+            "{flag_problems} messages with other info letters than the server's flags"
+        ));
     }
     if !v.tally.is_zero() {
         v.problems.push(format!("maildir tree: {:?}", v.tally));
@@ -431,7 +490,12 @@ pub fn no_keep(s: &Server, proto: Proto, tls: Tls) -> Verdict {
     let left = served(s, &user, proto, &mut v);
     v.add("after the pull", tally(&expected, &got, &left, true, false));
     v.left = left.len();
-    v.expect(left.is_empty(), || format!("{} messages left on the server after one --no-keep run", left.len()));
+    v.expect(left.is_empty(), || {
+        format!(
+            "{} messages left on the server after one --no-keep run",
+            left.len()
+        )
+    });
     v
 }
 
@@ -441,7 +505,15 @@ pub fn kill_delete(s: &Server, proto: Proto, tls: Tls, seed: u64, rounds: usize)
     let mut v = Verdict::default();
     let user = s.new_user();
     let mut sizes = Rng::new(seed ^ proto as u64);
-    let c = Client::new(&account(s, "a", proto, tls, &user, "maildir:{dir}/M", "keep = false"));
+    let c = Client::new(&account(
+        s,
+        "a",
+        proto,
+        tls,
+        &user,
+        "maildir:{dir}/M",
+        "keep = false",
+    ));
     let mut expected: Vec<Vec<u8>> = Vec::new();
     add_mail(s, &user, proto, &mut v, &mut expected, &mut sizes, 0, 60);
     let mut whole = Duration::from_millis(800);
@@ -449,7 +521,16 @@ pub fn kill_delete(s: &Server, proto: Proto, tls: Tls, seed: u64, rounds: usize)
     let mut interrupted = 0;
     for round in 0..rounds {
         if round > 0 {
-            add_mail(s, &user, proto, &mut v, &mut expected, &mut sizes, round, 10);
+            add_mail(
+                s,
+                &user,
+                proto,
+                &mut v,
+                &mut expected,
+                &mut sizes,
+                round,
+                10,
+            );
         }
         let at = Duration::from_micros(rng.below(whole.as_micros() as u64 * 9 / 10 + 1));
         let exit = check::pull(&c, &[], Some(at));
@@ -461,14 +542,20 @@ pub fn kill_delete(s: &Server, proto: Proto, tls: Tls, seed: u64, rounds: usize)
         }
         let delivered = local(s, &c, false);
         let on_server = served(s, &user, proto, &mut v);
-        v.add(&format!("round {round} (kill at {at:?})"), tally(&expected, &delivered, &on_server, false, false));
+        v.add(
+            &format!("round {round} (kill at {at:?})"),
+            tally(&expected, &delivered, &on_server, false, false),
+        );
     }
     v.expect(interrupted > 0, || "no kill fell inside a pull".into());
     v.ran("clean pull 1", &pull(&c, &[]));
     v.ran("clean pull 2", &pull(&c, &[]));
     let delivered = local(s, &c, false);
     let on_server = served(s, &user, proto, &mut v);
-    v.add("after the clean pulls", tally(&expected, &delivered, &on_server, true, false));
+    v.add(
+        "after the clean pulls",
+        tally(&expected, &delivered, &on_server, true, false),
+    );
     v.left = on_server.len();
     v
 }
@@ -510,8 +597,23 @@ pub fn migration_kill(s: &Server, seed: u64, rounds: usize) -> Verdict {
     mail.extend(corpus_messages().into_iter().filter(|m| m.len() < 100_000));
     s.deliver(&src, "INBOX", "", &mail);
     let expected = served(s, &src, Proto::Pop3, &mut v);
-    let config = account(s, "src", Proto::Pop3, Tls::Implicit, &src, "imap:dest/INBOX", "keep = false")
-        + &account(s, "dest", Proto::Imap, Tls::Implicit, &dest, "maildir:{dir}/unused", "");
+    let config = account(
+        s,
+        "src",
+        Proto::Pop3,
+        Tls::Implicit,
+        &src,
+        "imap:dest/INBOX",
+        "keep = false",
+    ) + &account(
+        s,
+        "dest",
+        Proto::Imap,
+        Tls::Implicit,
+        &dest,
+        "maildir:{dir}/unused",
+        "",
+    );
     let c = Client::new(&config);
     let in_dest = |v: &mut Verdict| served(s, &dest, Proto::Imap, v);
     let mut rng = Rng::new(seed ^ 0x6d69_6772);
@@ -528,16 +630,32 @@ pub fn migration_kill(s: &Server, seed: u64, rounds: usize) -> Verdict {
         }
         let d = in_dest(&mut v);
         let on_server = served(s, &src, Proto::Pop3, &mut v);
-        v.add_diff(&format!("round {round} (kill at {at:?})"), &expected, &d, tally(&expected, &d, &on_server, false, false));
+        v.add_diff(
+            &format!("round {round} (kill at {at:?})"),
+            &expected,
+            &d,
+            tally(&expected, &d, &on_server, false, false),
+        );
     }
-    v.expect(interrupted > 0 || rounds == 0, || "no kill fell inside a pull".into());
+    v.expect(interrupted > 0 || rounds == 0, || {
+        "no kill fell inside a pull".into()
+    });
     v.ran("rerun", &pull(&c, &["src"]));
     v.ran("second rerun", &pull(&c, &["src"]));
     let d = in_dest(&mut v);
     let on_server = served(s, &src, Proto::Pop3, &mut v);
-    v.add_diff("after the reruns", &expected, &d, tally(&expected, &d, &on_server, true, false));
+    v.add_diff(
+        "after the reruns",
+        &expected,
+        &d,
+        tally(&expected, &d, &on_server, true, false),
+    );
     v.expect(d.len() == expected.len(), || {
-        format!("the destination holds {} messages, the source had {}", d.len(), expected.len())
+        format!(
+            "the destination holds {} messages, the source had {}",
+            d.len(),
+            expected.len()
+        )
     });
     v.left = on_server.len();
     v
@@ -553,32 +671,49 @@ pub fn commands(s: &Server, proto: Proto, tls: Tls) -> Verdict {
     let json = |v: &mut Verdict, args: &[&str]| -> Option<serde_json::Value> {
         let o = c.run(args);
         if o.code != 0 {
-            v.problems.push(format!("{}: exit {}: {}", args.join(" "), o.code, one_line(&o.stderr)));
+            v.problems.push(format!(
+                "{}: exit {}: {}",
+                args.join(" "),
+                o.code,
+                one_line(&o.stderr)
+            ));
             return None;
         }
         match serde_json::from_str(&o.stdout) {
             Ok(doc) => Some(doc),
             Err(e) => {
-                v.problems.push(format!("{}: not JSON ({e})", args.join(" ")));
+                v.problems
+                    .push(format!("{}: not JSON ({e})", args.join(" ")));
                 None
             }
         }
     };
     if let Some(doc) = json(&mut v, &["check", "--json", "a"]) {
         let pending = doc["accounts"][0]["pending"].as_u64();
-        v.expect(pending == Some(n as u64), || format!("check: pending {pending:?}, want {n}"));
+        v.expect(pending == Some(n as u64), || {
+            format!("check: pending {pending:?}, want {n}")
+        });
     }
     if let Some(doc) = json(&mut v, &["list", "a", "--json"]) {
         let listed = doc["messages"].as_array().map(Vec::len);
-        v.expect(listed == Some(n), || format!("list: {listed:?} messages, want {n}"));
+        v.expect(listed == Some(n), || {
+            format!("list: {listed:?} messages, want {n}")
+        });
     }
     if proto == Proto::Imap {
         let o = c.run(&["folders", "a"]);
         if o.code != 0 {
-            v.problems.push(format!("folders: exit {}: {}", o.code, one_line(&o.stderr)));
+            v.problems
+                .push(format!("folders: exit {}: {}", o.code, one_line(&o.stderr)));
         } else {
-            let inbox = o.stdout.lines().map(str::trim).any(|l| l == format!("{n}  INBOX"));
-            v.expect(inbox, || format!("folders: no line '{n}  INBOX' in {:?}", o.stdout));
+            let inbox = o
+                .stdout
+                .lines()
+                .map(str::trim)
+                .any(|l| l == format!("{n}  INBOX"));
+            v.expect(inbox, || {
+                format!("folders: no line '{n}  INBOX' in {:?}", o.stdout)
+            });
         }
     }
     v
@@ -590,8 +725,20 @@ pub fn watch(s: &Server, proto: Proto, tls: Tls, bound: Duration) -> Verdict {
     let mut v = Verdict::default();
     let user = s.new_user();
     s.deliver(&user, "INBOX", "", &small(&format!("{}-w1", user.name), 1));
-    let extra = if proto == Proto::Pop3 { "poll-interval = 1" } else { "" };
-    let c = Client::new(&account(s, "a", proto, tls, &user, "maildir:{dir}/M", extra));
+    let extra = if proto == Proto::Pop3 {
+        "poll-interval = 1"
+    } else {
+        ""
+    };
+    let c = Client::new(&account(
+        s,
+        "a",
+        proto,
+        tls,
+        &user,
+        "maildir:{dir}/M",
+        extra,
+    ));
     let mut cmd = c.command(&["watch"]);
     cmd.stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
@@ -608,13 +755,16 @@ pub fn watch(s: &Server, proto: Proto, tls: Tls, bound: Duration) -> Verdict {
         None
     };
     if wait_for(1, Duration::from_secs(30)).is_none() {
-        v.problems.push("watch: the first message did not arrive within 30 s".into());
+        v.problems
+            .push("watch: the first message did not arrive within 30 s".into());
     } else {
         // let it settle into IDLE (or its poll sleep)
         std::thread::sleep(Duration::from_millis(1500));
         s.deliver(&user, "INBOX", "", &small(&format!("{}-w2", user.name), 1));
         if wait_for(2, bound).is_none() {
-            v.problems.push(format!("watch: the new message did not arrive within {bound:?}"));
+            v.problems.push(format!(
+                "watch: the new message did not arrive within {bound:?}"
+            ));
         }
     }
     let _ = child.kill();
@@ -644,8 +794,21 @@ pub fn login(s: &Server, proto: Proto, tls: Tls) -> Verdict {
 pub fn pop3_auth_auto(s: &Server, tls: Tls) -> Verdict {
     let mut v = Verdict::default();
     let user = s.new_user();
-    s.deliver(&user, "INBOX", "", &small(&format!("{}-auto", user.name), 1));
-    let c = Client::new(&account(s, "a", Proto::Pop3, tls, &user, "maildir:{dir}/M", "auth = \"auto\""));
+    s.deliver(
+        &user,
+        "INBOX",
+        "",
+        &small(&format!("{}-auto", user.name), 1),
+    );
+    let c = Client::new(&account(
+        s,
+        "a",
+        Proto::Pop3,
+        tls,
+        &user,
+        "maildir:{dir}/M",
+        "auth = \"auto\"",
+    ));
     let exit = check::run(c.command(&["check", "a"]), Some(RUN_LIMIT));
     v.ran("check with auth = auto", &exit);
     v

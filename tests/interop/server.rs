@@ -154,7 +154,9 @@ impl Server {
                 Ok(())
             });
         }
-        let child = cmd.spawn().map_err(|e| format!("scripts/interop serve: {e}"))?;
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("scripts/interop serve: {e}"))?;
         let mut server = Server {
             family,
             env: HashMap::new(),
@@ -219,8 +221,16 @@ impl Server {
     /// A user nobody else uses.
     pub fn new_user(&self) -> User {
         let n = self.next_user.get();
-        let max: u32 = self.env.get("USERS").and_then(|v| v.parse().ok()).unwrap_or(2);
-        assert!(n <= max, "more than {max} users taken from {}", self.family.name);
+        let max: u32 = self
+            .env
+            .get("USERS")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2);
+        assert!(
+            n <= max,
+            "more than {max} users taken from {}",
+            self.family.name
+        );
         self.next_user.set(n + 1);
         User {
             name: format!("user{n}"),
@@ -299,7 +309,10 @@ impl Server {
             .open(&lock)
             .is_err()
         {
-            assert!(started.elapsed() < Duration::from_secs(20), "spool lock stuck");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "spool lock stuck"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         let mut text = fs::read(&spool).unwrap_or_default();
@@ -343,7 +356,11 @@ impl Server {
 
     /// What IMAP `BODY.PEEK[]` serves in `user`'s `folder`, CRLF turned into LF, with each
     /// message's flags, in UID order.
-    pub fn imap_messages(&self, user: &User, folder: &str) -> Result<Vec<(Vec<u8>, String)>, String> {
+    pub fn imap_messages(
+        &self,
+        user: &User,
+        folder: &str,
+    ) -> Result<Vec<(Vec<u8>, String)>, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let mut a: Vec<String> = vec!["imap-dump".into()];
         a.extend(self.login_args("IMAPS", user));
