@@ -70,12 +70,15 @@ struct Ctx {
     rounds: usize,
 }
 
+/// What runs one line.
+type Run = Box<dyn Fn(&Server, &Ctx) -> Verdict>;
+
 /// One line of the matrix.
 struct Line {
     proto: Proto,
     tls: Tls,
     scenario: &'static str,
-    run: Box<dyn Fn(&Server, &Ctx) -> Verdict>,
+    run: Run,
 }
 
 fn line(
@@ -198,6 +201,7 @@ fn main() {
         .ok()
         .filter(|s| !s.trim().is_empty())
         .map(|s| s.split_whitespace().map(String::from).collect());
+    // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         println!("interop: skipped entirely: needs root (chroots and namespaces)");
         return;
