@@ -36,21 +36,10 @@ use std::time::{Duration, Instant};
 /// `pop3 implicit maildir`. Shrink this as fixes land; a listed pair that passes is printed
 /// as PASS with a note to remove it.
 const KNOWN_OPEN: &[(&str, &str, &str)] = &[
-    (
-        "mailutils",
-        "imap implicit login",
-        "imap4d ends its tagged LOGIN OK with a bare LF; the login waits for CRLF until the timeout",
-    ),
-    (
-        "courier",
-        "pop3 implicit maildir",
-        COURIER_POP3_UTF8,
-    ),
-    (
-        "courier",
-        "pop3 starttls maildir",
-        COURIER_POP3_UTF8,
-    ),
+    ("mailutils", "imap implicit auth=auto", MAILUTILS_IMAP_AUTO),
+    ("mailutils", "imap starttls auth=auto", MAILUTILS_IMAP_AUTO),
+    ("courier", "pop3 implicit maildir", COURIER_POP3_UTF8),
+    ("courier", "pop3 starttls maildir", COURIER_POP3_UTF8),
     ("courier", "pop3 implicit mbox", COURIER_POP3_UTF8),
     (
         "courier",
@@ -59,6 +48,9 @@ const KNOWN_OPEN: &[(&str, &str, &str)] = &[
          'Current box is selected READ-ONLY'",
     ),
 ];
+
+const MAILUTILS_IMAP_AUTO: &str = "auto picks AUTHENTICATE PLAIN; imap4d ends its tagged OK \
+     with a bare LF and the login waits for CRLF until the timeout";
 
 const COURIER_POP3_UTF8: &str = "pop3d offers UTF8 (RFC 6856), mailfetch does not enable it: the \
      UTF-8-header message comes wrapped in a 'Mail Delivery Subsystem' multipart/mixed with a new \
@@ -125,7 +117,7 @@ fn lines(f: &Family) -> Vec<Line> {
             pull_twice_then_new(s, Pop3, Implicit, true)
         }),
         line(Pop3, Implicit, "auth=auto", |s, _| {
-            pop3_auth_auto(s, Implicit)
+            auth_auto(s, Pop3, Implicit)
         }),
         line(Pop3, Implicit, "no-keep", |s, _| no_keep(s, Pop3, Implicit)),
         line(Pop3, Implicit, "kill-9 delete", |s, c| {
@@ -138,6 +130,12 @@ fn lines(f: &Family) -> Vec<Line> {
     if f.imap {
         v.extend([
             line(Imap, Implicit, "login", |s, _| login(s, Imap, Implicit)),
+            line(Imap, Implicit, "auth=auto", |s, _| {
+                auth_auto(s, Imap, Implicit)
+            }),
+            line(Imap, Starttls, "auth=auto", |s, _| {
+                auth_auto(s, Imap, Starttls)
+            }),
             line(Imap, Implicit, "maildir folders+flags", |s, _| {
                 imap_folders(s, Implicit)
             }),

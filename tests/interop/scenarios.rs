@@ -177,8 +177,12 @@ pub fn account(
         (Proto::Imap, _) => "IMAP",
     };
     let mut extra = extra.to_string();
-    if proto == Proto::Pop3 && !extra.contains("auth =") {
-        extra.push_str(&format!("\nauth = \"{}\"", s.family.pop3_auth));
+    if !extra.contains("auth =") {
+        let auth = match proto {
+            Proto::Pop3 => s.family.pop3_auth,
+            Proto::Imap => s.family.imap_auth,
+        };
+        extra.push_str(&format!("\nauth = \"{auth}\""));
     }
     if tls == Tls::Plain {
         extra.push_str("\nallow-plaintext-password = true");
@@ -790,8 +794,8 @@ pub fn login(s: &Server, proto: Proto, tls: Tls) -> Verdict {
     v
 }
 
-/// POP3 with `auth = "auto"`: `check` logs in and exits 0.
-pub fn pop3_auth_auto(s: &Server, tls: Tls) -> Verdict {
+/// `auth = "auto"`: `check` logs in and exits 0.
+pub fn auth_auto(s: &Server, proto: Proto, tls: Tls) -> Verdict {
     let mut v = Verdict::default();
     let user = s.new_user();
     s.deliver(
@@ -803,7 +807,7 @@ pub fn pop3_auth_auto(s: &Server, tls: Tls) -> Verdict {
     let c = Client::new(&account(
         s,
         "a",
-        Proto::Pop3,
+        proto,
         tls,
         &user,
         "maildir:{dir}/M",

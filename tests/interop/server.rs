@@ -20,9 +20,10 @@ pub struct Family {
     pub imap: bool,
     /// Whether its plain POP3 port offers STLS.
     pub pop3_stls: bool,
-    /// The `auth` of POP3 accounts in the scenarios (the `auto` choice has a scenario of
-    /// its own).
+    /// The `auth` of POP3 and of IMAP accounts in the scenarios (the `auto` choice has a
+    /// line of its own for each protocol).
     pub pop3_auth: &'static str,
+    pub imap_auth: &'static str,
     /// Headers the server adds or rewrites in what it serves (compared without them).
     pub rewritten_headers: &'static [&'static str],
     /// IMAP: what a folder name below INBOX's level starts with, and the hierarchy
@@ -39,6 +40,9 @@ pub const FAMILIES: &[Family] = &[
         imap: true,
         pop3_stls: true,
         pop3_auth: "auto",
+        // `auto` picks AUTHENTICATE PLAIN over TLS (imap4d ends its tagged OK with a bare
+        // LF) and CRAM-MD5 in plaintext (refused: no CRAM secrets); LOGIN works.
+        imap_auth: "user",
         // imap4d keeps its UID bookkeeping and \Seen state in the spool's headers.
         rewritten_headers: &["X-IMAPbase", "X-UID", "X-UIDL", "Status", "X-Status"],
         folder_prefix: "",
@@ -50,6 +54,7 @@ pub const FAMILIES: &[Family] = &[
         imap: true,
         pop3_stls: true,
         pop3_auth: "user",
+        imap_auth: "auto",
         rewritten_headers: &[],
         // every folder lives below INBOX (the "INBOX." namespace)
         folder_prefix: "INBOX.",
@@ -61,6 +66,7 @@ pub const FAMILIES: &[Family] = &[
         imap: false,
         pop3_stls: false,
         pop3_auth: "user",
+        imap_auth: "auto",
         rewritten_headers: &["Status", "X-Status"],
         folder_prefix: "",
         delimiter: '/',
@@ -71,6 +77,7 @@ pub const FAMILIES: &[Family] = &[
         imap: false,
         pop3_stls: false,
         pop3_auth: "user",
+        imap_auth: "auto",
         rewritten_headers: &["Status", "X-Status"],
         folder_prefix: "",
         delimiter: '/',
@@ -81,6 +88,7 @@ pub const FAMILIES: &[Family] = &[
         imap: true,
         pop3_stls: true,
         pop3_auth: "auto",
+        imap_auth: "auto",
         rewritten_headers: &[],
         folder_prefix: "INBOX.",
         delimiter: '.',
