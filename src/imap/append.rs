@@ -193,11 +193,13 @@ impl Destination {
         }
     }
 
-    /// Open the folder read-only (EXAMINE) for the searches below; returns its UIDVALIDITY
-    /// and whether it holds any message.
+    /// Open the folder for the searches below; returns its UIDVALIDITY and whether it holds
+    /// any message. With SELECT, not EXAMINE: Courier refuses an APPEND into the folder
+    /// that is selected read-only ("Current box is selected READ-ONLY"), and nothing here
+    /// changes a flag or expunges.
     fn examine(&mut self) -> Result<(u32, bool)> {
         let folder = self.folder.clone();
-        let (validity, _) = self.imap.select(&folder, false, true)?;
+        let (validity, _) = self.imap.select(&folder, false, false)?;
         let exists = self.imap.selected.as_ref().is_some_and(|s| s.exists > 0);
         Ok((validity, exists))
     }
