@@ -65,7 +65,7 @@ const KEYS: &[(&str, &str)] = &[
     ("max-messages-per-run", "At most this many messages per run, over all folders (with --limit, the smaller bound); the rest waits for the next run. Header stubs do not count. Default: no limit."),
     ("max-bytes-per-run", "At most this many bytes per run; the run stops before the first message that would go over, but always fetches at least one. Default: no limit."),
     ("delete-after-days", "With keep = true: delete a message from the server this many days after it was first delivered, like getmail's delete_after (not with --keep). Messages delivered by a mailfetch that did not record times start their period at the first run that asks. Default: never."),
-    ("poll-interval", "mailfetch watch: seconds between pulls of a POP3 account, or of an IMAP account whose server does not offer IDLE; 1 to 86400. Default: 300."),
+    ("poll-interval", "mailfetch watch: seconds between pulls of a POP3 account, or of an IMAP account whose server does not offer IDLE; IDLE is also renewed this often and the folder opened again, since some servers (GNU Mailutils) do not always tell of new mail during IDLE; 1 to 86400. Default: 300."),
 ];
 
 /// Everything after the generated sections.

@@ -212,8 +212,11 @@ fn idle(
         failure.lock().unwrap().get_or_insert(context(e));
         quit.store(true, Ordering::SeqCst);
     };
+    // IDLE is renewed at least every poll-interval too: a server that reports new mail
+    // only when a command ends (GNU Mailutils' imap4d over an mbox) tells of it at the DONE.
+    let renew = RENEW.min(account.poll_interval.max(std::time::Duration::from_secs(1)));
     let listen = |mut idler: Idler| loop {
-        match idler.idle(RENEW, &stop) {
+        match idler.idle(renew, &stop) {
             Ok(Woken::NewMail) => wake.store(true, Ordering::SeqCst),
             Ok(Woken::Renew) => {}
             Ok(Woken::Stopped) => break idler.logout(),

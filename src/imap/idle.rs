@@ -5,7 +5,7 @@
 
 use super::session::Status;
 use super::session::{quote, Session};
-use super::wire::{Response, Untagged};
+use super::wire::{Code, Response, Untagged};
 use super::{folders, utf7, Auth, Credentials};
 use crate::config::Folders;
 use crate::error::{Error, Result};
@@ -32,6 +32,9 @@ pub enum Woken {
 /// A logged-in connection with a folder open read-only, for IDLE.
 pub struct Idler {
     session: Session,
+    /// The folder open, and its UIDNEXT and message count when last opened.
+    folder: Option<String>,
+    seen: (Option<u32>, u32),
 }
 
 impl Idler {
@@ -62,7 +65,11 @@ impl Idler {
             session.logout();
             return Ok(None);
         }
-        Ok(Some(Idler { session }))
+        Ok(Some(Idler {
+            session,
+            folder: None,
+            seen: (None, 0),
+        }))
     }
 
     /// The folders (UTF-8 names) a pull of an account with these settings fetches, in
@@ -84,13 +91,34 @@ impl Idler {
     }
 
     /// RFC 3501 section 6.3.2: EXAMINE `folder` (UTF-8 name), so that watching changes no
-    /// flag.
-    pub fn examine(&mut self, folder: &str) -> Result<()> {
+    /// flag. Returns whether mail came in since it was last opened: its UIDNEXT grew (or,
+    /// from a server without one, its message count).
+    pub fn examine(&mut self, folder: &str) -> Result<bool> {
+        let (mut next, mut exists) = (None, 0);
         self.session.run(
             &format!("EXAMINE {}", quote(&utf7::encode(folder))),
-            &mut |_| Ok(()),
+            &mut |resp| {
+                match resp {
+                    Response::Untagged(Untagged::State(c)) => {
+                        if let Some(Code::UidNext(n)) = c.code {
+                            next = Some(n);
+                        }
+                    }
+                    Response::Untagged(Untagged::Exists(n)) => exists = n,
+                    _ => {}
+                }
+                Ok(())
+            },
         )?;
-        Ok(())
+        let again = self.folder.as_deref() == Some(folder);
+        let (old_next, old_exists) = self.seen;
+        let grown = match (old_next, next) {
+            (Some(a), Some(b)) => b > a,
+            _ => exists > old_exists,
+        };
+        self.folder = Some(folder.to_string());
+        self.seen = (next, exists);
+        Ok(again && grown)
     }
 
     /// RFC 2177 section 3: IDLE until the server reports new mail (untagged EXISTS or
@@ -135,11 +163,26 @@ impl Idler {
             }
         };
         self.session.write_raw(b"DONE\r\n", Some("DONE"), true)?;
-        let done = self.session.complete(&tag, &mut |_| Ok(()))?;
+        // Some servers tell of new mail only once the command ends; GNU Mailutils' imap4d,
+        // over an mbox another session rewrote, not even then: the folder is opened again
+        // at each renewal, and its UIDNEXT says whether mail came.
+        let mut told = false;
+        let done = self.session.complete(&tag, &mut |resp| {
+            told |= news(&resp);
+            Ok(())
+        })?;
         if done.status != Status::Ok {
             return Err(self.session.refused("IDLE", &done));
         }
-        Ok(woken)
+        if woken == Woken::Renew {
+            if let Some(folder) = self.folder.clone() {
+                told |= self.examine(&folder)?;
+            }
+        }
+        Ok(match woken {
+            Woken::Renew if told => Woken::NewMail,
+            other => other,
+        })
     }
 
     /// End the session (LOGOUT).

@@ -729,7 +729,10 @@ pub fn watch(s: &Server, proto: Proto, tls: Tls, bound: Duration) -> Verdict {
     let mut v = Verdict::default();
     let user = s.new_user();
     s.deliver(&user, "INBOX", "", &small(&format!("{}-w1", user.name), 1));
-    let extra = if proto == Proto::Pop3 {
+    // GNU Mailutils' imap4d never tells of mail appended to an mbox another session has
+    // rewritten: mailfetch reopens the folder at each IDLE renewal (every poll-interval),
+    // which this line shortens there.
+    let extra = if proto == Proto::Pop3 || s.family.name == "mailutils" {
         "poll-interval = 1"
     } else {
         ""
