@@ -1138,10 +1138,18 @@ pub fn drain_for_fuzzing(input: &[u8]) -> Vec<Response> {
     let trace = Trace::off();
     let mut out = Vec::new();
     let mut sink = [0u8; 4096];
+    // The items before a streamed body, put together with those after it.
+    let mut before: Option<FetchData> = None;
     while let Ok(event) = wire.read(&mut input, &trace) {
         match event {
+            Event::Response(Response::Untagged(Untagged::Fetch(seq, rest))) if rest.continued => {
+                let mut items = before.take().unwrap_or_default();
+                merge(&mut items, rest);
+                out.push(Response::Untagged(Untagged::Fetch(seq, items)));
+            }
             Event::Response(r) => out.push(r),
             Event::Body(head) => {
+                before = Some(head.items);
                 let mut left = head.len;
                 while left > 0 {
                     match wire.read_body(&mut input, &mut sink) {
