@@ -23,6 +23,23 @@ pub enum Mechanism {
 }
 
 impl Mechanism {
+    /// Every mechanism we can run.
+    pub const ALL: [Mechanism; 5] = [
+        Mechanism::Plain,
+        Mechanism::Login,
+        Mechanism::CramMd5,
+        Mechanism::XOAuth2,
+        Mechanism::OAuthBearer,
+    ];
+
+    /// The mechanisms we can run among those a server advertises (`offers` by name).
+    pub fn offered(offers: impl Fn(&str) -> bool) -> Vec<Mechanism> {
+        Mechanism::ALL
+            .into_iter()
+            .filter(|m| offers(m.name()))
+            .collect()
+    }
+
     /// The name as servers advertise it.
     pub fn name(self) -> &'static str {
         match self {

@@ -244,16 +244,7 @@ impl Session {
     /// (RFC 3501 section 6.2.3: they may change).
     fn login(&mut self, login: &Login, encrypted: bool) -> Result<()> {
         let offer = Offer {
-            sasl: [
-                Mechanism::Plain,
-                Mechanism::Login,
-                Mechanism::CramMd5,
-                Mechanism::XOAuth2,
-                Mechanism::OAuthBearer,
-            ]
-            .into_iter()
-            .filter(|m| self.has(&format!("AUTH={}", m.name())))
-            .collect(),
+            sasl: Mechanism::offered(|name| self.has(&format!("AUTH={name}"))),
             plain_command: !self.has("LOGINDISABLED"),
             apop: false,
             known: true,

@@ -840,22 +840,7 @@ impl<R: BufRead> Src<'_, R> {
         self.pos += 1;
         let name = self.word();
         let code = match name.as_str() {
-            "CAPABILITY" => {
-                let mut caps = Vec::new();
-                loop {
-                    self.spaces();
-                    if matches!(self.peek(), Some(b']') | None) {
-                        break;
-                    }
-                    let atom = self.atom();
-                    if atom.is_empty() {
-                        self.pos += 1;
-                        continue;
-                    }
-                    caps.push(String::from_utf8_lossy(atom).to_ascii_uppercase());
-                }
-                Some(Code::Capability(caps))
-            }
+            "CAPABILITY" => Some(Code::Capability(self.capabilities())),
             "UIDVALIDITY" => self.u32().ok().map(Code::UidValidity),
             "UIDNEXT" => self.u32().ok().map(Code::UidNext),
             "APPENDUID" => match (self.u32(), self.uid_set()) {
@@ -873,6 +858,24 @@ impl<R: BufRead> Src<'_, R> {
         });
         self.pos = end.map_or(self.line.len(), |e| e + 1);
         Ok(code)
+    }
+
+    /// Capability names up to the line end or a `]` (RFC 3501 `capability-data`), upper
+    /// case; stray brackets and parens are skipped.
+    fn capabilities(&mut self) -> Vec<String> {
+        let mut caps = Vec::new();
+        loop {
+            self.spaces();
+            if matches!(self.peek(), Some(b']') | None) {
+                return caps;
+            }
+            let atom = self.atom();
+            if atom.is_empty() {
+                self.pos += 1;
+                continue;
+            }
+            caps.push(String::from_utf8_lossy(atom).to_ascii_uppercase());
+        }
     }
 
     /// A UID set (RFC 4315 `uid-set`) as ranges.
@@ -922,22 +925,7 @@ impl<R: BufRead> Src<'_, R> {
                 self.pos = 1;
                 whole(Untagged::State(self.state()?))
             }
-            "CAPABILITY" => {
-                let mut caps = Vec::new();
-                loop {
-                    self.spaces();
-                    if self.at_end() {
-                        break;
-                    }
-                    let atom = self.atom();
-                    if atom.is_empty() {
-                        self.pos += 1;
-                        continue;
-                    }
-                    caps.push(String::from_utf8_lossy(atom).to_ascii_uppercase());
-                }
-                whole(Untagged::Capability(caps))
-            }
+            "CAPABILITY" => whole(Untagged::Capability(self.capabilities())),
             "LIST" | "LSUB" => {
                 let attributes = self.string_list()?;
                 self.spaces();

@@ -115,16 +115,7 @@ impl Pop3 {
     fn authenticate(&mut self, login: &Login, apop_stamp: Option<&str>) -> Result<()> {
         let capa = &self.capa;
         let offer = Offer {
-            sasl: [
-                Mechanism::Plain,
-                Mechanism::Login,
-                Mechanism::CramMd5,
-                Mechanism::XOAuth2,
-                Mechanism::OAuthBearer,
-            ]
-            .into_iter()
-            .filter(|m| capa.has_sasl(m.name()))
-            .collect(),
+            sasl: Mechanism::offered(|name| capa.has_sasl(name)),
             // USER is in every server we know of; a CAPA that does not list it only makes
             // `auto` prefer what it does list.
             plain_command: capa.user || !capa.known || login.method == AuthMethod::UserPass,
