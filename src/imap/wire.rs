@@ -796,7 +796,12 @@ impl<R: BufRead> Src<'_, R> {
                 self.untagged()
             }
             Some(_) => {
-                let tag = String::from_utf8_lossy(self.atom()).into_owned();
+                // RFC 3501 `tag`: ASTRING-CHARs but `+`, so `]` may be part of one.
+                let start = self.pos;
+                while self.peek().is_some_and(|c| c != b' ') {
+                    self.pos += 1;
+                }
+                let tag = printable(&self.line[start..self.pos]);
                 if tag.is_empty() {
                     return Err(self.bad(format!("an unparsable response: {}", self.shown())));
                 }
@@ -1209,6 +1214,15 @@ mod tests {
             .read_whole(&mut input, &Trace::off(), 1 << 20)
             .unwrap_err();
         assert_eq!(e.class(), Class::Protocol);
+    }
+
+    #[test]
+    fn a_tag_may_hold_a_bracket() {
+        // Found by imap_differential: imap-codec reads this as tag `A1TE]`, NO.
+        let Response::Tagged(tag, c) = one(b"A1TE] no such folder\r\n").unwrap() else {
+            panic!()
+        };
+        assert_eq!((tag.as_str(), c.status), ("A1TE]", Status::No));
     }
 
     #[test]
