@@ -1326,15 +1326,18 @@ impl Source for Imap {
         };
         self.with_reconnect(|s| {
             s.selected = None;
-            // Courier-IMAP keeps a folder's UIDs only once a client SELECTs it: a folder only
-            // ever EXAMINEd gets a new UIDVALIDITY every session. So a folder the state does
-            // not know is opened with SELECT even when mail is kept (BODY.PEEK leaves \Seen
-            // alone; only \Recent goes), and one whose UIDVALIDITY seems to have changed
-            // under EXAMINE is checked again with SELECT before its mail is taken for new.
-            let read_only = !s.options.writable && known.validity.is_some();
+            // A folder that keeps its mail is opened read-only (EXAMINE), so that not even
+            // \Recent changes. Courier-IMAP keeps a folder's UIDs only once a client SELECTs
+            // it: a folder only ever EXAMINEd can get a new UIDVALIDITY every session, so
+            // one that seems to have changed under EXAMINE is checked again with SELECT
+            // before its mail is taken for new (BODY.PEEK still leaves \Seen alone).
+            let read_only = !s.options.writable;
             // With nothing known, the full listing goes right behind the select.
             let (mut validity, listing) = s.select(&folder, known.validity.is_none(), read_only)?;
-            if read_only && known.validity != Some(validity.to_string().as_str()) {
+            if read_only
+                && known.validity.is_some()
+                && known.validity != Some(validity.to_string().as_str())
+            {
                 validity = s.select(&folder, false, false)?.0;
             }
             let validity = validity.to_string();
