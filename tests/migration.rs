@@ -321,7 +321,11 @@ fn kill_9_at_random_instants_of_a_delete_mode_migration_loses_and_duplicates_not
             .wrapping_add(1442695040888963407);
         // Later rounds add 8 messages to a migration that is mostly done: their pulls are
         // short, so their kills are drawn from a fifth of a whole one to land inside.
-        let span = if round == 0 { whole + whole / 5 } else { whole / 5 };
+        let span = if round == 0 {
+            whole + whole / 5
+        } else {
+            whole / 5
+        };
         let delay = Duration::from_micros((seed >> 33) % span.max(1));
         if round > 0 {
             let more: Vec<Vec<u8>> = (0..8)
