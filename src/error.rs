@@ -51,8 +51,19 @@ impl Class {
 pub struct Error {
     class: Class,
     message: String,
+    /// What callers must tell apart within one class.
+    detail: Detail,
+}
+
+/// What an [`Error`] says beyond its class, for the callers that react to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    None,
     /// The target refused one message (see [`Error::refused`]).
-    refusal: bool,
+    Refusal,
+    /// A server refused the login and blamed the credentials (see
+    /// [`Error::credentials_refused`]).
+    Credentials,
 }
 
 /// Shorthand for results carrying [`Error`].
@@ -64,7 +75,7 @@ impl Error {
         Error {
             class,
             message: message.into(),
-            refusal: false,
+            detail: Detail::None,
         }
     }
 
@@ -74,15 +85,32 @@ impl Error {
     /// (`Temporary` when retrying later may help, `LocalIo` when it will not).
     pub fn refused(class: Class, message: impl Into<String>) -> Self {
         Error {
-            refusal: true,
+            detail: Detail::Refusal,
             ..Self::new(class, message)
         }
+    }
+
+    /// A server refused the login and its answer blames the user name or password
+    /// (`sasl::blames_credentials`): the one kind of refusal that gets the profile's advice
+    /// ("use an app password"). A login refused for the server's own reasons is an
+    /// `Error::new(Class::Auth, ...)` that quotes the server and blames nothing.
+    pub fn credentials_refused(message: impl Into<String>) -> Self {
+        Error {
+            detail: Detail::Credentials,
+            ..Self::new(Class::Auth, message)
+        }
+    }
+
+    /// Whether a server refused the login because of the user name or password
+    /// ([`Error::credentials_refused`]).
+    pub fn blames_credentials(&self) -> bool {
+        self.detail == Detail::Credentials
     }
 
     /// Whether this is a refusal of one message ([`Error::refused`]) rather than a failure of
     /// the target, the source or the session.
     pub fn is_refusal(&self) -> bool {
-        self.refusal
+        self.detail == Detail::Refusal
     }
 
     /// A configuration error.
@@ -154,7 +182,7 @@ impl Error {
             .map(|e| Error {
                 class: e.class,
                 message: e.message.clone(),
-                refusal: e.refusal,
+                detail: e.detail,
             })
     }
 }

@@ -154,7 +154,7 @@ pub fn connect(
 /// OAuth2); for OAuth2, what renews the token. An error that already says what to run
 /// (a revoked refresh token) is left as it is.
 fn with_auth_hint(account: &Account, e: Error) -> Error {
-    if e.class() != Class::Auth || e.message().contains("mailfetch auth ") {
+    if !e.blames_credentials() || e.message().contains("mailfetch auth ") {
         return e;
     }
     let hint = match &account.oauth2 {
@@ -171,7 +171,7 @@ fn with_auth_hint(account: &Account, e: Error) -> Error {
     if e.message().contains(&hint) {
         return e;
     }
-    Error::new(Class::Auth, format!("{} ({hint})", e.message()))
+    Error::credentials_refused(format!("{} ({hint})", e.message()))
 }
 
 fn connect_imap(

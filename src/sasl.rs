@@ -383,6 +383,49 @@ pub fn apop_digest(timestamp: &str, secret: &Secret) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether a server's refusal of a login blames the user name or password, by its response
+/// code (RFC 3206's `[AUTH]` for POP3, RFC 5530's `[AUTHENTICATIONFAILED]` and
+/// `[AUTHORIZATIONFAILED]` for IMAP) or, without one, by its words. Only such a refusal gets
+/// "check user and password" or a provider's app-password advice; a server that refuses for
+/// a reason of its own (solid-pop3d's "message is damaged", `[SYS/PERM]`, `[CONTACTADMIN]`,
+/// `[EXPIRED]`) is quoted and nothing is blamed. `text` is the server's text after any code.
+pub fn blames_credentials(code: Option<&str>, text: &str) -> bool {
+    if let Some(code) = code {
+        return ["AUTH", "AUTHENTICATIONFAILED", "AUTHORIZATIONFAILED"]
+            .iter()
+            .any(|blaming| code.eq_ignore_ascii_case(blaming));
+    }
+    let text = text.to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "credential",
+        "authenticat",
+        "login",
+        "logon",
+        "log in",
+        "user",
+        "invalid",
+        "incorrect",
+        "wrong",
+        "denied",
+    ]
+    .iter()
+    .any(|word| text.contains(word))
+}
+
+/// Splits a leading response code (`[AUTH] rest` or `[SYS/TEMP] rest`) off a POP3 `-ERR`
+/// text, as RFC 2449 section 8 frames them.
+pub fn split_code(text: &str) -> (Option<&str>, &str) {
+    if let Some(rest) = text.strip_prefix('[') {
+        if let Some((code, after)) = rest.split_once(']') {
+            let code = code.split_once('/').map_or(code, |(top, _)| top);
+            return (Some(code), after.trim_start());
+        }
+    }
+    (None, text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,5 +555,26 @@ mod tests {
         let secret = Secret::new("pw".into());
         let mut ex = Exchange::new(Mechanism::Plain, "u", &secret);
         assert_eq!(ex.initial().unwrap(), b"\0u\0pw".to_vec());
+    }
+
+    #[test]
+    fn only_a_code_or_words_that_name_them_blame_the_credentials() {
+        assert!(blames_credentials(Some("AUTH"), "Authentication failed."));
+        assert!(blames_credentials(Some("AUTHENTICATIONFAILED"), "nope"));
+        assert!(blames_credentials(None, "Login failed."));
+        assert!(blames_credentials(None, "Authentication failed (bad password?)"));
+        assert!(blames_credentials(None, "invalid user name or password"));
+        assert!(!blames_credentials(None, "message is damaged"));
+        assert!(!blames_credentials(Some("SYS"), "mailbox is corrupt, login refused"));
+        assert!(!blames_credentials(Some("CONTACTADMIN"), "account suspended"));
+        assert!(!blames_credentials(Some("EXPIRED"), "password expired"));
+    }
+
+    #[test]
+    fn pop3_response_codes_are_split_off_with_their_top_level() {
+        assert_eq!(split_code("[AUTH] bad"), (Some("AUTH"), "bad"));
+        assert_eq!(split_code("[SYS/PERM] broken"), (Some("SYS"), "broken"));
+        assert_eq!(split_code("no code"), (None, "no code"));
+        assert_eq!(split_code("[unterminated"), (None, "[unterminated"));
     }
 }

@@ -507,10 +507,22 @@ fn refused_password_is_an_authentication_error() {
     let fx = Fixture::new(mails(2), with_fault(false, refuse));
     let run = fx.pull();
     assert_failed(&run, 77, "[AUTH] Authentication failed.");
+    assert!(run.stderr.contains("check user and password"), "{run:?}");
     assert_not_sent(&fx.server, 1, &["STAT", "UIDL", "LIST", "RETR", "DELE"]);
     fx.assert_delivered(&[]);
     fx.assert_server_untouched();
     fx.assert_healthy_rerun_completes(false);
+}
+
+#[test]
+fn refusal_for_the_servers_own_reason_is_quoted_and_blames_no_password() {
+    // solid-pop3d answers PASS so when it cannot open the maildrop.
+    let refuse = Fault::RefusePass("message is damaged".into());
+    let fx = Fixture::new(mails(2), with_fault(false, refuse));
+    let run = fx.pull();
+    assert_failed(&run, 77, "refused the login (PASS): message is damaged");
+    assert!(!run.stderr.contains("check user and password"), "{run:?}");
+    fx.assert_server_untouched();
 }
 
 #[test]

@@ -325,19 +325,23 @@ impl Session {
             }
         }
         let (method, done) = last.expect("at least one method was tried");
-        Err(Error::new(
-            Class::Auth,
-            format!(
-                "{} refused the login of {} ({}): {}",
-                self.peer,
-                login.user,
-                match method {
-                    AuthMethod::UserPass => "LOGIN".to_string(),
-                    m => format!("AUTHENTICATE {}", m.name()),
-                },
-                done.text
-            ),
-        ))
+        let message = format!(
+            "{} refused the login of {} ({}): {}",
+            self.peer,
+            login.user,
+            match method {
+                AuthMethod::UserPass => "LOGIN".to_string(),
+                m => format!("AUTHENTICATE {}", m.name()),
+            },
+            done.text
+        );
+        Err(
+            if sasl::blames_credentials(done.code.as_ref().map(Code::name), &done.text) {
+                Error::credentials_refused(message)
+            } else {
+                Error::new(Class::Auth, message)
+            },
+        )
     }
 
     /// RFC 3501 section 6.2.3: LOGIN user password.

@@ -581,14 +581,19 @@ impl Pop3 {
 
 /// The error for a refused login, classed by RFC 3206 response code.
 fn auth_refused(conn: &Connection, cmd: &str, text: &[u8]) -> Error {
-    Error::new(
-        reply::auth_failure_class(text),
-        format!(
-            "{} refused the login ({cmd}): {}",
-            conn.peer(),
-            reply::printable(text)
-        ),
-    )
+    let said = reply::printable(text);
+    let message = format!("{} refused the login ({cmd}): {said}", conn.peer());
+    match reply::auth_failure_class(text) {
+        Class::Auth => {
+            let (code, words) = sasl::split_code(&said);
+            if sasl::blames_credentials(code, words) {
+                Error::credentials_refused(message)
+            } else {
+                Error::new(Class::Auth, message)
+            }
+        }
+        class => Error::new(class, message),
+    }
 }
 
 /// RFC 2449 section 5: CAPA. A server without CAPA gets an empty, unknown set.

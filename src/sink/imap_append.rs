@@ -233,8 +233,8 @@ impl ImapAppend {
             let hint = a.auth_hint;
             let dest = Destination::connect(&a.endpoint, trace, a.auth, &self.folder, true)
                 .map_err(|e| {
-                    let e = if e.class() == Class::Auth {
-                        Error::new(Class::Auth, format!("{} ({hint})", e.message()))
+                    let e = if e.blames_credentials() {
+                        Error::credentials_refused(format!("{} ({hint})", e.message()))
                     } else {
                         e
                     };
