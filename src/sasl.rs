@@ -562,11 +562,20 @@ mod tests {
         assert!(blames_credentials(Some("AUTH"), "Authentication failed."));
         assert!(blames_credentials(Some("AUTHENTICATIONFAILED"), "nope"));
         assert!(blames_credentials(None, "Login failed."));
-        assert!(blames_credentials(None, "Authentication failed (bad password?)"));
+        assert!(blames_credentials(
+            None,
+            "Authentication failed (bad password?)"
+        ));
         assert!(blames_credentials(None, "invalid user name or password"));
         assert!(!blames_credentials(None, "message is damaged"));
-        assert!(!blames_credentials(Some("SYS"), "mailbox is corrupt, login refused"));
-        assert!(!blames_credentials(Some("CONTACTADMIN"), "account suspended"));
+        assert!(!blames_credentials(
+            Some("SYS"),
+            "mailbox is corrupt, login refused"
+        ));
+        assert!(!blames_credentials(
+            Some("CONTACTADMIN"),
+            "account suspended"
+        ));
         assert!(!blames_credentials(Some("EXPIRED"), "password expired"));
     }
 

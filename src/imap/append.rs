@@ -27,7 +27,7 @@ use super::wire::{Code, Response, Untagged};
 use super::{utf7, Auth, Imap, Options, RECONNECTS};
 use crate::config::Folders;
 use crate::error::{Class, Error, Result};
-use crate::fingerprint::{self, TextDigest};
+use crate::fingerprint::{self, BodyDigest, TextDigest};
 use crate::net::{Endpoint, Trace};
 use crate::source::{Flags, RemoteMessage, Source};
 use std::collections::HashMap;
@@ -73,6 +73,13 @@ pub struct Found {
     pub size: u64,
     /// Its Message-ID, if it has one.
     pub message_id: Option<String>,
+}
+
+/// Which digest [`Destination::digest_each`] computes.
+#[derive(Clone, Copy)]
+enum Digest {
+    Text,
+    Body,
 }
 
 /// Message-IDs per SEARCH command (each is one `HEADER Message-ID` key).
@@ -193,13 +200,16 @@ impl Destination {
         }
     }
 
-    /// Open the folder for the searches below; returns its UIDVALIDITY and whether it holds
-    /// any message. With SELECT, not EXAMINE: Courier refuses an APPEND into the folder
-    /// that is selected read-only ("Current box is selected READ-ONLY"), and nothing here
-    /// changes a flag or expunges.
+    /// Open the folder for the searches below, read-only (EXAMINE); returns its UIDVALIDITY
+    /// and whether it holds any message. Never SELECT: GNU Mailutils' imap4d writes a
+    /// read-write mailbox back when the session ends, from the view it had, and sessions
+    /// cut by a kill -9 mid-batch so wiped out messages that later sessions had appended
+    /// and seen (17 of 44 in the interop matrix's migration line). [`Destination::append`]
+    /// leaves the folder first, since Courier refuses an APPEND into the folder that is
+    /// selected read-only.
     fn examine(&mut self) -> Result<(u32, bool)> {
         let folder = self.folder.clone();
-        let (validity, _) = self.imap.select(&folder, false, false)?;
+        let (validity, _) = self.imap.select(&folder, false, true)?;
         let exists = self.imap.selected.as_ref().is_some_and(|s| s.exists > 0);
         Ok((validity, exists))
     }
@@ -295,6 +305,16 @@ impl Destination {
     /// The text digest ([`TextDigest`]) of each of `found`, by UID (messages that vanished
     /// meanwhile are left out).
     pub fn digests(&mut self, found: &[Found]) -> Result<HashMap<u32, String>> {
+        self.digest_each(found, Digest::Text)
+    }
+
+    /// The body digest ([`BodyDigest`]) of each of `found`, by UID: what still matches a
+    /// message whose stored headers the server rewrote.
+    pub fn body_digests(&mut self, found: &[Found]) -> Result<HashMap<u32, String>> {
+        self.digest_each(found, Digest::Body)
+    }
+
+    fn digest_each(&mut self, found: &[Found], kind: Digest) -> Result<HashMap<u32, String>> {
         let mut out = HashMap::new();
         if found.is_empty() {
             return Ok(out);
@@ -313,7 +333,7 @@ impl Destination {
         let source = self.source();
         source.fetch(&messages)?;
         while let Some((index, mut body)) = source.next_message()? {
-            let mut digest = TextDigest::default();
+            let (mut text, mut only_body) = (TextDigest::default(), BodyDigest::default());
             let mut buf = vec![0u8; 64 << 10];
             loop {
                 let n = body
@@ -322,9 +342,16 @@ impl Destination {
                 if n == 0 {
                     break;
                 }
-                digest.update(&buf[..n]);
+                match kind {
+                    Digest::Text => text.update(&buf[..n]),
+                    Digest::Body => only_body.update(&buf[..n]),
+                }
             }
-            out.insert(messages[index].number, digest.finish());
+            let digest = match kind {
+                Digest::Text => text.finish(),
+                Digest::Body => only_body.finish(),
+            };
+            out.insert(messages[index].number, digest);
         }
         Ok(out)
     }
@@ -373,6 +400,7 @@ impl Destination {
     /// else one APPEND each. `text` streams each message's text. The result has one entry
     /// per message of `batch`.
     pub fn append(&mut self, batch: &[Outgoing], text: &mut Text<'_>) -> Result<Vec<Stored>> {
+        self.imap.deselect()?;
         let limit = self.append_limit();
         let mut out: Vec<Option<Stored>> = batch.iter().map(|_| None).collect();
         let mut groups: Vec<Vec<usize>> = Vec::new();

@@ -556,6 +556,26 @@ impl Imap {
         Ok((validity, listing))
     }
 
+    /// Leave the selected folder, if any, expunging nothing: RFC 3691 UNSELECT where
+    /// offered, else CLOSE, which expunges only a folder selected read-write (RFC 3501
+    /// section 6.4.2), so it is sent only for a read-only one.
+    pub(crate) fn deselect(&mut self) -> Result<()> {
+        let Some(selected) = self.selected.take() else {
+            return Ok(());
+        };
+        let command = if self.session.has("UNSELECT") {
+            "UNSELECT"
+        } else if selected.read_only {
+            "CLOSE"
+        } else {
+            return Err(Error::new(
+                Class::Internal,
+                "a folder selected read-write cannot be left without UNSELECT",
+            ));
+        };
+        self.session.run(command, &mut |_| Ok(()))
+    }
+
     /// RFC 3501 section 6.4.8: [`LISTING`] of the UIDs `set`, or the answer to the listing
     /// of all `sent` with the select. For an empty folder, where some servers refuse `1:*`,
     /// it is not sent, or its answer, whatever it is, means no messages.

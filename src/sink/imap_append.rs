@@ -10,9 +10,10 @@
 //!    date of its newest `Received:` field, else its `Date:`). A message larger than the
 //!    server's APPENDLIMIT is refused here, by name.
 //! 2. `staged` looks in the folder for the messages that are already there: by Message-ID
-//!    and size (one `UID SEARCH HEADER Message-ID` for many messages, then their exact sizes),
-//!    and a message without a Message-ID by size and text digest among the folder's messages
-//!    without one. Those are not stored again ("already present"): they are recorded like the
+//!    and size (one `UID SEARCH HEADER Message-ID` for many messages, then their exact sizes;
+//!    where the sizes differ, because the server rewrote the stored header, by Message-ID and
+//!    body digest), and a message without a Message-ID by size and text digest among the
+//!    folder's messages without one. Those are not stored again ("already present"): they are recorded like the
 //!    others. It then asks the folder's UIDVALIDITY and UIDNEXT and returns the intent that
 //!    `pull` journals, synced, before anything is stored:
 //!
@@ -54,7 +55,7 @@
 
 use super::{label, Meta, Recovered, Sink, Staged};
 use crate::error::{Class, Error, Result};
-use crate::fingerprint::{self, TextDigest};
+use crate::fingerprint::{self, BodyDigest, TextDigest};
 use crate::imap::append::{Destination, Found, Outgoing, Stored};
 use crate::imap::Auth;
 use crate::net::{Endpoint, Trace};
@@ -63,6 +64,7 @@ use crate::state::Recovery;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 
 /// The first line of this sink's intents.
 const INTENT: &str = "imap-append";
@@ -325,14 +327,19 @@ impl ImapAppend {
         for i in 0..self.batch.len() {
             let key = self.batch[i].key.clone();
             let uid = match &key {
-                Key::Id(size, id) => there
-                    .iter()
-                    .find(|f| {
-                        f.size == *size
-                            && f.message_id.as_deref() == Some(id)
-                            && !self.claimed.contains(&f.uid)
-                    })
-                    .map(|f| f.uid),
+                Key::Id(size, id) => {
+                    let same_id: Vec<Found> = there
+                        .iter()
+                        .filter(|f| {
+                            f.message_id.as_deref() == Some(id) && !self.claimed.contains(&f.uid)
+                        })
+                        .cloned()
+                        .collect();
+                    match same_id.iter().find(|f| f.size == *size) {
+                        Some(f) => Some(f.uid),
+                        None => self.match_body(i, &same_id)?,
+                    }
+                }
                 Key::Text(size, digest) => self.match_digest(*size, digest)?,
             };
             if let Some(uid) = uid {
@@ -342,6 +349,41 @@ impl ImapAppend {
             }
         }
         Ok(())
+    }
+
+    /// Which of `same_id` (folder messages with the Message-ID of the batch's message `i`,
+    /// none of its size) holds its body: the server rewrote the stored header (GNU
+    /// Mailutils does, and a killed run's APPEND may be stored only after the rerun's
+    /// recovery looked). Message-ID and body together, never the body alone.
+    fn match_body(&mut self, i: usize, same_id: &[Found]) -> Result<Option<u32>> {
+        if same_id.is_empty() {
+            return Ok(None);
+        }
+        let (offset, len) = (self.batch[i].offset, self.batch[i].len);
+        let file = self.spool.as_ref().expect("a spooled batch has a spool");
+        let mut ours = BodyDigest::default();
+        let mut buf = vec![0u8; (64 << 10).min(len as usize).max(1)];
+        let mut done = 0u64;
+        while done < len {
+            let want = buf.len().min((len - done) as usize);
+            let n = file
+                .read_at(&mut buf[..want], offset + done)
+                .map_err(|e| Error::local("reading the spool file", e))?;
+            if n == 0 {
+                return Err(Error::new(
+                    Class::LocalIo,
+                    "the spool file is shorter than written",
+                ));
+            }
+            ours.update(&buf[..n]);
+            done += n as u64;
+        }
+        let ours = ours.finish();
+        let theirs = self.dest()?.body_digests(same_id)?;
+        Ok(same_id
+            .iter()
+            .find(|f| theirs.get(&f.uid) == Some(&ours))
+            .map(|f| f.uid))
     }
 
     /// An unclaimed message of the folder without a Message-ID with this size and digest.

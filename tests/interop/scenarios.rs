@@ -632,7 +632,14 @@ pub fn migration_kill(s: &Server, seed: u64, rounds: usize) -> Verdict {
     let mut whole = Duration::from_millis(1500);
     let mut interrupted = 0;
     for round in 0..rounds {
-        let at = Duration::from_micros(rng.below(whole.as_micros() as u64 * 9 / 10 + 1));
+        // The first kill falls early, so that one falls inside a pull whatever the server's
+        // speed: an unkilled pull empties the source, and later rounds have nothing to cut.
+        let span = if round == 0 {
+            whole.min(Duration::from_millis(400))
+        } else {
+            whole
+        };
+        let at = Duration::from_micros(rng.below(span.as_micros() as u64 * 9 / 10 + 1));
         let exit = check::pull(&c, &["src"], Some(at));
         if exit.killed {
             interrupted += 1;
