@@ -27,6 +27,20 @@ pub fn fingerprint(message_id: &str, size: u64) -> String {
     format!("{size}:{message_id}")
 }
 
+/// The fingerprint of a message without a Message-ID: its server size and text digest
+/// ([`TextDigest`]). A space, not a colon, follows the size, so it never equals a
+/// [`fingerprint`].
+pub fn digest_fingerprint(digest: &str, size: u64) -> String {
+    format!("{size} {digest}")
+}
+
+/// Whether `fingerprint` is a [`digest_fingerprint`], and of a message of `size` bytes.
+pub fn is_digest_of_size(fingerprint: &str, size: u64) -> bool {
+    fingerprint
+        .split_once(' ')
+        .is_some_and(|(n, _)| n.bytes().all(|b| b.is_ascii_digit()) && n.parse() == Ok(size))
+}
+
 /// The `Message-ID` of a message header (the header alone, or a whole message: the scan stops
 /// at the first empty line). Folded lines are unfolded; the value is the `<...>` part, or the
 /// whole trimmed value if it has no angle brackets. `None` if there is none or it is empty.
@@ -61,11 +75,14 @@ pub fn message_id(header: &[u8]) -> Option<String> {
 }
 
 /// A reader that passes a message through and keeps its header (at most [`MAX_HEADER`]
-/// bytes) to find its Message-ID once it has been read.
+/// bytes) to find its Message-ID once it has been read; a message whose header has none is
+/// digested instead ([`TextDigest`], from the end of its header on: the messages that have
+/// a Message-ID, nearly all, cost nothing more).
 pub struct Sniffer<'a> {
     inner: &'a mut dyn Read,
     head: Vec<u8>,
     complete: bool,
+    digest: Option<TextDigest>,
 }
 
 impl<'a> Sniffer<'a> {
@@ -75,6 +92,31 @@ impl<'a> Sniffer<'a> {
             inner,
             head: Vec::new(),
             complete: false,
+            digest: None,
+        }
+    }
+
+    /// The message's fingerprint once it has been read to its end: by Message-ID
+    /// ([`fingerprint`]), else by digest ([`digest_fingerprint`]); `None` for a header longer
+    /// than [`MAX_HEADER`]. `size` is the size the server announced.
+    pub fn fingerprint(&mut self, size: u64) -> Option<String> {
+        match self.message_id() {
+            Some(id) => Some(fingerprint(&id, size)),
+            None => self
+                .digest
+                .take()
+                .map(|d| digest_fingerprint(&d.finish(), size)),
+        }
+    }
+
+    /// The header just became complete: a header without a Message-ID starts the digest,
+    /// with what was read so far (`head`, then `rest` of the current read).
+    fn header_done(&mut self, rest: &[u8]) {
+        if message_id(&self.head).is_none() {
+            let mut digest = TextDigest::default();
+            digest.update(&self.head);
+            digest.update(rest);
+            self.digest = Some(digest);
         }
     }
 
@@ -91,17 +133,23 @@ impl<'a> Sniffer<'a> {
 impl Read for Sniffer<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if !self.complete && self.head.len() < MAX_HEADER {
+        if let Some(digest) = &mut self.digest {
+            digest.update(&buf[..n]);
+        } else if !self.complete && self.head.len() < MAX_HEADER {
             let take = n.min(MAX_HEADER - self.head.len());
             let from = self.head.len().saturating_sub(3);
             self.head.extend_from_slice(&buf[..take]);
             let tail = &self.head[from..];
             self.complete = memchr::memmem::find(tail, b"\n\n").is_some()
                 || memchr::memmem::find(tail, b"\n\r\n").is_some();
+            if self.complete {
+                self.header_done(&buf[take..n]);
+            }
         }
-        if n == 0 {
+        if n == 0 && !self.complete && self.head.len() < MAX_HEADER {
             // A message that is all header.
-            self.complete |= self.head.len() < MAX_HEADER;
+            self.complete = true;
+            self.header_done(&[]);
         }
         Ok(n)
     }
@@ -226,6 +274,19 @@ impl<R: Read> Read for Digesting<R> {
         let n = self.inner.read(buf)?;
         self.digest.update(&buf[..n]);
         Ok(n)
+    }
+}
+
+/// Feed all of `body` to `update` (a digest's), a buffer at a time.
+pub fn read_all(body: &mut dyn Read, mut update: impl FnMut(&[u8])) -> io::Result<()> {
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match body.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -363,5 +424,31 @@ mod tests {
         assert_ne!(lf, body_of(&[b"Subject: a\n\nbody\nline2\n"]));
         assert_eq!(body_of(&[b"\nonly body"]), body_of(&[b"X: y\n\nonly body"]));
         assert_eq!(body_of(&[b"X: all header\n"]), body_of(&[b"Y: z\n"]));
+    }
+
+    fn sniffed(chunks: &[&[u8]]) -> Option<String> {
+        let inner = chunks.concat();
+        let mut slice: &[u8] = &inner;
+        let mut sniffer = Sniffer::new(&mut slice);
+        let mut buf = [0u8; 7];
+        while sniffer.read(&mut buf).unwrap() > 0 {}
+        sniffer.fingerprint(99)
+    }
+
+    #[test]
+    fn a_message_without_message_id_is_fingerprinted_by_its_digest() {
+        let text = b"From: a@b\r\nSubject: no id\r\n\r\nbody\r\nmore\r\n";
+        let mut whole = TextDigest::default();
+        whole.update(text);
+        let want = digest_fingerprint(&whole.finish(), 99);
+        assert_eq!(sniffed(&[text]), Some(want.clone()));
+        assert!(is_digest_of_size(&want, 99) && !is_digest_of_size(&want, 98));
+        assert_eq!(
+            sniffed(&[b"Message-ID: <a@b>\n\nbody\n"]),
+            Some("99:<a@b>".to_string())
+        );
+        assert!(!is_digest_of_size("99:<a b@c>", 99));
+        let all_header = sniffed(&[b"Subject: only a header\n"]).unwrap();
+        assert!(is_digest_of_size(&all_header, 99));
     }
 }

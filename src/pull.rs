@@ -723,9 +723,24 @@ impl Run<'_> {
         let mut kept: Vec<(String, String)> = Vec::new();
         if !delivered.is_empty() && !listing.messages.is_empty() {
             let ids = self.source.message_ids(&listing.messages)?;
+            let mut without_id = Vec::new();
             for (m, id) in listing.messages.iter().zip(ids) {
-                let Some(id) = id else { continue };
+                let Some(id) = id else {
+                    let digested = |f: &&str| fingerprint::is_digest_of_size(f, m.size);
+                    if delivered.keys().any(digested) {
+                        without_id.push(m.clone());
+                    }
+                    continue;
+                };
                 let f = fingerprint::fingerprint(&id, m.size);
+                if let Some(n) = delivered.get_mut(f.as_str()).filter(|n| **n > 0) {
+                    *n -= 1;
+                    kept.push((m.id.clone(), f));
+                }
+            }
+            // Messages without a Message-ID, of a size delivered before without one: their
+            // text digests tell (they are read for it, and only they).
+            for (m, f) in digests(&mut *self.source, &without_id)? {
                 if let Some(n) = delivered.get_mut(f.as_str()).filter(|n| **n > 0) {
                     *n -= 1;
                     kept.push((m.id.clone(), f));
@@ -746,8 +761,8 @@ impl Run<'_> {
         }
         let mut text = format!(
             "UIDVALIDITY changed from {old} to {}: the server renumbered this folder. \
-             {} of its {} messages were recognised by Message-ID and size as delivered before \
-             and are not fetched again; {} will be fetched",
+             {} of its {} messages were recognised by Message-ID and size (or, without one, \
+             by their text) as delivered before and are not fetched again; {} will be fetched",
             listing.validity,
             kept.len(),
             listing.messages.len(),
@@ -809,11 +824,8 @@ impl Run<'_> {
                     let mut sniffer = Sniffer::new(&mut *body);
                     match sink.deliver(&meta, &mut sniffer) {
                         Ok(()) => {
-                            let id = sniffer.message_id().filter(|_| fingerprints);
-                            Ok(Delivery::Done(
-                                index,
-                                id.map(|id| fingerprint::fingerprint(&id, m.size)),
-                            ))
+                            let f = sniffer.fingerprint(m.size).filter(|_| fingerprints);
+                            Ok(Delivery::Done(index, f))
                         }
                         // The target refused this one: the rest of it is read before the
                         // next message, and it stays on the server.
@@ -1018,6 +1030,26 @@ fn left_behind(
         if n == 1 { "was" } else { "were" },
         if n == 1 { "it stays" } else { "they stay" },
     )))
+}
+
+/// The [`fingerprint::digest_fingerprint`] of each of `messages`, read from the source.
+fn digests<'m>(
+    source: &mut dyn Source,
+    messages: &'m [RemoteMessage],
+) -> Result<Vec<(&'m RemoteMessage, String)>> {
+    let mut out = Vec::with_capacity(messages.len());
+    if messages.is_empty() {
+        return Ok(out);
+    }
+    source.fetch(messages)?;
+    while let Some((index, mut body)) = source.next_message()? {
+        let mut digest = fingerprint::TextDigest::default();
+        fingerprint::read_all(&mut body, |data| digest.update(data))
+            .map_err(|e| Error::network("reading a message", e))?;
+        let m = &messages[index];
+        out.push((m, fingerprint::digest_fingerprint(&digest.finish(), m.size)));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

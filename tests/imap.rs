@@ -430,6 +430,38 @@ fn uidvalidity_change_does_not_redeliver() {
 }
 
 #[test]
+fn uidvalidity_change_recognises_mail_without_message_id_by_its_text() {
+    let d = Dovecot::shared();
+    let user = d.new_user("iuidvnoid");
+    let no_id = |i: usize| -> Vec<u8> {
+        format!("From: a@example.org\nSubject: cron {i}\n\nno Message-ID here {i}\n").into_bytes()
+    };
+    let old: Vec<Vec<u8>> = (0..4).map(no_id).collect();
+    d.seed_folder(&user, "Box", &old);
+    let c = Client::new(&imap_account(
+        d,
+        "a",
+        &user,
+        "implicit",
+        "maildir:{dir}/M",
+        "folders = [\"Box\"]",
+    ));
+    c.ok(&["pull"]);
+    d.delete_folder(&user, "Box");
+    let mut again = old.clone();
+    again.push(no_id(4));
+    d.seed_folder(&user, "Box", &again);
+    let out = c.ok(&["pull"]);
+    assert!(out.stdout.contains("a: 1 new message"), "{out:?}");
+    assert!(
+        out.stderr.contains("4 of its 5 messages were recognised")
+            && !out.stderr.contains("may arrive again"),
+        "{out:?}"
+    );
+    assert_eq!(maildir_messages(&c.path("M/.Box")), sorted(again));
+}
+
+#[test]
 fn delete_mode_empties_fetched_mail_and_leaves_a_foreign_deleted_message() {
     let d = Dovecot::shared();
     let user = d.new_user("idel");

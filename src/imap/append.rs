@@ -31,7 +31,6 @@ use crate::fingerprint::{self, BodyDigest, TextDigest};
 use crate::net::{Endpoint, Trace};
 use crate::source::{Flags, RemoteMessage, Source};
 use std::collections::HashMap;
-use std::io::Read;
 
 /// Messages larger than this go alone rather than in a MULTIAPPEND with others.
 const MULTI_BYTES: u64 = 16 << 20;
@@ -334,19 +333,11 @@ impl Destination {
         source.fetch(&messages)?;
         while let Some((index, mut body)) = source.next_message()? {
             let (mut text, mut only_body) = (TextDigest::default(), BodyDigest::default());
-            let mut buf = vec![0u8; 64 << 10];
-            loop {
-                let n = body
-                    .read(&mut buf)
-                    .map_err(|e| Error::network("reading a message", e))?;
-                if n == 0 {
-                    break;
-                }
-                match kind {
-                    Digest::Text => text.update(&buf[..n]),
-                    Digest::Body => only_body.update(&buf[..n]),
-                }
-            }
+            fingerprint::read_all(&mut body, |data| match kind {
+                Digest::Text => text.update(data),
+                Digest::Body => only_body.update(data),
+            })
+            .map_err(|e| Error::network("reading a message", e))?;
             let digest = match kind {
                 Digest::Text => text.finish(),
                 Digest::Body => only_body.finish(),
