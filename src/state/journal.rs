@@ -14,7 +14,16 @@ use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-const HEADER: &str = "mailfetch-state 1";
+/// The first word of a journal's first line; the second is its format.
+const MAGIC: &str = "mailfetch-state";
+/// The format this build writes. It goes up whenever a record is added or changes meaning
+/// that an older build would misread; a journal of a higher format is refused (exit 74,
+/// naming it), and one of a lower format is read and rewritten in this one. Format 1 grew
+/// fingerprints, times and `H`/`S` records while it stayed 1; 2 is the same records plus
+/// fingerprints by text digest for messages without a Message-ID, and the promise above.
+const FORMAT: u32 = 2;
+/// The first line of a journal of this build.
+const HEADER: &str = "mailfetch-state 2";
 
 /// What the sink must do before anything else, after a crash left a batch unfinished.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -321,7 +330,7 @@ impl State {
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&path);
-        let (mailboxes, records, recovery) = match existing {
+        let (mailboxes, records, recovery, format) = match existing {
             Ok(f) => {
                 let len = f.metadata().map(|m| m.len()).unwrap_or(0);
                 match recorded_size(&size) {
@@ -343,7 +352,7 @@ impl State {
                     _ => load(&path, f)?,
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (HashMap::new(), 0, None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (HashMap::new(), 0, None, FORMAT),
             Err(e) => return Err(super::private::refused(&path, "state file", e)),
         };
         let mut state = State {
@@ -355,8 +364,11 @@ impl State {
             recovery,
             dirty: false,
         };
-        if state.records == 0 {
+        if state.records == 0 || (format < FORMAT && state.recovery.is_none()) {
             state.rewrite()?;
+        } else if format < FORMAT {
+            // After the unfinished batch: its records are in this file only.
+            state.dirty = true;
         }
         Ok(state)
     }
@@ -667,7 +679,8 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::local(format!("cannot sync directory {}", dir.display()), e))
 }
 
-type Loaded = (HashMap<String, MailboxState>, usize, Option<Recovery>);
+/// A loaded journal: its mailboxes, its record count, an unfinished batch, its format.
+type Loaded = (HashMap<String, MailboxState>, usize, Option<Recovery>, u32);
 
 fn load(path: &Path, file: File) -> Result<Loaded> {
     let corrupt = |n: usize, why: &str| {
@@ -687,6 +700,7 @@ fn load(path: &Path, file: File) -> Result<Loaded> {
     // The batch in progress, and the `+` records seen since it began.
     let mut open_batch: Option<Recovery> = None;
     let mut pending = Pending::default();
+    let mut version = FORMAT;
     loop {
         let raw = lines
             .next()
@@ -705,9 +719,25 @@ fn load(path: &Path, file: File) -> Result<Loaded> {
             return Err(corrupt(n, "checksum mismatch"));
         };
         if n == 1 {
-            if record != HEADER {
-                return Err(corrupt(1, "not a mailfetch state file"));
+            let format = record
+                .strip_prefix(MAGIC)
+                .and_then(|f| f.strip_prefix(' '))
+                .and_then(|f| f.parse::<u32>().ok())
+                .filter(|&f| f >= 1)
+                .ok_or_else(|| corrupt(1, "not a mailfetch state file"))?;
+            if format > FORMAT {
+                return Err(Error::new(
+                    Class::LocalIo,
+                    format!(
+                        "state file {} was written by a newer mailfetch (state format \
+                         {format}; this one reads formats 1 to {FORMAT}): run that version, \
+                         or --reset-state to start afresh (every message on the server is \
+                         then fetched again)",
+                        path.display()
+                    ),
+                ));
             }
+            version = format;
             continue;
         }
         let mut fields = Fields(Some(record));
@@ -806,12 +836,12 @@ fn load(path: &Path, file: File) -> Result<Loaded> {
         }
     }
     if n == 0 {
-        return Ok((mailboxes, 0, None));
+        return Ok((mailboxes, 0, None, FORMAT));
     }
     // `+` lines behind an unfinished rollback batch are undone by its rollback.
     let batch = open_batch.clone();
     pending.flush(&mut mailboxes, batch);
-    Ok((mailboxes, n, open_batch))
+    Ok((mailboxes, n, open_batch, version))
 }
 
 /// The space-separated fields of a record, as `str::split(' ')` gives them, but found with
@@ -1265,6 +1295,41 @@ mod tests {
         let s = open(dir.path());
         assert!(s.is_seen("F", "9", "7"));
         assert_eq!(s.fingerprints("F").collect::<Vec<_>>(), ["3:<m@x>"]);
+    }
+
+    #[test]
+    fn a_journal_of_a_newer_format_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = State::path_for(dir.path(), "acct");
+        write_journal(&path, &["mailfetch-state 3", "+ INBOX - a"]);
+        let err = State::open(dir.path(), "acct", false)
+            .err()
+            .expect("refused");
+        assert_eq!(err.class().exit_code(), 74);
+        assert!(
+            err.message().contains("state format 3"),
+            "{}",
+            err.message()
+        );
+        assert!(
+            err.message().contains("reads formats 1 to 2"),
+            "{}",
+            err.message()
+        );
+    }
+
+    #[test]
+    fn a_format_1_journal_is_read_and_rewritten_in_this_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = State::path_for(dir.path(), "acct");
+        write_journal(&path, &["mailfetch-state 1", "+ INBOX - a", "+ INBOX - b"]);
+        let s = open(dir.path());
+        assert!(s.is_seen("INBOX", "-", "a") && s.is_seen("INBOX", "-", "b"));
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.lines().next().unwrap().ends_with(HEADER), "{text}");
+        drop(s);
+        let s = open(dir.path());
+        assert!(s.is_seen("INBOX", "-", "a") && s.is_seen("INBOX", "-", "b"));
     }
 
     #[test]

@@ -6,14 +6,18 @@
 //! `<state-dir>/<account>.state` is an append-only journal of text lines, each
 //! `<crc32 hex> <record>`:
 //!
-//! - `mailfetch-state 1`: header, first line.
+//! - `mailfetch-state FORMAT`: header, first line. FORMAT (2 today) goes up whenever a
+//!   record is added or changes meaning that an older build would misread: a journal of a
+//!   higher format is refused (exit 74, naming the format) rather than misread, and one of a
+//!   lower format is read and rewritten in the current one (after any unfinished batch).
 //! - `+ MAILBOX VALIDITY ID [FINGERPRINT] [at=SECONDS]`: message ID of MAILBOX (UIDVALIDITY
 //!   VALIDITY, `-` for POP3) is delivered; FINGERPRINT (`SIZE:<Message-ID>`, see
 //!   `crate::fingerprint`) is there when the message had a Message-ID and its mailbox's IDs
 //!   can be invalidated (not for POP3); `at=` is when it was first delivered, in seconds since
-//!   the epoch (for `delete-after-days`). Fields are percent-escaped. Each optional field came
-//!   with a later version and the format stays 1: files written before fingerprints or times
-//!   existed have fewer fields and load as they are (a message without a time gets one, "now",
+//!   the epoch (for `delete-after-days`). A message without a Message-ID has the fingerprint
+//!   `SIZE DIGEST` instead (its text digest, format 2). Fields are percent-escaped. Each
+//!   optional field came with a later version while the format stayed 1: files written
+//!   before fingerprints or times existed have fewer fields and load as they are (a message without a time gets one, "now",
 //!   the first time a retention period asks for it, so its clock starts then); older readers
 //!   ignore the fields they do not know, or take `at=...` for a fingerprint, which matches
 //!   nothing.
@@ -56,8 +60,9 @@
 //! old validity, each recorded fingerprint matching at most one message. The matches are
 //! recorded under the new validity (one append: `V` then their `+` lines, synced) and are not
 //! fetched again; the rest is fetched; the user is told on stderr how many were recognised.
-//! Messages without a Message-ID (or recorded before fingerprints existed) cannot be
-//! recognised and are fetched again: a possible duplicate, never a loss. A crash that tears
+//! A listed message without a Message-ID, of the size of one delivered without one, is read
+//! and matched by its text digest (`SIZE DIGEST`). Messages recorded before fingerprints
+//! existed cannot be recognised and are fetched again: a possible duplicate, never a loss. A crash that tears
 //! this append loses some matches, with the same consequence.
 //!
 //! # Why nothing is lost or duplicated under kill -9 (or power loss)
