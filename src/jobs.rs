@@ -2,7 +2,8 @@
 //! threads (`--jobs N`). Accounts share nothing but the terminal: each has its own lock,
 //! state journal, connection and sink, so running them side by side changes no promise of
 //! `pull`. Every line of output is written whole under the stdout or stderr lock, so lines
-//! of different accounts never interleave mid-line; summary lines appear as accounts finish.
+//! of different accounts never interleave mid-line; `finished` is called as accounts finish
+//! (the binary prints the summary lines in config order).
 //! Results come back in config order, so the exit code is the first failing account's in
 //! config order, as in a serial run.
 //!

@@ -50,6 +50,7 @@ pub mod pull;
 pub mod report;
 pub mod sasl;
 pub mod secret;
+pub mod signals;
 pub mod sink;
 pub mod source;
 pub mod state;

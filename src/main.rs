@@ -6,9 +6,9 @@ use clap::{CommandFactory, Parser};
 use mailfetch::cli::{Cli, Command, Generate, Shell};
 use mailfetch::config::{self, profiles, Account, Config, Protocol, TokenSource};
 use mailfetch::pull::{self, Options, Summary};
-use mailfetch::report::{human_bytes, out, out_bytes, Reporter};
+use mailfetch::report::{human_bytes, out, out_bytes, Reporter, NOTHING_NEW};
 use mailfetch::state::State;
-use mailfetch::{init, jobs, json, list, oauth2, watch, Error};
+use mailfetch::{init, jobs, json, list, oauth2, signals, watch, Error};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -76,9 +76,11 @@ struct Batch {
 
 impl Batch {
     /// Run `work` for every account (`jobs` at once), printing `line` for each that succeeds
-    /// and a one-line error for each that fails, as they finish; with `--json`, one document
+    /// and a one-line error for each that fails, in config order as soon as the accounts
+    /// before have finished; with `--json`, one document
     /// at the end instead of the lines. Returns the exit code: the first failing account's in
-    /// config order, or 0.
+    /// config order, or 0; 130 or 143 when SIGINT or SIGTERM stopped the run (see
+    /// [`interrupted`]).
     fn run(
         &self,
         accounts: &[&Account],
@@ -86,16 +88,38 @@ impl Batch {
         work: impl Fn(&Account) -> mailfetch::Result<Summary> + Sync,
         line: impl Fn(&Summary) + Sync,
     ) -> u8 {
-        let finished = |account: &Account, result: &mailfetch::Result<Summary>| match result {
-            Ok(_) if self.json => {}
-            Ok(s) => line(s),
-            Err(e) => reporter.error(Some(&account.name), e.message()),
+        // Lines come in config order: an account's waits for those before it to finish.
+        let order = std::sync::Mutex::new((0, vec![None; accounts.len()]));
+        let finished = |account: &Account, result: &mailfetch::Result<Summary>| {
+            let Some(i) = accounts.iter().position(|a| std::ptr::eq(*a, account)) else {
+                return;
+            };
+            let mut order = order.lock().unwrap_or_else(|p| p.into_inner());
+            let (next, done) = &mut *order;
+            done[i] = Some(
+                result
+                    .as_ref()
+                    .map_err(|e| e.message().to_string())
+                    .cloned(),
+            );
+            while let Some(Some(result)) = done.get_mut(*next).map(Option::take) {
+                match result {
+                    Ok(_) if self.json => {}
+                    Ok(s) => line(&s),
+                    Err(e) => reporter.error(Some(&accounts[*next].name), &e),
+                }
+                *next += 1;
+            }
         };
         let results = jobs::run(accounts, self.jobs.into(), work, finished);
-        let code = results
+        let mut code = results
             .iter()
             .find_map(|r| r.as_ref().err())
             .map_or(0, |e| e.class().exit_code() as u8);
+        if let Some(signal) = signals::stopped_by() {
+            code = signals::exit_code(signal);
+            reporter.error(None, &interrupted(self.command, self.dry_run, &results));
+        }
         if self.json {
             out(&json::render(&json::Run {
                 command: self.command,
@@ -115,6 +139,26 @@ impl Batch {
     }
 }
 
+/// The one line a run stopped by SIGINT or SIGTERM ends with: what is safe.
+fn interrupted(command: &str, dry_run: bool, results: &[mailfetch::Result<Summary>]) -> String {
+    if command != "pull" || dry_run {
+        return "interrupted: nothing was changed".to_string();
+    }
+    let saved: usize = results.iter().flatten().map(|s| s.fetched).sum();
+    let plural = if saved == 1 { "" } else { "s" };
+    format!("interrupted: {saved} message{plural} saved and recorded; the rest will come next run")
+}
+
+/// The summary of an account that a stop kept from starting.
+fn not_started(account: &Account) -> Summary {
+    Summary {
+        account: account.name.clone(),
+        target: account.target.to_string(),
+        stopped: true,
+        ..Summary::default()
+    }
+}
+
 fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Pull(args) => {
@@ -128,8 +172,9 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 reset_state: args.reset_state,
                 since: args.since,
                 verbose: cli.verbose,
-                stop: None,
+                stop: Some(&signals::STOP),
             };
+            signals::catch(false);
             let accounts = config.select(&args.accounts)?;
             let batch = Batch {
                 command: "pull",
@@ -138,6 +183,9 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 jobs: args.jobs,
             };
             let work = |account: &Account| {
+                if signals::stopping() {
+                    return Ok(not_started(account));
+                }
                 let progress = reporter.account(&account.name);
                 let result = pull::pull(account, &opts, &progress);
                 progress.finish();
@@ -163,8 +211,10 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
             let opts = Options {
                 state_dir: state_dir(cli)?,
                 verbose: cli.verbose,
+                stop: Some(&signals::STOP),
                 ..Options::default()
             };
+            signals::catch(false);
             let accounts = config.select(&args.accounts)?;
             let batch = Batch {
                 command: "check",
@@ -173,18 +223,29 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 jobs: args.jobs,
             };
             let line = |s: &Summary| {
-                reporter.line(&format!(
-                    "{}: {} new message{} ({})",
-                    s.account,
-                    s.pending,
-                    if s.pending == 1 { "" } else { "s" },
-                    human_bytes(s.pending_bytes)
-                ))
+                reporter.line(&if s.stopped {
+                    format!("{}: not checked (interrupted)", s.account)
+                } else if s.pending == 0 {
+                    format!("{}: {NOTHING_NEW}", s.account)
+                } else {
+                    format!(
+                        "{}: {} new message{} ({})",
+                        s.account,
+                        s.pending,
+                        if s.pending == 1 { "" } else { "s" },
+                        human_bytes(s.pending_bytes)
+                    )
+                })
             };
             Ok(batch.run(
                 &accounts,
                 reporter,
-                |a: &Account| pull::check(a, &opts),
+                |a: &Account| {
+                    if signals::stopping() {
+                        return Ok(not_started(a));
+                    }
+                    pull::check(a, &opts)
+                },
                 line,
             ))
         }

@@ -53,9 +53,11 @@ pub struct Options {
     pub since: Option<i64>,
     /// Print the protocol trace.
     pub verbose: bool,
-    /// When set (by `watch` on SIGTERM), a fetch stops after the batch it is committing:
-    /// what is in flight is read and discarded, nothing undelivered is deleted, and the
-    /// session ends cleanly; the rest is left for the next run.
+    /// When set (by SIGINT or SIGTERM, see the `signals` module), a fetch stops after the
+    /// message it is delivering: what it delivered is made durable, recorded (and deleted
+    /// on the server if the account does not keep mail), what is in flight is read and
+    /// discarded, nothing undelivered is deleted, and the session ends cleanly; the rest is
+    /// left for the next run ([`Summary::stopped`]).
     pub stop: Option<&'static AtomicBool>,
 }
 
@@ -99,6 +101,10 @@ pub struct Summary {
     /// Messages found at the target already (an IMAP folder that had them): recorded as
     /// delivered without being stored again, and not counted in `fetched`.
     pub present: usize,
+    /// The run was asked to stop ([`Options::stop`]) before it had fetched everything.
+    pub stopped: bool,
+    /// New messages that the stop left for the next run.
+    pub left_by_stop: usize,
     /// Messages the target refused (an MDA's non-zero exit, an SMTP 4xx or 5xx, an IMAP
     /// server's NO): not delivered, left on the server.
     pub refused: usize,
@@ -475,6 +481,7 @@ impl Run<'_> {
     fn all(&mut self, mut sink: Option<&mut Box<dyn Sink>>) -> Result<()> {
         for mailbox in self.source.mailboxes()? {
             if self.stopped || self.stop_requested() {
+                self.summary.stopped = true;
                 break;
             }
             let sink: Option<&mut dyn Sink> = match sink.as_mut() {
@@ -788,6 +795,12 @@ impl Run<'_> {
         if new.is_empty() {
             return Ok(());
         }
+        if self.stop_requested() {
+            self.stopped = true;
+            self.summary.stopped = true;
+            self.summary.left_by_stop += new.len();
+            return Ok(());
+        }
         let validity = listing.validity.as_str();
         // Fingerprints matter only where IDs can be invalidated (`-`: permanent POP3 UIDLs).
         let fingerprints = validity != "-";
@@ -858,15 +871,17 @@ impl Run<'_> {
                     return Err(e);
                 }
             }
+            // A stop is asked for: the batch is committed now, between two messages.
             let full = b.indices.len() >= BATCH_MESSAGES
                 || b.bytes >= BATCH_BYTES
                 || b.started.elapsed() >= BATCH_TIME
-                || (sink.unbatched() && !b.indices.is_empty());
+                || (sink.unbatched() && !b.indices.is_empty())
+                || self.stop_requested();
             if full {
                 let b = batch.take().expect("open");
                 self.commit(mailbox, validity, new, sink, b, !self.keep)?;
                 if self.stop_requested() {
-                    return self.stop(mailbox, new, &handed);
+                    return self.stop(new, &handed);
                 }
             }
         }
@@ -876,21 +891,18 @@ impl Run<'_> {
         self.all_handed(mailbox, new, handed)
     }
 
-    /// Asked to stop between batches: the source reads and discards what is in flight (no
-    /// message not handed over is delivered, recorded or deleted), and the messages left are
-    /// counted as deferred to the next run.
-    fn stop(&mut self, mailbox: &str, new: &[RemoteMessage], handed: &[bool]) -> Result<()> {
+    /// Asked to stop, after a batch was committed: the source reads and discards what is in
+    /// flight (no message not handed over is delivered, recorded or deleted), and the
+    /// messages left are counted as left for the next run.
+    fn stop(&mut self, new: &[RemoteMessage], handed: &[bool]) -> Result<()> {
         self.source.stop_fetch()?;
         self.stopped = true;
         let vanished: HashSet<usize> = self.source.take_vanished().into_iter().collect();
         let left = (0..new.len())
             .filter(|i| !handed[*i] && !vanished.contains(i))
             .count();
-        self.summary.deferred += left;
-        self.observer.notice(
-            mailbox,
-            &format!("stopped on request; {left} new messages left for the next run"),
-        );
+        self.summary.stopped = true;
+        self.summary.left_by_stop += left;
         Ok(())
     }
 

@@ -9,21 +9,14 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-/// `1234567` -> `1.2 MB`.
+/// `1234567` -> `1.18 MiB`: binary units, the same text the progress bar shows for the
+/// same bytes.
 pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    indicatif::HumanBytes(n).to_string()
 }
+
+/// What `pull` and `check` say of an account with nothing new.
+pub const NOTHING_NEW: &str = "no new mail";
 
 /// Print a line to stdout; a closed pipe (`mailfetch check | head -1`) ends quietly.
 pub fn out(line: &str) {
@@ -63,7 +56,7 @@ impl Reporter {
             let bar = m.add(ProgressBar::new(0));
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{prefix:.bold} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+                    "{prefix:.bold} {msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
                 )
                 .expect("valid template")
                 .progress_chars("=> "),
@@ -110,13 +103,19 @@ impl Reporter {
             (left, "over max-message-size: left on the server"),
             (s.deferred, "left for the next run by the per-run limits"),
             (s.passed_over, "older than --since: passed over"),
+            (s.left_by_stop, "left for the next run (interrupted)"),
         ] {
             if n > 0 {
                 notes.push_str(&format!(", {n} {what}"));
             }
         }
-        if s.fetched == 0 && s.present == 0 {
-            self.line(&format!("{}: no new mail{notes}", s.account));
+        if s.fetched == 0 && s.present == 0 && s.stopped {
+            self.line(&format!(
+                "{}: nothing fetched (interrupted){notes}",
+                s.account
+            ));
+        } else if s.fetched == 0 && s.present == 0 {
+            self.line(&format!("{}: {NOTHING_NEW}{notes}", s.account));
         } else {
             let plural = if s.fetched == 1 { "" } else { "s" };
             self.line(&format!(
@@ -226,7 +225,8 @@ mod tests {
     #[test]
     fn sizes_are_human() {
         assert_eq!(human_bytes(999), "999 B");
-        assert_eq!(human_bytes(3_400_000), "3.4 MB");
+        assert_eq!(human_bytes(3_400_000), "3.24 MiB");
+        assert_eq!(human_bytes(160_000_000), "152.59 MiB");
     }
 
     #[test]

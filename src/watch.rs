@@ -24,6 +24,7 @@ use crate::imap::Auth;
 use crate::net::Trace;
 use crate::pull::{self, Options, Silent};
 use crate::report::Reporter;
+use crate::signals;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -38,36 +39,6 @@ pub const MAX_IDLE: usize = 8;
 /// How often waits look at the signal flags.
 const TICK: Duration = Duration::from_millis(100);
 
-/// Set by SIGTERM and SIGINT.
-static STOP: AtomicBool = AtomicBool::new(false);
-/// Set by SIGHUP, cleared when the config is read again.
-static RELOAD: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(signal: libc::c_int) {
-    if signal == libc::SIGHUP {
-        RELOAD.store(true, Ordering::SeqCst);
-    } else if STOP.swap(true, Ordering::SeqCst) {
-        // The second SIGTERM or SIGINT: do not wait for the pulls any more.
-        // SAFETY: _exit is async-signal-safe.
-        unsafe { libc::_exit(128 + signal) };
-    }
-}
-
-/// Catch SIGTERM, SIGINT and SIGHUP: the handler only sets a flag, which the watch loops
-/// look at every [`TICK`]. SA_RESTART, so that no read of another thread fails with EINTR.
-fn catch_signals() {
-    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
-        // SAFETY: a zeroed sigaction is valid; the handler only touches atomics.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut());
-        }
-    }
-}
-
 /// Watch the accounts `names` (all if empty) of the config `load` reads, until SIGTERM or
 /// SIGINT. An error of the config at the start is returned; one at a reload is printed and
 /// the watch goes on with the config it had.
@@ -77,10 +48,10 @@ pub fn run(
     opts: &Options,
     reporter: &Reporter,
 ) -> Result<()> {
-    catch_signals();
+    signals::catch(true);
     // SIGTERM also stops a pull in progress after the batch it is committing.
     let opts = &Options {
-        stop: Some(&STOP),
+        stop: Some(&signals::STOP),
         ..opts.clone()
     };
     let mut accounts = resolve(&load()?, names)?;
@@ -93,11 +64,11 @@ pub fn run(
             }
             loop {
                 std::thread::sleep(TICK);
-                if STOP.load(Ordering::SeqCst) {
+                if signals::stopping() {
                     halt.store(true, Ordering::SeqCst);
                     return None;
                 }
-                if RELOAD.swap(false, Ordering::SeqCst) {
+                if signals::RELOAD.swap(false, Ordering::SeqCst) {
                     match load().and_then(|c| resolve(&c, names)) {
                         Ok(fresh) => {
                             halt.store(true, Ordering::SeqCst);

@@ -12,7 +12,9 @@
 //! key (`password`, `oauth2-client-secret`) the parser's own message is not shown at all,
 //! since it may quote the value (`invalid type: integer `98765432101``). Elsewhere, a value
 //! written without quotes that would be right in quotes gets that said: TOML's own words
-//! for `host = 127.0.0.1` are "invalid float, expected nothing".
+//! for `host = 127.0.0.1` are "invalid float, expected nothing". A misspelt key is named
+//! with the key it is closest to ("did you mean `password-command`?"), not followed by the
+//! list of all of them.
 
 use crate::error::{Class, Error, Result};
 use std::io::Read;
@@ -27,7 +29,8 @@ const SECRET_KEYS: &[&str] = &["password", "oauth2-client-secret"];
 pub fn read(path: &Path) -> Result<String> {
     let cannot = |e: std::io::Error| {
         let hint = if e.kind() == std::io::ErrorKind::NotFound {
-            " (create it, see man mailfetch, or pass --config FILE)"
+            "; run `mailfetch init` to create one (or write it by hand, see man mailfetch), \
+             or pass --config FILE"
         } else {
             ""
         };
@@ -85,10 +88,47 @@ pub fn toml_error(
                 "{}; text goes in quotes: {key} = \"{value}\"",
                 error.message().trim()
             ),
-            None => error.message().trim().to_string(),
+            None => unknown_key(error.message().trim())
+                .unwrap_or_else(|| error.message().trim().to_string()),
         },
     };
     Error::config(format!("{position}: {message}"))
+}
+
+/// serde's "unknown field `pasword-command`, expected one of `profile`, ..." (every key
+/// there is) in the user's words: the key that is closest, when one is close enough to be
+/// a typo of it, else where the keys are listed.
+fn unknown_key(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (key, rest) = rest.split_once('`')?;
+    let known = rest.split('`').skip(1).step_by(2);
+    let nearest = known
+        .map(|k| (edit_distance(key, k), k))
+        .min_by_key(|(d, _)| *d)
+        .filter(|(d, _)| *d <= (key.chars().count() / 3).max(2));
+    Some(match nearest {
+        Some((_, k)) => format!("unknown key `{key}`; did you mean `{k}`?"),
+        None => {
+            format!("unknown key `{key}` (the keys are listed in man mailfetch, CONFIGURATION)")
+        }
+    })
+}
+
+/// The Levenshtein distance of `a` and `b` (insertions, deletions, substitutions), in
+/// characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// The bare key and the unquoted value of the `key = value` line holding byte `at`, when
@@ -159,6 +199,24 @@ mod tests {
             unsafe_to_trust(1000, 0o100600, 0).as_deref(),
             Some("is owned by uid 1000, not you")
         );
+    }
+
+    #[test]
+    fn a_misspelt_key_gets_the_nearest_one_and_a_stranger_the_list() {
+        let serde = "unknown field `pasword-command`, expected one of `profile`, `password`, \
+                     `password-command`, `target`";
+        assert_eq!(
+            unknown_key(serde).as_deref(),
+            Some("unknown key `pasword-command`; did you mean `password-command`?")
+        );
+        let far = "unknown field `colour`, expected one of `profile`, `target`";
+        assert_eq!(
+            unknown_key(far).as_deref(),
+            Some("unknown key `colour` (the keys are listed in man mailfetch, CONFIGURATION)")
+        );
+        assert_eq!(unknown_key("invalid float, expected nothing"), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 
     #[test]
