@@ -8,9 +8,9 @@ use std::path::PathBuf;
 pub const EXIT_CODES: &str = "\
 Exit status (sysexits.h):
   0   success, whether or not there was new mail
+  1   verify: a message is missing from the copy or differs from its original
   64  usage error on the command line
   69  a server could not be reached (or its TLS certificate was refused)
-  1   verify: a message is missing from the copy or differs from its original
   70  internal error (a bug): one account's run panicked; the others still ran
   74  a message could not be delivered: a local write failed (disk full,
       permissions), the MDA failed, or the target refused it (SMTP/LMTP 5xx, IMAP NO)
@@ -19,6 +19,9 @@ Exit status (sysexits.h):
   76  protocol error: the server sent something invalid
   77  authentication refused, or unsafe permissions (a state dir others can write to)
   78  configuration error
+  130 pull, check: stopped by SIGINT (Ctrl-C), 143: by SIGTERM; what was delivered is
+      saved and recorded, the rest comes with the next run (a second signal ends the
+      run at once, and the next run finishes or redoes the batch it was writing)
 With several accounts, every account is tried and the first failure's code is returned.";
 
 /// Fetch mail from POP3 and IMAP servers into Maildir, mbox, an MDA, an LMTP/SMTP server or
@@ -131,16 +134,19 @@ pub struct PullArgs {
     #[arg(value_name = "ACCOUNT")]
     pub accounts: Vec<String>,
 
-    /// Leave messages on the server (overrides the config)
-    #[arg(long, overrides_with = "no_keep")]
+    /// Leave messages on the server (overrides the config; -k as in fetchmail and mpop)
+    #[arg(short = 'k', long, overrides_with = "no_keep")]
     pub keep: bool,
 
-    /// Delete messages from the server once they are safely delivered (overrides the config)
-    #[arg(long, overrides_with = "keep")]
+    /// Delete messages from the server once they are safely delivered (overrides the config;
+    /// -K as in fetchmail and mpop)
+    #[arg(short = 'K', long, overrides_with = "keep")]
     pub no_keep: bool,
 
-    /// Fetch all messages, also those fetched before
-    #[arg(long)]
+    /// Fetch all messages, also those fetched before (-a as in fetchmail): each is delivered
+    /// again, so the target then holds those twice; nothing is deleted that was not
+    /// delivered in this run
+    #[arg(short = 'a', long)]
     pub all: bool,
 
     /// Fetch at most N messages per account in this run

@@ -56,6 +56,9 @@ pub struct Connection {
     line: Vec<u8>,
     trace: Trace,
     peer: String,
+    /// The port of a connection in plain text whose first line (the greeting) is still to
+    /// come: a timeout waiting for it says that the port may expect TLS at once.
+    greeting_port: Option<u16>,
 }
 
 impl Connection {
@@ -66,7 +69,15 @@ impl Connection {
             line: Vec::with_capacity(512),
             trace,
             peer,
+            greeting_port: None,
         }
+    }
+
+    /// Expect the server to speak first in plain text on `port`: if its greeting does not
+    /// come in time, the error says that the port may be one that expects TLS from the
+    /// first byte (the server waits for our TLS hello while we wait for its greeting).
+    pub(super) fn expect_plain_greeting(&mut self, port: u16) {
+        self.greeting_port = Some(port);
     }
 
     /// Whether the connection is encrypted.
@@ -119,10 +130,25 @@ impl Connection {
     pub fn read_line(&mut self, max: usize) -> Result<&[u8]> {
         self.line.clear();
         loop {
-            let buf = self
-                .reader
-                .fill_buf()
-                .map_err(|e| Error::network(format!("reading from {}", self.peer), e))?;
+            let greeting_port = self.greeting_port.take();
+            let buf = self.reader.fill_buf().map_err(|e| {
+                let timed_out = matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                );
+                let e = Error::network(format!("reading from {}", self.peer), e);
+                match greeting_port.filter(|_| timed_out) {
+                    Some(port) => Error::new(
+                        e.class(),
+                        format!(
+                            "{}: no greeting; port {port} may expect TLS from the first byte \
+                             (as 993 and 995 do): did you mean tls = \"implicit\"?",
+                            e.message()
+                        ),
+                    ),
+                    None => e,
+                }
+            })?;
             if buf.is_empty() {
                 return Err(Error::network(
                     format!("reading from {}", self.peer),

@@ -38,10 +38,28 @@ pub fn connect(endpoint: &Endpoint, trace: Trace) -> Result<Connection> {
     let where_ = format!("{}:{}", endpoint.host, endpoint.port);
     let tcp = tcp(endpoint, &trace)?;
     let stream = match endpoint.tls {
-        TlsMode::Implicit => tls::handshake(&endpoint.host, &endpoint.tls_settings, tcp)?,
+        TlsMode::Implicit => tls::handshake(&endpoint.host, &endpoint.tls_settings, tcp)
+            .map_err(|e| plain_text_answer(e, endpoint.port))?,
         TlsMode::StartTls | TlsMode::None => Stream::Plain(tcp),
     };
-    Ok(Connection::new(stream, trace, where_))
+    let mut conn = Connection::new(stream, trace, where_);
+    if endpoint.tls != TlsMode::Implicit {
+        conn.expect_plain_greeting(endpoint.port);
+    }
+    Ok(conn)
+}
+
+/// A TLS handshake that failed because the server answered in plain text (OpenSSL's
+/// "wrong version number": the first bytes were `+OK` or `* OK`, not a TLS record) is a
+/// config that names a plain-text port with `tls = "implicit"` (exit 78), and is said so.
+fn plain_text_answer(e: Error, port: u16) -> Error {
+    if e.message().contains("wrong version number") {
+        Error::config(format!(
+            "port {port} does not speak TLS; did you mean tls = \"starttls\"?"
+        ))
+    } else {
+        e
+    }
 }
 
 /// Connect to the Unix domain socket at `path` (a local LMTP server), with `timeout` for

@@ -7,11 +7,13 @@ mod support;
 
 mod cron;
 mod init;
+mod interrupt;
 mod json;
 mod limits;
 mod list;
 mod parallel;
 mod watch;
+mod words;
 
 use support::dovecot::{Dovecot, TestUser};
 
