@@ -749,7 +749,7 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__pull)
-            opts="-j -q -v -h --keep --no-keep --all --limit --dry-run --since --reset-state --json --jobs --config --state-dir --quiet --verbose --help"
+            opts="-k -K -a -j -q -v -h --keep --no-keep --all --limit --dry-run --since --reset-state --json --jobs --config --state-dir --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

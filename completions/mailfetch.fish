@@ -49,9 +49,9 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l since -d 'F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s j -l jobs -d 'Fetch at most N accounts at once' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l keep -d 'Leave messages on the server (overrides the config)'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l no-keep -d 'Delete messages from the server once they are safely delivered (overrides the config)'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l all -d 'Fetch all messages, also those fetched before'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s k -l keep -d 'Leave messages on the server (overrides the config; -k as in fetchmail and mpop)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s K -l no-keep -d 'Delete messages from the server once they are safely delivered (overrides the config; -K as in fetchmail and mpop)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s a -l all -d 'Fetch all messages, also those fetched before (-a as in fetchmail): each is delivered again, so the target then holds those twice; nothing is deleted that was not delivered in this run'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l dry-run -d 'Connect and list what would be fetched; change nothing'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l reset-state -d 'Start with an empty state (a damaged state file is moved aside); fetches everything'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l json -d 'Print one JSON document on stdout instead of the summary lines (see JSON OUTPUT in the man page)'

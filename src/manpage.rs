@@ -116,14 +116,14 @@ fn extra_sections() -> String {
     s.push_str(".SH EXIT STATUS\n");
     for (code, what) in [
         ("0", "Success, whether or not there was new mail."),
+        (
+            "1",
+            "verify only: the copy is not complete, a message is missing or different (each is printed). Like diff and cmp, 1 says the answer is no, apart from the codes below, which say the check could not be made.",
+        ),
         ("64", "Usage error on the command line."),
         (
             "69",
             "A server could not be reached, or its TLS certificate was refused.",
-        ),
-        (
-            "1",
-            "verify only: the copy is not complete, a message is missing or different (each is printed). Like diff and cmp, 1 says the answer is no, apart from the codes below, which say the check could not be made.",
         ),
         ("70", "Internal error, a bug in mailfetch: one account's run panicked. That account failed with one line asking for a report; the other accounts ran as ever, and watch tries it again after its pause."),
         (
@@ -141,8 +141,13 @@ fn extra_sections() -> String {
         ),
         (
             "78",
-            "Configuration error; also an auth method the server does not offer, and an OAuth2 account not yet authorized: nothing was refused, the configuration asks for what this server cannot do, and neither retrying nor a new password helps.",
+            "Configuration error; also an auth method the server does not offer, and an OAuth2 account not yet authorized: nothing was refused, the configuration asks for what this server cannot do, and neither retrying nor a new password helps. Also tls = \"implicit\" on a port that answers in plain text.",
         ),
+        (
+            "130",
+            "pull or check stopped by SIGINT (Ctrl-C): the message being received was finished or dropped, what was delivered is durable and recorded (and deleted on the server when the account does not keep mail), nothing else was deleted, no file is left in a Maildir's tmp/ nor a lock beside an mbox, the session was logged out; one line says how many messages were saved. The rest comes with the next run. A second SIGINT or SIGTERM ends the run at once: still nothing is lost, since every batch is durable before it is recorded and recorded before anything is deleted; the next run finishes or fetches again the batch that was being written (its tmp/ files, if never published, are removed after 36 hours; an mbox's lock names a dead process and is broken).",
+        ),
+        ("143", "As 130, stopped by SIGTERM."),
     ] {
         item(&mut s, code, what);
     }
@@ -186,7 +191,7 @@ fn extra_sections() -> String {
     s.push('\n');
     example(
         &mut s,
-        "[accounts.oldisp]\nprofile = \"custom\"\nhost = \"pop.oldisp.example\"\nprotocol = \"pop3\"\nuser = \"me\"\npassword-command = \"pass show oldisp\"\ntarget = \"imap:newhome/INBOX\"\n\n[accounts.newhome]\nprofile = \"fastmail\"\nprotocol = \"imap\"\nuser = \"me@fastmail.example\"\npassword-command = \"pass show fastmail\"\ntarget = \"maildir:~/Mail/newhome\"\n\n$ mailfetch pull oldisp\noldisp: 1240 new messages (251.3 MB) -> newhome/INBOX (IMAP), 3 already there (recorded, not stored again)\n$ mailfetch verify oldisp\noldisp INBOX -> newhome/INBOX: 1243 messages compared, all there and identical\n$ mailfetch pull oldisp --no-keep\n$ mailfetch upload ~/Mail/backup --to newhome/Archive\n/home/me/Mail/backup (Maildir) -> newhome/Archive: 5,210 appended, 0 already present\n$ mailfetch verify --local ~/Mail/backup --remote newhome/Archive",
+        "[accounts.oldisp]\nprofile = \"custom\"\nhost = \"pop.oldisp.example\"\nprotocol = \"pop3\"\nuser = \"me\"\npassword-command = \"pass show oldisp\"\ntarget = \"imap:newhome/INBOX\"\n\n[accounts.newhome]\nprofile = \"fastmail\"\nprotocol = \"imap\"\nuser = \"me@fastmail.example\"\npassword-command = \"pass show fastmail\"\ntarget = \"maildir:~/Mail/newhome\"\n\n$ mailfetch pull oldisp\noldisp: 1240 new messages (239.66 MiB) -> newhome/INBOX (IMAP), 3 already there (recorded, not stored again)\n$ mailfetch verify oldisp\noldisp INBOX -> newhome/INBOX: 1243 messages compared, all there and identical\n$ mailfetch pull oldisp --no-keep\n$ mailfetch upload ~/Mail/backup --to newhome/Archive\n/home/me/Mail/backup (Maildir) -> newhome/Archive: 5,210 appended, 0 already present\n$ mailfetch verify --local ~/Mail/backup --remote newhome/Archive",
     );
     s.push_str(&roff("Hand mail to a filter, or to the local Dovecot:"));
     s.push('\n');
