@@ -145,7 +145,7 @@ fn extra_sections() -> String {
         ),
         (
             "130",
-            "pull or check stopped by SIGINT (Ctrl-C): the message being received was finished or dropped, what was delivered is durable and recorded (and deleted on the server when the account does not keep mail), nothing else was deleted, no file is left in a Maildir's tmp/ nor a lock beside an mbox, the session was logged out; one line says how many messages were saved. The rest comes with the next run. A second SIGINT or SIGTERM ends the run at once: still nothing is lost, since every batch is durable before it is recorded and recorded before anything is deleted; the next run finishes or fetches again the batch that was being written (its tmp/ files, if never published, are removed after 36 hours; an mbox's lock names a dead process and is broken).",
+            "pull or check stopped by SIGINT (Ctrl-C): the message being received was finished or dropped, what was delivered is durable and recorded (and deleted on the server when the account does not keep mail), nothing else was deleted, no file is left in a Maildir's tmp/ nor a lock beside an mbox, the session was logged out; one line says how many messages were saved. The rest comes with the next run. A second SIGINT or SIGTERM ends the run at once: still nothing is lost, since every batch is durable before it is recorded and recorded before anything is deleted; the next run finishes or fetches again the batch that was being written. As it dies it unlinks the tmp/ files the journal does not name yet and an mbox's dotlock; it leaves the files recovery needs (tmp/ files the journal names, which the next run publishes, and MBOX.lock.PID-N).",
         ),
         ("143", "As 130, stopped by SIGTERM."),
     ] {

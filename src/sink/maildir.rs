@@ -23,6 +23,7 @@
 use super::syncer::Syncer;
 use super::{Meta, Sink};
 use crate::error::{Error, Result};
+use crate::signals::{self, AbortUnlink};
 use crate::state::{sync_dir, Recovery};
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -39,6 +40,8 @@ const TMP_MAX_AGE: Duration = Duration::from_secs(36 * 3600);
 struct Pending {
     tmp: String,
     dest: String,
+    /// Until the batch is journalled: the file is unlinked if a second signal ends the run.
+    abort: Option<AbortUnlink>,
 }
 
 /// A Maildir (with Maildir++ subfolders).
@@ -123,15 +126,20 @@ fn unique_name(host: &str) -> String {
     )
 }
 
+/// A file in `tmp/`: its name, the open file, and its registration to be unlinked if a
+/// second signal ends the run (see the `signals` module).
+type TmpFile = (String, File, Option<AbortUnlink>);
+
 /// Create a new file in `tmp` under a unique name, readable by the owner only.
-fn create_tmp(tmp: &Path, host: &str) -> std::io::Result<(String, File)> {
+fn create_tmp(tmp: &Path, host: &str) -> std::io::Result<TmpFile> {
     let name = unique_name(host);
+    let path = tmp.join(&name);
     let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(tmp.join(&name))?;
-    Ok((name, file))
+        .open(&path)?;
+    Ok((name, file, signals::unlink_on_abort(&path)))
 }
 
 /// The next delivery's file, created by a background thread while the current message is
@@ -143,7 +151,7 @@ fn create_tmp(tmp: &Path, host: &str) -> std::io::Result<(String, File)> {
 /// 36 hours like any other leftover).
 struct Ahead {
     requests: Option<mpsc::SyncSender<PathBuf>>,
-    created: mpsc::Receiver<(PathBuf, std::io::Result<(String, File)>)>,
+    created: mpsc::Receiver<(PathBuf, std::io::Result<TmpFile>)>,
     /// The `tmp/` directory of the request in flight.
     waiting: Option<PathBuf>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -173,13 +181,13 @@ impl Ahead {
     }
 
     /// A new file in `tmp` (its name and the open file), and the next one asked for.
-    fn take(&mut self, tmp: &Path, host: &str) -> std::io::Result<(String, File)> {
+    fn take(&mut self, tmp: &Path, host: &str) -> std::io::Result<TmpFile> {
         let mut made = None;
         if let Some(dir) = self.waiting.take() {
             if let Ok((dir_made, r)) = self.created.recv() {
                 match r {
-                    Ok((name, file)) if dir_made == tmp && dir == tmp => made = Some((name, file)),
-                    Ok((name, _)) => {
+                    Ok(file) if dir_made == tmp && dir == tmp => made = Some(file),
+                    Ok((name, _, _)) => {
                         let _ = fs::remove_file(dir_made.join(name));
                     }
                     // Created again below, here, so that the error is this delivery's.
@@ -203,7 +211,7 @@ impl Ahead {
 impl Drop for Ahead {
     fn drop(&mut self) {
         if self.waiting.take().is_some() {
-            if let Ok((dir, Ok((name, _)))) = self.created.recv() {
+            if let Ok((dir, Ok((name, _, _)))) = self.created.recv() {
                 let _ = fs::remove_file(dir.join(name));
             }
         }
@@ -328,7 +336,7 @@ impl Sink for Maildir {
         let folder = folder_to_maildir(meta.mailbox, meta.delimiter);
         self.ensure(&folder)?;
         let tmp_dir = self.root.join(&folder).join("tmp");
-        let (name, file) = self.ahead.take(&tmp_dir, &self.host).map_err(|e| {
+        let (name, file, abort) = self.ahead.take(&tmp_dir, &self.host).map_err(|e| {
             Error::local(format!("cannot create a file in {}", tmp_dir.display()), e)
         })?;
         let tmp = Self::rel(&folder, "tmp", &name);
@@ -358,7 +366,7 @@ impl Sink for Maildir {
             let _ = fs::remove_file(&path);
             return Err(e);
         }
-        self.pending.push(Pending { tmp, dest });
+        self.pending.push(Pending { tmp, dest, abort });
         Ok(())
     }
 
@@ -379,6 +387,10 @@ impl Sink for Maildir {
         }
         for dir in dirs {
             sync_dir(&dir)?;
+        }
+        // The journal is about to name these files: from now on they are recovery's.
+        for p in &mut self.pending {
+            p.abort = None;
         }
         Ok(Some(Recovery::Forward(intent)))
     }

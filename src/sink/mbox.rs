@@ -23,6 +23,7 @@
 
 use super::{return_path, Meta, Sink};
 use crate::error::{Class, Error, Result};
+use crate::signals::{self, AbortUnlink};
 use crate::state::Recovery;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -249,6 +250,8 @@ struct Dotlock {
     own: Option<PathBuf>,
     /// `own`, open.
     file: File,
+    /// `lock` is unlinked if a second signal ends the run (see the `signals` module).
+    abort: Option<AbortUnlink>,
 }
 
 impl Dotlock {
@@ -265,7 +268,9 @@ impl Dotlock {
 
     /// Remove the lock; and the progress file unless `keep_progress` (a batch whose fate the
     /// journal decides: the next run's recovery reads it).
-    fn release(self, keep_progress: bool) {
+    fn release(mut self, keep_progress: bool) {
+        // Off the list first: once removed, the name may be another program's lock.
+        self.abort = None;
         let _ = fs::remove_file(&self.lock);
         if let Some(own) = self.own.as_ref().filter(|_| !keep_progress) {
             let _ = fs::remove_file(own);
@@ -377,6 +382,7 @@ fn create_dotlock(lock: &Path, own: &Path, tag: String) -> std::io::Result<Dotlo
         tag,
         own: Some(own.to_path_buf()),
         file,
+        abort: signals::unlink_on_abort(lock),
     })
 }
 

@@ -232,6 +232,37 @@ fn a_second_ctrl_c_ends_the_pull_at_once_and_the_next_pull_loses_nothing() {
     c.ok(&["pull"]);
     assert_each_once(&maildir_messages(&maildir), N);
     assert_eq!(d.count(&user, "INBOX"), 0);
+    // The files of the batch the journal named were published by the rerun; the others
+    // the aborted run unlinked as it died, instead of leaving them for the 36-hour sweep.
+    assert_eq!(maildir_tmp_count(&maildir), 0, "a file left in tmp/");
+}
+
+#[test]
+fn a_second_sigterm_leaves_no_mbox_dotlock_and_the_next_pull_cuts_the_torn_batch() {
+    let d = Dovecot::shared();
+    let user = d.new_user("sigterm2");
+    seed(d, &user, "sigterm2");
+    let c = slow_client(d, &user, "mbox:{dir}/box", true);
+    let mbox = c.path("box");
+    let child = start_pull(&c);
+    within(Duration::from_secs(30), "the first message", || {
+        std::fs::metadata(&mbox).is_ok_and(|m| m.len() > 0)
+    });
+    signal(&child, libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(50));
+    signal(&child, libc::SIGTERM);
+    let (code, stderr) = finish(child);
+    assert_eq!(code, 143, "{stderr}");
+    // FILE.lock.TAG may stay: the next run's recovery reads it.
+    let locks = files_starting(c.dir.path(), "box.lock");
+    assert!(!locks.contains(&"box.lock".to_string()), "{locks:?}");
+
+    c.ok(&["pull"]);
+    assert_each_once(&mbox_messages(&mbox), N);
+    assert_eq!(
+        files_starting(c.dir.path(), "box.lock"),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
