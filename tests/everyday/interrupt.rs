@@ -49,16 +49,22 @@ fn slow_proxy(upstream: u16) -> u16 {
     port
 }
 
-/// A POP3 (implicit TLS) account `a` on `user` through a slow proxy, into `target`.
-fn slow_client(d: &Dovecot, user: &TestUser, target: &str, keep: bool) -> Client {
+/// A POP3 (implicit TLS) account `name` on `user` through a slow proxy, into `target`.
+pub fn slow_account(d: &Dovecot, name: &str, user: &TestUser, target: &str, keep: bool) -> String {
     let proxy = slow_proxy(d.pop3s());
-    let toml = pop3_account(d, "a", user, "implicit", target, &format!("keep = {keep}"))
+    let toml = pop3_account(d, name, user, "implicit", target, &format!("keep = {keep}"))
         .replace(&format!("port = {}", d.pop3s()), &format!("port = {proxy}"));
     assert!(toml.contains(&format!("port = {proxy}")), "{toml}");
-    Client::new(&toml)
+    toml
 }
 
-fn seed(d: &Dovecot, user: &TestUser, tag: &str) {
+/// A client with one slow account `a` (see [`slow_account`]).
+fn slow_client(d: &Dovecot, user: &TestUser, target: &str, keep: bool) -> Client {
+    Client::new(&slow_account(d, "a", user, target, keep))
+}
+
+/// `N` messages of 3 KB on `user`'s server.
+pub fn seed(d: &Dovecot, user: &TestUser, tag: &str) {
     let messages: Vec<Vec<u8>> = (1..=N)
         .map(|i| dated(&format!("{tag}-{i}"), DATE, 3000))
         .collect();

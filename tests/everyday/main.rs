@@ -12,6 +12,7 @@ mod json;
 mod limits;
 mod list;
 mod parallel;
+mod screen;
 mod watch;
 mod words;
 
