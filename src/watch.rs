@@ -11,10 +11,11 @@
 //! starts over after a pause that doubles with each failure in a row, up to
 //! [`MAX_BACKOFF`]; the watch itself never ends because of a server, nor because of a bug
 //! in one account's run (a panic is such an error, see `jobs::contained`). SIGTERM and SIGINT
-//! end it (exit 0; a second signal ends it at once): a pull in progress stops after the
-//! batch it is committing ([`Options::stop`]: what is in flight is read and discarded,
-//! nothing undelivered is deleted, the session ends cleanly) and the rest is left for the
-//! next run; SIGHUP reads the config again and restarts the accounts with it, keeping the old
+//! end it (exit 0; a second signal ends it at once, see the `signals` module, which `pull`
+//! shares): a pull in progress stops after the message it is delivering
+//! ([`Options::stop`]: what was delivered is committed, what is in flight is read and
+//! discarded, nothing undelivered is deleted, the session ends cleanly) and the rest is left
+//! for the next run; SIGHUP reads the config again and restarts the accounts with it, keeping the old
 //! one if the new one has an error.
 
 use crate::config::{Account, Config, Protocol};
@@ -49,7 +50,7 @@ pub fn run(
     reporter: &Reporter,
 ) -> Result<()> {
     signals::catch(true);
-    // SIGTERM also stops a pull in progress after the batch it is committing.
+    // SIGTERM also stops a pull in progress after the message it is delivering.
     let opts = &Options {
         stop: Some(&signals::STOP),
         ..opts.clone()

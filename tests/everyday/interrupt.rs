@@ -160,9 +160,13 @@ fn ctrl_c_mid_pull_keeps_and_records_what_was_delivered_leaves_no_tmp_file_and_e
         !maildir_messages(&maildir).is_empty() || maildir_tmp_count(&maildir) > 0
     });
     signal(&child, libc::SIGINT);
+    let asked = Instant::now();
     let (code, stderr) = finish(child);
     let saved = maildir_messages(&maildir).len();
-    eprintln!("{saved} of {N} saved before SIGINT");
+    eprintln!(
+        "{saved} of {N} saved before SIGINT; exit {:?} after the signal",
+        asked.elapsed()
+    );
     assert_eq!(code, 130, "{stderr}");
     assert!(stderr.contains(&interrupted_line(saved)), "{stderr}");
     assert!((1..N).contains(&saved), "stopped part-way: {saved}");
