@@ -17,7 +17,8 @@ pub struct Run {
     pub command: &'static str,
     /// Whether this was `pull --dry-run` (nothing was changed).
     pub dry_run: bool,
-    /// The run's exit code: the first failed account's, in config order, or 0.
+    /// The run's exit code: the first failed account's, in config order, or 0; 130 or 143
+    /// when SIGINT or SIGTERM stopped the run.
     pub exit_code: u8,
     /// One entry per account, in config order.
     pub accounts: Vec<AccountRun>,
@@ -56,6 +57,9 @@ pub struct AccountRun {
     /// Messages found at the target already (an IMAP folder that had them): recorded as
     /// delivered without being stored again, not counted in `fetched`.
     pub already_present: usize,
+    /// Whether SIGINT or SIGTERM stopped this account's run before it had fetched
+    /// everything (what it fetched is saved and recorded; the rest comes next run).
+    pub interrupted: bool,
     /// Where mail went.
     pub target: String,
 }
@@ -77,6 +81,7 @@ impl AccountRun {
             oversized: s.oversized.clone(),
             passed_over: s.passed_over,
             already_present: s.present,
+            interrupted: s.stopped,
             target: s.target.clone(),
         }
     }
@@ -97,6 +102,7 @@ impl AccountRun {
             oversized: Vec::new(),
             passed_over: 0,
             already_present: 0,
+            interrupted: false,
             target: account.target.to_string(),
         }
     }

@@ -294,3 +294,30 @@ fn ctrl_c_in_check_exits_130_and_says_nothing_was_changed() {
     );
     assert_eq!(d.count(&user, "INBOX"), N);
 }
+
+#[test]
+fn an_interrupted_json_pull_says_so_per_account_with_exit_code_143() {
+    let d = Dovecot::shared();
+    let user = d.new_user("sigjson");
+    seed(d, &user, "sigjson");
+    let c = slow_client(d, &user, "maildir:{dir}/M", true);
+    let maildir = c.path("M");
+    let mut cmd = c.command(&["pull", "--json"]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start mailfetch pull --json");
+    within(Duration::from_secs(30), "the first message", || {
+        !maildir_messages(&maildir).is_empty() || maildir_tmp_count(&maildir) > 0
+    });
+    signal(&child, libc::SIGTERM);
+    within(Duration::from_secs(10), "exit after the signal", || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    let out = child.wait_with_output().unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("one JSON document on stdout");
+    let saved = maildir_messages(&maildir).len();
+    assert_eq!(out.status.code(), Some(143));
+    assert_eq!(doc["exit_code"], 143, "{doc}");
+    assert_eq!(doc["accounts"][0]["interrupted"], true, "{doc}");
+    assert_eq!(doc["accounts"][0]["fetched"], saved, "{doc}");
+}
