@@ -149,6 +149,13 @@ fn interrupted(command: &str, dry_run: bool, results: &[mailfetch::Result<Summar
     format!("interrupted: {saved} message{plural} saved and recorded; the rest will come next run")
 }
 
+/// Make SIGINT and SIGTERM a request to stop (see `signals`), from the first account's
+/// start on: not earlier, so that Ctrl-C at a password prompt still ends the run at once.
+fn stop_on_signals() {
+    static CAUGHT: std::sync::Once = std::sync::Once::new();
+    CAUGHT.call_once(|| signals::catch(false));
+}
+
 /// The summary of an account that a stop kept from starting.
 fn not_started(account: &Account) -> Summary {
     Summary {
@@ -174,7 +181,6 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 verbose: cli.verbose,
                 stop: Some(&signals::STOP),
             };
-            signals::catch(false);
             let accounts = config.select(&args.accounts)?;
             let batch = Batch {
                 command: "pull",
@@ -183,6 +189,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 jobs: args.jobs,
             };
             let work = |account: &Account| {
+                stop_on_signals();
                 if signals::stopping() {
                     return Ok(not_started(account));
                 }
@@ -214,7 +221,6 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 stop: Some(&signals::STOP),
                 ..Options::default()
             };
-            signals::catch(false);
             let accounts = config.select(&args.accounts)?;
             let batch = Batch {
                 command: "check",
@@ -241,6 +247,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 &accounts,
                 reporter,
                 |a: &Account| {
+                    stop_on_signals();
                     if signals::stopping() {
                         return Ok(not_started(a));
                     }

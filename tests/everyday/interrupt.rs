@@ -284,7 +284,12 @@ fn ctrl_c_in_check_exits_130_and_says_nothing_was_changed() {
     let mut cmd = c.command(&["check"]);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn().expect("start mailfetch check");
-    std::thread::sleep(Duration::from_millis(100));
+    // Once the account has started (its lock taken: the handler is set), while the listing
+    // crawls through the proxy.
+    let lock = c.state_dir().join("a.lock");
+    within(Duration::from_secs(10), "the account's start", || {
+        lock.exists()
+    });
     signal(&child, libc::SIGINT);
     let (code, stderr) = finish(child);
     assert_eq!(code, 130, "{stderr}");

@@ -146,4 +146,7 @@ fn fetchmail_short_flags_k_keep_a_fetch_all_again_and_k_upper_delete() {
     let out = c.ok(&["pull", "-K"]);
     assert!(out.stdout.contains("a: no new mail, 3 deleted"), "{out:?}");
     assert_eq!(d.count(&user, "INBOX"), 0, "-K deletes what was delivered");
+    // One phrase for nothing new, in pull and check alike.
+    assert_eq!(c.ok(&["check"]).stdout, "a: no new mail\n");
+    assert_eq!(c.ok(&["pull"]).stdout, "a: no new mail\n");
 }
