@@ -28,7 +28,7 @@ const BATCH_BYTES: u64 = 32 << 20;
 /// one batch; a batch costs one journal fsync and one directory fsync.
 const BATCH_TIME: Duration = Duration::from_millis(1000);
 /// Header stubs delivered per batch (their headers are held in memory meanwhile, each at most
-/// `source::MAX_HEADER` bytes).
+/// `header::MAX` bytes).
 const STUBS_PER_BATCH: usize = 100;
 /// How long a run waits for another run on the same account.
 const LOCK_WAIT: Duration = Duration::from_secs(3);

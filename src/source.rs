@@ -92,18 +92,6 @@ pub struct Listing {
     pub delimiter: Option<char>,
 }
 
-/// The longest header [`Source::headers`] hands on; the rest of a longer one is dropped, so
-/// memory stays bounded whatever the server sends.
-pub const MAX_HEADER: usize = 64 << 10;
-
-/// Cut `header` to at most [`MAX_HEADER`] bytes, after its last complete line within that.
-pub fn cut_header(header: &mut Vec<u8>) {
-    if header.len() > MAX_HEADER {
-        let end = memchr::memrchr(b'\n', &header[..MAX_HEADER]).map_or(MAX_HEADER, |i| i + 1);
-        header.truncate(end);
-    }
-}
-
 /// A mail source: one authenticated session.
 pub trait Source {
     /// The mailboxes to fetch from, in order (POP3: only `INBOX`).
@@ -153,7 +141,7 @@ pub trait Source {
     /// handed to `each` with the message's index in `messages`, in order; pipelined or
     /// batched like [`Source::fetch`], and never with a fetch in progress. With `fields`, the
     /// source may send only those header fields (IMAP does; POP3 has only the whole header).
-    /// A header longer than [`MAX_HEADER`] bytes is cut there, at a line end when it can be.
+    /// A header longer than [`crate::header::MAX`] bytes is cut there, at a line end when it can be.
     /// A message the server no longer has is left out.
     fn headers(
         &mut self,

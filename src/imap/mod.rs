@@ -1479,7 +1479,7 @@ impl Source for Imap {
     fn message_ids(&mut self, messages: &[RemoteMessage]) -> Result<Vec<Option<String>>> {
         let mut by_uid: HashMap<u32, String> = HashMap::new();
         self.headers(messages, Some(&["Message-ID"]), &mut |i, header| {
-            if let Some(id) = crate::fingerprint::message_id(header) {
+            if let Some(id) = crate::header::message_id(header) {
                 by_uid.insert(messages[i].number, id);
             }
             Ok(())
@@ -1511,12 +1511,11 @@ impl Source for Imap {
             let command = format!(
                 "UID FETCH {} (UID BODY.PEEK[{section}]<0.{}>)",
                 uid_set(&uids),
-                crate::source::MAX_HEADER
+                crate::header::MAX
             );
             self.with_reconnect(|s| {
                 for &uid in &uids {
-                    s.session
-                        .expect_body(uid, crate::source::MAX_HEADER as u64 / 2);
+                    s.session.expect_body(uid, crate::header::MAX as u64 / 2);
                 }
                 let result = s.session.run(&command, &mut |resp| {
                     let Response::Untagged(Untagged::Fetch(_, data)) = resp else {
@@ -1531,7 +1530,7 @@ impl Source for Imap {
                     let mut crlf = CrlfToLf::default();
                     crlf.convert_all(&header, &mut lf);
                     lf.extend_from_slice(crlf.finish());
-                    crate::source::cut_header(&mut lf);
+                    crate::header::cut(&mut lf);
                     each(*i, &lf)
                 });
                 s.session.no_bodies();

@@ -13,10 +13,11 @@ pub use body::DotReader;
 pub use reply::Capabilities;
 
 use crate::error::{Class, Error, Result};
+use crate::header::{self, MAX as MAX_HEADER};
 use crate::net::{self, Connection, Endpoint, TlsMode, Trace};
 use crate::sasl::{self, AuthMethod, Exchange, Mechanism, Offer};
 use crate::secret::Secret;
-use crate::source::{cut_header, Known, Listing, RemoteMessage, Source, MAX_HEADER};
+use crate::source::{Known, Listing, RemoteMessage, Source};
 use reply::Status;
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
@@ -484,7 +485,7 @@ impl Pop3 {
                 .read_to_end(&mut header)
                 .and_then(|_| r.drain());
             read.map_err(|e| Error::network("reading TOP", e))?;
-            cut_header(&mut header);
+            header::cut(&mut header);
             each(done, &header)?;
         }
         Ok(())
