@@ -1,13 +1,13 @@
 //! The `mailfetch` binary: parse the command line, run the command, map errors to exit
 //! codes (sysexits.h, see `cli::EXIT_CODES`).
 
-use anyhow::Context;
 use clap::{CommandFactory, Parser};
 use mailfetch::cli::{Cli, Command, Generate, Shell};
 use mailfetch::config::{self, profiles, Account, Config, Protocol, TokenSource};
 use mailfetch::pull::{self, Options, Summary};
 use mailfetch::report::{human_bytes, out, out_bytes, Reporter};
 use mailfetch::state::State;
+use mailfetch::error::Class;
 use mailfetch::{init, jobs, json, list, oauth2, watch, Error};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,10 +26,13 @@ fn main() -> ExitCode {
     match run(&cli, &reporter) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
+            // Every error carries its class; one that does not is a bug (70), never 1, which
+            // means only "verify found a difference".
             let code = e
                 .chain()
                 .find_map(|c| c.downcast_ref::<Error>())
-                .map_or(1, |m| m.class().exit_code()) as u8;
+                .map_or(Class::Internal, |m| m.class())
+                .exit_code() as u8;
             reporter.error(None, &format!("{e:#}"));
             if cli.command.json() {
                 out(&json::render(&json::Failure {
@@ -43,19 +46,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn config_path(cli: &Cli) -> anyhow::Result<PathBuf> {
+fn config_path(cli: &Cli) -> mailfetch::Result<PathBuf> {
     cli.config
         .clone()
         .or_else(config::default_path)
-        .context("cannot find the config directory; pass --config FILE")
+        .ok_or_else(|| Error::config("cannot find the config directory; pass --config FILE"))
 }
 
-fn state_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
+fn state_dir(cli: &Cli) -> mailfetch::Result<PathBuf> {
     if let Some(dir) = &cli.state_dir {
         return Ok(dir.clone());
     }
-    let dirs = directories::ProjectDirs::from("", "", "mailfetch")
-        .context("cannot find the state directory; pass --state-dir DIR")?;
+    let dirs = directories::ProjectDirs::from("", "", "mailfetch").ok_or_else(|| {
+        Error::config("cannot find the state directory; pass --state-dir DIR")
+    })?;
     Ok(dirs
         .state_dir()
         .map(|d| d.to_path_buf())
