@@ -4,10 +4,10 @@
 use clap::{CommandFactory, Parser};
 use mailfetch::cli::{Cli, Command, Generate, Shell};
 use mailfetch::config::{self, profiles, Account, Config, Protocol, TokenSource};
+use mailfetch::error::Class;
 use mailfetch::pull::{self, Options, Summary};
 use mailfetch::report::{human_bytes, out, out_bytes, Reporter};
 use mailfetch::state::State;
-use mailfetch::error::Class;
 use mailfetch::{init, jobs, json, list, oauth2, watch, Error};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,9 +57,8 @@ fn state_dir(cli: &Cli) -> mailfetch::Result<PathBuf> {
     if let Some(dir) = &cli.state_dir {
         return Ok(dir.clone());
     }
-    let dirs = directories::ProjectDirs::from("", "", "mailfetch").ok_or_else(|| {
-        Error::config("cannot find the state directory; pass --state-dir DIR")
-    })?;
+    let dirs = directories::ProjectDirs::from("", "", "mailfetch")
+        .ok_or_else(|| Error::config("cannot find the state directory; pass --state-dir DIR"))?;
     Ok(dirs
         .state_dir()
         .map(|d| d.to_path_buf())

@@ -582,6 +582,7 @@ impl State {
             }
         }
         self.records += records.len();
+        crash_point();
         Ok(())
     }
 
@@ -624,6 +625,7 @@ impl State {
         self.file = open_append(&self.path)?;
         self.records = n;
         self.dirty = false;
+        crash_point();
         Ok(())
     }
 }
@@ -670,6 +672,34 @@ fn open_append(path: &Path) -> Result<File> {
         OpenOptions::new().create(true).append(true),
         "state file",
     )
+}
+
+/// The test hook: `MAILFETCH_TEST_CRASH_AT_WRITE=N` kills the process with SIGKILL right
+/// after its N-th journal write (counted over every account of the run, each write complete
+/// and synced as it asked), so that the torture suite can stop a run at every point where
+/// the journal changes, in order, and prove the rerun neither loses nor doubles a message
+/// (isync's crash-after-N-writes, where random kill instants only sample). Honoured in
+/// release builds, which the tests run: all it can do is what a kill -9 does, and a
+/// variable with this name is set by no one by accident.
+pub const TEST_CRASH_AT_WRITE: &str = "MAILFETCH_TEST_CRASH_AT_WRITE";
+
+/// Count a journal write, and die here if [`TEST_CRASH_AT_WRITE`] says so.
+fn crash_point() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+    static AT: OnceLock<Option<usize>> = OnceLock::new();
+    static WRITES: AtomicUsize = AtomicUsize::new(0);
+    let at = AT.get_or_init(|| {
+        std::env::var(TEST_CRASH_AT_WRITE)
+            .ok()
+            .and_then(|n| n.parse().ok())
+    });
+    if let Some(at) = *at {
+        if WRITES.fetch_add(1, Ordering::SeqCst) + 1 == at {
+            // SAFETY: getpid and kill have no preconditions; SIGKILL ends the process here.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        }
+    }
 }
 
 /// fsync a directory, so that a rename or a new file in it survives a power loss.
