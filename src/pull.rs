@@ -1053,6 +1053,10 @@ fn digests<'m>(
 }
 
 #[cfg(test)]
+#[path = "pull/ordering_tests.rs"]
+mod ordering_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
