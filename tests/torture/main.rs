@@ -75,7 +75,7 @@ fn scenarios(ctx: &Ctx) -> Vec<Scenario> {
 
 fn main() {
     let mut ctx = Ctx {
-        rounds: 4,
+        rounds: 6,
         seed: 0x7047_7572_6521,
         full: false,
     };
