@@ -1,6 +1,7 @@
 //! The man page and completions are generated from the CLI definitions and checked in;
-//! these tests fail when the checked-in files differ from what the CLI generates now, and
-//! check that the man page renders without groff warnings.
+//! these tests fail when the checked-in files differ from what the CLI generates now (and
+//! name `scripts/generate`, which rewrites them all), check that the man page renders without
+//! groff warnings, documents every option of every subcommand, and lists exit codes in order.
 
 use std::path::Path;
 use std::process::Command;
@@ -25,7 +26,8 @@ fn assert_current(file: &str, args: &[&str]) {
     let have = std::fs::read(&path).unwrap_or_default();
     assert!(
         have == want,
-        "{file} is out of date; regenerate with: target/release/mailfetch generate {} > {file}",
+        "{file} is out of date; regenerate the man page and all completions with: scripts/generate \
+         (this one alone: mailfetch generate {} > {file})",
         args.join(" ")
     );
 }
