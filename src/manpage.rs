@@ -269,6 +269,8 @@ pub fn render(out: &mut dyn Write) -> io::Result<()> {
     let man = clap_mangen::Man::new(cmd.clone());
     let mut page = Vec::new();
     man.render_title(&mut page)?;
+    // No hyphenation: a flag broken over two lines (`--re-` `set-state`) cannot be copied.
+    page.extend_from_slice(b".nh\n");
     for part in [
         clap_mangen::Man::render_name_section,
         clap_mangen::Man::render_synopsis_section,
