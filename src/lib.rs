@@ -30,6 +30,7 @@
 
 pub mod certinfo;
 pub mod cli;
+pub mod completions;
 pub mod config;
 pub mod dns_srv;
 pub mod error;
