@@ -263,3 +263,149 @@ fn named_label_folders_deliver_a_message_they_share_once() {
         .any(|c| c.contains("BODY.PEEK")));
     assert_eq!(fx.delivered(), expected(&["labelled", "later"]));
 }
+
+/// Mail in several label folders, for the crash test.
+fn labelled_mail() -> Vec<Message> {
+    vec![
+        Message::new(1001, &text("everywhere"), &["\\Inbox", "Work", "Receipts"]),
+        Message::new(1008, &text("work"), &["Work"]),
+        Message::new(1009, &text("inbox-receipt"), &["\\Inbox", "Receipts"]),
+        Message::new(1010, &text("receipt"), &["Receipts"]),
+    ]
+}
+
+#[test]
+fn a_kill_at_any_journal_write_neither_loses_nor_doubles_labelled_mail() {
+    let all = expected(&["everywhere", "work", "inbox-receipt", "receipt"]);
+    let keys = "folders = [\"INBOX\", \"Work\", \"Receipts\"]\nkeep = true";
+    // Enough writes to pass every record of the run; past its last one the run ends well.
+    let mut killed = 0;
+    for n in 1..=8 {
+        let fx = Fixture::start(labelled_mail(), Quirks::gmail(), keys);
+        let crashed = fx
+            .client
+            .command(&["pull"])
+            .env("MAILFETCH_TEST_CRASH_AT_WRITE", n.to_string())
+            .output()
+            .unwrap();
+        killed += usize::from(crashed.status.code().is_none());
+        let out = fx.client.ok(&["pull"]);
+        assert_eq!(
+            fx.delivered(),
+            all,
+            "crash at write {n} ({:?}), then {out:?}",
+            crashed.status
+        );
+        let before = fx.server.commands().len();
+        fx.client.ok(&["pull"]);
+        assert!(
+            !fx.commands_since(before)
+                .iter()
+                .any(|c| c.contains("BODY.PEEK")),
+            "crash at write {n}: a third run fetched again"
+        );
+        // Every delivery has its labels line.
+        let lines = fx.labels();
+        for msgid in [1001, 1008, 1009, 1010] {
+            labels_of(&lines, msgid);
+        }
+    }
+    assert!(killed >= 4, "only {killed} runs were killed");
+}
+
+/// Plain INBOX mail (no Gmail) for the other providers' quirks.
+fn inbox(n: u64) -> Vec<Message> {
+    (1..=n)
+        .map(|i| Message::new(i, &text(&format!("m{i}")), &["\\Inbox"]))
+        .collect()
+}
+
+fn subjects(n: u64) -> Vec<Vec<u8>> {
+    let names: Vec<String> = (1..=n).map(|i| format!("m{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    expected(&refs)
+}
+
+#[test]
+fn netease_opens_inboxes_only_after_id_sent_whether_offered_or_not() {
+    for advertise_id in [true, false] {
+        let quirks = Quirks {
+            require_id: true,
+            advertise_id,
+            ..Quirks::default()
+        };
+        let fx = Fixture::start(inbox(2), quirks, "keep = true");
+        let out = fx.client.ok(&["pull"]);
+        assert_eq!(fx.delivered(), subjects(2), "{out:?}");
+        let commands = fx.server.commands();
+        let id = commands.iter().position(|c| c.contains(" ID (")).unwrap();
+        let examine = commands
+            .iter()
+            .rposition(|c| c.contains(" EXAMINE "))
+            .unwrap();
+        assert!(id < examine, "advertised {advertise_id}: {commands:?}");
+    }
+}
+
+#[test]
+fn netease_refusing_even_after_id_is_an_error_that_says_so() {
+    let quirks = Quirks {
+        require_id: true,
+        id_does_not_help: true,
+        ..Quirks::default()
+    };
+    let fx = Fixture::start(inbox(1), quirks, "keep = true");
+    let out = fx.client.run(&["pull"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    assert!(out.stderr.contains("even after ID"), "{out:?}");
+    assert!(out.stderr.contains("Unsafe Login"), "{out:?}");
+    assert!(fx.delivered().is_empty());
+}
+
+#[test]
+fn office365_bye_mid_fetch_is_resumed_and_nothing_is_lost_or_doubled() {
+    let quirks = Quirks {
+        bye_after_bodies: Some(2),
+        ..Quirks::default()
+    };
+    let fx = Fixture::start(inbox(5), quirks, "keep = true");
+    let out = fx.client.ok(&["pull"]);
+    assert!(fx.server.said_bye());
+    assert_eq!(fx.delivered(), subjects(5), "{out:?}");
+    let before = fx.server.commands().len();
+    fx.client.ok(&["pull"]);
+    assert!(!fx
+        .commands_since(before)
+        .iter()
+        .any(|c| c.contains("BODY.PEEK")));
+    assert_eq!(fx.delivered(), subjects(5));
+}
+
+#[test]
+fn office365_throttling_is_waited_out_and_unavailable_ends_with_75_for_the_rerun() {
+    let quirks = Quirks {
+        throttled_fetches: 2,
+        ..Quirks::default()
+    };
+    let fx = Fixture::start(inbox(3), quirks, "keep = true");
+    let out = fx.client.ok(&["pull"]);
+    assert_eq!(fx.delivered(), subjects(3), "{out:?}");
+
+    let quirks = Quirks {
+        unavailable_selects: 1,
+        ..Quirks::default()
+    };
+    let fx = Fixture::start(inbox(3), quirks, "keep = true");
+    let out = fx.client.run(&["pull"]);
+    assert_eq!(out.code, 75, "{out:?}");
+    assert!(out.stderr.contains("UNAVAILABLE"), "{out:?}");
+    assert!(fx.delivered().is_empty());
+    fx.client.ok(&["pull"]);
+    assert_eq!(fx.delivered(), subjects(3));
+    let before = fx.server.commands().len();
+    fx.client.ok(&["pull"]);
+    assert!(!fx
+        .commands_since(before)
+        .iter()
+        .any(|c| c.contains("BODY.PEEK")));
+}

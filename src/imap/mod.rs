@@ -315,6 +315,8 @@ pub struct Imap {
     gmail: HashMap<u32, GmailMessage>,
     /// What `"*"` fetches of Gmail beside All Mail ([`Imap::set_gmail_folders`]).
     gmail_folders: GmailFolders,
+    /// ID was sent after a refused SELECT (see [`Imap::select`]).
+    sent_id: bool,
 }
 
 impl Imap {
@@ -349,6 +351,7 @@ impl Imap {
             sizes: HashMap::new(),
             gmail: HashMap::new(),
             gmail_folders: GmailFolders::default(),
+            sent_id: false,
         })
     }
 
@@ -433,6 +436,7 @@ impl Imap {
         ));
         std::thread::sleep(wait);
         self.session = self.credentials.login()?;
+        self.sent_id = false;
         let mut cleanups = Vec::new();
         let mut refetch = Vec::new();
         for f in std::mem::take(&mut self.in_flight) {
@@ -510,6 +514,7 @@ impl Imap {
         list: bool,
         read_only: bool,
     ) -> Result<(u32, Option<Tag>)> {
+        let read_only_wanted = read_only;
         let verb = if read_only { "EXAMINE" } else { "SELECT" };
         let command = format!("{verb} {}", quote(&folder.wire));
         let mut validity = None;
@@ -554,6 +559,30 @@ impl Imap {
         let read_only = done.has_code("READ-ONLY");
         match done.status {
             Status::Ok => {}
+            // NetEase (163.com, 126.com) refuses SELECT until the client has sent ID
+            // (RFC 2971), which is sent at login where offered; a server that requires it
+            // without offering it gets it now, and the select is tried once more.
+            Status::No if unsafe_login(&done.text) && !self.sent_id => {
+                self.sent_id = true;
+                let id = ID_COMMAND;
+                self.credentials
+                    .trace
+                    .note("the server wants ID before SELECT; sending it");
+                // Its answer does not matter: a server that knows no ID says so.
+                let tag = self.session.send(id)?;
+                self.session.complete(&tag, &mut |_| Ok(()))?;
+                return self.select(folder, list, read_only_wanted);
+            }
+            Status::No if unsafe_login(&done.text) => {
+                return Err(Error::config(format!(
+                    "{} refuses to open {:?} to this client even after ID: {} (NetEase \
+                     servers want IMAP access and, for some accounts, a client authorization \
+                     password enabled in the web mail's settings)",
+                    self.session.peer(),
+                    folder.name,
+                    done.text.trim()
+                )))
+            }
             Status::No if !done.transient() => {
                 return Err(Error::config(format!(
                     "folder {:?} cannot be opened on {}: {} (see `mailfetch folders ACCOUNT` \
@@ -1315,6 +1344,19 @@ impl Read for Streamed<'_> {
             }
         }
     }
+}
+
+/// RFC 2971 ID, as the session sends it at login where offered.
+const ID_COMMAND: &str = concat!(
+    "ID (\"name\" \"mailfetch\" \"version\" \"",
+    env!("CARGO_PKG_VERSION"),
+    "\")"
+);
+
+/// Whether a refused SELECT says what NetEase's servers say to a client that sent no ID:
+/// `NO SELECT Unsafe Login. Please contact kefu@188.com for help`.
+fn unsafe_login(text: &str) -> bool {
+    text.to_ascii_lowercase().contains("unsafe login")
 }
 
 /// IMAP flags to the ones a store can keep.

@@ -63,9 +63,16 @@ pub struct Quirks {
     pub require_id: bool,
     /// Whether ID is in CAPABILITY.
     pub advertise_id: bool,
+    /// With `require_id`: SELECT stays refused even after ID (an account whose IMAP access
+    /// is off).
+    pub id_does_not_help: bool,
     /// Office 365: end the session with `* BYE` after this many message bodies were sent in
     /// it, once per server.
     pub bye_after_bodies: Option<usize>,
+    /// Office 365: answer this many body fetches `NO [THROTTLED] ... Suggested Backoff Time`.
+    pub throttled_fetches: usize,
+    /// Office 365: answer this many SELECTs and EXAMINEs `NO [UNAVAILABLE]`.
+    pub unavailable_selects: usize,
 }
 
 impl Quirks {
@@ -162,6 +169,9 @@ struct Store {
     commands: Vec<String>,
     /// Whether the BYE quirk fired.
     bye_sent: bool,
+    /// Fetches and selects refused so far by the throttling quirks.
+    throttled: usize,
+    unavailable: usize,
 }
 
 impl Store {
@@ -409,10 +419,20 @@ impl Session {
 
     fn select(&mut self, tag: &str, verb: &str, args: &str) -> Io<()> {
         self.selected = None;
-        if self.quirks.require_id && !self.sent_id {
+        if self.quirks.require_id && (!self.sent_id || self.quirks.id_does_not_help) {
             return self.send(&format!(
                 "{tag} NO {verb} Unsafe Login. Please contact kefu@188.com for help\r\n"
             ));
+        }
+        {
+            let mut store = self.store.lock().unwrap();
+            if store.unavailable < self.quirks.unavailable_selects {
+                store.unavailable += 1;
+                drop(store);
+                return self.send(&format!(
+                    "{tag} NO [UNAVAILABLE] Server Unavailable. 15\r\n"
+                ));
+            }
         }
         let name = strings(args).into_iter().next().unwrap_or_default();
         let Some(f) = folder(&name).filter(|f| !f.attributes.contains("Noselect")) else {
@@ -493,6 +513,18 @@ impl Session {
             let (o, n) = spec.split_once('.')?;
             Some((o.parse::<usize>().ok()?, n.parse::<usize>().ok()?))
         });
+        if body {
+            let mut store = self.store.lock().unwrap();
+            if store.throttled < self.quirks.throttled_fetches {
+                store.throttled += 1;
+                drop(store);
+                self.send(&format!(
+                    "{tag} NO [THROTTLED] Request is throttled. Suggested Backoff Time: 50 \
+                     milliseconds\r\n"
+                ))?;
+                return Ok(true);
+            }
+        }
         for (i, (uid, m)) in view.iter().enumerate() {
             if !set(*uid) {
                 continue;
