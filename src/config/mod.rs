@@ -1208,6 +1208,23 @@ timeout = 30
     }
 
     #[test]
+    fn gmail_spam_and_trash_are_off_unless_set() {
+        let c = parse_str(&format!("{IMAP}folders = \"*\"\n")).unwrap();
+        assert_eq!(c.accounts[0].gmail, GmailFolders::default());
+        let c = parse_str(&format!(
+            "[defaults]\ngmail-trash = true\n{IMAP}gmail-spam = true\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.accounts[0].gmail,
+            GmailFolders {
+                spam: true,
+                trash: true
+            }
+        );
+    }
+
+    #[test]
     fn bad_folders_are_reported_with_line() {
         let m = err(&format!("{IMAP}folders = \"all\"\n"));
         assert!(m.contains(":5:") && m.contains("list of names"), "{m}");
