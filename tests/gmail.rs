@@ -121,9 +121,10 @@ fn expected(subjects: &[&str]) -> Vec<Vec<u8>> {
 
 /// The labels of the sidecar line of `msgid` that was a delivery.
 fn labels_of(lines: &[Value], msgid: u64) -> Vec<String> {
+    let id = msgid.to_string();
     let line = lines
         .iter()
-        .find(|l| l["x-gm-msgid"] == msgid.to_string() && l["delivered"] == true)
+        .find(|l| l["x-gm-msgid"] == id && l["delivered"] == true)
         .unwrap_or_else(|| panic!("no delivery line for {msgid} in {lines:?}"));
     line["labels"]
         .as_array()

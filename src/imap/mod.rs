@@ -66,7 +66,10 @@
 //! See [`folders`] for what `folders = "*"` selects (and the Gmail rule). Names are decoded
 //! from modified UTF-7 ([`utf7`]) for display, the state and local folder names, and the
 //! hierarchy delimiter goes to the sink with the listing, so `Work/Receipts` and
-//! `Work.Receipts` servers both give the Maildir folder `.Work.Receipts`.
+//! `Work.Receipts` servers both give the Maildir folder `.Work.Receipts`. From a server
+//! offering Gmail's X-GM-EXT-1 the listing also asks X-GM-MSGID and X-GM-LABELS, which `pull`
+//! uses to deliver each message once and keep its labels ([`crate::gmail`]); other servers'
+//! listings are unchanged.
 //!
 //! # When the server says BYE or slows us down
 //!
@@ -74,7 +77,9 @@
 //! the command repeated ([`session`]). A dropped connection or BYE (Office 365 ends busy
 //! sessions) is answered by reconnecting after a pause, re-selecting the folder (its
 //! UIDVALIDITY must not have changed) and resuming with the messages not yet delivered, at
-//! most [`RECONNECTS`] times per run.
+//! most [`RECONNECTS`] times per run. NetEase's servers refuse SELECT ("Unsafe Login") to a
+//! client that sent no ID (RFC 2971): the session sends ID at login where offered, and
+//! [`Imap::select`] sends it after such a refusal, once, where it was not.
 
 pub mod append;
 mod crlf;
