@@ -274,6 +274,8 @@ pub struct State {
     records: usize,
     recovery: Option<Recovery>,
     dirty: bool,
+    /// Records of [`State::also_record`], written with the next batch's.
+    pending: Vec<String>,
 }
 
 /// The CRC-32 (IEEE) of `data`, as every journal line carries it. `crc32fast` folds with
@@ -363,6 +365,7 @@ impl State {
             records,
             recovery,
             dirty: false,
+            pending: Vec::new(),
         };
         if state.records == 0 || (format < FORMAT && state.recovery.is_none()) {
             state.rewrite()?;
@@ -515,6 +518,7 @@ impl State {
         }
         let mut records = vec![rec];
         records.extend(lines);
+        records.extend(std::mem::take(&mut self.pending));
         self.recovery = Some(Recovery::Forward(intent.to_string()));
         self.append(&records, true)
     }
@@ -522,10 +526,27 @@ impl State {
     /// Record `delivered` of `mailbox` as delivered and end the batch (`+` lines, `E`),
     /// durably.
     pub fn record(&mut self, mailbox: &str, validity: &str, delivered: &[Delivered]) -> Result<()> {
-        let mut records = self.remember(mailbox, validity, delivered)?;
+        let mut records = std::mem::take(&mut self.pending);
+        records.extend(self.remember(mailbox, validity, delivered)?);
         records.push("E".to_string());
         self.recovery = None;
         self.append(&records, true)
+    }
+
+    /// Record `delivered` of `mailbox` too, in the same write as the next [`State::record`]
+    /// or [`State::record_forward`] (before its lines, after the `B forward` line): what is
+    /// delivered in one batch under two names, such as a Gmail message's UID and its
+    /// X-GM-MSGID (see `crate::gmail`). Call it right before that record, once the batch
+    /// is durable.
+    pub fn also_record(
+        &mut self,
+        mailbox: &str,
+        validity: &str,
+        delivered: &[Delivered],
+    ) -> Result<()> {
+        let records = self.remember(mailbox, validity, delivered)?;
+        self.pending.extend(records);
+        Ok(())
     }
 
     /// Note `delivered` in memory; returns their records.
