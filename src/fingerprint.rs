@@ -16,11 +16,8 @@
 //! target recognising a message without a Message-ID), [`TextDigest`] hashes the text in a
 //! form that does not depend on how lines end.
 
+use crate::header::{message_id, Head};
 use std::io::{self, Read};
-
-/// The most header bytes looked at for a Message-ID; a header longer than this gives no
-/// fingerprint.
-const MAX_HEADER: usize = 64 << 10;
 
 /// The fingerprint of a message with Message-ID `message_id` and server size `size`.
 pub fn fingerprint(message_id: &str, size: u64) -> String {
@@ -41,47 +38,13 @@ pub fn is_digest_of_size(fingerprint: &str, size: u64) -> bool {
         .is_some_and(|(n, _)| n.bytes().all(|b| b.is_ascii_digit()) && n.parse() == Ok(size))
 }
 
-/// The `Message-ID` of a message header (the header alone, or a whole message: the scan stops
-/// at the first empty line). Folded lines are unfolded; the value is the `<...>` part, or the
-/// whole trimmed value if it has no angle brackets. `None` if there is none or it is empty.
-pub fn message_id(header: &[u8]) -> Option<String> {
-    let mut lines = header
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let mut value: Option<Vec<u8>> = None;
-    for line in lines.by_ref() {
-        if line.is_empty() {
-            break;
-        }
-        let folded = line[0] == b' ' || line[0] == b'\t';
-        match (&mut value, folded) {
-            (Some(v), true) => v.extend_from_slice(line),
-            (Some(_), false) => break,
-            (None, true) => {}
-            (None, false) => {
-                let name_len = b"message-id:".len();
-                if line.len() >= name_len && line[..name_len].eq_ignore_ascii_case(b"message-id:") {
-                    value = Some(line[name_len..].to_vec());
-                }
-            }
-        }
-    }
-    let value = String::from_utf8_lossy(&value?).trim().to_string();
-    let id = match (value.find('<'), value.rfind('>')) {
-        (Some(start), Some(end)) if start < end => value[start..=end].to_string(),
-        _ => value,
-    };
-    (!id.is_empty() && id.len() <= 998).then_some(id)
-}
-
-/// A reader that passes a message through and keeps its header (at most [`MAX_HEADER`]
+/// A reader that passes a message through and keeps its header (at most [`crate::header::MAX`]
 /// bytes) to find its Message-ID once it has been read; a message whose header has none is
 /// digested instead ([`TextDigest`], from the end of its header on: the messages that have
 /// a Message-ID, nearly all, cost nothing more).
 pub struct Sniffer<'a> {
     inner: &'a mut dyn Read,
-    head: Vec<u8>,
-    complete: bool,
+    head: Head,
     digest: Option<TextDigest>,
 }
 
@@ -90,15 +53,14 @@ impl<'a> Sniffer<'a> {
     pub fn new(inner: &'a mut dyn Read) -> Self {
         Sniffer {
             inner,
-            head: Vec::new(),
-            complete: false,
+            head: Head::default(),
             digest: None,
         }
     }
 
     /// The message's fingerprint once it has been read to its end: by Message-ID
     /// ([`fingerprint`]), else by digest ([`digest_fingerprint`]); `None` for a header longer
-    /// than [`MAX_HEADER`]. `size` is the size the server announced.
+    /// than [`crate::header::MAX`]. `size` is the size the server announced.
     pub fn fingerprint(&mut self, size: u64) -> Option<String> {
         match self.message_id() {
             Some(id) => Some(fingerprint(&id, size)),
@@ -112,9 +74,9 @@ impl<'a> Sniffer<'a> {
     /// The header just became complete: a header without a Message-ID starts the digest,
     /// with what was read so far (`head`, then `rest` of the current read).
     fn header_done(&mut self, rest: &[u8]) {
-        if message_id(&self.head).is_none() {
+        if message_id(self.head.bytes()).is_none() {
             let mut digest = TextDigest::default();
-            digest.update(&self.head);
+            digest.update(self.head.bytes());
             digest.update(rest);
             self.digest = Some(digest);
         }
@@ -122,8 +84,8 @@ impl<'a> Sniffer<'a> {
 
     /// The Message-ID seen in the message's header, if the header was complete and had one.
     pub fn message_id(&self) -> Option<String> {
-        if self.complete {
-            message_id(&self.head)
+        if self.head.is_complete() {
+            message_id(self.head.bytes())
         } else {
             None
         }
@@ -135,20 +97,14 @@ impl Read for Sniffer<'_> {
         let n = self.inner.read(buf)?;
         if let Some(digest) = &mut self.digest {
             digest.update(&buf[..n]);
-        } else if !self.complete && self.head.len() < MAX_HEADER {
-            let take = n.min(MAX_HEADER - self.head.len());
-            let from = self.head.len().saturating_sub(3);
-            self.head.extend_from_slice(&buf[..take]);
-            let tail = &self.head[from..];
-            self.complete = memchr::memmem::find(tail, b"\n\n").is_some()
-                || memchr::memmem::find(tail, b"\n\r\n").is_some();
-            if self.complete {
+        } else if !self.head.is_full() {
+            let take = self.head.push(&buf[..n]);
+            if self.head.is_complete() {
                 self.header_done(&buf[take..n]);
             }
         }
-        if n == 0 && !self.complete && self.head.len() < MAX_HEADER {
+        if n == 0 && self.head.end() {
             // A message that is all header.
-            self.complete = true;
             self.header_done(&[]);
         }
         Ok(n)
@@ -338,21 +294,6 @@ impl BodyDigest {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn message_id_is_found_case_insensitively_and_unfolded() {
-        let h = b"From: a\nmessage-ID:\n <x@y>\nSubject: s\n\nMessage-ID: <body@z>\n";
-        assert_eq!(message_id(h).as_deref(), Some("<x@y>"));
-        let h = b"Message-Id: <crlf@y>  \r\nTo: b\r\n\r\n";
-        assert_eq!(message_id(h).as_deref(), Some("<crlf@y>"));
-    }
-
-    #[test]
-    fn no_message_id_in_the_header_gives_none() {
-        assert_eq!(message_id(b"From: a\n\nMessage-ID: <body@z>\n"), None);
-        assert_eq!(message_id(b"Message-ID:   \n\n"), None);
-        assert_eq!(message_id(b""), None);
-    }
 
     #[test]
     fn sniffer_passes_bytes_through_and_finds_the_id_across_reads() {

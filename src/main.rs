@@ -1,10 +1,10 @@
 //! The `mailfetch` binary: parse the command line, run the command, map errors to exit
 //! codes (sysexits.h, see `cli::EXIT_CODES`).
 
-use anyhow::Context;
-use clap::{CommandFactory, Parser};
-use mailfetch::cli::{Cli, Command, Generate, Shell};
+use clap::Parser;
+use mailfetch::cli::{Cli, Command, Generate};
 use mailfetch::config::{self, profiles, Account, Config, Protocol, TokenSource};
+use mailfetch::error::Class;
 use mailfetch::pull::{self, Options, Summary};
 use mailfetch::report::{human_bytes, out, out_bytes, Reporter, NOTHING_NEW};
 use mailfetch::state::State;
@@ -26,10 +26,13 @@ fn main() -> ExitCode {
     match run(&cli, &reporter) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
+            // Every error carries its class; one that does not is a bug (70), never 1, which
+            // means only "verify found a difference".
             let code = e
                 .chain()
                 .find_map(|c| c.downcast_ref::<Error>())
-                .map_or(1, |m| m.class().exit_code()) as u8;
+                .map_or(Class::Internal, |m| m.class())
+                .exit_code() as u8;
             reporter.error(None, &format!("{e:#}"));
             if cli.command.json() {
                 out(&json::render(&json::Failure {
@@ -43,19 +46,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn config_path(cli: &Cli) -> anyhow::Result<PathBuf> {
+fn config_path(cli: &Cli) -> mailfetch::Result<PathBuf> {
     cli.config
         .clone()
         .or_else(config::default_path)
-        .context("cannot find the config directory; pass --config FILE")
+        .ok_or_else(|| Error::config("cannot find the config directory; pass --config FILE"))
 }
 
-fn state_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
+fn state_dir(cli: &Cli) -> mailfetch::Result<PathBuf> {
     if let Some(dir) = &cli.state_dir {
         return Ok(dir.clone());
     }
     let dirs = directories::ProjectDirs::from("", "", "mailfetch")
-        .context("cannot find the state directory; pass --state-dir DIR")?;
+        .ok_or_else(|| Error::config("cannot find the state directory; pass --state-dir DIR"))?;
     Ok(dirs
         .state_dir()
         .map(|d| d.to_path_buf())
@@ -312,6 +315,12 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
         }
         Command::Accounts(args) => {
             let config = load(cli)?;
+            if args.names {
+                for a in &config.accounts {
+                    out(&a.name);
+                }
+                return Ok(0);
+            }
             let dir = state_dir(cli)?;
             if args.json {
                 out(&json::render(&json::Accounts {
@@ -476,25 +485,15 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Generate { what } => {
-            let mut cmd = Cli::command();
-            let mut text = Vec::new();
-            match what {
-                Generate::Man => mailfetch::manpage::render(&mut text)
-                    .map_err(|e| Error::local("writing the man page", e))?,
-                Generate::Completions { shell } => {
-                    use clap_complete::{generate, shells};
-                    let name = "mailfetch";
-                    match shell {
-                        Shell::Bash => generate(shells::Bash, &mut cmd, name, &mut text),
-                        Shell::Zsh => generate(shells::Zsh, &mut cmd, name, &mut text),
-                        Shell::Fish => generate(shells::Fish, &mut cmd, name, &mut text),
-                        Shell::Elvish => generate(shells::Elvish, &mut cmd, name, &mut text),
-                        Shell::Powershell => {
-                            generate(shells::PowerShell, &mut cmd, name, &mut text)
-                        }
-                    }
+            let text = match what {
+                Generate::Man => {
+                    let mut text = Vec::new();
+                    mailfetch::manpage::render(&mut text)
+                        .map_err(|e| Error::local("writing the man page", e))?;
+                    text
                 }
-            }
+                Generate::Completions { shell } => mailfetch::completions::render(*shell),
+            };
             out_bytes(&text);
             Ok(0)
         }

@@ -56,6 +56,16 @@ impl RemoteMessage {
     }
 }
 
+/// Gmail's identity and labels of a listed message (X-GM-EXT-1): the same message shows in
+/// the folder of each of its labels, under one X-GM-MSGID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GmailMessage {
+    /// X-GM-MSGID, unique in the account and never reused.
+    pub msgid: u64,
+    /// X-GM-LABELS, decoded from modified UTF-7 (system labels such as `\Inbox` as sent).
+    pub labels: Vec<String>,
+}
+
 /// What the state already holds of a mailbox, so that a source can list less of it: a
 /// message delivered before needs no size, flags or date, only whether it is still there. A
 /// pull with nothing new on a large IMAP folder then asks for its UIDs alone.
@@ -90,18 +100,6 @@ pub struct Listing {
     /// tree: `Work/Receipts` and `Work.Receipts` name the same local folder when `/` and `.`
     /// are their servers' delimiters. `None` for flat names (POP3, or a server without one).
     pub delimiter: Option<char>,
-}
-
-/// The longest header [`Source::headers`] hands on; the rest of a longer one is dropped, so
-/// memory stays bounded whatever the server sends.
-pub const MAX_HEADER: usize = 64 << 10;
-
-/// Cut `header` to at most [`MAX_HEADER`] bytes, after its last complete line within that.
-pub fn cut_header(header: &mut Vec<u8>) {
-    if header.len() > MAX_HEADER {
-        let end = memchr::memrchr(b'\n', &header[..MAX_HEADER]).map_or(MAX_HEADER, |i| i + 1);
-        header.truncate(end);
-    }
 }
 
 /// A mail source: one authenticated session.
@@ -153,7 +151,7 @@ pub trait Source {
     /// handed to `each` with the message's index in `messages`, in order; pipelined or
     /// batched like [`Source::fetch`], and never with a fetch in progress. With `fields`, the
     /// source may send only those header fields (IMAP does; POP3 has only the whole header).
-    /// A header longer than [`MAX_HEADER`] bytes is cut there, at a line end when it can be.
+    /// A header longer than [`crate::header::MAX`] bytes is cut there, at a line end when it can be.
     /// A message the server no longer has is left out.
     fn headers(
         &mut self,
@@ -161,6 +159,12 @@ pub trait Source {
         fields: Option<&[&str]>,
         each: &mut dyn FnMut(usize, &[u8]) -> Result<()>,
     ) -> Result<()>;
+
+    /// Gmail's identity and labels of `message` (of the open mailbox's listing), from a
+    /// server offering X-GM-EXT-1; `None` elsewhere, and for messages listed in brief.
+    fn gmail(&self, _message: &RemoteMessage) -> Option<&GmailMessage> {
+        None
+    }
 
     /// What the source has to tell the user that is not an error (mail it left in place, and
     /// why), collected since the last call.

@@ -23,6 +23,7 @@
 use crate::config::{Account, Target};
 use crate::error::{Class, Error, Result};
 use crate::fingerprint::{self, TextDigest};
+use crate::header::Head;
 use crate::imap::append::Destination;
 use crate::local::Store;
 use crate::pull::{self, Options};
@@ -58,33 +59,19 @@ impl Entry {
     /// Read a message's text from `body` and describe it as found at `place`.
     pub fn read(place: String, body: &mut dyn Read) -> Result<Entry> {
         let mut digest = TextDigest::default();
-        let mut header = Vec::new();
-        let mut header_done = false;
+        let mut head = Head::default();
         let mut size = 0u64;
-        let mut buf = vec![0u8; 64 << 10];
-        loop {
-            let n = match body.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::network("reading a message", e)),
-            };
-            digest.update(&buf[..n]);
-            size += n as u64;
-            if !header_done {
-                let take = n.min((64 << 10) - header.len());
-                header.extend_from_slice(&buf[..take]);
-                header_done = header.len() >= 64 << 10
-                    || memchr::memmem::find(&header, b"\n\n").is_some()
-                    || memchr::memmem::find(&header, b"\n\r\n").is_some();
-            }
-        }
-        let end = memchr::memmem::find(&header, b"\n\n").map_or(header.len(), |i| i + 1);
-        let header = &header[..end];
+        fingerprint::read_all(body, |data| {
+            digest.update(data);
+            size += data.len() as u64;
+            head.push(data);
+        })
+        .map_err(|e| Error::network("reading a message", e))?;
+        let header = head.header();
         Ok(Entry {
             place,
             label: crate::sink::label(header),
-            message_id: fingerprint::message_id(header),
+            message_id: crate::header::message_id(header),
             digest: digest.finish(),
             size,
             delivered: true,

@@ -284,7 +284,7 @@ impl Destination {
                     let id = data
                         .body
                         .and_then(|b| b.data)
-                        .and_then(|d| fingerprint::message_id(&d));
+                        .and_then(|d| crate::header::message_id(&d));
                     if let (Some(uid), Some(size)) = (data.uid, data.size) {
                         out.push(Found {
                             uid,

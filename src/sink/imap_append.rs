@@ -55,7 +55,8 @@
 
 use super::{label, Meta, Recovered, Sink, Staged};
 use crate::error::{Class, Error, Result};
-use crate::fingerprint::{self, BodyDigest, TextDigest};
+use crate::fingerprint::{BodyDigest, TextDigest};
+use crate::header::{self, Head};
 use crate::imap::append::{Destination, Found, Outgoing, Stored};
 use crate::imap::Auth;
 use crate::net::{Endpoint, Trace};
@@ -68,8 +69,6 @@ use std::os::unix::fs::FileExt;
 
 /// The first line of this sink's intents.
 const INTENT: &str = "imap-append";
-/// The header bytes kept of each message, for its Message-ID, subject and date.
-const HEADER: usize = 64 << 10;
 
 /// What identifies a message in the folder.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -169,26 +168,6 @@ fn unesc(field: &str) -> String {
         .replace("%25", "%")
 }
 
-/// The INTERNALDATE a message without one should get: when its newest `Received:` field
-/// says it arrived, else its `Date:`.
-fn header_date(header: &[u8]) -> Option<i64> {
-    let (parsed, _) = mailparse::parse_headers(header).ok()?;
-    let received = parsed
-        .iter()
-        .find(|h| h.get_key_ref().eq_ignore_ascii_case("Received"))
-        .and_then(|h| {
-            let value = h.get_value();
-            let date = value.rsplit_once(';')?.1.trim().to_string();
-            mailparse::dateparse(&date).ok()
-        });
-    received.or_else(|| {
-        parsed
-            .iter()
-            .find(|h| h.get_key_ref().eq_ignore_ascii_case("Date"))
-            .and_then(|h| mailparse::dateparse(&h.get_value()).ok())
-    })
-}
-
 impl ImapAppend {
     /// A sink appending to `folder` on `server`, connecting at the first batch; `verbose`
     /// traces the session.
@@ -264,8 +243,7 @@ impl ImapAppend {
         // After a refused message was cut off, the file position is past the end.
         file.seek(SeekFrom::Start(offset))
             .map_err(|e| Error::local("writing the spool file", e))?;
-        let mut header = Vec::new();
-        let mut header_done = false;
+        let mut head = Head::default();
         let mut digest = TextDigest::default();
         let mut buf = vec![0u8; 64 << 10];
         let mut out = Vec::with_capacity(70 << 10);
@@ -280,14 +258,7 @@ impl ImapAppend {
             };
             let data = &buf[..n];
             digest.update(data);
-            if !header_done {
-                let take = n.min(HEADER - header.len());
-                let from = header.len().saturating_sub(3);
-                header.extend_from_slice(&data[..take]);
-                header_done = header.len() >= HEADER
-                    || memchr::memmem::find(&header[from..], b"\n\n").is_some()
-                    || memchr::memmem::find(&header[from..], b"\n\r\n").is_some();
-            }
+            head.push(data);
             out.clear();
             for &b in data {
                 if b == b'\n' && last != b'\r' {
@@ -301,7 +272,7 @@ impl ImapAppend {
             len += out.len() as u64;
         }
         self.spool_len += len;
-        Ok((offset, len, header, digest.finish()))
+        Ok((offset, len, head.into_bytes(), digest.finish()))
     }
 
     /// Which of the batch's messages the folder holds already: marks them present.
@@ -611,7 +582,7 @@ impl Sink for ImapAppend {
                 ),
             ));
         }
-        let key = match fingerprint::message_id(&header) {
+        let key = match header::message_id(&header) {
             Some(id) => Key::Id(len, id),
             None => Key::Text(len, digest),
         };
@@ -619,7 +590,7 @@ impl Sink for ImapAppend {
             offset,
             len,
             flags: meta.flags,
-            date: meta.internal_date.or_else(|| header_date(&header)),
+            date: meta.internal_date.or_else(|| header::arrival_date(&header)),
             key,
             label,
             present: false,
@@ -778,16 +749,5 @@ mod tests {
         let odd = "a\tb\nc%0A";
         assert_eq!(unesc(&esc(odd)), odd);
         assert!(!esc(odd).contains(['\t', '\n']));
-    }
-
-    #[test]
-    fn a_message_without_a_date_gets_its_newest_received_time() {
-        let h = b"Received: from a by b; Tue, 1 Jul 2003 10:52:37 +0200\n\
-                  Received: from c by a; Mon, 30 Jun 2003 10:00:00 +0000\n\
-                  Date: Sun, 29 Jun 2003 00:00:00 +0000\n\n";
-        assert_eq!(header_date(h), Some(1_057_049_557));
-        let h = b"Date: Sun, 29 Jun 2003 00:00:00 +0000\n\n";
-        assert_eq!(header_date(h), Some(1_056_844_800));
-        assert_eq!(header_date(b"Subject: x\n\n"), None);
     }
 }

@@ -21,8 +21,9 @@
 //! starts a message after a blank line, and quotes body lines that would look like one).
 //! Anything after that is moved down in place of the batch.
 
-use super::{return_path, Meta, Sink};
+use super::{Meta, Sink};
 use crate::error::{Class, Error, Result};
+use crate::header::{return_path, MAX as HEADER_MAX};
 use crate::signals::{self, AbortUnlink};
 use crate::state::Recovery;
 use std::fs::{self, File, OpenOptions};
@@ -54,9 +55,6 @@ pub struct Mbox {
 
 /// Bytes read from a message body at once.
 const READ: usize = 64 * 1024;
-/// The most of a message's header read before its `From ` line is written (for its
-/// Return-Path); the rest of a longer header is copied on like the body.
-const HEADER_MAX: usize = 64 * 1024;
 
 /// A reader over each message's body with one buffer for all of them, so that no message
 /// pays for allocating and zeroing its own.

@@ -133,23 +133,6 @@ pub struct Recovered {
     pub ids: Vec<String>,
 }
 
-/// The envelope sender a message's Return-Path header names, if it names a usable one (not
-/// `<>`, no spaces, controls or angle brackets, under 256 bytes): the mbox `From ` line and
-/// SMTP's `MAIL FROM` both need it.
-pub(crate) fn return_path(header: &[u8]) -> Option<String> {
-    let line = header
-        .split(|&b| b == b'\n')
-        .find(|l| l.len() > 12 && l[..12].eq_ignore_ascii_case(b"return-path:"))?;
-    let value = String::from_utf8_lossy(&line[12..]);
-    let value = value.trim().trim_start_matches('<').trim_end_matches('>');
-    let usable = !value.is_empty()
-        && value.len() < 256
-        && !value
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "<>".contains(c));
-    usable.then(|| value.to_string())
-}
-
 /// Bytes gathered from the body before one write to the store: large writes, few syscalls.
 pub(crate) const CHUNK: usize = 256 * 1024;
 
@@ -160,8 +143,7 @@ thread_local! {
 
 /// How a message is named in messages: `<Message-ID> "Subject"`.
 pub(crate) fn label(header: &[u8]) -> String {
-    let id =
-        crate::fingerprint::message_id(header).unwrap_or_else(|| "(no Message-ID)".to_string());
+    let id = crate::header::message_id(header).unwrap_or_else(|| "(no Message-ID)".to_string());
     let subject = mailparse::parse_headers(header)
         .ok()
         .and_then(|(h, _)| {
@@ -215,17 +197,6 @@ pub(crate) fn copy_body(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn return_path_gives_the_envelope_sender_or_nothing() {
-        assert_eq!(
-            return_path(b"Return-Path: <a@b.example>\n\n").as_deref(),
-            Some("a@b.example")
-        );
-        assert_eq!(return_path(b"return-path: <>\n\n"), None);
-        assert_eq!(return_path(b"Return-Path: <a b@c>\n\n"), None);
-        assert_eq!(return_path(b"From: a@b\n\n"), None);
-    }
 
     #[test]
     fn messages_are_named_by_message_id_and_subject() {

@@ -31,8 +31,9 @@
 //! replies are bounded: a line of at most [`MAX_LINE`] bytes, a reply of at most
 //! [`MAX_REPLY_LINES`] lines; more is a protocol error (exit 76) naming the server.
 
-use super::{label, return_path, Meta, Sink};
+use super::{label, Meta, Sink};
 use crate::error::{Class, Error, Result};
+use crate::header::{return_path, MAX as HEADER_MAX};
 use crate::net::{self, Connection, Endpoint, TlsMode, TlsSettings, Trace};
 use crate::state::Recovery;
 use std::io::{BufRead, BufReader, Read};
@@ -44,9 +45,6 @@ const MAX_LINE: usize = 4096;
 /// The most lines of one reply accepted: an EHLO reply lists a few dozen extensions, and a
 /// server that sends `250-` lines without end is not a server to deliver to.
 const MAX_REPLY_LINES: usize = 1000;
-/// The most of a message's header read before the transaction starts (for its Return-Path);
-/// the rest of a longer header is streamed on like the body.
-const HEADER_MAX: usize = 64 << 10;
 /// Message bytes queued before a write.
 const CHUNK: usize = 64 << 10;
 
