@@ -62,7 +62,10 @@ pub enum Command {
     /// date, sender, subject, size, and whether already fetched
     List(ListArgs),
     /// Add an account to the config: asks for the address and what else the flags do not
-    /// say, guesses the provider, tries the login, writes the file (mode 0600)
+    /// say, guesses the provider, shows the server's certificate before any password (pin it
+    /// or give a CA file if it is not trusted), runs OAuth2 where the provider needs it,
+    /// tries the login (after a failure: retry, change an answer, save anyway or quit),
+    /// writes the file (mode 0600)
     Init(Box<InitArgs>),
     /// Show each account's resolved server, port, TLS, protocol, target and state file
     Accounts(AccountsArgs),

@@ -18,22 +18,24 @@
 //! only after a yes at the terminal, or with `--force`.
 
 mod file;
+mod login;
+mod menu;
 mod probe;
 mod prompt;
 mod srv;
 
 use crate::cli::InitArgs;
-use crate::config::TokenSource;
 use crate::config::{self, profiles, profiles::Profile, Protocol};
 use crate::error::{Class, Error, Result};
 use crate::net::{Fingerprint, TlsMode};
-use file::{quoted, shell_word, without_account, write_private};
+use file::{quoted, without_account, write_private};
+use login::{cron_warning, Auth, Password};
+use menu::{Field, Next};
 use probe::{Outcome, Server, Trust};
 use prompt::Asker;
 use std::fs;
 use std::io::IsTerminal;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The profile for an address's domain: the big providers by name, else `custom`.
 pub fn guess_profile(domain: &str) -> &'static str {
@@ -47,79 +49,6 @@ pub fn guess_profile(domain: &str) -> &'static str {
         "aol.com" => "aol",
         _ if d.starts_with("gmx.") => "gmx",
         _ => "custom",
-    }
-}
-
-/// How the account logs in.
-enum Auth {
-    /// A password from this source.
-    Password(Password),
-    /// OAuth2 with the user's registered app.
-    OAuth2 {
-        /// `oauth2-client-id`.
-        client_id: String,
-        /// The other `oauth2-*` keys given, as TOML lines.
-        keys: String,
-    },
-}
-
-/// Where a password comes from.
-enum Password {
-    /// `password-command`.
-    Command(String),
-    /// `password-env`.
-    Env(String),
-    /// Nothing configured: asked at each run (fails under cron).
-    Ask,
-}
-
-/// One answer the user can change after a failure.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Field {
-    Address,
-    Profile,
-    Protocol,
-    Host,
-    Port,
-    Tls,
-    Trust,
-    Name,
-    User,
-    Login,
-    Target,
-}
-
-impl Field {
-    /// Every field, in the order asked.
-    const ALL: [Field; 11] = [
-        Field::Address,
-        Field::Profile,
-        Field::Protocol,
-        Field::Host,
-        Field::Port,
-        Field::Tls,
-        Field::Trust,
-        Field::Name,
-        Field::User,
-        Field::Login,
-        Field::Target,
-    ];
-
-    /// The name the user types to change it.
-    fn key(self) -> &'static str {
-        match self {
-            Field::Address => "address",
-            Field::Profile => "profile",
-            Field::Protocol => "protocol",
-            Field::Host => "host",
-            Field::Port => "port",
-            Field::Tls => "tls",
-            Field::Trust => "trust",
-            Field::Name => "name",
-            Field::User => "user",
-            Field::Login => "login",
-            Field::Target => "target",
-        }
     }
 }
 
@@ -232,14 +161,6 @@ struct Init<'a> {
     verbose: bool,
 }
 
-/// What the user picked after a failure.
-enum Next {
-    Retry,
-    Change,
-    Save,
-    Quit,
-}
-
 /// Add (or replace) the account `args` describe in the config at `path`; `state_dir` is for
 /// the login test. Returns what to tell the user.
 pub fn run(args: &InitArgs, path: &Path, state_dir: &Path, verbose: bool) -> Result<String> {
@@ -293,28 +214,7 @@ impl Init<'_> {
         // The server first: what a typo, DNS, a firewall or a certificate does is found
         // before the user types a password.
         let mut failed: Option<Error> = None;
-        while !args.no_test {
-            match probe::check(&a.server(), &mut a.trust, &self.ask, self.verbose) {
-                Ok(Outcome::Trusted) => break,
-                Ok(Outcome::Quit) => {
-                    return Err(Error::new(
-                        Class::Unavailable,
-                        format!(
-                            "init: the certificate of {} is not trusted; nothing written",
-                            a.host
-                        ),
-                    ))
-                }
-                Err(e) => match self.after_failure(&e, &mut a, &Field::ALL[..7])? {
-                    Next::Retry | Next::Change => continue,
-                    Next::Save => {
-                        failed = Some(e);
-                        break;
-                    }
-                    Next::Quit => return Err(e),
-                },
-            }
-        }
+        self.look(&mut a, &mut failed)?;
 
         let old = match fs::read_to_string(self.path) {
             Ok(t) => t,
@@ -327,7 +227,7 @@ impl Init<'_> {
             }
         };
         self.name(&mut a, args.account.clone())?;
-        let existed = self.replace_ok(&old, &a.name)?;
+        let mut existed = self.replace_ok(&old, &a.name)?;
         a.user = self
             .ask
             .get(&args.user, "Login name", Some(&a.address.clone()), "--user")?;
@@ -362,11 +262,16 @@ impl Init<'_> {
             };
             match self.after_failure(&e, &mut a, &Field::ALL)? {
                 Next::Retry => {}
-                Next::Change => {
-                    if a.name.is_empty() {
-                        self.name(&mut a, None)?;
-                    }
-                }
+                Next::Change(Field::Name) => existed = self.replace_ok(&old, &a.name)?,
+                Next::Change(
+                    Field::Profile
+                    | Field::Protocol
+                    | Field::Host
+                    | Field::Port
+                    | Field::Tls
+                    | Field::Trust,
+                ) => self.look(&mut a, &mut failed)?,
+                Next::Change(_) => {}
                 Next::Save => {
                     if e.class() == Class::Config {
                         eprintln!("init: a config that pull cannot read is not saved; change an answer or quit");
@@ -375,6 +280,37 @@ impl Init<'_> {
                     }
                 }
                 Next::Quit => return Err(e),
+            }
+        }
+    }
+
+    /// Look at the server until its certificate is trusted, or the user saves anyway
+    /// (`failed` then holds why) or quits; asks nothing more with `--no-test` or once the
+    /// user chose to save anyway.
+    fn look(&self, a: &mut Answers, failed: &mut Option<Error>) -> Result<()> {
+        if self.args.no_test || failed.is_some() {
+            return Ok(());
+        }
+        loop {
+            match probe::check(&a.server(), &mut a.trust, &self.ask, self.verbose) {
+                Ok(Outcome::Trusted) => return Ok(()),
+                Ok(Outcome::Quit) => {
+                    return Err(Error::new(
+                        Class::Unavailable,
+                        format!(
+                            "init: the certificate of {} is not trusted; nothing written",
+                            a.host
+                        ),
+                    ))
+                }
+                Err(e) => match self.after_failure(&e, a, &Field::ALL[..7])? {
+                    Next::Retry | Next::Change(_) => {}
+                    Next::Save => {
+                        *failed = Some(e);
+                        return Ok(());
+                    }
+                    Next::Quit => return Err(e),
+                },
             }
         }
     }
@@ -603,329 +539,6 @@ impl Init<'_> {
         Ok(existed)
     }
 
-    /// How the account logs in: the provider's note first, then OAuth2 where the provider
-    /// needs it (or the user picks it), else a password source. `first`: flags still count.
-    fn login(&self, a: &Answers, first: bool) -> Result<Auth> {
-        let args = self.args;
-        let given = |v: &Option<String>| if first { v.clone() } else { None };
-        let profile = a.profile;
-        if profile.name != "custom" {
-            eprintln!("init: note for {}: {}", profile.name, profile.note);
-        }
-        let needs_oauth2 = matches!(profile.name, "outlook" | "office365");
-        let method = match given(&args.auth) {
-            Some(m) => m,
-            None if profile.name == "outlook" => "oauth2".to_string(),
-            None if profile.oauth2.is_some() && self.ask.interactive => self
-                .ask
-                .choose(
-                    "Log in with",
-                    &[
-                        (
-                            "password",
-                            "a password (an app password where the provider wants one)".to_string(),
-                        ),
-                        (
-                            "oauth2",
-                            "OAuth2 (your registered app; a browser login once)".to_string(),
-                        ),
-                    ],
-                    if needs_oauth2 { "oauth2" } else { "password" },
-                )?
-                .to_string(),
-            None if needs_oauth2 => "oauth2".to_string(),
-            None => "password".to_string(),
-        };
-        if method == "oauth2" {
-            return self.oauth2(a, first);
-        }
-        if first {
-            if let Some(c) = &args.password_command {
-                return Ok(Auth::Password(Password::Command(c.clone())));
-            }
-            if let Some(v) = &args.password_env {
-                return Ok(Auth::Password(Password::Env(v.clone())));
-            }
-        }
-        if !self.ask.interactive {
-            return Ok(Auth::Password(Password::Ask));
-        }
-        let how = self.ask.choose(
-            "Password from",
-            &[
-                (
-                    "command",
-                    "a command printing it: pass, secret-tool, a keyring (works from cron)"
-                        .to_string(),
-                ),
-                (
-                    "file",
-                    "a file only you can read, mode 0600 (works from cron)".to_string(),
-                ),
-                (
-                    "env",
-                    "an environment variable (works where the job sets it)".to_string(),
-                ),
-                (
-                    "ask",
-                    "asked at the terminal at each run (pull from cron will FAIL)".to_string(),
-                ),
-            ],
-            "command",
-        )?;
-        Ok(Auth::Password(match how {
-            "command" => {
-                let suggested = format!("pass show mail/{}", a.address);
-                Password::Command(
-                    self.ask
-                        .ask("Command printing the password", Some(&suggested))?,
-                )
-            }
-            "file" => Password::Command(format!("cat -- {}", shell_word(&self.password_file(a)?))),
-            "env" => Password::Env(self.ask.ask("Environment variable", None)?),
-            _ => {
-                eprintln!("{}", cron_warning(&a.name, self.path));
-                Password::Ask
-            }
-        }))
-    }
-
-    /// A password file only the user can read: an existing one must be mode 0600 (or
-    /// stricter); a new one is written with the password typed (not echoed).
-    fn password_file(&self, a: &Answers) -> Result<String> {
-        let dir = self
-            .path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let suggested = dir.join(format!("{}.password", a.name));
-        loop {
-            let answer = self
-                .ask
-                .ask("Password file", Some(&suggested.display().to_string()))?;
-            let path = match answer.strip_prefix("~/") {
-                Some(rest) => std::env::var("HOME")
-                    .map_or(PathBuf::from(&answer), |h| Path::new(&h).join(rest)),
-                None => PathBuf::from(&answer),
-            };
-            match fs::metadata(&path) {
-                Ok(m) if m.permissions().mode() & 0o077 != 0 => eprintln!(
-                    "init: {} can be read by others (mode {:o}); chmod 600 it, or pick another",
-                    path.display(),
-                    m.permissions().mode() & 0o777
-                ),
-                Ok(_) => return Ok(path.display().to_string()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    let password = rpassword::prompt_password(format!(
-                        "Password (kept in {}, mode 0600): ",
-                        path.display()
-                    ))
-                    .map_err(|e| Error::local("reading the password", e))?;
-                    write_private(&path, &format!("{password}\n"))?;
-                    return Ok(path.display().to_string());
-                }
-                Err(e) => eprintln!("init: {}: {e}", path.display()),
-            }
-        }
-    }
-
-    /// OAuth2 with the user's registered app: the client id (and, for a server without a
-    /// profile preset, the endpoints and scopes).
-    fn oauth2(&self, a: &Answers, first: bool) -> Result<Auth> {
-        let args = self.args;
-        let given = |v: &Option<String>| if first { v.clone() } else { None };
-        if first && (args.password_command.is_some() || args.password_env.is_some()) {
-            return Err(Error::new(
-                Class::Usage,
-                "init: --auth oauth2 takes no password (--password-command, --password-env)",
-            ));
-        }
-        eprintln!(
-            "init: OAuth2 needs a client id: your own app registered with the provider (see \
-             OAUTH2 in man mailfetch); mailfetch ships none"
-        );
-        let client_id = self.ask.get(
-            &given(&args.oauth2_client_id),
-            "OAuth2 client id",
-            None,
-            "--oauth2-client-id",
-        )?;
-        let preset = a.profile.oauth2.is_some();
-        let mut keys = String::new();
-        let mut key = |name: &str, flag: &Option<String>, question: &str| -> Result<()> {
-            let value = match given(flag) {
-                Some(v) => Some(v),
-                None if preset || name == "oauth2-client-secret" || name == "oauth2-device-url" => {
-                    None
-                }
-                None => Some(self.ask.get(&None, question, None, &format!("--{name}"))?),
-            };
-            if let Some(v) = value {
-                keys.push_str(&format!("{name} = {}\n", quoted(&v)));
-            }
-            Ok(())
-        };
-        key("oauth2-client-secret", &args.oauth2_client_secret, "")?;
-        key(
-            "oauth2-auth-url",
-            &args.oauth2_auth_url,
-            "OAuth2 authorization URL",
-        )?;
-        key(
-            "oauth2-token-url",
-            &args.oauth2_token_url,
-            "OAuth2 token URL",
-        )?;
-        key("oauth2-device-url", &args.oauth2_device_url, "")?;
-        key(
-            "oauth2-scope",
-            &args.oauth2_scope,
-            "OAuth2 scopes (space-separated)",
-        )?;
-        Ok(Auth::OAuth2 { client_id, keys })
-    }
-
-    /// Parse `text` as `pull` will, authorize an OAuth2 account (once per client id) and
-    /// log in to the account `name`.
-    fn login_test(&self, text: &str, name: &str, authorized: &mut Option<String>) -> Result<()> {
-        let account = config::parse(self.path, text)?
-            .accounts
-            .into_iter()
-            .find(|a| a.name == name)
-            .ok_or_else(|| Error::config(format!("init: account {name} did not come out")))?;
-        if let Some(TokenSource::Client(client)) = &account.oauth2 {
-            if authorized.as_deref() != Some(client.id.as_str()) {
-                let flow = if self.args.device {
-                    crate::oauth2::Flow::Device
-                } else {
-                    crate::oauth2::Flow::Browser
-                };
-                crate::oauth2::authorize(
-                    &account.name,
-                    &account.user,
-                    client,
-                    self.state_dir,
-                    flow,
-                    &mut std::io::stdout(),
-                    std::time::Duration::from_secs(5 * 60),
-                )?;
-                *authorized = Some(client.id.clone());
-                eprintln!("init: {name}: authorized");
-            }
-        }
-        let mut source = crate::pull::connect(&account, self.state_dir, false, self.verbose)?;
-        source.close()
-    }
-
-    /// After `e`: retry, change one of `fields`, save anyway or quit. Without a terminal,
-    /// quit.
-    fn after_failure(&self, e: &Error, a: &mut Answers, fields: &[Field]) -> Result<Next> {
-        if !self.ask.interactive {
-            return Ok(Next::Quit);
-        }
-        eprintln!("init: {}", e.message());
-        eprintln!("init: your answers are kept. What now?");
-        let choice = self.ask.choose(
-            "What now",
-            &[
-                ("retry", "try again".to_string()),
-                ("change", "change an answer".to_string()),
-                (
-                    "save",
-                    "save the account anyway (pull will fail the same way until this is fixed)"
-                        .to_string(),
-                ),
-                ("quit", "quit, writing nothing".to_string()),
-            ],
-            "retry",
-        )?;
-        Ok(match choice {
-            "retry" => Next::Retry,
-            "change" => {
-                self.change(a, fields)?;
-                Next::Change
-            }
-            "save" => Next::Save,
-            _ => Next::Quit,
-        })
-    }
-
-    /// Ask again the one answer the user names (by number or name).
-    fn change(&self, a: &mut Answers, fields: &[Field]) -> Result<()> {
-        for (i, f) in fields.iter().enumerate() {
-            eprintln!("  {}) {:<9} {}", i + 1, f.key(), a.show(*f));
-        }
-        let field = loop {
-            let answer = self.ask.ask("Change which (number or name)", None)?;
-            let hit = answer
-                .parse::<usize>()
-                .ok()
-                .and_then(|n| n.checked_sub(1))
-                .and_then(|i| fields.get(i))
-                .or_else(|| {
-                    fields
-                        .iter()
-                        .find(|f| f.key() == answer.to_ascii_lowercase())
-                });
-            match hit {
-                Some(f) => break *f,
-                None => eprintln!("init: {answer:?} is none of them"),
-            }
-        };
-        match field {
-            Field::Address => {
-                a.address = self.ask.ask("Email address", Some(&a.address.clone()))?
-            }
-            Field::Profile => {
-                let domain = a.domain().to_string();
-                a.profile = self.profile(None, &domain)?;
-                self.server(a, false)?;
-            }
-            Field::Protocol => {
-                a.protocol = self.protocol(None, a.profile)?;
-                if a.profile.name != "custom" {
-                    self.server(a, false)?;
-                } else {
-                    self.port(a, None, None)?;
-                }
-            }
-            Field::Host | Field::Port | Field::Tls => {
-                // Another server than the profile's makes the account a custom one.
-                a.profile = profiles::find("custom").unwrap_or(a.profile);
-                match field {
-                    Field::Host => {
-                        a.host = self.ask.ask("Server host", Some(&a.host.clone()))?;
-                    }
-                    Field::Tls => {
-                        let current = a.tls.as_str();
-                        self.tls(a, None, Some(current))?;
-                        self.port(a, None, None)?;
-                    }
-                    _ => self.port(a, None, Some(a.port))?,
-                }
-            }
-            Field::Trust => {
-                a.trust = Trust::default();
-                let ca = self
-                    .ask
-                    .ask("CA file (PEM; empty for the system's CAs)", Some(""))?;
-                if !ca.is_empty() {
-                    a.trust.ca_file = Some(ca);
-                }
-            }
-            Field::Name => self.name(a, None)?,
-            Field::User => a.user = self.ask.ask("Login name", Some(&a.user.clone()))?,
-            Field::Login => a.auth = self.login(a, false)?,
-            Field::Target => {
-                a.target = self.ask.ask(
-                    "Where mail goes (maildir:PATH or mbox:PATH)",
-                    Some(&a.target.clone()),
-                )?
-            }
-        }
-        Ok(())
-    }
-
     /// What to tell the user once the account is written.
     fn note(&self, a: &Answers, existed: bool, failed: Option<&Error>) -> String {
         let mut note = format!(
@@ -952,16 +565,6 @@ impl Init<'_> {
         }
         note
     }
-}
-
-/// The plain words for a config whose password is asked at each run.
-fn cron_warning(name: &str, path: &Path) -> String {
-    format!(
-        "the password will be asked at each run, so `mailfetch pull` from cron or a systemd \
-         timer will fail (no terminal to ask); to change that, set password-command (e.g. \
-         \"pass show mail/{name}\") or password-env in [accounts.{name}] of {}",
-        path.display()
-    )
 }
 
 #[cfg(test)]
