@@ -47,6 +47,10 @@ impl Init<'_> {
         let needs_oauth2 = matches!(profile.name, "outlook" | "office365");
         let method = match given(&args.auth) {
             Some(m) => m,
+            // A password source on the command line says how the user logs in.
+            None if first && (args.password_command.is_some() || args.password_env.is_some()) => {
+                "password".to_string()
+            }
             None if profile.name == "outlook" => "oauth2".to_string(),
             None if profile.oauth2.is_some() && self.ask.interactive => self
                 .ask

@@ -446,6 +446,63 @@ fn init_with_auth_oauth2_runs_the_authorization_and_the_login_test() {
 }
 
 #[test]
+fn init_for_outlook_takes_the_oauth2_path_and_asks_no_password() {
+    let c = empty_client();
+    let out = c.run(&["init", "--address", "me@outlook.com", "--no-test"]);
+    assert_eq!(out.code, 64, "{out:?}");
+    assert!(
+        out.stderr.contains("accepts only OAuth2")
+            && out.stderr.contains("--oauth2-client-id is needed"),
+        "the provider's note, then the missing client id: {out:?}"
+    );
+    assert!(!c.config().exists());
+    let out = c.run(&[
+        "init",
+        "--address",
+        "me@outlook.com",
+        "--oauth2-client-id",
+        "my-app",
+        "--no-test",
+        "--target",
+        "maildir:/tmp/unused",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let written = std::fs::read_to_string(c.config()).unwrap();
+    assert!(
+        written.contains("profile = \"outlook\"")
+            && written.contains("auth = \"oauth2\"")
+            && written.contains("oauth2-client-id = \"my-app\"")
+            && !written.contains("password"),
+        "{written}"
+    );
+    assert!(
+        !out.stdout.contains("from cron") && !out.stderr.contains("from cron"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn init_without_a_terminal_or_a_password_source_says_cron_will_fail() {
+    let c = empty_client();
+    let out = c.run(&[
+        "init",
+        "--address",
+        "me@example.org",
+        "--no-srv",
+        "--no-test",
+        "--target",
+        "maildir:/tmp/unused",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let text = out.stdout + &out.stderr;
+    assert!(
+        text.contains("`mailfetch pull` from cron or a systemd timer will fail")
+            && text.contains("set password-command"),
+        "{text}"
+    );
+}
+
+#[test]
 fn init_asks_at_a_terminal_and_guesses_the_provider() {
     let d = Dovecot::shared();
     let user = d.new_user("initpty");
