@@ -320,6 +320,41 @@ fn init_keeps_the_answers_after_a_wrong_password_and_retries_and_warns_about_cro
 }
 
 #[test]
+fn init_keeps_a_password_file_0600_that_works_from_cron() {
+    let d = Dovecot::shared();
+    let user = d.new_user("initfile");
+    let c = empty_client();
+    let mut answers = server_answers(&user.name, "localhost", d.imaps());
+    answers.extend([
+        "home".to_string(),
+        user.name.clone(),
+        "file".to_string(),
+        String::new(),
+        "@Password (kept in".to_string(),
+        user.password.clone(),
+        format!("maildir:{}", c.path("M").display()),
+    ]);
+    let extra = format!("--ca-file {}", d.ca_file().display());
+    let (code, screen) = init_at_a_terminal(&c, &extra, &answers, &[]);
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("works from cron"), "{screen}");
+    assert!(!screen.contains(&user.password), "{screen}");
+    let file = c.config().parent().unwrap().join("home.password");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let written = std::fs::read_to_string(c.config()).unwrap();
+    assert!(
+        written.contains(&format!(
+            "password-command = \"cat -- '{}'\"",
+            file.display()
+        )),
+        "{written}"
+    );
+    let out = c.command(&["pull"]).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "no terminal needed: {out:?}");
+}
+
+#[test]
 fn init_after_a_dns_failure_changes_only_the_host() {
     let d = Dovecot::shared();
     let user = d.new_user("initdns");
