@@ -137,6 +137,7 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
             cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
             cand --json 'Print one JSON document on stdout instead of one line per account'
+            cand --names 'Print only the account names, one per line (for scripts and shell completion)'
             cand -q 'Print nothing but errors'
             cand --quiet 'Print nothing but errors'
             cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'

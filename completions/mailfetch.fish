@@ -25,7 +25,7 @@ function __fish_mailfetch_using_subcommand
 end
 
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
-complete -c mailfetch -n "__fish_mailfetch_needs_command" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_needs_command" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -f -a "(__fish_complete_directories)"
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -s h -l help -d 'Print help'
@@ -48,7 +48,7 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l limit -d 'F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l since -d 'Fetch only messages dated DATE (YYYY-MM-DD, local time) or later; older ones are passed over, now and in later runs (--all fetches them). For a first fetch of a huge mailbox. IMAP compares the arrival date (INTERNALDATE); POP3 has no dates, so the Date header is read with TOP (a message without one is fetched)' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s j -l jobs -d 'Fetch at most N accounts at once' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -f -a "(__fish_complete_directories)"
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l keep -d 'Leave messages on the server (overrides the config)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l no-keep -d 'Delete messages from the server once they are safely delivered (overrides the config)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l all -d 'Fetch all messages, also those fetched before'
@@ -60,30 +60,41 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s v -l verbos
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s h -l help -d 'Print help'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -s j -l jobs -d 'Check at most N accounts at once' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -f -a "(__fish_complete_directories)"
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -l json -d 'Print one JSON document on stdout instead of the summary lines'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -s h -l help -d 'Print help'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand watch" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand watch" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand watch" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -f -a "(__fish_complete_directories)"
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand watch" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand watch" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand watch" -s h -l help -d 'Print help'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand list" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand list" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand list" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -f -a "(__fish_complete_directories)"
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand list" -l json -d 'Print one JSON document on stdout instead of the table'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand list" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand list" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand list" -s h -l help -d 'Print help'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l address -d 'The email address (the profile is guessed from its domain)' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l account -d 'The account\'s name in the config [default: from the domain]' -r
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l profile -d 'The provider profile [default: guessed from the domain, else custom]' -r
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l protocol -d 'pop3 or imap [default: the profile\'s preferred one]' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l profile -d 'The provider profile [default: guessed from the domain, else custom]' -r -f -a "gmail\t''
+outlook\t''
+office365\t''
+yahoo\t''
+icloud\t''
+fastmail\t''
+gmx\t''
+aol\t''
+custom\t''"
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l protocol -d 'pop3 or imap [default: the profile\'s preferred one]' -r -f -a "pop3\t''
+imap\t''"
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l host -d 'Server host, for the custom profile [default: pop. or imap. and the domain]' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l port -d 'Server port, for the custom profile [default: the protocol\'s for the TLS mode]' -r
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l tls -d 'implicit, starttls or none, for the custom profile [default: implicit]' -r
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l ca-file -d 'Extra CA certificates (PEM) that verify the server; checked before anything is written' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l tls -d 'implicit, starttls or none, for the custom profile [default: implicit]' -r -f -a "implicit\t''
+starttls\t''
+none\t''"
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l ca-file -d 'Extra CA certificates (PEM) that verify the server; checked before anything is written' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l tls-fingerprint -d 'Trust the server\'s certificate with this SHA-256 fingerprint (sha256:AB:CD:...), as `mailfetch certinfo` or init itself shows it, instead of a CA (a self-signed server)' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l auth -d 'How to log in: password (an app password for Gmail, Yahoo, AOL, iCloud) or oauth2 [default: oauth2 for outlook and office365, else password; asked for gmail]' -r -f -a "password\t''
 oauth2\t''"
@@ -98,7 +109,7 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l password-co
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l password-env -d 'Environment variable holding the password' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l target -d 'Where mail goes: maildir:PATH or mbox:PATH [default: maildir:~/Mail/NAME]' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -f -a "(__fish_complete_directories)"
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l device -d 'With --auth oauth2: authorize with the device-code flow (a code to enter on any device) instead of a browser on this machine'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l srv -d 'For a custom domain, look up the server in DNS (RFC 6186 SRV records _imaps._tcp/_imap._tcp or _pop3s._tcp/_pop3._tcp) and propose it [default: ask at a terminal, no lookup without one]'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l no-srv -d 'Do not look up SRV records'
@@ -109,48 +120,49 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -s q -l quiet 
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -s h -l help -d 'Print help'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -f -a "(__fish_complete_directories)"
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -l json -d 'Print one JSON document on stdout instead of one line per account'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -l names -d 'Print only the account names, one per line (for scripts and shell completion)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand accounts" -s h -l help -d 'Print help'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand folders" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand folders" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand folders" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -f -a "(__fish_complete_directories)"
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand folders" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand folders" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand folders" -s h -l help -d 'Print help'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand certinfo" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand certinfo" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand certinfo" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -f -a "(__fish_complete_directories)"
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand certinfo" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand certinfo" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand certinfo" -s h -l help -d 'Print help'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand auth" -l wait -d 'Give up after waiting this many minutes for the browser or the code' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand auth" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand auth" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand auth" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -f -a "(__fish_complete_directories)"
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand auth" -l device -d 'Use the device-code flow instead (enter a short code on any device; for a machine without a browser), where the provider offers it (Microsoft)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand auth" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand auth" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand auth" -s h -l help -d 'Print help'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand upload" -l to -d 'Where to: an IMAP account of the config and a folder on its server (created if missing), e.g. --to newhome/Archive' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand upload" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand upload" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand upload" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -f -a "(__fish_complete_directories)"
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand upload" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand upload" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand upload" -s h -l help -d 'Print help'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand verify" -l local -d 'Compare this local Maildir folder or mbox file...' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand verify" -l remote -d '...with this folder of an IMAP account of the config' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand verify" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand verify" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand verify" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -f -a "(__fish_complete_directories)"
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand verify" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand verify" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand verify" -s h -l help -d 'Print help'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand profiles" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand profiles" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand profiles" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -f -a "(__fish_complete_directories)"
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand profiles" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand profiles" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand profiles" -s h -l help -d 'Print help'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -f -a "(__fish_complete_directories)"
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s h -l help -d 'Print help'
@@ -158,12 +170,12 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and not __
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -f -a "completions" -d 'Completions for SHELL'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from man" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from man" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from man" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -f -a "(__fish_complete_directories)"
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from man" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from man" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from man" -s h -l help -d 'Print help'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from completions" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from completions" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from completions" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -f -a "(__fish_complete_directories)"
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from completions" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from completions" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand generate; and __fish_seen_subcommand_from completions" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -186,3 +198,27 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check watch list init accounts folders certinfo auth upload verify profiles generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "man" -d 'The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "completions" -d 'Completions for SHELL'
+
+# Account names, from the config (mailfetch accounts --names); written by
+# `mailfetch generate completions fish` after clap's script.
+function __mailfetch_accounts
+    set -l words (commandline -opc)
+    set -l config
+    for i in (seq (count $words))
+        if test "$words[$i]" = --config; and test $i -lt (count $words)
+            set config --config $words[(math $i + 1)]
+        else if string match -q -- '--config=*' $words[$i]
+            set config $words[$i]
+        end
+    end
+    mailfetch $config accounts --names 2>/dev/null
+end
+function __mailfetch_wants_account
+    set -l words (commandline -opc)
+    set -l prev $words[-1]
+    contains -- $prev --config --state-dir --limit --since --jobs -j --address --account --profile --protocol --host --port --tls --ca-file --tls-fingerprint --auth --oauth2-client-id --oauth2-client-secret --oauth2-auth-url --oauth2-token-url --oauth2-device-url --oauth2-scope --user --password-command --password-env --target --wait --to --local --remote; and return 1
+    __fish_seen_subcommand_from pull check watch list folders certinfo auth verify
+end
+complete -c mailfetch -n __mailfetch_wants_account -f -a "(__mailfetch_accounts)"
+complete -c mailfetch -l to -x -a "(__mailfetch_accounts | string replace -r '\$' /)"
+complete -c mailfetch -l remote -x -a "(__mailfetch_accounts | string replace -r '\$' /)"

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 pub const EXIT_CODES: &str = "\
 Exit status (sysexits.h):
   0   success, whether or not there was new mail
+  1   verify: a message is missing from the copy or differs from its original
   64  usage error on the command line
   69  a server could not be reached (or its TLS certificate was refused)
-  1   verify: a message is missing from the copy or differs from its original
   70  internal error (a bug): one account's run panicked; the others still ran
   74  a message could not be delivered: a local write failed (disk full,
       permissions), the MDA failed, or the target refused it (SMTP/LMTP 5xx, IMAP NO)
@@ -24,14 +24,17 @@ With several accounts, every account is tried and the first failure's code is re
 /// Fetch mail from POP3 and IMAP servers into Maildir, mbox, an MDA, an LMTP/SMTP server or
 /// another IMAP account, exactly once.
 #[derive(Parser, Debug)]
-#[command(name = "mailfetch", version, after_help = EXIT_CODES, max_term_width = 100)]
+#[command(name = "mailfetch", version, after_help = EXIT_CODES, max_term_width = 100,
+          subcommand_value_name = "COMMAND")]
 pub struct Cli {
     /// Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]
-    #[arg(long, global = true, env = "MAILFETCH_CONFIG", value_name = "FILE")]
+    #[arg(long, global = true, env = "MAILFETCH_CONFIG", value_name = "FILE",
+          value_hint = clap::ValueHint::FilePath)]
     pub config: Option<PathBuf>,
 
     /// Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]
-    #[arg(long, global = true, env = "MAILFETCH_STATE_DIR", value_name = "DIR")]
+    #[arg(long, global = true, env = "MAILFETCH_STATE_DIR", value_name = "DIR",
+          value_hint = clap::ValueHint::DirPath)]
     pub state_dir: Option<PathBuf>,
 
     /// Print nothing but errors
@@ -100,7 +103,7 @@ pub enum Command {
 pub struct UploadArgs {
     /// The Maildir folder (with cur/ and new/) or mbox file to upload; which it is, is told
     /// by what is there
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", value_hint = clap::ValueHint::AnyPath)]
     pub path: PathBuf,
 
     /// Where to: an IMAP account of the config and a folder on its server (created if
@@ -119,7 +122,7 @@ pub struct VerifyArgs {
     pub account: Option<String>,
 
     /// Compare this local Maildir folder or mbox file...
-    #[arg(long, value_name = "PATH", requires = "remote")]
+    #[arg(long, value_name = "PATH", requires = "remote", value_hint = clap::ValueHint::AnyPath)]
     pub local: Option<PathBuf>,
 
     /// ...with this folder of an IMAP account of the config
@@ -222,10 +225,10 @@ pub struct InitArgs {
     #[arg(long, value_name = "NAME")]
     pub account: Option<String>,
     /// The provider profile [default: guessed from the domain, else custom]
-    #[arg(long, value_name = "PROFILE")]
+    #[arg(long, value_name = "PROFILE", value_parser = profile_names())]
     pub profile: Option<String>,
     /// pop3 or imap [default: the profile's preferred one]
-    #[arg(long, value_name = "PROTOCOL")]
+    #[arg(long, value_name = "PROTOCOL", value_parser = ["pop3", "imap"])]
     pub protocol: Option<String>,
     /// Server host, for the custom profile [default: pop. or imap. and the domain]
     #[arg(long, value_name = "HOST")]
@@ -234,10 +237,10 @@ pub struct InitArgs {
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
     /// implicit, starttls or none, for the custom profile [default: implicit]
-    #[arg(long, value_name = "MODE")]
+    #[arg(long, value_name = "MODE", value_parser = ["implicit", "starttls", "none"])]
     pub tls: Option<String>,
     /// Extra CA certificates (PEM) that verify the server; checked before anything is written
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub ca_file: Option<String>,
     /// Trust the server's certificate with this SHA-256 fingerprint (sha256:AB:CD:...), as
     /// `mailfetch certinfo` or init itself shows it, instead of a CA (a self-signed server)
@@ -305,8 +308,12 @@ pub struct InitArgs {
 #[derive(Args, Debug, Default)]
 pub struct AccountsArgs {
     /// Print one JSON document on stdout instead of one line per account
-    #[arg(long)]
+    #[arg(long, conflicts_with = "names")]
     pub json: bool,
+
+    /// Print only the account names, one per line (for scripts and shell completion)
+    #[arg(long)]
+    pub names: bool,
 }
 
 /// Arguments of `folders`.
@@ -369,6 +376,13 @@ pub enum Shell {
     Elvish,
     /// PowerShell
     Powershell,
+}
+
+/// The profile names `init --profile` accepts (and completes), from the profile table.
+fn profile_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        crate::config::profiles::PROFILES.iter().map(|p| p.name),
+    )
 }
 
 /// `YYYY-MM-DD` as the epoch seconds of that day's local midnight.

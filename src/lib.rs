@@ -30,10 +30,12 @@
 
 pub mod certinfo;
 pub mod cli;
+pub mod completions;
 pub mod config;
 pub mod dns_srv;
 pub mod error;
 pub mod fingerprint;
+pub mod gmail;
 pub mod header;
 pub mod imap;
 pub mod init;

@@ -1,13 +1,13 @@
 //! The `mailfetch` binary: parse the command line, run the command, map errors to exit
 //! codes (sysexits.h, see `cli::EXIT_CODES`).
 
-use clap::{CommandFactory, Parser};
-use mailfetch::cli::{Cli, Command, Generate, Shell};
+use clap::Parser;
+use mailfetch::cli::{Cli, Command, Generate};
 use mailfetch::config::{self, profiles, Account, Config, Protocol, TokenSource};
+use mailfetch::error::Class;
 use mailfetch::pull::{self, Options, Summary};
 use mailfetch::report::{human_bytes, out, out_bytes, Reporter};
 use mailfetch::state::State;
-use mailfetch::error::Class;
 use mailfetch::{init, jobs, json, list, oauth2, watch, Error};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,9 +57,8 @@ fn state_dir(cli: &Cli) -> mailfetch::Result<PathBuf> {
     if let Some(dir) = &cli.state_dir {
         return Ok(dir.clone());
     }
-    let dirs = directories::ProjectDirs::from("", "", "mailfetch").ok_or_else(|| {
-        Error::config("cannot find the state directory; pass --state-dir DIR")
-    })?;
+    let dirs = directories::ProjectDirs::from("", "", "mailfetch")
+        .ok_or_else(|| Error::config("cannot find the state directory; pass --state-dir DIR"))?;
     Ok(dirs
         .state_dir()
         .map(|d| d.to_path_buf())
@@ -248,6 +247,12 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
         }
         Command::Accounts(args) => {
             let config = load(cli)?;
+            if args.names {
+                for a in &config.accounts {
+                    out(&a.name);
+                }
+                return Ok(0);
+            }
             let dir = state_dir(cli)?;
             if args.json {
                 out(&json::render(&json::Accounts {
@@ -412,25 +417,15 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Generate { what } => {
-            let mut cmd = Cli::command();
-            let mut text = Vec::new();
-            match what {
-                Generate::Man => mailfetch::manpage::render(&mut text)
-                    .map_err(|e| Error::local("writing the man page", e))?,
-                Generate::Completions { shell } => {
-                    use clap_complete::{generate, shells};
-                    let name = "mailfetch";
-                    match shell {
-                        Shell::Bash => generate(shells::Bash, &mut cmd, name, &mut text),
-                        Shell::Zsh => generate(shells::Zsh, &mut cmd, name, &mut text),
-                        Shell::Fish => generate(shells::Fish, &mut cmd, name, &mut text),
-                        Shell::Elvish => generate(shells::Elvish, &mut cmd, name, &mut text),
-                        Shell::Powershell => {
-                            generate(shells::PowerShell, &mut cmd, name, &mut text)
-                        }
-                    }
+            let text = match what {
+                Generate::Man => {
+                    let mut text = Vec::new();
+                    mailfetch::manpage::render(&mut text)
+                        .map_err(|e| Error::local("writing the man page", e))?;
+                    text
                 }
-            }
+                Generate::Completions { shell } => mailfetch::completions::render(*shell),
+            };
             out_bytes(&text);
             Ok(0)
         }

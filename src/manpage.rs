@@ -60,6 +60,7 @@ const KEYS: &[(&str, &str)] = &[
     ("allow-plaintext-password", "Allow sending a password, a token or a digest of the password (APOP, CRAM-MD5: whoever chose the challenge can crack it offline) over a connection without TLS. Default: false."),
     ("folders", "IMAP: the folders to fetch, a list, or \"*\" for every selectable folder. Default: [\"INBOX\"]."),
     ("move-to", "IMAP with keep = false: move fetched mail to this folder instead of deleting it."),
+    ("gmail-spam, gmail-trash", "IMAP, where the server offers Gmail's X-GM-EXT-1, with folders = \"*\": fetch Spam (\\Junk), Trash (\\Trash) too, beside All Mail (\\All), which holds every other message, archived ones included. Each message arrives once (by its X-GM-MSGID, kept in the state, also across explicitly named label folders); its labels go to a gmail-labels file (JSON lines) in the Maildir, beside the mbox (FILE.gmail-labels), or in the state directory (ACCOUNT.gmail-labels) for other targets. Default: false."),
     ("max-message-size", "Bytes (as the server counts them); larger messages are not fetched but reported in every run's summary, and stay on the server. Default: no limit."),
     ("oversize", "What happens to a message over max-message-size: skip (leave it, the default) or headers: deliver its header alone, with a first field X-Mailfetch-Truncated: saying so. The stub is delivered once and is not taken for the message: the message is never deleted on the strength of it, and is fetched in full once it fits (max-message-size raised)."),
     ("max-messages-per-run", "At most this many messages per run, over all folders (with --limit, the smaller bound); the rest waits for the next run. Header stubs do not count. Default: no limit."),
@@ -116,14 +117,14 @@ fn extra_sections() -> String {
     s.push_str(".SH EXIT STATUS\n");
     for (code, what) in [
         ("0", "Success, whether or not there was new mail."),
+        (
+            "1",
+            "verify only: the copy is not complete, a message is missing or different (each is printed). Like diff and cmp, 1 says the answer is no, apart from the codes below, which say the check could not be made.",
+        ),
         ("64", "Usage error on the command line."),
         (
             "69",
             "A server could not be reached, or its TLS certificate was refused.",
-        ),
-        (
-            "1",
-            "verify only: the copy is not complete, a message is missing or different (each is printed). Like diff and cmp, 1 says the answer is no, apart from the codes below, which say the check could not be made.",
         ),
         ("70", "Internal error, a bug in mailfetch: one account's run panicked. That account failed with one line asking for a report; the other accounts ran as ever, and watch tries it again after its pause."),
         (
@@ -258,11 +259,82 @@ const JSON_DOCS: &[(&str, &str)] = &[
     ("accounts", "{\"command\": \"accounts\", \"accounts\": [{\"name\", \"profile\", \"protocol\", \"host\", \"port\", \"tls\", \"user\", \"folders\" (a list of names, or \"*\"), \"move_to\" (or null), \"target\", \"keep\", \"state_file\"}...]}."),
 ];
 
-/// Write the whole man page to `out`.
+/// Write the whole man page to `out`: clap_mangen's title, name, synopsis, description and
+/// global options, then COMMANDS (every subcommand's synopsis and options, from the same
+/// definitions), then the sections written here. clap_mangen's own SUBCOMMANDS section is
+/// left out, since it points at one page per subcommand (`mailfetch-pull(1)`) and none ships;
+/// so is its EXTRA section, the `--help` exit-code text, which EXIT STATUS says as a list.
 pub fn render(out: &mut dyn Write) -> io::Result<()> {
-    let man = clap_mangen::Man::new(Cli::command());
-    let mut buf = Vec::new();
-    man.render(&mut buf)?;
-    out.write_all(&buf)?;
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let man = clap_mangen::Man::new(cmd.clone());
+    let mut page = Vec::new();
+    man.render_title(&mut page)?;
+    // No hyphenation: a flag broken over two lines (`--re-` `set-state`) cannot be copied.
+    page.extend_from_slice(b".nh\n");
+    for part in [
+        clap_mangen::Man::render_name_section,
+        clap_mangen::Man::render_synopsis_section,
+        clap_mangen::Man::render_description_section,
+        clap_mangen::Man::render_options_section,
+    ] {
+        page.extend_from_slice(&without_preamble(|w| part(&man, w))?);
+    }
+    out.write_all(&page)?;
+    out.write_all(commands_section(&cmd)?.as_bytes())?;
     out.write_all(extra_sections().as_bytes())
+}
+
+/// The COMMANDS section: one `.SS` per subcommand (nested ones, as `generate man`, too) with
+/// its synopsis, what it does, and its own options; the global options are in OPTIONS once.
+fn commands_section(cmd: &clap::Command) -> io::Result<String> {
+    let mut s = String::from(".SH COMMANDS\n");
+    s.push_str(&roff("The options above (--config, --state-dir, --quiet, --verbose) are accepted by every command, before or after its name."));
+    s.push('\n');
+    for sub in cmd.get_subcommands() {
+        command(&mut s, sub.get_name(), sub)?;
+    }
+    Ok(s)
+}
+
+/// One subcommand's `.SS`: synopsis, what it does, its options and operands; then its own
+/// subcommands, named by their path (`generate man`).
+fn command(s: &mut String, path: &str, sub: &clap::Command) -> io::Result<()> {
+    if sub.is_hide_set() {
+        return Ok(());
+    }
+    s.push_str(&format!(".SS {}\n", roff(path)));
+    let own = sub.clone().mut_args(|a| {
+        if a.is_global_set() || a.get_id() == "help" {
+            a.hide(true)
+        } else {
+            a
+        }
+    });
+    let man = clap_mangen::Man::new(own);
+    let synopsis = without_preamble(|w| man.render_synopsis_section(w))?;
+    s.push_str(&String::from_utf8_lossy(&synopsis).replace(".SH SYNOPSIS\n", ""));
+    if let Some(about) = sub.get_long_about().or_else(|| sub.get_about()) {
+        s.push_str(".PP\n");
+        s.push_str(&roff(&about.to_string()));
+        s.push('\n');
+    }
+    let options = without_preamble(|w| man.render_options_section(w))?;
+    s.push_str(&String::from_utf8_lossy(&options).replace(".SH OPTIONS\n", ""));
+    for nested in sub.get_subcommands() {
+        command(s, &format!("{path} {}", nested.get_name()), nested)?;
+    }
+    Ok(())
+}
+
+/// What a clap_mangen section writer wrote, without roff's apostrophe preamble (which the
+/// title's chunk already carries once).
+fn without_preamble(render: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<Vec<u8>> {
+    const PREAMBLE: &[u8] = b".ie \\n(.g .ds Aq \\(aq\n.el .ds Aq '\n";
+    let mut buf = Vec::new();
+    render(&mut buf)?;
+    Ok(match buf.strip_prefix(PREAMBLE) {
+        Some(rest) => rest.to_vec(),
+        None => buf,
+    })
 }

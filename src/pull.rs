@@ -192,7 +192,9 @@ fn connect_imap(
         gmail: account.profile.name == "gmail",
         writable,
     };
-    Imap::connect(&account.endpoint, trace, auth, options)
+    let mut imap = Imap::connect(&account.endpoint, trace, auth, options)?;
+    imap.set_gmail_folders(account.gmail);
+    Ok(imap)
 }
 
 /// The folders of an IMAP `account` with their message counts (`mailfetch folders`).
@@ -352,6 +354,7 @@ pub fn pull(account: &Account, opts: &Options, observer: &dyn Observer) -> Resul
         summary: &mut summary,
         refusals: Vec::new(),
         stopped: false,
+        labels: crate::gmail::sidecar_path(account, &opts.state_dir),
     };
     // A login refused later in the run (an IMAP reconnect) gets the same advice as the first.
     let result = run
@@ -411,6 +414,8 @@ struct Run<'a> {
     refusals: Vec<Error>,
     /// The run was asked to stop ([`Options::stop`]) and stopped fetching.
     stopped: bool,
+    /// Where the labels of Gmail messages go (see [`crate::gmail`]).
+    labels: PathBuf,
 }
 
 /// The error that ends a run in which the target refused messages: the first one's reason,
@@ -531,6 +536,7 @@ impl Run<'_> {
         };
         let plan = plan::classify(&listing.messages, known, self.fetch_all, &self.limits);
         let (mut new, mut stubs) = (plan.fetch, plan.stubs);
+        let seen_again = self.seen_again(&mut new);
         let mut passed_over = Vec::new();
         if let Some(since) = self.opts.since {
             passed_over = self.older_than(since, &mut new)?;
@@ -571,9 +577,57 @@ impl Run<'_> {
                 .collect();
             self.state.record(mailbox, &validity, &records)?;
         }
+        self.record_seen_again(mailbox, &validity, &seen_again)?;
         self.clean_up(mailbox, &validity, &plan.delivered)?;
         self.deliver_stubs(mailbox, &listing, &stubs, sink)?;
         self.fetch(mailbox, &listing, &new, sink)
+    }
+
+    /// Take out of `new` the Gmail messages delivered before from another folder (their
+    /// X-GM-MSGID is in the state, see [`crate::gmail`]), unless `--all` asks for everything.
+    fn seen_again(&self, new: &mut Vec<RemoteMessage>) -> Vec<RemoteMessage> {
+        if self.fetch_all {
+            return Vec::new();
+        }
+        let delivered = |m: &RemoteMessage| {
+            self.source.gmail(m).is_some_and(|g| {
+                let id = g.msgid.to_string();
+                self.state.kind(crate::gmail::MSGIDS, "-", &id) == Some(Kind::Message)
+            })
+        };
+        let (again, rest): (Vec<_>, Vec<_>) = std::mem::take(new).into_iter().partition(delivered);
+        *new = rest;
+        again
+    }
+
+    /// Record in `mailbox` the Gmail messages delivered before from another folder, with a
+    /// line of their labels as they are now.
+    fn record_seen_again(
+        &mut self,
+        mailbox: &str,
+        validity: &str,
+        again: &[RemoteMessage],
+    ) -> Result<()> {
+        if again.is_empty() {
+            return Ok(());
+        }
+        let lines: Vec<crate::gmail::Label> = again
+            .iter()
+            .filter_map(|m| {
+                let g = self.source.gmail(m)?;
+                Some(crate::gmail::Label::new(g, mailbox, m.number, false))
+            })
+            .collect();
+        crate::gmail::append(&self.labels, &lines)?;
+        let records: Vec<Delivered> = again
+            .iter()
+            .map(|m| Delivered {
+                id: &m.id,
+                fingerprint: None,
+                kind: Kind::Message,
+            })
+            .collect();
+        self.state.record(mailbox, validity, &records)
     }
 
     /// Delete on the server the mail delivered in earlier runs that is due: all of it when
@@ -959,6 +1013,9 @@ impl Run<'_> {
                 kind: batch.kind,
             })
             .collect();
+        if batch.kind == Kind::Message {
+            self.gmail_delivered(mailbox, new, &batch)?;
+        }
         // A failed journal write is not aborted: the next run's recovery decides from what
         // reached the journal.
         match forward {
@@ -988,6 +1045,42 @@ impl Run<'_> {
             self.summary.deleted += done.len();
         }
         Ok(())
+    }
+}
+
+impl Run<'_> {
+    /// The Gmail messages of a durable batch: their labels written to the sidecar, made
+    /// durable, and their X-GM-MSGIDs recorded with the batch (see [`crate::gmail`]).
+    fn gmail_delivered(
+        &mut self,
+        mailbox: &str,
+        new: &[RemoteMessage],
+        batch: &Batch,
+    ) -> Result<()> {
+        let mut lines = Vec::new();
+        let mut msgids = Vec::new();
+        for (&i, f) in batch.indices.iter().zip(&batch.fingerprints) {
+            let Some(g) = self.source.gmail(&new[i]) else {
+                continue;
+            };
+            let mut line = crate::gmail::Label::new(g, mailbox, new[i].number, true);
+            line.message_id = f.as_deref().and_then(crate::gmail::message_id_of);
+            msgids.push(line.msgid.clone());
+            lines.push(line);
+        }
+        if lines.is_empty() {
+            return Ok(());
+        }
+        crate::gmail::append(&self.labels, &lines)?;
+        let records: Vec<Delivered> = msgids
+            .iter()
+            .map(|id| Delivered {
+                id,
+                fingerprint: None,
+                kind: Kind::Message,
+            })
+            .collect();
+        self.state.also_record(crate::gmail::MSGIDS, "-", &records)
     }
 }
 
@@ -1051,6 +1144,10 @@ fn digests<'m>(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+#[path = "pull/ordering_tests.rs"]
+mod ordering_tests;
 
 #[cfg(test)]
 mod tests {

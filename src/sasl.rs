@@ -52,6 +52,19 @@ impl Mechanism {
     }
 }
 
+/// Who logs in, and how: one login of a POP3 or IMAP session (IMAP's reconnects renew the
+/// secret through `imap::Auth`).
+pub struct Login<'a> {
+    /// User name.
+    pub user: &'a str,
+    /// Password or token.
+    pub secret: &'a Secret,
+    /// Configured method.
+    pub method: AuthMethod,
+    /// Whether a password may cross an unencrypted connection.
+    pub allow_plaintext: bool,
+}
+
 /// How to log in, as configured (`auth = "..."`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {

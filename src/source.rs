@@ -56,6 +56,16 @@ impl RemoteMessage {
     }
 }
 
+/// Gmail's identity and labels of a listed message (X-GM-EXT-1): the same message shows in
+/// the folder of each of its labels, under one X-GM-MSGID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GmailMessage {
+    /// X-GM-MSGID, unique in the account and never reused.
+    pub msgid: u64,
+    /// X-GM-LABELS, decoded from modified UTF-7 (system labels such as `\Inbox` as sent).
+    pub labels: Vec<String>,
+}
+
 /// What the state already holds of a mailbox, so that a source can list less of it: a
 /// message delivered before needs no size, flags or date, only whether it is still there. A
 /// pull with nothing new on a large IMAP folder then asks for its UIDs alone.
@@ -149,6 +159,12 @@ pub trait Source {
         fields: Option<&[&str]>,
         each: &mut dyn FnMut(usize, &[u8]) -> Result<()>,
     ) -> Result<()>;
+
+    /// Gmail's identity and labels of `message` (of the open mailbox's listing), from a
+    /// server offering X-GM-EXT-1; `None` elsewhere, and for messages listed in brief.
+    fn gmail(&self, _message: &RemoteMessage) -> Option<&GmailMessage> {
+        None
+    }
 
     /// What the source has to tell the user that is not an error (mail it left in place, and
     /// why), collected since the last call.

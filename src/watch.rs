@@ -181,6 +181,7 @@ fn idle(
         .folders(
             &account.folders,
             account.profile.name == "gmail",
+            account.gmail,
             account.move_to.as_deref(),
         )
         .map_err(context)?;

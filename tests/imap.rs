@@ -6,15 +6,14 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 use support::client::{imap_account, maildir_messages, maildir_tmp_count, Client};
-use support::corpus::{corpus, message_id, simple};
+use support::corpus::{corpus, simple};
 use support::dovecot::{Dovecot, TestUser};
 use support::mbox::read_mbox_with_python;
 
@@ -723,100 +722,6 @@ fn a_100_mb_message_is_streamed_with_less_than_64_mb_of_memory() {
     assert!(got.contains(&big), "the big message arrived byte-exact");
     eprintln!("IMAP, a 100 MB message: peak RSS {} kB", peak_kb);
     assert!(peak_kb < 64 * 1024, "peak RSS {peak_kb} kB");
-}
-
-#[test]
-fn kill_9_at_random_instants_loses_and_duplicates_nothing() {
-    let d = Dovecot::shared();
-    let user = d.new_user("ikill");
-    let n = 200;
-    let mut messages: Vec<Vec<u8>> = (0..n)
-        .map(|i| {
-            let body = format!("{}\n", "x".repeat(100 + (i * 997) % 3000));
-            simple(&format!("ikill-{i}"), &format!("m{i}"), &body)
-        })
-        .collect();
-    d.seed(&user, &messages[..150]);
-    d.seed_folder(&user, "Other", &messages[150..]);
-    let extra = "keep = false\nfolders = [\"INBOX\", \"Other\"]";
-    let c = Client::new(&imap_account(
-        d,
-        "k",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        extra,
-    ));
-    // How long a whole pull takes here (keep mode, elsewhere), to aim the kills inside it.
-    let probe = Client::new(&imap_account(
-        d,
-        "k",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "folders = [\"INBOX\", \"Other\"]",
-    ));
-    let start = Instant::now();
-    probe.ok(&["pull", "--quiet"]);
-    let whole = start.elapsed().as_micros() as u64;
-    let mut seed: u64 = 0x1a2b_3c4d;
-    let mut interrupted = 0;
-    for round in 0..10 {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let span = if round == 0 {
-            whole + whole / 10
-        } else {
-            whole / 2
-        };
-        let delay = Duration::from_micros((seed >> 33) % span.max(1));
-        if round > 0 {
-            let more: Vec<Vec<u8>> = (0..15)
-                .map(|i| simple(&format!("ikill-r{round}-{i}"), "more", "y\n"))
-                .collect();
-            d.seed(&user, &more[..10]);
-            d.seed_folder(&user, "Other", &more[10..]);
-            messages.extend(more);
-        }
-        let mut child = c.command(&["pull", "--quiet"]).spawn().unwrap();
-        std::thread::sleep(delay);
-        let _ = child.kill();
-        child.wait().unwrap();
-        if d.count(&user, "INBOX") + d.count(&user, "Other") > 0 {
-            interrupted += 1;
-        }
-    }
-    assert!(
-        interrupted >= 3,
-        "most kills must interrupt a pull ({interrupted})"
-    );
-    let out = c.run(&["pull"]);
-    assert_eq!(out.code, 0, "{out:?}");
-    let mut got = maildir_messages(&c.path("M"));
-    got.extend(maildir_messages(&c.path("M/.Other")));
-    let mut counts: HashMap<Vec<u8>, usize> = HashMap::new();
-    for m in got {
-        *counts.entry(m).or_default() += 1;
-    }
-    for (i, m) in messages.iter().enumerate() {
-        assert_eq!(
-            counts.get(m).copied().unwrap_or(0),
-            1,
-            "message {i} ({}) exactly once",
-            message_id(&format!("ikill-{i}"))
-        );
-    }
-    assert_eq!(
-        counts.len(),
-        messages.len(),
-        "no foreign or partial messages"
-    );
-    assert_eq!(
-        d.count(&user, "INBOX") + d.count(&user, "Other"),
-        0,
-        "server emptied"
-    );
 }
 
 /// What the proxy does to the first `BODY.PEEK[]` fetch it sees.

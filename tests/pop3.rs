@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use support::client::{maildir_messages, maildir_tmp_count, pop3_account, Client};
 use support::corpus::{corpus, simple};
@@ -354,111 +353,6 @@ fn config_errors_exit_78_with_file_and_line() {
     );
     let out = c.run(&["pull", "--bogus"]);
     assert_eq!(out.code, 64, "{out:?}");
-}
-
-/// Kill the binary at random instants of delete-mode pulls, then pull cleanly: every
-/// message is in the target exactly once, and the server is empty.
-fn kill_rounds(target: &str, read: impl Fn(&Client) -> Vec<Vec<u8>>) {
-    let d = Dovecot::shared();
-    let user = d.new_user("p3kill");
-    // More messages than one batch holds (200), so that kills fall between commits too.
-    let n = 700;
-    let messages: Vec<Vec<u8>> = (0..n)
-        .map(|i| {
-            let body = format!("{}\n", "x".repeat(100 + (i * 997) % 3000));
-            simple(&format!("kill-{i}"), &format!("m{i}"), &body)
-        })
-        .collect();
-    d.seed(&user, &messages);
-    let c = Client::new(&pop3_account(
-        d,
-        "k",
-        &user,
-        "implicit",
-        target,
-        "keep = false",
-    ));
-    // How long a whole pull takes here (keep mode, elsewhere), to aim the kills inside it.
-    let probe = Client::new(&pop3_account(
-        d,
-        "k",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "",
-    ));
-    probe.ok(&["pull", "--quiet"]);
-    let start = Instant::now();
-    probe.ok(&["pull", "--quiet", "--all"]);
-    let whole = start.elapsed().as_micros() as u64;
-    let mut seed: u64 = 0x5eed_1234;
-    let mut interrupted_midway = 0;
-    let mut messages = messages;
-    for round in 0..20 {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        // The first round has the whole mailbox to fetch; later ones a few new messages
-        // plus the deletions an earlier kill left undone.
-        let span = if round == 0 {
-            whole + whole / 10
-        } else {
-            whole / 3
-        };
-        let delay = Duration::from_micros((seed >> 33) % span.max(1));
-        if round > 0 {
-            let more: Vec<Vec<u8>> = (0..20)
-                .map(|i| simple(&format!("kill-r{round}-{i}"), "more", "y\n"))
-                .collect();
-            d.seed(&user, &more);
-            messages.extend(more);
-        }
-        let mut child = c.command(&["pull", "--quiet"]).spawn().unwrap();
-        std::thread::sleep(delay);
-        let _ = child.kill();
-        child.wait().unwrap();
-        // Killed before it finished: mail is left on the server.
-        if d.count(&user, "INBOX") > 0 {
-            interrupted_midway += 1;
-        }
-    }
-    assert!(
-        interrupted_midway >= 1,
-        "some kill must interrupt a pull ({interrupted_midway})"
-    );
-    let n = messages.len();
-    let out = c.run(&["pull"]);
-    assert_eq!(out.code, 0, "{out:?}");
-    let got = read(&c);
-    let mut counts: HashMap<Vec<u8>, usize> = HashMap::new();
-    for m in got {
-        *counts.entry(m).or_default() += 1;
-    }
-    for (i, m) in messages.iter().enumerate() {
-        assert_eq!(
-            counts.get(m).copied().unwrap_or(0),
-            1,
-            "message {i} must be there exactly once"
-        );
-    }
-    assert_eq!(counts.len(), n, "no foreign or partial messages");
-    assert_eq!(d.count(&user, "INBOX"), 0, "server emptied");
-}
-
-#[test]
-fn kill_9_at_random_instants_loses_and_duplicates_nothing_in_maildir() {
-    kill_rounds("maildir:{dir}/M", |c| maildir_messages(&c.path("M")));
-}
-
-#[test]
-fn kill_9_at_random_instants_loses_and_duplicates_nothing_in_mbox() {
-    kill_rounds("mbox:{dir}/box", |c| {
-        if c.path("box").exists() {
-            read_mbox_with_python(c.path("box"))
-        } else {
-            Vec::new()
-        }
-    });
 }
 
 #[test]

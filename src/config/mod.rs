@@ -112,6 +112,10 @@ struct AccountToml {
     delete_after_days: Option<Spanned<u32>>,
     /// `mailfetch watch`: seconds between polls where IDLE is not to be had.
     poll_interval: Option<Spanned<u64>>,
+    /// Gmail (X-GM-EXT-1) with `folders = "*"`: fetch Spam too.
+    gmail_spam: Option<bool>,
+    /// Gmail (X-GM-EXT-1) with `folders = "*"`: fetch Trash too.
+    gmail_trash: Option<bool>,
 }
 
 /// `folders` as written: a list of names or a string (which must be `"*"`).
@@ -163,6 +167,8 @@ impl AccountToml {
             max_bytes_per_run: self.max_bytes_per_run.or(d.max_bytes_per_run),
             delete_after_days: self.delete_after_days.or(d.delete_after_days),
             poll_interval: self.poll_interval.or(d.poll_interval),
+            gmail_spam: self.gmail_spam.or(d.gmail_spam),
+            gmail_trash: self.gmail_trash.or(d.gmail_trash),
         }
     }
 }
@@ -315,6 +321,18 @@ pub struct Account {
     pub delete_after_days: Option<u32>,
     /// `mailfetch watch`: how often to poll a POP3 account, or an IMAP server without IDLE.
     pub poll_interval: Duration,
+    /// What `folders = "*"` fetches of a Gmail account beside All Mail.
+    pub gmail: GmailFolders,
+}
+
+/// What `folders = "*"` fetches of a Gmail account (a server offering X-GM-EXT-1) beside
+/// `[Gmail]/All Mail`, which holds every message but those in Spam and Trash.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GmailFolders {
+    /// `gmail-spam`: Spam (`\Junk`) too.
+    pub spam: bool,
+    /// `gmail-trash`: Trash (`\Trash`) too.
+    pub trash: bool,
 }
 
 /// A loaded configuration.
@@ -874,6 +892,10 @@ fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> R
         limits,
         delete_after_days,
         poll_interval: Duration::from_secs(poll_interval),
+        gmail: GmailFolders {
+            spam: raw.gmail_spam.unwrap_or(false),
+            trash: raw.gmail_trash.unwrap_or(false),
+        },
     })
 }
 
@@ -1183,6 +1205,23 @@ timeout = 30
         let c = parse_str(&format!("{IMAP}folders = \"*\"\nmove-to = \"Archive\"\n")).unwrap();
         assert_eq!(c.accounts[0].folders, Folders::All);
         assert_eq!(c.accounts[0].move_to.as_deref(), Some("Archive"));
+    }
+
+    #[test]
+    fn gmail_spam_and_trash_are_off_unless_set() {
+        let c = parse_str(&format!("{IMAP}folders = \"*\"\n")).unwrap();
+        assert_eq!(c.accounts[0].gmail, GmailFolders::default());
+        let c = parse_str(&format!(
+            "[defaults]\ngmail-trash = true\n{IMAP}gmail-spam = true\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.accounts[0].gmail,
+            GmailFolders {
+                spam: true,
+                trash: true
+            }
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::session::Status;
 use super::session::{quote, Session};
 use super::wire::{Code, Response, Untagged};
 use super::{folders, utf7, Auth, Credentials};
-use crate::config::Folders;
+use crate::config::{Folders, GmailFolders};
 use crate::error::{Error, Result};
 use crate::net::{Endpoint, Trace};
 use std::time::{Duration, Instant};
@@ -77,9 +77,11 @@ impl Idler {
     pub fn folders(
         &mut self,
         wanted: &Folders,
-        gmail: bool,
+        gmail_profile: bool,
+        gmail: GmailFolders,
         move_to: Option<&str>,
     ) -> Result<Vec<String>> {
+        let gmail = (gmail_profile || self.session.has(super::GMAIL_EXT)).then_some(gmail);
         let listed = match wanted {
             Folders::Named(_) => Vec::new(),
             Folders::All => folders::list(&mut self.session)?,

@@ -66,7 +66,10 @@
 //! See [`folders`] for what `folders = "*"` selects (and the Gmail rule). Names are decoded
 //! from modified UTF-7 ([`utf7`]) for display, the state and local folder names, and the
 //! hierarchy delimiter goes to the sink with the listing, so `Work/Receipts` and
-//! `Work.Receipts` servers both give the Maildir folder `.Work.Receipts`.
+//! `Work.Receipts` servers both give the Maildir folder `.Work.Receipts`. From a server
+//! offering Gmail's X-GM-EXT-1 the listing also asks X-GM-MSGID and X-GM-LABELS, which `pull`
+//! uses to deliver each message once and keep its labels ([`crate::gmail`]); other servers'
+//! listings are unchanged.
 //!
 //! # When the server says BYE or slows us down
 //!
@@ -74,7 +77,9 @@
 //! the command repeated ([`session`]). A dropped connection or BYE (Office 365 ends busy
 //! sessions) is answered by reconnecting after a pause, re-selecting the folder (its
 //! UIDVALIDITY must not have changed) and resuming with the messages not yet delivered, at
-//! most [`RECONNECTS`] times per run.
+//! most [`RECONNECTS`] times per run. NetEase's servers refuse SELECT ("Unsafe Login") to a
+//! client that sent no ID (RFC 2971): the session sends ID at login where offered, and
+//! [`Imap::select`] sends it after such a refusal, once, where it was not.
 
 pub mod append;
 mod crlf;
@@ -88,12 +93,12 @@ pub mod wire;
 pub use folders::FolderInfo;
 pub use session::Login;
 
-use crate::config::Folders;
+use crate::config::{Folders, GmailFolders};
 use crate::error::{Class, Error, Result};
 use crate::net::{Endpoint, Trace};
 use crate::sasl::AuthMethod;
 use crate::secret::{login_with, Credential};
-use crate::source::{Flags, Known, Listing, RemoteMessage, Source};
+use crate::source::{Flags, GmailMessage, Known, Listing, RemoteMessage, Source};
 use crlf::CrlfToLf;
 use folders::Folder;
 use session::{quote, Completion, Session, Status, Tag};
@@ -101,6 +106,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, Read};
 use std::time::Duration;
 use wire::{Code, Event, FetchData, Response, Untagged};
+
+/// The capability of Gmail's IMAP extensions (X-GM-MSGID, X-GM-LABELS, ...).
+pub(crate) const GMAIL_EXT: &str = "X-GM-EXT-1";
 
 /// Messages larger than this are fetched alone, in pieces.
 pub const LARGE: u64 = 8 << 20;
@@ -127,7 +135,8 @@ pub struct Options {
     pub folders: Folders,
     /// Move fetched mail here instead of deleting it.
     pub move_to: Option<String>,
-    /// The Gmail profile: skip Gmail's repeating folders with `"*"`.
+    /// The Gmail profile: Gmail's folder rule for `"*"` even where the server does not offer
+    /// X-GM-EXT-1 (see [`folders`]).
     pub gmail: bool,
     /// Whether mail may be changed on the server (SELECT rather than EXAMINE).
     pub writable: bool,
@@ -306,6 +315,13 @@ pub struct Imap {
     /// The listed size (RFC822.SIZE) of each message of the current fetch, by UID, which
     /// bounds what is accepted for it ([`session::body_limit`]).
     sizes: HashMap<u32, u64>,
+    /// Gmail's X-GM-MSGID and labels of the open folder's listed messages, by UID (only from
+    /// a server offering X-GM-EXT-1).
+    gmail: HashMap<u32, GmailMessage>,
+    /// What `"*"` fetches of Gmail beside All Mail ([`Imap::set_gmail_folders`]).
+    gmail_folders: GmailFolders,
+    /// ID was sent after a refused SELECT (see [`Imap::select`]).
+    sent_id: bool,
 }
 
 impl Imap {
@@ -338,19 +354,44 @@ impl Imap {
             vanished: Vec::new(),
             resuming: None,
             sizes: HashMap::new(),
+            gmail: HashMap::new(),
+            gmail_folders: GmailFolders::default(),
+            sent_id: false,
         })
+    }
+
+    /// What `folders = "*"` fetches of Gmail beside All Mail (`gmail-spam`, `gmail-trash`;
+    /// nothing unless set).
+    pub fn set_gmail_folders(&mut self, folders: GmailFolders) {
+        self.gmail_folders = folders;
     }
 
     /// The server's folders with their message counts (for `mailfetch folders`).
     pub fn folder_counts(&mut self) -> Result<Vec<FolderInfo>> {
         let listed = self.listed()?.to_vec();
         let move_to = self.options.move_to.clone();
-        folders::counts(
-            &mut self.session,
-            &listed,
-            self.options.gmail,
-            move_to.as_deref(),
-        )
+        let gmail = self.gmail_folders();
+        folders::counts(&mut self.session, &listed, gmail, move_to.as_deref())
+    }
+
+    /// Whether the server is Gmail's: it offers X-GM-EXT-1.
+    fn gmail_ext(&self) -> bool {
+        self.session.has(GMAIL_EXT)
+    }
+
+    /// Gmail's folder rule for `"*"` (see [`folders`]), for Gmail's server or profile.
+    fn gmail_folders(&self) -> Option<GmailFolders> {
+        (self.options.gmail || self.gmail_ext()).then_some(self.gmail_folders)
+    }
+
+    /// [`LISTING`] for the UIDs `set`, with X-GM-MSGID and X-GM-LABELS from Gmail's server.
+    fn listing_command(&self, set: &str) -> String {
+        let command = listing(set);
+        if self.gmail_ext() {
+            command.replacen(')', " X-GM-MSGID X-GM-LABELS)", 1)
+        } else {
+            command
+        }
     }
 
     /// End the session (LOGOUT) without the end-of-folder work of [`Source::close`].
@@ -400,6 +441,7 @@ impl Imap {
         ));
         std::thread::sleep(wait);
         self.session = self.credentials.login()?;
+        self.sent_id = false;
         let mut cleanups = Vec::new();
         let mut refetch = Vec::new();
         for f in std::mem::take(&mut self.in_flight) {
@@ -477,6 +519,7 @@ impl Imap {
         list: bool,
         read_only: bool,
     ) -> Result<(u32, Option<Tag>)> {
+        let read_only_wanted = read_only;
         let verb = if read_only { "EXAMINE" } else { "SELECT" };
         let command = format!("{verb} {}", quote(&folder.wire));
         let mut validity = None;
@@ -498,7 +541,8 @@ impl Imap {
         let (done, listing) = loop {
             let tag = self.session.send(&command)?;
             let listing = if list {
-                Some(self.session.send(LISTING)?)
+                let command = self.listing_command("1:*");
+                Some(self.session.send(&command)?)
             } else {
                 None
             };
@@ -520,6 +564,30 @@ impl Imap {
         let read_only = done.has_code("READ-ONLY");
         match done.status {
             Status::Ok => {}
+            // NetEase (163.com, 126.com) refuses SELECT until the client has sent ID
+            // (RFC 2971), which is sent at login where offered; a server that requires it
+            // without offering it gets it now, and the select is tried once more.
+            Status::No if unsafe_login(&done.text) && !self.sent_id => {
+                self.sent_id = true;
+                let id = ID_COMMAND;
+                self.credentials
+                    .trace
+                    .note("the server wants ID before SELECT; sending it");
+                // Its answer does not matter: a server that knows no ID says so.
+                let tag = self.session.send(id)?;
+                self.session.complete(&tag, &mut |_| Ok(()))?;
+                return self.select(folder, list, read_only_wanted);
+            }
+            Status::No if unsafe_login(&done.text) => {
+                return Err(Error::config(format!(
+                    "{} refuses to open {:?} to this client even after ID: {} (NetEase \
+                     servers want IMAP access and, for some accounts, a client authorization \
+                     password enabled in the web mail's settings)",
+                    self.session.peer(),
+                    folder.name,
+                    done.text.trim()
+                )))
+            }
             Status::No if !done.transient() => {
                 return Err(Error::config(format!(
                     "folder {:?} cannot be opened on {}: {} (see `mailfetch folders ACCOUNT` \
@@ -596,6 +664,7 @@ impl Imap {
         // broken server (one of them could never be fetched), the same message listed twice
         // is not (a throttled listing is sent again). An EXPUNGE renumbers the messages.
         let mut numbers: HashMap<u32, u32> = HashMap::new();
+        let mut gmail = Vec::new();
         let mut each = |resp: Response| {
             if let Response::Untagged(Untagged::Expunge(_)) = resp {
                 numbers.clear();
@@ -606,6 +675,8 @@ impl Imap {
                     size,
                     flags,
                     internal_date,
+                    gm_msgid,
+                    gm_labels,
                     ..
                 } = data;
                 let flags = flags.map(|f| map_flags(&f));
@@ -619,6 +690,14 @@ impl Imap {
                              {number}){folder}: UIDs must be unique, so mailfetch cannot tell \
                              them apart (broken server)"
                         )));
+                    }
+                    if let Some(msgid) = gm_msgid {
+                        let labels = gm_labels.unwrap_or_default();
+                        let labels = labels
+                            .iter()
+                            .map(|l| utf7::decode(l).unwrap_or_else(|| l.clone()))
+                            .collect();
+                        gmail.push((uid, GmailMessage { msgid, labels }));
                     }
                     out.push(RemoteMessage {
                         id: uid.to_string(),
@@ -635,7 +714,7 @@ impl Imap {
             }
             Ok(())
         };
-        let command = listing(set);
+        let command = self.listing_command(set);
         match sent {
             Some(tag) => {
                 let done = self.session.complete(&tag, &mut each)?;
@@ -648,6 +727,7 @@ impl Imap {
             }
             None => self.session.run(&command, &mut each)?,
         }
+        self.gmail.extend(gmail);
         out.sort_by_key(|m| m.number);
         out.dedup_by_key(|m| m.number);
         Ok(out)
@@ -1271,6 +1351,19 @@ impl Read for Streamed<'_> {
     }
 }
 
+/// RFC 2971 ID, as the session sends it at login where offered.
+const ID_COMMAND: &str = concat!(
+    "ID (\"name\" \"mailfetch\" \"version\" \"",
+    env!("CARGO_PKG_VERSION"),
+    "\")"
+);
+
+/// Whether a refused SELECT says what NetEase's servers say to a client that sent no ID:
+/// `NO SELECT Unsafe Login. Please contact kefu@188.com for help`.
+fn unsafe_login(text: &str) -> bool {
+    text.to_ascii_lowercase().contains("unsafe login")
+}
+
 /// IMAP flags to the ones a store can keep.
 fn map_flags(flags: &[String]) -> Flags {
     let mut out = Flags::default();
@@ -1337,7 +1430,7 @@ impl Source for Imap {
         let chosen = folders::choose(
             &listed,
             &self.options.folders,
-            self.options.gmail,
+            self.gmail_folders(),
             self.options.move_to.as_deref(),
         );
         let names = chosen.iter().map(|f| f.name.clone()).collect();
@@ -1356,6 +1449,7 @@ impl Source for Imap {
         };
         self.with_reconnect(|s| {
             s.selected = None;
+            s.gmail.clear();
             // A folder that keeps its mail is opened read-only (EXAMINE), so that not even
             // \Recent changes. Courier-IMAP keeps a folder's UIDs only once a client SELECTs
             // it: a folder only ever EXAMINEd can get a new UIDVALIDITY every session, so
@@ -1394,6 +1488,10 @@ impl Source for Imap {
 
     fn take_vanished(&mut self) -> Vec<usize> {
         std::mem::take(&mut self.vanished)
+    }
+
+    fn gmail(&self, message: &RemoteMessage) -> Option<&GmailMessage> {
+        self.gmail.get(&message.number)
     }
 
     fn stop_fetch(&mut self) -> Result<()> {

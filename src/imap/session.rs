@@ -17,8 +17,8 @@
 use super::wire::{self, BodyHead, Code, Event, Response, Untagged, Wire};
 use crate::error::{Class, Error, Result};
 use crate::net::{self, Connection, Endpoint, TlsMode, Trace};
+pub use crate::sasl::Login;
 use crate::sasl::{self, AuthMethod, Exchange, Mechanism, Offer};
-use crate::secret::Secret;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -40,18 +40,6 @@ pub const MAX_LITERAL: u64 = 4 * super::LARGE;
 /// never by that much).
 pub fn body_limit(listed: u64) -> u64 {
     listed.saturating_mul(2).saturating_add(64 << 10)
-}
-
-/// How to authenticate.
-pub struct Login<'a> {
-    /// User name.
-    pub user: &'a str,
-    /// Password or token.
-    pub secret: &'a Secret,
-    /// Configured method.
-    pub method: AuthMethod,
-    /// Whether a password may cross an unencrypted connection.
-    pub allow_plaintext: bool,
 }
 
 impl Completion {

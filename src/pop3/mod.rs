@@ -15,8 +15,8 @@ pub use reply::Capabilities;
 use crate::error::{Class, Error, Result};
 use crate::header::{self, MAX as MAX_HEADER};
 use crate::net::{self, Connection, Endpoint, TlsMode, Trace};
+pub use crate::sasl::Login;
 use crate::sasl::{self, AuthMethod, Exchange, Mechanism, Offer};
-use crate::secret::Secret;
 use crate::source::{Known, Listing, RemoteMessage, Source};
 use reply::Status;
 use std::collections::{HashMap, VecDeque};
@@ -34,18 +34,6 @@ const MAX_LIST_LINE: usize = 1024;
 const WINDOW_COMMANDS: usize = 256;
 /// Announced bytes of the messages in flight at most (the rest waits in the kernel buffers).
 const WINDOW_BYTES: u64 = 8 << 20;
-
-/// How to authenticate.
-pub struct Login<'a> {
-    /// User name.
-    pub user: &'a str,
-    /// Password or token.
-    pub secret: &'a Secret,
-    /// Configured method.
-    pub method: AuthMethod,
-    /// Whether a password may cross an unencrypted connection.
-    pub allow_plaintext: bool,
-}
 
 enum InFlight {
     Retr { index: usize },

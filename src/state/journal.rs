@@ -274,6 +274,8 @@ pub struct State {
     records: usize,
     recovery: Option<Recovery>,
     dirty: bool,
+    /// Records of [`State::also_record`], written with the next batch's.
+    pending: Vec<String>,
 }
 
 /// The CRC-32 (IEEE) of `data`, as every journal line carries it. `crc32fast` folds with
@@ -363,6 +365,7 @@ impl State {
             records,
             recovery,
             dirty: false,
+            pending: Vec::new(),
         };
         if state.records == 0 || (format < FORMAT && state.recovery.is_none()) {
             state.rewrite()?;
@@ -515,6 +518,7 @@ impl State {
         }
         let mut records = vec![rec];
         records.extend(lines);
+        records.extend(std::mem::take(&mut self.pending));
         self.recovery = Some(Recovery::Forward(intent.to_string()));
         self.append(&records, true)
     }
@@ -522,10 +526,27 @@ impl State {
     /// Record `delivered` of `mailbox` as delivered and end the batch (`+` lines, `E`),
     /// durably.
     pub fn record(&mut self, mailbox: &str, validity: &str, delivered: &[Delivered]) -> Result<()> {
-        let mut records = self.remember(mailbox, validity, delivered)?;
+        let mut records = std::mem::take(&mut self.pending);
+        records.extend(self.remember(mailbox, validity, delivered)?);
         records.push("E".to_string());
         self.recovery = None;
         self.append(&records, true)
+    }
+
+    /// Record `delivered` of `mailbox` too, in the same write as the next [`State::record`]
+    /// or [`State::record_forward`] (before its lines, after the `B forward` line): what is
+    /// delivered in one batch under two names, such as a Gmail message's UID and its
+    /// X-GM-MSGID (see `crate::gmail`). Call it right before that record, once the batch
+    /// is durable.
+    pub fn also_record(
+        &mut self,
+        mailbox: &str,
+        validity: &str,
+        delivered: &[Delivered],
+    ) -> Result<()> {
+        let records = self.remember(mailbox, validity, delivered)?;
+        self.pending.extend(records);
+        Ok(())
     }
 
     /// Note `delivered` in memory; returns their records.
@@ -582,6 +603,7 @@ impl State {
             }
         }
         self.records += records.len();
+        crash_point();
         Ok(())
     }
 
@@ -624,6 +646,7 @@ impl State {
         self.file = open_append(&self.path)?;
         self.records = n;
         self.dirty = false;
+        crash_point();
         Ok(())
     }
 }
@@ -670,6 +693,34 @@ fn open_append(path: &Path) -> Result<File> {
         OpenOptions::new().create(true).append(true),
         "state file",
     )
+}
+
+/// The test hook: `MAILFETCH_TEST_CRASH_AT_WRITE=N` kills the process with SIGKILL right
+/// after its N-th journal write (counted over every account of the run, each write complete
+/// and synced as it asked), so that the torture suite can stop a run at every point where
+/// the journal changes, in order, and prove the rerun neither loses nor doubles a message
+/// (isync's crash-after-N-writes, where random kill instants only sample). Honoured in
+/// release builds, which the tests run: all it can do is what a kill -9 does, and a
+/// variable with this name is set by no one by accident.
+pub const TEST_CRASH_AT_WRITE: &str = "MAILFETCH_TEST_CRASH_AT_WRITE";
+
+/// Count a journal write, and die here if [`TEST_CRASH_AT_WRITE`] says so.
+fn crash_point() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+    static AT: OnceLock<Option<usize>> = OnceLock::new();
+    static WRITES: AtomicUsize = AtomicUsize::new(0);
+    let at = AT.get_or_init(|| {
+        std::env::var(TEST_CRASH_AT_WRITE)
+            .ok()
+            .and_then(|n| n.parse().ok())
+    });
+    if let Some(at) = *at {
+        if WRITES.fetch_add(1, Ordering::SeqCst) + 1 == at {
+            // SAFETY: getpid and kill have no preconditions; SIGKILL ends the process here.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        }
+    }
 }
 
 /// fsync a directory, so that a rename or a new file in it survives a power loss.

@@ -39,6 +39,9 @@
 //!   twice, but is never taken for its message.
 //! - `E`: the batch is finished.
 //!
+//! The mailbox `\X-GM-MSGID` (validity `-`) holds the X-GM-MSGIDs of the Gmail messages
+//! delivered, written in the same append as their folder's `+` lines (see `crate::gmail`).
+//!
 //! Beside it, `<state-dir>/<account>.state.size` holds the journal's length after its last
 //! synced write (written after the sync; before the rename of a compaction). A journal
 //! shorter than that was cut short or replaced by an older copy: its lost records, checksums

@@ -290,12 +290,14 @@ fn main() {
                 }
             };
             println!(
-                "{:<22} {:<5} {:<8} {:<28} {:<5} lost={} dup={} partial={} left={} {:>5.1}s{}",
+                "{:<22} {:<5} {:<8} {:<28} {:<5} {:>12} lost={} dup={} partial={} left={} {:>5.1}s{}",
                 f.server,
                 l.proto.name(),
                 l.tls.name(),
                 l.scenario,
                 status,
+                v.exact
+                    .map_or(String::new(), |(n, of)| format!("exact={n}/{of}")),
                 v.tally.lost,
                 v.tally.duplicated,
                 v.tally.partial + v.tally.wrongly_deleted,

@@ -22,6 +22,9 @@ pub struct Verdict {
     pub tally: Tally,
     /// Messages still on the server where the scenario emptied it.
     pub left: usize,
+    /// Of the last comparison: how many expected messages the target held byte-exact, of
+    /// how many (`None`: the scenario compares no messages).
+    pub exact: Option<(usize, usize)>,
     pub problems: Vec<String>,
 }
 
@@ -44,6 +47,12 @@ impl Verdict {
     /// one differs from the expected message with its Message-ID.
     fn add_diff(&mut self, when: &str, expected: &[Vec<u8>], got: &[Vec<u8>], t: Tally) {
         self.add(when, t);
+        let held: std::collections::HashSet<&[u8]> = got.iter().map(Vec::as_slice).collect();
+        let exact = expected
+            .iter()
+            .filter(|m| held.contains(m.as_slice()))
+            .count();
+        self.exact = Some((exact, expected.len()));
         if t.partial > 0 {
             if let Some(d) = first_difference(expected, got) {
                 self.problems.push(format!("{when}: {d}"));
@@ -492,7 +501,12 @@ pub fn no_keep(s: &Server, proto: Proto, tls: Tls) -> Verdict {
     v.ran("pull --no-keep", &pull(&c, &["--no-keep"]));
     let got = local(s, &c, false);
     let left = served(s, &user, proto, &mut v);
-    v.add("after the pull", tally(&expected, &got, &left, true, false));
+    v.add_diff(
+        "after the pull",
+        &expected,
+        &got,
+        tally(&expected, &got, &left, true, false),
+    );
     v.left = left.len();
     v.expect(left.is_empty(), || {
         format!(
@@ -564,8 +578,10 @@ pub fn kill_delete(s: &Server, proto: Proto, tls: Tls, seed: u64, rounds: usize)
     v.ran("clean pull 2", &pull(&c, &[]));
     let delivered = local(s, &c, false);
     let on_server = served(s, &user, proto, &mut v);
-    v.add(
+    v.add_diff(
         "after the clean pulls",
+        &expected,
+        &delivered,
         tally(&expected, &delivered, &on_server, true, false),
     );
     v.left = on_server.len();

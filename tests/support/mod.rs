@@ -10,6 +10,8 @@
 //! * [`fake_pop3`]: a scripted fake POP3 server (std only) for faults Dovecot
 //!   will not commit: drops, stalls, garbage, endless lines.
 //! * [`fake_dns`]: a fake DNS server answering one SRV question, for `init --srv`.
+//! * [`fake_gmail`]: a scripted fake Gmail IMAP server (X-GM-EXT-1, labels as folders),
+//!   with NetEase's ID gate and Office 365's BYE as quirks.
 //! * [`fake_oauth`]: a fake OAuth2 provider (token and device endpoints) on loopback.
 //! * [`oauth_imap`]: an OAuth2-terminating proxy in front of Dovecot's IMAP.
 //! * [`tls`]: certificates made on the spot and a TLS front for the fake servers.
@@ -21,6 +23,7 @@ pub mod client;
 pub mod corpus;
 pub mod dovecot;
 pub mod fake_dns;
+pub mod fake_gmail;
 pub mod fake_oauth;
 pub mod fake_pop3;
 pub mod mbox;

@@ -19,6 +19,7 @@ mod support;
 
 mod check;
 mod concurrent;
+mod crash_points;
 mod disk;
 mod drops;
 mod hostile;
@@ -61,6 +62,7 @@ impl Scenario {
 fn scenarios(ctx: &Ctx) -> Vec<Scenario> {
     let mut all = Vec::new();
     all.extend(kill::scenarios());
+    all.extend(crash_points::scenarios());
     all.extend(drops::scenarios());
     all.extend(disk::scenarios());
     all.extend(restart::scenarios());
@@ -73,7 +75,7 @@ fn scenarios(ctx: &Ctx) -> Vec<Scenario> {
 
 fn main() {
     let mut ctx = Ctx {
-        rounds: 4,
+        rounds: 6,
         seed: 0x7047_7572_6521,
         full: false,
     };
