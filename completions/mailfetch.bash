@@ -761,7 +761,7 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__init)
-            opts="-q -v -h --address --account --profile --protocol --host --port --tls --ca-file --user --password-command --password-env --target --srv --no-srv --no-test --force --non-interactive --config --state-dir --quiet --verbose --help"
+            opts="-q -v -h --address --account --profile --protocol --host --port --tls --ca-file --tls-fingerprint --auth --oauth2-client-id --oauth2-client-secret --oauth2-auth-url --oauth2-token-url --oauth2-device-url --oauth2-scope --device --user --password-command --password-env --target --srv --no-srv --no-test --force --non-interactive --config --state-dir --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -808,6 +808,38 @@ _mailfetch() {
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o filenames
                     fi
+                    return 0
+                    ;;
+                --tls-fingerprint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "password oauth2" -- "${cur}"))
+                    return 0
+                    ;;
+                --oauth2-client-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --oauth2-client-secret)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --oauth2-auth-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --oauth2-token-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --oauth2-device-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --oauth2-scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --user)
@@ -1126,7 +1158,7 @@ _mailfetch() {
         case "$w" in
             --config) _mailfetch_config=(--config "${COMP_WORDS[i+1]/#\~/$HOME}"); skip=1 ;;
             --config=*) _mailfetch_config=("--config=${w#--config=}") ;;
-            --config|--state-dir|--limit|--since|--jobs|-j|--address|--account|--profile|--protocol|--host|--port|--tls|--ca-file|--user|--password-command|--password-env|--target|--wait|--to|--local|--remote) skip=1 ;;
+            --config|--state-dir|--limit|--since|--jobs|-j|--address|--account|--profile|--protocol|--host|--port|--tls|--ca-file|--tls-fingerprint|--auth|--oauth2-client-id|--oauth2-client-secret|--oauth2-auth-url|--oauth2-token-url|--oauth2-device-url|--oauth2-scope|--user|--password-command|--password-env|--target|--wait|--to|--local|--remote) skip=1 ;;
             -*) ;;
             *) [[ -z "$sub" ]] && sub="$w" ;;
         esac

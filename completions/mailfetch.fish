@@ -34,7 +34,7 @@ complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "pull" -d 'Fetch
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "check" -d 'Count new messages per account; downloads nothing'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "watch" -d 'Keep running and fetch mail as it arrives: IMAP IDLE on each folder (up to 8) where the server offers it, else a pull every poll-interval seconds; SIGTERM or SIGINT ends it after the batch in progress, SIGHUP reloads the config'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "list" -d 'List the messages on an account\'s server without downloading them: number or UID, date, sender, subject, size, and whether already fetched'
-complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "init" -d 'Add an account to the config: asks for the address and what else the flags do not say, guesses the provider, tries the login, writes the file (mode 0600)'
+complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "init" -d 'Add an account to the config: asks for the address and what else the flags do not say, guesses the provider, shows the server\'s certificate before any password (pin it or give a CA file if it is not trusted), runs OAuth2 where the provider needs it, tries the login (after a failure: retry, change an answer, save anyway or quit), writes the file (mode 0600)'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "accounts" -d 'Show each account\'s resolved server, port, TLS, protocol, target and state file'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "folders" -d 'List an IMAP account\'s folders on the server, with their message counts'
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "certinfo" -d 'Show the certificate chain an account\'s server presents: names, expiry and SHA-256 fingerprints (for tls-fingerprint), and whether it verifies; sends no credential'
@@ -94,13 +94,23 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l port -d 'Se
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l tls -d 'implicit, starttls or none, for the custom profile [default: implicit]' -r -f -a "implicit\t''
 starttls\t''
 none\t''"
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l ca-file -d 'Extra CA certificates (PEM), for the custom profile' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l ca-file -d 'Extra CA certificates (PEM) that verify the server; checked before anything is written' -r -F
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l tls-fingerprint -d 'Trust the server\'s certificate with this SHA-256 fingerprint (sha256:AB:CD:...), as `mailfetch certinfo` or init itself shows it, instead of a CA (a self-signed server)' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l auth -d 'How to log in: password (an app password for Gmail, Yahoo, AOL, iCloud) or oauth2 [default: oauth2 for outlook and office365, else password; asked for gmail]' -r -f -a "password\t''
+oauth2\t''"
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l oauth2-client-id -d 'With --auth oauth2: the client id of your registered app; init then runs the authorization (as `mailfetch auth`) before it tries the login' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l oauth2-client-secret -d 'With --auth oauth2: the client secret, for providers that want one (Google)' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l oauth2-auth-url -d 'With --auth oauth2: the authorization endpoint [default: the profile\'s]' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l oauth2-token-url -d 'With --auth oauth2: the token endpoint [default: the profile\'s]' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l oauth2-device-url -d 'With --auth oauth2: the device authorization endpoint [default: the profile\'s]' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l oauth2-scope -d 'With --auth oauth2: the scopes, space-separated [default: the profile\'s]' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l user -d 'Login name [default: the address]' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l password-command -d 'Command printing the password (e.g. "pass show mail/work")' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l password-env -d 'Environment variable holding the password' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l target -d 'Where mail goes: maildir:PATH or mbox:PATH [default: maildir:~/Mail/NAME]' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -f -a "(__fish_complete_directories)"
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l device -d 'With --auth oauth2: authorize with the device-code flow (a code to enter on any device) instead of a browser on this machine'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l srv -d 'For a custom domain, look up the server in DNS (RFC 6186 SRV records _imaps._tcp/_imap._tcp or _pop3s._tcp/_pop3._tcp) and propose it [default: ask at a terminal, no lookup without one]'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l no-srv -d 'Do not look up SRV records'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand init" -l no-test -d 'Do not try the login before writing'
@@ -176,7 +186,7 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check watch list init accounts folders certinfo auth upload verify profiles generate help" -f -a "check" -d 'Count new messages per account; downloads nothing'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check watch list init accounts folders certinfo auth upload verify profiles generate help" -f -a "watch" -d 'Keep running and fetch mail as it arrives: IMAP IDLE on each folder (up to 8) where the server offers it, else a pull every poll-interval seconds; SIGTERM or SIGINT ends it after the batch in progress, SIGHUP reloads the config'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check watch list init accounts folders certinfo auth upload verify profiles generate help" -f -a "list" -d 'List the messages on an account\'s server without downloading them: number or UID, date, sender, subject, size, and whether already fetched'
-complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check watch list init accounts folders certinfo auth upload verify profiles generate help" -f -a "init" -d 'Add an account to the config: asks for the address and what else the flags do not say, guesses the provider, tries the login, writes the file (mode 0600)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check watch list init accounts folders certinfo auth upload verify profiles generate help" -f -a "init" -d 'Add an account to the config: asks for the address and what else the flags do not say, guesses the provider, shows the server\'s certificate before any password (pin it or give a CA file if it is not trusted), runs OAuth2 where the provider needs it, tries the login (after a failure: retry, change an answer, save anyway or quit), writes the file (mode 0600)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check watch list init accounts folders certinfo auth upload verify profiles generate help" -f -a "accounts" -d 'Show each account\'s resolved server, port, TLS, protocol, target and state file'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check watch list init accounts folders certinfo auth upload verify profiles generate help" -f -a "folders" -d 'List an IMAP account\'s folders on the server, with their message counts'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand help; and not __fish_seen_subcommand_from pull check watch list init accounts folders certinfo auth upload verify profiles generate help" -f -a "certinfo" -d 'Show the certificate chain an account\'s server presents: names, expiry and SHA-256 fingerprints (for tls-fingerprint), and whether it verifies; sends no credential'
@@ -206,7 +216,7 @@ end
 function __mailfetch_wants_account
     set -l words (commandline -opc)
     set -l prev $words[-1]
-    contains -- $prev --config --state-dir --limit --since --jobs -j --address --account --profile --protocol --host --port --tls --ca-file --user --password-command --password-env --target --wait --to --local --remote; and return 1
+    contains -- $prev --config --state-dir --limit --since --jobs -j --address --account --profile --protocol --host --port --tls --ca-file --tls-fingerprint --auth --oauth2-client-id --oauth2-client-secret --oauth2-auth-url --oauth2-token-url --oauth2-device-url --oauth2-scope --user --password-command --password-env --target --wait --to --local --remote; and return 1
     __fish_seen_subcommand_from pull check watch list folders certinfo auth verify
 end
 complete -c mailfetch -n __mailfetch_wants_account -f -a "(__mailfetch_accounts)"

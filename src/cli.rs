@@ -68,7 +68,10 @@ pub enum Command {
     /// date, sender, subject, size, and whether already fetched
     List(ListArgs),
     /// Add an account to the config: asks for the address and what else the flags do not
-    /// say, guesses the provider, tries the login, writes the file (mode 0600)
+    /// say, guesses the provider, shows the server's certificate before any password (pin it
+    /// or give a CA file if it is not trusted), runs OAuth2 where the provider needs it,
+    /// tries the login (after a failure: retry, change an answer, save anyway or quit),
+    /// writes the file (mode 0600)
     Init(Box<InitArgs>),
     /// Show each account's resolved server, port, TLS, protocol, target and state file
     Accounts(AccountsArgs),
@@ -242,9 +245,40 @@ pub struct InitArgs {
     /// implicit, starttls or none, for the custom profile [default: implicit]
     #[arg(long, value_name = "MODE", value_parser = ["implicit", "starttls", "none"])]
     pub tls: Option<String>,
-    /// Extra CA certificates (PEM), for the custom profile
+    /// Extra CA certificates (PEM) that verify the server; checked before anything is written
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub ca_file: Option<String>,
+    /// Trust the server's certificate with this SHA-256 fingerprint (sha256:AB:CD:...), as
+    /// `mailfetch certinfo` or init itself shows it, instead of a CA (a self-signed server)
+    #[arg(long, value_name = "SHA256")]
+    pub tls_fingerprint: Option<String>,
+    /// How to log in: password (an app password for Gmail, Yahoo, AOL, iCloud) or oauth2
+    /// [default: oauth2 for outlook and office365, else password; asked for gmail]
+    #[arg(long, value_name = "AUTH", value_parser = ["password", "oauth2"])]
+    pub auth: Option<String>,
+    /// With --auth oauth2: the client id of your registered app; init then runs the
+    /// authorization (as `mailfetch auth`) before it tries the login
+    #[arg(long, value_name = "ID")]
+    pub oauth2_client_id: Option<String>,
+    /// With --auth oauth2: the client secret, for providers that want one (Google)
+    #[arg(long, value_name = "SECRET")]
+    pub oauth2_client_secret: Option<String>,
+    /// With --auth oauth2: the authorization endpoint [default: the profile's]
+    #[arg(long, value_name = "URL")]
+    pub oauth2_auth_url: Option<String>,
+    /// With --auth oauth2: the token endpoint [default: the profile's]
+    #[arg(long, value_name = "URL")]
+    pub oauth2_token_url: Option<String>,
+    /// With --auth oauth2: the device authorization endpoint [default: the profile's]
+    #[arg(long, value_name = "URL")]
+    pub oauth2_device_url: Option<String>,
+    /// With --auth oauth2: the scopes, space-separated [default: the profile's]
+    #[arg(long, value_name = "SCOPES")]
+    pub oauth2_scope: Option<String>,
+    /// With --auth oauth2: authorize with the device-code flow (a code to enter on any
+    /// device) instead of a browser on this machine
+    #[arg(long)]
+    pub device: bool,
     /// Login name [default: the address]
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,

@@ -138,8 +138,9 @@ pub const PROFILES: &[Profile] = &[
         pop3: tls("pop.gmail.com", 995),
         imap: tls("imap.gmail.com", 993),
         preferred: Protocol::Imap,
-        note: "Gmail needs an app password (Google account > Security > App passwords) or OAuth2; \
-               enable POP or IMAP in Gmail's settings first",
+        note: "Gmail needs an app password (https://myaccount.google.com/apppasswords, with 2-step \
+               verification on) or OAuth2; enable POP or IMAP in Gmail's settings first \
+               (Settings > See all settings > Forwarding and POP/IMAP)",
         auth_hint: "Gmail refused the password: use an app password (https://myaccount.google.com/apppasswords) \
                     or auth = \"oauth2\", see man mailfetch",
         oauth2: Some(GOOGLE),

@@ -569,7 +569,7 @@ impl Imap {
             // without offering it gets it now, and the select is tried once more.
             Status::No if unsafe_login(&done.text) && !self.sent_id => {
                 self.sent_id = true;
-                let id = ID_COMMAND;
+                let id = session::ID_COMMAND;
                 self.credentials
                     .trace
                     .note("the server wants ID before SELECT; sending it");
@@ -1350,13 +1350,6 @@ impl Read for Streamed<'_> {
         }
     }
 }
-
-/// RFC 2971 ID, as the session sends it at login where offered.
-const ID_COMMAND: &str = concat!(
-    "ID (\"name\" \"mailfetch\" \"version\" \"",
-    env!("CARGO_PKG_VERSION"),
-    "\")"
-);
 
 /// Whether a refused SELECT says what NetEase's servers say to a client that sent no ID:
 /// `NO SELECT Unsafe Login. Please contact kefu@188.com for help`.

@@ -42,6 +42,14 @@ pub fn body_limit(listed: u64) -> u64 {
     listed.saturating_mul(2).saturating_add(64 << 10)
 }
 
+/// RFC 2971 ID, sent at login where offered (and by `Imap` once more where a server refuses
+/// SELECT to a client that sent none, as NetEase's do).
+pub const ID_COMMAND: &str = concat!(
+    "ID (\"name\" \"mailfetch\" \"version\" \"",
+    env!("CARGO_PKG_VERSION"),
+    "\")"
+);
+
 impl Completion {
     /// Whether the server asks us to slow down (Office 365's `[THROTTLED]` and its text).
     pub fn throttled(&self) -> bool {
@@ -143,11 +151,7 @@ impl Session {
         if s.has("ID") {
             // RFC 2971: some providers (NetEase) refuse SELECT to clients that never said
             // who they are. Not waited for: its answer is read with the next command's.
-            let tag = s.send(concat!(
-                "ID (\"name\" \"mailfetch\" \"version\" \"",
-                env!("CARGO_PKG_VERSION"),
-                "\")"
-            ))?;
+            let tag = s.send(ID_COMMAND)?;
             s.background.push(tag);
         }
         Ok(s)

@@ -209,7 +209,7 @@ fn pull_into(n: usize, refuse: &[&str], fail_prepare: bool) -> (Vec<Event>, Resu
         summary: &mut summary,
         refusals: Vec::new(),
         stopped: false,
-        labels: dir.path().join("labels"),
+        labels: dir.path().join("gmail-labels"),
     };
     let result = run
         .all(Some(&mut sink))
