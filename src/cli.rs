@@ -166,6 +166,12 @@ pub struct PullArgs {
     /// the man page)
     #[arg(long)]
     pub json: bool,
+    /// Run only the accounts of shard K of N (numbered from 1): an account belongs to one
+    /// shard by a stable hash of its name, the same on every machine, so N processes given
+    /// the same config run every account once. env: K is $JOB_COMPLETION_INDEX + 1 (a
+    /// Kubernetes Indexed Job) and N is $MAILFETCH_SHARDS; env/N gives N here
+    #[arg(long, value_name = "K/N", value_parser = crate::fleet::shard::parse)]
+    pub shard: Option<crate::fleet::shard::Shard>,
     /// Fetch at most N accounts at once
     #[arg(long, short = 'j', value_name = "N", default_value_t = crate::jobs::DEFAULT_JOBS,
           value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -182,6 +188,12 @@ pub struct CheckArgs {
     /// Print one JSON document on stdout instead of the summary lines
     #[arg(long)]
     pub json: bool,
+    /// Run only the accounts of shard K of N (numbered from 1): an account belongs to one
+    /// shard by a stable hash of its name, the same on every machine, so N processes given
+    /// the same config run every account once. env: K is $JOB_COMPLETION_INDEX + 1 (a
+    /// Kubernetes Indexed Job) and N is $MAILFETCH_SHARDS; env/N gives N here
+    #[arg(long, value_name = "K/N", value_parser = crate::fleet::shard::parse)]
+    pub shard: Option<crate::fleet::shard::Shard>,
     /// Check at most N accounts at once
     #[arg(long, short = 'j', value_name = "N", default_value_t = crate::jobs::DEFAULT_JOBS,
           value_parser = clap::value_parser!(u16).range(1..=64))]

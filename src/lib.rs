@@ -34,6 +34,7 @@ pub mod config;
 pub mod dns_srv;
 pub mod error;
 pub mod fingerprint;
+pub mod fleet;
 pub mod header;
 pub mod imap;
 pub mod init;

@@ -5,6 +5,7 @@ use clap::{CommandFactory, Parser};
 use mailfetch::cli::{Cli, Command, Generate, Shell};
 use mailfetch::config::{self, profiles, Account, Config, Protocol, TokenSource};
 use mailfetch::error::Class;
+use mailfetch::fleet::shard::Shard;
 use mailfetch::pull::{self, Options, Summary};
 use mailfetch::report::{human_bytes, out, out_bytes, Reporter};
 use mailfetch::state::State;
@@ -63,6 +64,14 @@ fn state_dir(cli: &Cli) -> mailfetch::Result<PathBuf> {
         .state_dir()
         .map(|d| d.to_path_buf())
         .unwrap_or_else(|| dirs.data_local_dir().join("state")))
+}
+
+/// The accounts of `shard`, or all of them without `--shard`.
+fn in_shard(accounts: Vec<&Account>, shard: Option<Shard>) -> Vec<&Account> {
+    accounts
+        .into_iter()
+        .filter(|a| shard.is_none_or(|s| s.holds(&a.name)))
+        .collect()
 }
 
 fn load(cli: &Cli) -> anyhow::Result<Config> {
@@ -133,7 +142,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 verbose: cli.verbose,
                 stop: None,
             };
-            let accounts = config.select(&args.accounts)?;
+            let accounts = in_shard(config.select(&args.accounts)?, args.shard);
             let batch = Batch {
                 command: "pull",
                 json: args.json,
@@ -168,7 +177,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 verbose: cli.verbose,
                 ..Options::default()
             };
-            let accounts = config.select(&args.accounts)?;
+            let accounts = in_shard(config.select(&args.accounts)?, args.shard);
             let batch = Batch {
                 command: "check",
                 json: args.json,

@@ -1,0 +1,8 @@
+//! Many accounts on many machines, under a scheduler the administrator already runs
+//! (Kubernetes, systemd, cron, GNU parallel): mailfetch grows no scheduler of its own, it
+//! only lets each of N processes find its share of the accounts without talking to the
+//! others ([`shard`]), and keeps the accounts of one run polite toward
+//! each server ([`hosts`]).
+
+pub mod hosts;
+pub mod shard;
