@@ -1,0 +1,316 @@
+//! Many accounts on many machines (issue 17): a config split into `accounts.d/` files,
+//! `--shard K/N` processes side by side against the private Dovecot, and the per-host cap
+//! on connections across the accounts of a run.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+use support::client::{maildir_messages, Client};
+use support::corpus::simple;
+use support::dovecot::Dovecot;
+
+fn write(path: &Path, text: &str, mode: u32) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn names_in(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split(':').next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn included_account_files_are_read_with_errors_at_their_own_lines() {
+    let c = Client::new(
+        "include = [\"accounts.d/*.toml\"]\n\n[defaults]\nhost = \"mail.example\"\n\n\
+         [accounts.main]\nuser = \"m\"\npassword-env = \"PW\"\ntarget = \"mbox:/tmp/m\"\n",
+    );
+    let d = c.path("accounts.d");
+    let target = |user: &str| format!("user = \"{user}\"\ntarget = \"mbox:/tmp/{user}\"\n");
+    let account = |user: &str| format!("{}password-env = \"PW\"\n", target(user));
+    write(
+        &d.join("b.toml"),
+        &format!("[accounts.bob]\n{}", account("b")),
+        0o644,
+    );
+    write(
+        &d.join("a.toml"),
+        &format!(
+            "[accounts.alice]\n{}\n[accounts.ann]\n{}",
+            account("a"),
+            account("n")
+        ),
+        0o644,
+    );
+    write(&d.join("notes.txt"), "not a config", 0o644);
+    let out = c.ok(&["accounts"]);
+    assert_eq!(
+        names_in(&out.stdout),
+        ["alice", "ann", "bob", "main"],
+        "{out:?}"
+    );
+
+    // A TOML error is at its own file's line.
+    write(
+        &d.join("b.toml"),
+        "[accounts.bob]\nuser = \"b\"\nport = x\n",
+        0o644,
+    );
+    let out = c.run(&["accounts"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    assert!(
+        out.stderr
+            .contains(&format!("{}:3:8:", d.join("b.toml").display())),
+        "{out:?}"
+    );
+
+    // One name in two files: both places are named.
+    write(
+        &d.join("b.toml"),
+        &format!("[accounts.main]\n{}", account("b")),
+        0o644,
+    );
+    let out = c.run(&["accounts"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "{}:1:11: account main is defined twice",
+            d.join("b.toml").display()
+        )) && out
+            .stderr
+            .contains(&format!("{}:6:11", c.config().display())),
+        "{out:?}"
+    );
+
+    // An included file others can write to is refused as the main file would be.
+    write(
+        &d.join("b.toml"),
+        &format!("[accounts.bob]\n{}", account("b")),
+        0o664,
+    );
+    let out = c.run(&["accounts"]);
+    assert_eq!(out.code, 77, "{out:?}");
+    assert!(
+        out.stderr.contains("included here") && out.stderr.contains("chmod go-w"),
+        "{out:?}"
+    );
+
+    // A literal password must be in a private file, whichever file it is in.
+    write(
+        &d.join("b.toml"),
+        &format!(
+            "[accounts.bob]\n{}password = \"s3cret-value\"\n",
+            target("b")
+        ),
+        0o644,
+    );
+    let out = c.run(&["accounts"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    assert!(
+        out.stderr.contains("chmod 600") && out.stderr.contains("b.toml"),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("s3cret"), "{out:?}");
+    fs::set_permissions(d.join("b.toml"), fs::Permissions::from_mode(0o600)).unwrap();
+    c.ok(&["accounts"]);
+
+    // [defaults] and include belong in the main file only.
+    write(&d.join("c.toml"), "[defaults]\nkeep = true\n", 0o644);
+    let out = c.run(&["accounts"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    assert!(
+        out.stderr.contains("c.toml:1:1: include and [defaults]"),
+        "{out:?}"
+    );
+}
+
+/// `count` POP3 accounts on the shared Dovecot with `per` messages each, one file per
+/// account under accounts.d/, delivering to a Maildir each; returns the client and
+/// the accounts' names with their messages.
+fn fleet(
+    count: usize,
+    per: usize,
+    extra_defaults: &str,
+) -> (Client, BTreeMap<String, Vec<Vec<u8>>>) {
+    let d = Dovecot::shared();
+    let c = Client::new(&format!(
+        "include = [\"accounts.d/*.toml\"]\n\n[defaults]\nprofile = \"custom\"\n\
+         protocol = \"pop3\"\nhost = \"{}\"\nport = {}\ntls = \"implicit\"\nca-file = \"{}\"\n\
+         timeout = 30\n{extra_defaults}\n",
+        d.tls_name(),
+        d.pop3s(),
+        d.ca_file().display()
+    ));
+    let mut accounts = BTreeMap::new();
+    for i in 0..count {
+        let user = d.new_user(&format!("fleet{i}"));
+        let name = format!("user{i:03}");
+        let mail: Vec<Vec<u8>> = (0..per)
+            .map(|n| simple(&format!("{name}-{n}"), "fleet", "body\n"))
+            .collect();
+        d.seed(&user, &mail);
+        write(
+            &c.path(&format!("accounts.d/{name}.toml")),
+            &format!(
+                "[accounts.{name}]\nuser = \"{}\"\npassword = \"{}\"\ntarget = \"maildir:{}\"\n",
+                user.name,
+                user.password,
+                c.path(&name).display()
+            ),
+            0o600,
+        );
+        accounts.insert(name, mail);
+    }
+    (c, accounts)
+}
+
+fn spawn(c: &Client, args: &[&str]) -> Child {
+    c.command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mailfetch")
+}
+
+fn document(child: Child) -> Value {
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+#[test]
+fn shards_side_by_side_pull_every_account_exactly_once() {
+    const SHARDS: usize = 4;
+    let (c, accounts) = fleet(200, 3, "");
+    let started = Instant::now();
+
+    // Shard 1 is killed in its first run; its rerun finishes its accounts, once each.
+    let mut first = spawn(&c, &["pull", "--shard", "1/4", "--jobs", "2"]);
+    std::thread::sleep(Duration::from_millis(300));
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let runs: Vec<Child> = (1..=SHARDS)
+        .map(|k| {
+            spawn(
+                &c,
+                &[
+                    "pull",
+                    "--json",
+                    "--jobs",
+                    "4",
+                    "--shard",
+                    &format!("{k}/{SHARDS}"),
+                ],
+            )
+        })
+        .collect();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut fetched = 0;
+    for (k, run) in runs.into_iter().enumerate() {
+        let doc = document(run);
+        let entries = doc["accounts"].as_array().unwrap();
+        // A shard of 200 accounts in 4 holds about 50.
+        assert!(
+            (25..=75).contains(&entries.len()),
+            "shard {}: {}",
+            k + 1,
+            entries.len()
+        );
+        for e in entries {
+            assert_eq!(e["ok"], true, "{e}");
+            *seen
+                .entry(e["account"].as_str().unwrap().to_string())
+                .or_default() += 1;
+            fetched += e["fetched"].as_u64().unwrap();
+        }
+    }
+    let all: BTreeSet<&String> = accounts.keys().collect();
+    assert_eq!(seen.keys().collect::<BTreeSet<_>>(), all);
+    assert!(seen.values().all(|&n| n == 1), "an account in two shards");
+    // What the killed run delivered was not fetched again.
+    assert!(fetched <= 600, "{fetched}");
+    for (name, mail) in &accounts {
+        let mut want = mail.clone();
+        want.sort();
+        let got = maildir_messages(&c.path(name));
+        assert_eq!(got.len(), want.len(), "{name}: lost or doubled");
+        assert!(got == want, "{name}: something else was delivered");
+    }
+    // The same shards again: nothing new anywhere.
+    let again = c.ok(&["pull", "--json", "--shard", "3/4"]);
+    let doc: Value = serde_json::from_str(&again.stdout).unwrap();
+    assert!(doc["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["fetched"] == 0));
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// The TCP connections of process `pid` established to `port` on this machine now.
+fn connections_to(pid: u32, port: u16) -> usize {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    let inodes: BTreeSet<String> = fds
+        .flatten()
+        .filter_map(|e| fs::read_link(e.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            l.strip_prefix("socket:[")?
+                .strip_suffix(']')
+                .map(str::to_string)
+        })
+        .collect();
+    let remote = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|t| fs::read_to_string(t).ok())
+        .flat_map(|t| t.lines().skip(1).map(str::to_string).collect::<Vec<_>>())
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 9 && f[2].ends_with(&remote) && f[3] == "01" && inodes.contains(f[9])
+        })
+        .count()
+}
+
+#[test]
+fn a_host_cap_of_two_holds_across_sixteen_jobs() {
+    let (c, accounts) = fleet(24, 2, "max-connections-per-host = 2");
+    let mut child = spawn(&c, &["pull", "--jobs", "16"]);
+    let pid = child.id();
+    let port = Dovecot::shared().pop3s();
+    let mut most = 0;
+    while child.try_wait().unwrap().is_none() {
+        most = most.max(connections_to(pid, port));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!((1..=2).contains(&most), "{most} connections at once");
+    for name in accounts.keys() {
+        assert_eq!(maildir_messages(&c.path(name)).len(), 2, "{name}");
+    }
+}
