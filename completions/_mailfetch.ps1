@@ -50,6 +50,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
         'mailfetch;pull' {
             [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'Fetch at most N messages per account in this run')
             [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Fetch only messages dated DATE (YYYY-MM-DD, local time) or later; older ones are passed over, now and in later runs (--all fetches them). For a first fetch of a huge mailbox. IMAP compares the arrival date (INTERNALDATE); POP3 has no dates, so the Date header is read with TOP (a message without one is fetched)')
+            [CompletionResult]::new('--shard', '--shard', [CompletionResultType]::ParameterName, 'Run only the accounts of shard K of N (numbered from 1): an account belongs to one shard by a stable hash of its name, the same on every machine, so N processes given the same config run every account once. env: K is $JOB_COMPLETION_INDEX + 1 (a Kubernetes Indexed Job) and N is $MAILFETCH_SHARDS; env/N gives N here')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Fetch at most N accounts at once')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Fetch at most N accounts at once')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]')
@@ -69,6 +70,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
             break
         }
         'mailfetch;check' {
+            [CompletionResult]::new('--shard', '--shard', [CompletionResultType]::ParameterName, 'Run only the accounts of shard K of N (numbered from 1): an account belongs to one shard by a stable hash of its name, the same on every machine, so N processes given the same config run every account once. env: K is $JOB_COMPLETION_INDEX + 1 (a Kubernetes Indexed Job) and N is $MAILFETCH_SHARDS; env/N gives N here')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Check at most N accounts at once')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Check at most N accounts at once')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]')

@@ -223,12 +223,16 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__check)
-            opts="-j -q -v -h --json --jobs --config --state-dir --quiet --verbose --help"
+            opts="-j -q -v -h --json --shard --jobs --config --state-dir --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --jobs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -749,7 +753,7 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__pull)
-            opts="-j -q -v -h --keep --no-keep --all --limit --dry-run --since --reset-state --json --jobs --config --state-dir --quiet --verbose --help"
+            opts="-j -q -v -h --keep --no-keep --all --limit --dry-run --since --reset-state --json --shard --jobs --config --state-dir --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -760,6 +764,10 @@ _mailfetch() {
                     return 0
                     ;;
                 --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shard)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -46,6 +46,7 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
         &'mailfetch;pull'= {
             cand --limit 'Fetch at most N messages per account in this run'
             cand --since 'Fetch only messages dated DATE (YYYY-MM-DD, local time) or later; older ones are passed over, now and in later runs (--all fetches them). For a first fetch of a huge mailbox. IMAP compares the arrival date (INTERNALDATE); POP3 has no dates, so the Date header is read with TOP (a message without one is fetched)'
+            cand --shard 'Run only the accounts of shard K of N (numbered from 1): an account belongs to one shard by a stable hash of its name, the same on every machine, so N processes given the same config run every account once. env: K is $JOB_COMPLETION_INDEX + 1 (a Kubernetes Indexed Job) and N is $MAILFETCH_SHARDS; env/N gives N here'
             cand -j 'Fetch at most N accounts at once'
             cand --jobs 'Fetch at most N accounts at once'
             cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
@@ -64,6 +65,7 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand --help 'Print help'
         }
         &'mailfetch;check'= {
+            cand --shard 'Run only the accounts of shard K of N (numbered from 1): an account belongs to one shard by a stable hash of its name, the same on every machine, so N processes given the same config run every account once. env: K is $JOB_COMPLETION_INDEX + 1 (a Kubernetes Indexed Job) and N is $MAILFETCH_SHARDS; env/N gives N here'
             cand -j 'Check at most N accounts at once'
             cand --jobs 'Check at most N accounts at once'
             cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'

@@ -46,6 +46,7 @@ complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "generate" -d 'W
 complete -c mailfetch -n "__fish_mailfetch_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l limit -d 'Fetch at most N messages per account in this run' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l since -d 'Fetch only messages dated DATE (YYYY-MM-DD, local time) or later; older ones are passed over, now and in later runs (--all fetches them). For a first fetch of a huge mailbox. IMAP compares the arrival date (INTERNALDATE); POP3 has no dates, so the Date header is read with TOP (a message without one is fetched)' -r
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l shard -d 'Run only the accounts of shard K of N (numbered from 1): an account belongs to one shard by a stable hash of its name, the same on every machine, so N processes given the same config run every account once. env: K is $JOB_COMPLETION_INDEX + 1 (a Kubernetes Indexed Job) and N is $MAILFETCH_SHARDS; env/N gives N here' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s j -l jobs -d 'Fetch at most N accounts at once' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
@@ -58,6 +59,7 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l json -d 'Pr
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s h -l help -d 'Print help'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -l shard -d 'Run only the accounts of shard K of N (numbered from 1): an account belongs to one shard by a stable hash of its name, the same on every machine, so N processes given the same config run every account once. env: K is $JOB_COMPLETION_INDEX + 1 (a Kubernetes Indexed Job) and N is $MAILFETCH_SHARDS; env/N gives N here' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -s j -l jobs -d 'Check at most N accounts at once' -r
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
