@@ -223,7 +223,7 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__check)
-            opts="-j -q -v -h --json --shard --jobs --config --state-dir --quiet --verbose --help"
+            opts="-j -q -v -h --json --shard --json-events --jobs --config --state-dir --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -753,7 +753,7 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__pull)
-            opts="-j -q -v -h --keep --no-keep --all --limit --dry-run --since --reset-state --json --shard --jobs --config --state-dir --quiet --verbose --help"
+            opts="-j -q -v -h --keep --no-keep --all --limit --dry-run --since --reset-state --json --shard --json-events --jobs --config --state-dir --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

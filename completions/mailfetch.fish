@@ -56,6 +56,7 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l all -d 'Fet
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l dry-run -d 'Connect and list what would be fetched; change nothing'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l reset-state -d 'Start with an empty state (a damaged state file is moved aside); fetches everything'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l json -d 'Print one JSON document on stdout instead of the summary lines (see JSON OUTPUT in the man page)'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -l json-events -d 'Print one JSON object per line on stdout as each account starts, progresses (at most once a second) and finishes or fails (with its class and exit code), instead of the summary lines; errors still go to stderr (see JSON OUTPUT in the man page)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand pull" -s h -l help -d 'Print help'
@@ -64,6 +65,7 @@ complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -s j -l jobs 
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -l config -d 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -l state-dir -d 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]' -r -F
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -l json -d 'Print one JSON document on stdout instead of the summary lines'
+complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -l json-events -d 'Print one JSON object per line on stdout as each account starts, progresses (at most once a second) and finishes or fails (with its class and exit code), instead of the summary lines; errors still go to stderr (see JSON OUTPUT in the man page)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -s q -l quiet -d 'Print nothing but errors'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -s v -l verbose -d 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
 complete -c mailfetch -n "__fish_mailfetch_using_subcommand check" -s h -l help -d 'Print help'

@@ -172,6 +172,11 @@ pub struct PullArgs {
     /// Kubernetes Indexed Job) and N is $MAILFETCH_SHARDS; env/N gives N here
     #[arg(long, value_name = "K/N", value_parser = crate::fleet::shard::parse)]
     pub shard: Option<crate::fleet::shard::Shard>,
+    /// Print one JSON object per line on stdout as each account starts, progresses (at most
+    /// once a second) and finishes or fails (with its class and exit code), instead of the
+    /// summary lines; errors still go to stderr (see JSON OUTPUT in the man page)
+    #[arg(long, conflicts_with = "json")]
+    pub json_events: bool,
     /// Fetch at most N accounts at once
     #[arg(long, short = 'j', value_name = "N", default_value_t = crate::jobs::DEFAULT_JOBS,
           value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -194,6 +199,11 @@ pub struct CheckArgs {
     /// Kubernetes Indexed Job) and N is $MAILFETCH_SHARDS; env/N gives N here
     #[arg(long, value_name = "K/N", value_parser = crate::fleet::shard::parse)]
     pub shard: Option<crate::fleet::shard::Shard>,
+    /// Print one JSON object per line on stdout as each account starts, progresses (at most
+    /// once a second) and finishes or fails (with its class and exit code), instead of the
+    /// summary lines; errors still go to stderr (see JSON OUTPUT in the man page)
+    #[arg(long, conflicts_with = "json")]
+    pub json_events: bool,
     /// Check at most N accounts at once
     #[arg(long, short = 'j', value_name = "N", default_value_t = crate::jobs::DEFAULT_JOBS,
           value_parser = clap::value_parser!(u16).range(1..=64))]

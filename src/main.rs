@@ -5,6 +5,7 @@ use clap::{CommandFactory, Parser};
 use mailfetch::cli::{Cli, Command, Generate, Shell};
 use mailfetch::config::{self, profiles, Account, Config, Protocol, TokenSource};
 use mailfetch::error::Class;
+use mailfetch::fleet::events;
 use mailfetch::fleet::shard::Shard;
 use mailfetch::pull::{self, Options, Summary};
 use mailfetch::report::{human_bytes, out, out_bytes, Reporter};
@@ -82,6 +83,8 @@ fn load(cli: &Cli) -> anyhow::Result<Config> {
 struct Batch {
     command: &'static str,
     json: bool,
+    /// `--json-events`: a line per account event instead of the summary lines.
+    events: bool,
     dry_run: bool,
     jobs: u16,
 }
@@ -98,10 +101,19 @@ impl Batch {
         work: impl Fn(&Account) -> mailfetch::Result<Summary> + Sync,
         line: impl Fn(&Summary) + Sync,
     ) -> u8 {
-        let finished = |account: &Account, result: &mailfetch::Result<Summary>| match result {
-            Ok(_) if self.json => {}
-            Ok(s) => line(s),
-            Err(e) => reporter.error(Some(&account.name), e.message()),
+        let finished = |account: &Account, result: &mailfetch::Result<Summary>| {
+            if self.events {
+                let (run, class) = match result {
+                    Ok(s) => (json::AccountRun::ok(s), None),
+                    Err(e) => (json::AccountRun::failed(account, e), Some(e.class())),
+                };
+                events::ended(&run, class);
+            }
+            match result {
+                Ok(_) if self.json || self.events => {}
+                Ok(s) => line(s),
+                Err(e) => reporter.error(Some(&account.name), e.message()),
+            }
         };
         let results = jobs::run(accounts, self.jobs.into(), work, finished);
         let code = results
@@ -146,12 +158,20 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
             let batch = Batch {
                 command: "pull",
                 json: args.json,
+                events: args.json_events,
                 dry_run: args.dry_run,
                 jobs: args.jobs,
             };
             let work = |account: &Account| {
                 let progress = reporter.account(&account.name);
-                let result = pull::pull(account, &opts, &progress);
+                let watched = args
+                    .json_events
+                    .then(|| events::Progress::start(&account.name, &progress));
+                let observer: &dyn pull::Observer = match &watched {
+                    Some(w) => w,
+                    None => &progress,
+                };
+                let result = pull::pull(account, &opts, observer);
                 progress.finish();
                 result
             };
@@ -181,6 +201,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
             let batch = Batch {
                 command: "check",
                 json: args.json,
+                events: args.json_events,
                 dry_run: true,
                 jobs: args.jobs,
             };
@@ -196,7 +217,12 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
             Ok(batch.run(
                 &accounts,
                 reporter,
-                |a: &Account| pull::check(a, &opts),
+                |a: &Account| {
+                    if args.json_events {
+                        events::emit(&json::Event::Started { account: &a.name });
+                    }
+                    pull::check(a, &opts)
+                },
                 line,
             ))
         }

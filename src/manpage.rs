@@ -251,6 +251,9 @@ fn json_section(s: &mut String) {
     for (doc, what) in JSON_DOCS {
         item(s, doc, what);
     }
+    s.push_str(".PP\n");
+    s.push_str(&roff("With --json-events, pull and check print one JSON object per line as it happens, each with \"event\" and \"account\": {\"event\": \"started\"}; {\"event\": \"progress\", \"delivered\", \"planned\", \"planned_bytes\"} (pull, when a folder's plan is made and at most once a second while delivering); {\"event\": \"finished\"} with the fields of the account's entry in the --json document; {\"event\": \"failed\", \"class\"} with the same fields (exit_code, error), class one of usage, unavailable, local-io, temporary, protocol, auth, config, internal. Each line is flushed as written."));
+    s.push('\n');
 }
 
 /// The `--json` documents, field by field.

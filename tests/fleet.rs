@@ -314,3 +314,45 @@ fn a_host_cap_of_two_holds_across_sixteen_jobs() {
         assert_eq!(maildir_messages(&c.path(name)).len(), 2, "{name}");
     }
 }
+
+#[test]
+fn json_events_tell_each_account_start_and_end_line_by_line() {
+    let (c, accounts) = fleet(2, 3, "");
+    // A third account whose login is refused.
+    let mut bad = fs::read_to_string(c.path("accounts.d/user000.toml")).unwrap();
+    bad = bad.replace("[accounts.user000]", "[accounts.refused]");
+    let pw_line = bad
+        .lines()
+        .find(|l| l.starts_with("password"))
+        .unwrap()
+        .to_string();
+    bad = bad.replace(&pw_line, "password = \"wrong\"");
+    write(&c.path("accounts.d/refused.toml"), &bad, 0o600);
+    let out = c.run(&["pull", "--json-events", "--jobs", "3"]);
+    assert_eq!(out.code, 77, "{out:?}");
+    let events: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    let of = |account: &str, kind: &str| -> Vec<&Value> {
+        events
+            .iter()
+            .filter(|e| e["account"] == account && e["event"] == kind)
+            .collect()
+    };
+    for name in accounts.keys() {
+        assert_eq!(of(name, "started").len(), 1, "{events:?}");
+        let done = of(name, "finished");
+        assert_eq!(done.len(), 1, "{events:?}");
+        assert_eq!(done[0]["fetched"], 3);
+        assert_eq!(done[0]["ok"], true);
+        let progress = of(name, "progress");
+        assert_eq!(progress[0]["planned"], 3, "{events:?}");
+    }
+    let failed = of("refused", "failed");
+    assert_eq!(failed.len(), 1, "{events:?}");
+    assert_eq!(failed[0]["class"], "auth");
+    assert_eq!(failed[0]["exit_code"], 77);
+    assert!(out.stderr.contains("refused"), "{out:?}");
+}
