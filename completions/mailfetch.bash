@@ -49,6 +49,9 @@ _mailfetch() {
             mailfetch,pull)
                 cmd="mailfetch__subcmd__pull"
                 ;;
+            mailfetch,report)
+                cmd="mailfetch__subcmd__report"
+                ;;
             mailfetch,upload)
                 cmd="mailfetch__subcmd__upload"
                 ;;
@@ -109,6 +112,9 @@ _mailfetch() {
             mailfetch__subcmd__help,pull)
                 cmd="mailfetch__subcmd__help__subcmd__pull"
                 ;;
+            mailfetch__subcmd__help,report)
+                cmd="mailfetch__subcmd__help__subcmd__report"
+                ;;
             mailfetch__subcmd__help,upload)
                 cmd="mailfetch__subcmd__help__subcmd__upload"
                 ;;
@@ -131,7 +137,7 @@ _mailfetch() {
 
     case "${cmd}" in
         mailfetch)
-            opts="-q -v -h -V --config --state-dir --quiet --verbose --help --version pull check watch list init accounts folders certinfo auth upload verify profiles generate help"
+            opts="-q -v -h -V --config --state-dir --quiet --verbose --help --version pull check watch list init accounts folders certinfo auth upload verify report profiles generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -401,7 +407,7 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__help)
-            opts="pull check watch list init accounts folders certinfo auth upload verify profiles generate help"
+            opts="pull check watch list init accounts folders certinfo auth upload verify report profiles generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -596,6 +602,20 @@ _mailfetch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailfetch__subcmd__help__subcmd__report)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailfetch__subcmd__help__subcmd__upload)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -753,12 +773,16 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__pull)
-            opts="-j -q -v -h --keep --no-keep --all --limit --dry-run --since --reset-state --json --shard --json-events --jobs --config --state-dir --quiet --verbose --help"
+            opts="-j -q -v -h --accounts-from --failed --keep --no-keep --all --limit --dry-run --since --reset-state --json --shard --json-events --jobs --config --state-dir --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --accounts-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --limit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -779,6 +803,28 @@ _mailfetch() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailfetch__subcmd__report)
+            opts="-q -v -h --json --config --state-dir --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -82,6 +82,10 @@ pub enum Command {
     /// against its target, or a local store against an IMAP folder; prints what is missing
     /// or different and exits 1 if anything is
     Verify(VerifyArgs),
+    /// Merge the --json documents of pull or check runs (the shards of a run, a retry) into
+    /// one table: each account done, failed (with the reason) or, with --config, remaining;
+    /// messages and bytes in all. An account's status comes from the last file that has it
+    Report(ReportArgs),
     /// Show the built-in provider profiles
     Profiles,
     /// Write the man page or shell completions to stdout
@@ -130,6 +134,15 @@ pub struct PullArgs {
     /// Accounts to fetch (default: all)
     #[arg(value_name = "ACCOUNT")]
     pub accounts: Vec<String>,
+
+    /// Fetch the accounts of this --json document of pull or report (with --failed, only
+    /// those whose run failed) instead of all
+    #[arg(long, value_name = "REPORT", conflicts_with = "accounts")]
+    pub accounts_from: Option<PathBuf>,
+
+    /// With --accounts-from: only the accounts that failed
+    #[arg(long, requires = "accounts_from")]
+    pub failed: bool,
 
     /// Leave messages on the server (overrides the config)
     #[arg(long, overrides_with = "no_keep")]
@@ -181,6 +194,18 @@ pub struct PullArgs {
     #[arg(long, short = 'j', value_name = "N", default_value_t = crate::jobs::DEFAULT_JOBS,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
+}
+
+/// Arguments of `report`.
+#[derive(Args, Debug, Default)]
+pub struct ReportArgs {
+    /// The --json documents of pull or check (or of report) to merge
+    #[arg(value_name = "FILE.json", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Print the merged report as one JSON document (pull --accounts-from reads it)
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `check`.
@@ -387,6 +412,7 @@ impl Command {
             Command::Upload(_) => "upload",
             Command::Verify(_) => "verify",
             Command::Auth(_) => "auth",
+            Command::Report(_) => "report",
             Command::Profiles => "profiles",
             Command::Generate { .. } => "generate",
         }
@@ -399,6 +425,7 @@ impl Command {
             Command::Check(a) => a.json,
             Command::List(a) => a.json,
             Command::Accounts(a) => a.json,
+            Command::Report(a) => a.json,
             Command::Folders(_)
             | Command::Watch(_)
             | Command::Init(_)

@@ -5,8 +5,8 @@ use clap::{CommandFactory, Parser};
 use mailfetch::cli::{Cli, Command, Generate, Shell};
 use mailfetch::config::{self, profiles, Account, Config, Protocol, TokenSource};
 use mailfetch::error::Class;
-use mailfetch::fleet::events;
 use mailfetch::fleet::shard::Shard;
+use mailfetch::fleet::{events, merge};
 use mailfetch::pull::{self, Options, Summary};
 use mailfetch::report::{human_bytes, out, out_bytes, Reporter};
 use mailfetch::state::State;
@@ -154,7 +154,16 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 verbose: cli.verbose,
                 stop: None,
             };
-            let accounts = in_shard(config.select(&args.accounts)?, args.shard);
+            let names = match &args.accounts_from {
+                Some(report) => merge::accounts_from(report, args.failed)?,
+                None => args.accounts.clone(),
+            };
+            // A report with nothing (failed) in it leaves nothing to fetch, not everything.
+            let accounts = if args.accounts_from.is_some() && names.is_empty() {
+                Vec::new()
+            } else {
+                in_shard(config.select(&names)?, args.shard)
+            };
             let batch = Batch {
                 command: "pull",
                 json: args.json,
@@ -425,6 +434,22 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 account.name,
                 path.display()
             ));
+            Ok(0)
+        }
+        Command::Report(args) => {
+            let config = match &cli.config {
+                Some(_) => Some(load(cli)?),
+                None => None,
+            };
+            let names: Option<Vec<&str>> = config
+                .as_ref()
+                .map(|c| c.accounts.iter().map(|a| a.name.as_str()).collect());
+            let report = merge::merge(&args.files, names.as_deref())?;
+            if args.json {
+                out(&json::render(&report));
+            } else {
+                out(&merge::table(&report));
+            }
             Ok(0)
         }
         Command::Profiles => {

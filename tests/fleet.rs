@@ -183,7 +183,7 @@ fn spawn(c: &Client, args: &[&str]) -> Child {
         .expect("spawn mailfetch")
 }
 
-fn document(child: Child) -> Value {
+fn document(child: Child) -> (Value, String) {
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -192,7 +192,8 @@ fn document(child: Child) -> Value {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+    let doc = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"));
+    (doc, stdout.into_owned())
 }
 
 #[test]
@@ -224,8 +225,12 @@ fn shards_side_by_side_pull_every_account_exactly_once() {
         .collect();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut fetched = 0;
+    let mut files = Vec::new();
     for (k, run) in runs.into_iter().enumerate() {
-        let doc = document(run);
+        let (doc, text) = document(run);
+        let file = c.path(&format!("shard-{}.json", k + 1));
+        fs::write(&file, text).unwrap();
+        files.push(file.display().to_string());
         let entries = doc["accounts"].as_array().unwrap();
         // A shard of 200 accounts in 4 holds about 50.
         assert!(
@@ -242,6 +247,27 @@ fn shards_side_by_side_pull_every_account_exactly_once() {
             fetched += e["fetched"].as_u64().unwrap();
         }
     }
+    // The merged report adds up; without shard 1's document, its accounts remain.
+    let mut args = vec!["report", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    let merged: Value = serde_json::from_str(&c.ok(&args).stdout).unwrap();
+    assert_eq!(merged["done"], 200, "{merged}");
+    assert_eq!(
+        (merged["failed"].as_u64(), merged["remaining"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(merged["fetched"].as_u64(), Some(fetched));
+    let mut args = vec!["report", "--json"];
+    args.extend(files[1..].iter().map(String::as_str));
+    let partial: Value = serde_json::from_str(&c.ok(&args).stdout).unwrap();
+    let first_shard = fs::read_to_string(&files[0]).unwrap();
+    let first_shard: Value = serde_json::from_str(&first_shard).unwrap();
+    assert_eq!(
+        partial["remaining"].as_u64(),
+        Some(first_shard["accounts"].as_array().unwrap().len() as u64)
+    );
+    let table = c.ok(&["report", &files[0]]).stdout;
+    assert!(table.contains(" remaining "), "{table}");
     let all: BTreeSet<&String> = accounts.keys().collect();
     assert_eq!(seen.keys().collect::<BTreeSet<_>>(), all);
     assert!(seen.values().all(|&n| n == 1), "an account in two shards");
@@ -298,7 +324,7 @@ fn connections_to(pid: u32, port: u16) -> usize {
 
 #[test]
 fn a_host_cap_of_two_holds_across_sixteen_jobs() {
-    let (c, accounts) = fleet(24, 2, "max-connections-per-host = 2");
+    let (c, accounts) = fleet(16, 2, "max-connections-per-host = 2");
     let mut child = spawn(&c, &["pull", "--jobs", "16"]);
     let pid = child.id();
     let port = Dovecot::shared().pop3s();
@@ -355,4 +381,40 @@ fn json_events_tell_each_account_start_and_end_line_by_line() {
     assert_eq!(failed[0]["class"], "auth");
     assert_eq!(failed[0]["exit_code"], 77);
     assert!(out.stderr.contains("refused"), "{out:?}");
+
+    // The run's document names the failed account; with the password right, a retry of the
+    // failed runs it alone.
+    let out = c.run(&["pull", "--json"]);
+    assert_eq!(out.code, 77, "{out:?}");
+    let doc = c.path("run.json");
+    fs::write(&doc, &out.stdout).unwrap();
+    let good = fs::read_to_string(c.path("accounts.d/user000.toml")).unwrap();
+    let fixed = good
+        .replace("[accounts.user000]", "[accounts.refused]")
+        .replace("/user000", "/refused");
+    write(&c.path("accounts.d/refused.toml"), &fixed, 0o600);
+    let retry = c.ok(&[
+        "pull",
+        "--json",
+        "--accounts-from",
+        doc.to_str().unwrap(),
+        "--failed",
+    ]);
+    let retry: Value = serde_json::from_str(&retry.stdout).unwrap();
+    let entries = retry["accounts"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{retry}");
+    assert_eq!(
+        (&entries[0]["account"], &entries[0]["fetched"]),
+        (&Value::from("refused"), &Value::from(3))
+    );
+    let retry_doc = c.path("retry.json");
+    fs::write(&retry_doc, retry.to_string()).unwrap();
+    let merged = c
+        .ok(&["report", doc.to_str().unwrap(), retry_doc.to_str().unwrap()])
+        .stdout;
+    assert!(merged.contains("\nrefused  done "), "{merged}");
+    assert!(
+        merged.contains("\n3 done, 0 failed, 0 remaining; 3 messages, "),
+        "{merged}"
+    );
 }

@@ -2,8 +2,10 @@
 //! (Kubernetes, systemd, cron, GNU parallel): mailfetch grows no scheduler of its own, it
 //! only lets each of N processes find its share of the accounts without talking to the
 //! others ([`shard`]), and keeps the accounts of one run polite toward
-//! each server ([`hosts`]) and observable while it runs ([`events`]).
+//! each server ([`hosts`]) observable while it runs ([`events`]) and
+//! accountable after ([`merge`]).
 
 pub mod events;
 pub mod hosts;
+pub mod merge;
 pub mod shard;
