@@ -418,3 +418,38 @@ fn json_events_tell_each_account_start_and_end_line_by_line() {
         "{merged}"
     );
 }
+
+#[test]
+fn two_machines_on_one_account_one_wins_the_other_exits_75_naming_its_host_and_pid() {
+    let (c, _) = fleet(1, 1, "");
+    // The first run's delivery takes 6 s, past the second's 3 s wait for the lock.
+    let file = c.path("accounts.d/user000.toml");
+    let text = fs::read_to_string(&file).unwrap();
+    let target = text.lines().find(|l| l.starts_with("target")).unwrap();
+    let slow = text.replace(target, "target = \"mda:sleep 6; cat > /dev/null\"");
+    write(&file, &slow, 0o600);
+    let mut first = c.command(&["pull"]);
+    let first = first
+        .env("MAILFETCH_TEST_HOSTNAME", "machine-a")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = first.id();
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut second = c.command(&["pull"]);
+    let out = second
+        .env("MAILFETCH_TEST_HOSTNAME", "machine-b")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "account user000 is being fetched by another mailfetch (pid {pid} on machine-a)"
+        )),
+        "{stderr}"
+    );
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{first:?}");
+}
