@@ -453,3 +453,120 @@ fn two_machines_on_one_account_one_wins_the_other_exits_75_naming_its_host_and_p
     let first = first.wait_with_output().unwrap();
     assert_eq!(first.status.code(), Some(0), "{first:?}");
 }
+
+/// The lines of deploy/FILE.
+fn deploy(file: &str) -> String {
+    fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("deploy")
+            .join(file),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_shipped_deployments_run_commands_the_cli_takes_and_map_its_exit_codes() {
+    // An account that cannot be reached: the arguments parse, the run fails with 69.
+    let c = Client::new(
+        "[accounts.far]\nhost = \"127.0.0.1\"\nport = 1\nuser = \"u\"\n\
+         password-env = \"PW\"\ntarget = \"maildir:{dir}/far\"\ntimeout = 5\n",
+    );
+    let job = deploy("kubernetes/job.yaml");
+    let args_line = job.lines().find(|l| l.trim().starts_with("args:")).unwrap();
+    let args: Vec<&str> = args_line
+        .split(['[', ']'])
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|a| a.trim().trim_matches('"'))
+        .collect();
+    for index in 0..4 {
+        let out = c
+            .command(&args)
+            .env("MAILFETCH_SHARDS", "4")
+            .env("JOB_COMPLETION_INDEX", index.to_string())
+            .env("PW", "x")
+            .output()
+            .unwrap();
+        // The one account is in one shard: that pod fails with 69, the others have nothing.
+        assert!(
+            matches!(out.status.code(), Some(0 | 69)),
+            "{args:?}: {out:?}"
+        );
+    }
+    // The exit codes the Job maps are the ones the CLI documents.
+    let help = c.ok(&["--help"]).stdout;
+    for (code, what) in [
+        (64, "usage"),
+        (75, "temporary"),
+        (77, "authentication"),
+        (78, "configuration"),
+    ] {
+        assert!(
+            help.contains(&format!("  {code}  {what}")),
+            "{code}: {help}"
+        );
+    }
+    assert!(job.contains("values: [64, 77, 78]") && job.contains("values: [75]"));
+    assert!(job.contains("completionMode: Indexed"));
+    let count = |key: &str| {
+        job.lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .map(|v| v.trim().trim_matches('"').to_string())
+            .unwrap()
+    };
+    assert_eq!(count("completions:"), count("parallelism:"));
+    let shards_at = job.find("MAILFETCH_SHARDS").unwrap();
+    assert!(job[shards_at..].contains(&format!("value: \"{}\"", count("completions:"))));
+
+    // The systemd template's command, for instance 2-4.
+    let unit = deploy("systemd/mailfetch@.service");
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap();
+    let script = exec
+        .split_once("-c '")
+        .unwrap()
+        .1
+        .trim_end_matches('\'')
+        .replace("%i", "2-4")
+        .replace("$$", "$")
+        .replace("/usr/bin/mailfetch", env!("CARGO_BIN_EXE_mailfetch"))
+        .replace("/var/lib/mailfetch", &c.dir.path().display().to_string());
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .env("MAILFETCH_CONFIG", c.config())
+        .env("MAILFETCH_STATE_DIR", c.state_dir())
+        .env("PW", "x")
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 69)),
+        "{script}: {out:?}"
+    );
+    let report = fs::read_to_string(c.path("report-2-4.json")).unwrap();
+    let doc: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(doc["command"], "pull");
+    assert!(unit.contains("SuccessExitStatus=75"));
+
+    // systemd's own check of the units, where systemd-analyze is installed.
+    let analyze = Path::new("/usr/bin/systemd-analyze");
+    if analyze.exists() {
+        let dir = tempfile::tempdir().unwrap();
+        for (file, name) in [
+            ("systemd/mailfetch@.service", "mailfetch@1-4.service"),
+            ("systemd/mailfetch@.timer", "mailfetch@1-4.timer"),
+        ] {
+            fs::write(dir.path().join(name), deploy(file)).unwrap();
+        }
+        let out = std::process::Command::new(analyze)
+            .args(["verify", "--man=no"])
+            .arg(dir.path().join("mailfetch@1-4.service"))
+            .arg(dir.path().join("mailfetch@1-4.timer"))
+            .output()
+            .unwrap();
+        assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+    }
+}
