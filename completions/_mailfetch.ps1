@@ -43,6 +43,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
             [CompletionResult]::new('upload', 'upload', [CompletionResultType]::ParameterValue, 'Store a local Maildir or mbox in a folder of an IMAP account: flags and dates kept, messages the folder already holds skipped, so a second run stores nothing')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Prove a copy complete and byte-identical (line ends aside): an account''s server against its target, or a local store against an IMAP folder; prints what is missing or different and exits 1 if anything is')
             [CompletionResult]::new('report', 'report', [CompletionResultType]::ParameterValue, 'Merge the --json documents of pull or check runs (the shards of a run, a retry) into one table: each account done, failed (with the reason) or, with --config, remaining; messages and bytes in all. An account''s status comes from the last file that has it')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Write one accounts.d/NAME.toml per line of a CSV list (columns name, user, password, server, protocol, target; password is command:CMD, env:VAR, file:PATH, oauth2 or literal:SECRET, which goes to a 0600 NAME.password file, never into the account file), for a config with include = ["accounts.d/*.toml"]; nothing is written if a line is bad')
             [CompletionResult]::new('profiles', 'profiles', [CompletionResultType]::ParameterValue, 'Show the built-in provider profiles')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write the man page or shell completions to stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -224,6 +225,19 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'mailfetch;import' {
+            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Where to write the account files [default: accounts.d beside the config]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace account files that exist')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'mailfetch;profiles' {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]')
@@ -299,6 +313,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
             [CompletionResult]::new('upload', 'upload', [CompletionResultType]::ParameterValue, 'Store a local Maildir or mbox in a folder of an IMAP account: flags and dates kept, messages the folder already holds skipped, so a second run stores nothing')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Prove a copy complete and byte-identical (line ends aside): an account''s server against its target, or a local store against an IMAP folder; prints what is missing or different and exits 1 if anything is')
             [CompletionResult]::new('report', 'report', [CompletionResultType]::ParameterValue, 'Merge the --json documents of pull or check runs (the shards of a run, a retry) into one table: each account done, failed (with the reason) or, with --config, remaining; messages and bytes in all. An account''s status comes from the last file that has it')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Write one accounts.d/NAME.toml per line of a CSV list (columns name, user, password, server, protocol, target; password is command:CMD, env:VAR, file:PATH, oauth2 or literal:SECRET, which goes to a 0600 NAME.password file, never into the account file), for a config with include = ["accounts.d/*.toml"]; nothing is written if a line is bad')
             [CompletionResult]::new('profiles', 'profiles', [CompletionResultType]::ParameterValue, 'Show the built-in provider profiles')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write the man page or shell completions to stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -338,6 +353,9 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
             break
         }
         'mailfetch;help;report' {
+            break
+        }
+        'mailfetch;help;import' {
             break
         }
         'mailfetch;help;profiles' {

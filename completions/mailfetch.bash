@@ -37,6 +37,9 @@ _mailfetch() {
             mailfetch,help)
                 cmd="mailfetch__subcmd__help"
                 ;;
+            mailfetch,import)
+                cmd="mailfetch__subcmd__import"
+                ;;
             mailfetch,init)
                 cmd="mailfetch__subcmd__init"
                 ;;
@@ -100,6 +103,9 @@ _mailfetch() {
             mailfetch__subcmd__help,help)
                 cmd="mailfetch__subcmd__help__subcmd__help"
                 ;;
+            mailfetch__subcmd__help,import)
+                cmd="mailfetch__subcmd__help__subcmd__import"
+                ;;
             mailfetch__subcmd__help,init)
                 cmd="mailfetch__subcmd__help__subcmd__init"
                 ;;
@@ -137,7 +143,7 @@ _mailfetch() {
 
     case "${cmd}" in
         mailfetch)
-            opts="-q -v -h -V --config --state-dir --quiet --verbose --help --version pull check watch list init accounts folders certinfo auth upload verify report profiles generate help"
+            opts="-q -v -h -V --config --state-dir --quiet --verbose --help --version pull check watch list init accounts folders certinfo auth upload verify report import profiles generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -407,7 +413,7 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__help)
-            opts="pull check watch list init accounts folders certinfo auth upload verify report profiles generate help"
+            opts="pull check watch list init accounts folders certinfo auth upload verify report import profiles generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -546,6 +552,20 @@ _mailfetch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailfetch__subcmd__help__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailfetch__subcmd__help__subcmd__init)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -651,6 +671,32 @@ _mailfetch() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailfetch__subcmd__import)
+            opts="-q -v -h --dir --force --config --state-dir --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -40,6 +40,7 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand upload 'Store a local Maildir or mbox in a folder of an IMAP account: flags and dates kept, messages the folder already holds skipped, so a second run stores nothing'
             cand verify 'Prove a copy complete and byte-identical (line ends aside): an account''s server against its target, or a local store against an IMAP folder; prints what is missing or different and exits 1 if anything is'
             cand report 'Merge the --json documents of pull or check runs (the shards of a run, a retry) into one table: each account done, failed (with the reason) or, with --config, remaining; messages and bytes in all. An account''s status comes from the last file that has it'
+            cand import 'Write one accounts.d/NAME.toml per line of a CSV list (columns name, user, password, server, protocol, target; password is command:CMD, env:VAR, file:PATH, oauth2 or literal:SECRET, which goes to a 0600 NAME.password file, never into the account file), for a config with include = ["accounts.d/*.toml"]; nothing is written if a line is bad'
             cand profiles 'Show the built-in provider profiles'
             cand generate 'Write the man page or shell completions to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -208,6 +209,18 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'mailfetch;import'= {
+            cand --dir 'Where to write the account files [default: accounts.d beside the config]'
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
+            cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand --force 'Replace account files that exist'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand --verbose 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'mailfetch;profiles'= {
             cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
             cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
@@ -275,6 +288,7 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand upload 'Store a local Maildir or mbox in a folder of an IMAP account: flags and dates kept, messages the folder already holds skipped, so a second run stores nothing'
             cand verify 'Prove a copy complete and byte-identical (line ends aside): an account''s server against its target, or a local store against an IMAP folder; prints what is missing or different and exits 1 if anything is'
             cand report 'Merge the --json documents of pull or check runs (the shards of a run, a retry) into one table: each account done, failed (with the reason) or, with --config, remaining; messages and bytes in all. An account''s status comes from the last file that has it'
+            cand import 'Write one accounts.d/NAME.toml per line of a CSV list (columns name, user, password, server, protocol, target; password is command:CMD, env:VAR, file:PATH, oauth2 or literal:SECRET, which goes to a 0600 NAME.password file, never into the account file), for a config with include = ["accounts.d/*.toml"]; nothing is written if a line is bad'
             cand profiles 'Show the built-in provider profiles'
             cand generate 'Write the man page or shell completions to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -302,6 +316,8 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
         &'mailfetch;help;verify'= {
         }
         &'mailfetch;help;report'= {
+        }
+        &'mailfetch;help;import'= {
         }
         &'mailfetch;help;profiles'= {
         }

@@ -86,6 +86,11 @@ pub enum Command {
     /// one table: each account done, failed (with the reason) or, with --config, remaining;
     /// messages and bytes in all. An account's status comes from the last file that has it
     Report(ReportArgs),
+    /// Write one accounts.d/NAME.toml per line of a CSV list (columns name, user, password,
+    /// server, protocol, target; password is command:CMD, env:VAR, file:PATH, oauth2 or
+    /// literal:SECRET, which goes to a 0600 NAME.password file, never into the account file),
+    /// for a config with include = ["accounts.d/*.toml"]; nothing is written if a line is bad
+    Import(ImportArgs),
     /// Show the built-in provider profiles
     Profiles,
     /// Write the man page or shell completions to stdout
@@ -206,6 +211,22 @@ pub struct ReportArgs {
     /// Print the merged report as one JSON document (pull --accounts-from reads it)
     #[arg(long)]
     pub json: bool,
+}
+
+/// Arguments of `import`.
+#[derive(Args, Debug, Default)]
+pub struct ImportArgs {
+    /// The list of accounts
+    #[arg(value_name = "FILE.csv")]
+    pub file: PathBuf,
+
+    /// Where to write the account files [default: accounts.d beside the config]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Replace account files that exist
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Arguments of `check`.
@@ -413,6 +434,7 @@ impl Command {
             Command::Verify(_) => "verify",
             Command::Auth(_) => "auth",
             Command::Report(_) => "report",
+            Command::Import(_) => "import",
             Command::Profiles => "profiles",
             Command::Generate { .. } => "generate",
         }
@@ -432,6 +454,7 @@ impl Command {
             | Command::Certinfo(_)
             | Command::Upload(_)
             | Command::Verify(_)
+            | Command::Import(_)
             | Command::Auth(_)
             | Command::Profiles
             | Command::Generate { .. } => false,

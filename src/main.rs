@@ -6,7 +6,7 @@ use mailfetch::cli::{Cli, Command, Generate, Shell};
 use mailfetch::config::{self, profiles, Account, Config, Protocol, TokenSource};
 use mailfetch::error::Class;
 use mailfetch::fleet::shard::Shard;
-use mailfetch::fleet::{events, merge};
+use mailfetch::fleet::{events, import, merge};
 use mailfetch::pull::{self, Options, Summary};
 use mailfetch::report::{human_bytes, out, out_bytes, Reporter};
 use mailfetch::state::State;
@@ -450,6 +450,29 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
             } else {
                 out(&merge::table(&report));
             }
+            Ok(0)
+        }
+        Command::Import(args) => {
+            let dir = match &args.dir {
+                Some(d) => d.clone(),
+                None => config_path(cli)?
+                    .parent()
+                    .map_or_else(|| PathBuf::from("accounts.d"), |p| p.join("accounts.d")),
+            };
+            let text = std::fs::read_to_string(&args.file).map_err(|e| {
+                Error::new(
+                    Class::Usage,
+                    format!("cannot read {}: {e}", args.file.display()),
+                )
+            })?;
+            let planned = import::plan(&args.file, &text, &dir)?;
+            let written = import::write(&planned, args.force)?;
+            reporter.line(&format!(
+                "wrote {written} account file{} to {}; the config includes them with include = [\"{}/*.toml\"]",
+                if written == 1 { "" } else { "s" },
+                dir.display(),
+                dir.display()
+            ));
             Ok(0)
         }
         Command::Profiles => {

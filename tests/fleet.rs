@@ -570,3 +570,42 @@ fn the_shipped_deployments_run_commands_the_cli_takes_and_map_its_exit_codes() {
         assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
     }
 }
+
+#[test]
+fn import_writes_account_files_the_config_includes_and_keeps_passwords_private() {
+    let c = Client::new("include = [\"accounts.d/*.toml\"]\n");
+    let list = c.path("list.csv");
+    fs::write(
+        &list,
+        "name,user,password,server,protocol,target\n\
+         alice,alice@example.com,literal:pw-alice,mail.example.com:995,pop3,maildir:{m}/a\n\
+         bob,bob@gmail.com,command:pass show bob,gmail,imap,maildir:{m}/b\n"
+            .replace("{m}", &c.dir.path().display().to_string()),
+    )
+    .unwrap();
+    let out = c.ok(&["import", list.to_str().unwrap()]);
+    assert!(out.stdout.contains("wrote 2 account files"), "{out:?}");
+    let d = c.path("accounts.d");
+    let mode = |f: &str| fs::metadata(d.join(f)).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode("alice.toml"), mode("alice.password")), (0o644, 0o600));
+    assert!(!fs::read_to_string(d.join("alice.toml"))
+        .unwrap()
+        .contains("pw-alice"));
+    let out = c.ok(&["accounts"]);
+    assert_eq!(names_in(&out.stdout), ["alice", "bob"], "{out:?}");
+    // Again: nothing replaced without --force; a bad line writes nothing.
+    assert_eq!(c.run(&["import", list.to_str().unwrap()]).code, 78);
+    c.ok(&["import", "--force", list.to_str().unwrap()]);
+    fs::write(
+        &list,
+        "name,user,password,server,protocol,target\ncarol,c,secret,h,,maildir:/m\n",
+    )
+    .unwrap();
+    let out = c.run(&["import", list.to_str().unwrap()]);
+    assert_eq!(out.code, 78, "{out:?}");
+    assert!(
+        out.stderr.contains("list.csv:2: account carol: password"),
+        "{out:?}"
+    );
+    assert!(!d.join("carol.toml").exists());
+}
