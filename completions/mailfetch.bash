@@ -37,6 +37,9 @@ _mailfetch() {
             mailfetch,help)
                 cmd="mailfetch__subcmd__help"
                 ;;
+            mailfetch,import)
+                cmd="mailfetch__subcmd__import"
+                ;;
             mailfetch,init)
                 cmd="mailfetch__subcmd__init"
                 ;;
@@ -48,6 +51,9 @@ _mailfetch() {
                 ;;
             mailfetch,pull)
                 cmd="mailfetch__subcmd__pull"
+                ;;
+            mailfetch,report)
+                cmd="mailfetch__subcmd__report"
                 ;;
             mailfetch,upload)
                 cmd="mailfetch__subcmd__upload"
@@ -97,6 +103,9 @@ _mailfetch() {
             mailfetch__subcmd__help,help)
                 cmd="mailfetch__subcmd__help__subcmd__help"
                 ;;
+            mailfetch__subcmd__help,import)
+                cmd="mailfetch__subcmd__help__subcmd__import"
+                ;;
             mailfetch__subcmd__help,init)
                 cmd="mailfetch__subcmd__help__subcmd__init"
                 ;;
@@ -108,6 +117,9 @@ _mailfetch() {
                 ;;
             mailfetch__subcmd__help,pull)
                 cmd="mailfetch__subcmd__help__subcmd__pull"
+                ;;
+            mailfetch__subcmd__help,report)
+                cmd="mailfetch__subcmd__help__subcmd__report"
                 ;;
             mailfetch__subcmd__help,upload)
                 cmd="mailfetch__subcmd__help__subcmd__upload"
@@ -131,7 +143,7 @@ _mailfetch() {
 
     case "${cmd}" in
         mailfetch)
-            opts="-q -v -h -V --config --state-dir --quiet --verbose --help --version pull check watch list init accounts folders certinfo auth upload verify profiles generate help"
+            opts="-q -v -h -V --config --state-dir --quiet --verbose --help --version pull check watch list init accounts folders certinfo auth upload verify report import profiles generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -279,12 +291,16 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__check)
-            opts="-j -q -v -h --json --jobs --config --state-dir --quiet --verbose --help"
+            opts="-j -q -v -h --json --shard --json-events --jobs --config --state-dir --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --jobs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -523,7 +539,7 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__help)
-            opts="pull check watch list init accounts folders certinfo auth upload verify profiles generate help"
+            opts="pull check watch list init accounts folders certinfo auth upload verify report import profiles generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -662,6 +678,20 @@ _mailfetch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailfetch__subcmd__help__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailfetch__subcmd__help__subcmd__init)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -718,6 +748,20 @@ _mailfetch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailfetch__subcmd__help__subcmd__report)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailfetch__subcmd__help__subcmd__upload)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -753,6 +797,46 @@ _mailfetch() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailfetch__subcmd__import)
+            opts="-q -v -h --dir --force --config --state-dir --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=()
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o plusdirs
+                    fi
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -960,17 +1044,25 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__pull)
-            opts="-k -K -a -j -q -v -h --keep --no-keep --all --limit --dry-run --since --reset-state --json --jobs --config --state-dir --quiet --verbose --help"
+            opts="-k -K -a -j -q -v -h --accounts-from --failed --keep --no-keep --all --limit --dry-run --since --reset-state --json --shard --json-events --jobs --config --state-dir --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --accounts-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --limit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shard)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -982,6 +1074,42 @@ _mailfetch() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=()
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o plusdirs
+                    fi
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailfetch__subcmd__report)
+            opts="-q -v -h --json --config --state-dir --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     local oldifs
                     if [ -n "${IFS+x}" ]; then
@@ -1158,7 +1286,7 @@ _mailfetch() {
         case "$w" in
             --config) _mailfetch_config=(--config "${COMP_WORDS[i+1]/#\~/$HOME}"); skip=1 ;;
             --config=*) _mailfetch_config=("--config=${w#--config=}") ;;
-            --config|--state-dir|--limit|--since|--jobs|-j|--address|--account|--profile|--protocol|--host|--port|--tls|--ca-file|--tls-fingerprint|--auth|--oauth2-client-id|--oauth2-client-secret|--oauth2-auth-url|--oauth2-token-url|--oauth2-device-url|--oauth2-scope|--user|--password-command|--password-env|--target|--wait|--to|--local|--remote) skip=1 ;;
+            --config|--state-dir|--accounts-from|--limit|--since|--shard|--jobs|-j|--address|--account|--profile|--protocol|--host|--port|--tls|--ca-file|--tls-fingerprint|--auth|--oauth2-client-id|--oauth2-client-secret|--oauth2-auth-url|--oauth2-token-url|--oauth2-device-url|--oauth2-scope|--user|--password-command|--password-env|--target|--wait|--to|--local|--remote|--dir) skip=1 ;;
             -*) ;;
             *) [[ -z "$sub" ]] && sub="$w" ;;
         esac

@@ -39,17 +39,22 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand auth 'Authorize mailfetch for an OAuth2 account (auth = "oauth2" with oauth2-client-id): prints the provider''s login URL to open in a browser, then keeps the refresh token in the state directory, from which pull renews access tokens by itself'
             cand upload 'Store a local Maildir or mbox in a folder of an IMAP account: flags and dates kept, messages the folder already holds skipped, so a second run stores nothing'
             cand verify 'Prove a copy complete and byte-identical (line ends aside): an account''s server against its target, or a local store against an IMAP folder; prints what is missing or different and exits 1 if anything is'
+            cand report 'Merge the --json documents of pull or check runs (the shards of a run, a retry) into one table: each account done, failed (with the reason) or, with --config, remaining; messages and bytes in all. An account''s status comes from the last file that has it'
+            cand import 'Write one accounts.d/NAME.toml per line of a CSV list (columns name, user, password, server, protocol, target; password is command:CMD, env:VAR, file:PATH, oauth2 or literal:SECRET, which goes to a 0600 NAME.password file, never into the account file), for a config with include = ["accounts.d/*.toml"]; nothing is written if a line is bad'
             cand profiles 'Show the built-in provider profiles'
             cand generate 'Write the man page or shell completions to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailfetch;pull'= {
+            cand --accounts-from 'Fetch the accounts of this --json document of pull or report (with --failed, only those whose run failed) instead of all'
             cand --limit 'Fetch at most N messages per account in this run'
             cand --since 'Fetch only messages dated DATE (YYYY-MM-DD, local time) or later; older ones are passed over, now and in later runs (--all fetches them). For a first fetch of a huge mailbox. IMAP compares the arrival date (INTERNALDATE); POP3 has no dates, so the Date header is read with TOP (a message without one is fetched)'
+            cand --shard 'Run only the accounts of shard K of N (numbered from 1): an account belongs to one shard by a stable hash of its name, the same on every machine, so N processes given the same config run every account once. env: K is $JOB_COMPLETION_INDEX + 1 (a Kubernetes Indexed Job) and N is $MAILFETCH_SHARDS; env/N gives N here'
             cand -j 'Fetch at most N accounts at once'
             cand --jobs 'Fetch at most N accounts at once'
             cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
             cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand --failed 'With --accounts-from: only the accounts that failed'
             cand -k 'Leave messages on the server (overrides the config; -k as in fetchmail and mpop)'
             cand --keep 'Leave messages on the server (overrides the config; -k as in fetchmail and mpop)'
             cand -K 'Delete messages from the server once they are safely delivered (overrides the config; -K as in fetchmail and mpop)'
@@ -59,6 +64,7 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand --dry-run 'Connect and list what would be fetched; change nothing'
             cand --reset-state 'Start with an empty state (a damaged state file is moved aside); fetches everything'
             cand --json 'Print one JSON document on stdout instead of the summary lines (see JSON OUTPUT in the man page)'
+            cand --json-events 'Print one JSON object per line on stdout as each account starts, progresses (at most once a second) and finishes or fails (with its class and exit code), instead of the summary lines; errors still go to stderr (see JSON OUTPUT in the man page)'
             cand -q 'Print nothing but errors'
             cand --quiet 'Print nothing but errors'
             cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
@@ -67,11 +73,13 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand --help 'Print help'
         }
         &'mailfetch;check'= {
+            cand --shard 'Run only the accounts of shard K of N (numbered from 1): an account belongs to one shard by a stable hash of its name, the same on every machine, so N processes given the same config run every account once. env: K is $JOB_COMPLETION_INDEX + 1 (a Kubernetes Indexed Job) and N is $MAILFETCH_SHARDS; env/N gives N here'
             cand -j 'Check at most N accounts at once'
             cand --jobs 'Check at most N accounts at once'
             cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
             cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
             cand --json 'Print one JSON document on stdout instead of the summary lines'
+            cand --json-events 'Print one JSON object per line on stdout as each account starts, progresses (at most once a second) and finishes or fails (with its class and exit code), instead of the summary lines; errors still go to stderr (see JSON OUTPUT in the man page)'
             cand -q 'Print nothing but errors'
             cand --quiet 'Print nothing but errors'
             cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
@@ -203,6 +211,29 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'mailfetch;report'= {
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
+            cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand --json 'Print the merged report as one JSON document (pull --accounts-from reads it)'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand --verbose 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailfetch;import'= {
+            cand --dir 'Where to write the account files [default: accounts.d beside the config]'
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
+            cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand --force 'Replace account files that exist'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand --verbose 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'mailfetch;profiles'= {
             cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
             cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
@@ -269,6 +300,8 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand auth 'Authorize mailfetch for an OAuth2 account (auth = "oauth2" with oauth2-client-id): prints the provider''s login URL to open in a browser, then keeps the refresh token in the state directory, from which pull renews access tokens by itself'
             cand upload 'Store a local Maildir or mbox in a folder of an IMAP account: flags and dates kept, messages the folder already holds skipped, so a second run stores nothing'
             cand verify 'Prove a copy complete and byte-identical (line ends aside): an account''s server against its target, or a local store against an IMAP folder; prints what is missing or different and exits 1 if anything is'
+            cand report 'Merge the --json documents of pull or check runs (the shards of a run, a retry) into one table: each account done, failed (with the reason) or, with --config, remaining; messages and bytes in all. An account''s status comes from the last file that has it'
+            cand import 'Write one accounts.d/NAME.toml per line of a CSV list (columns name, user, password, server, protocol, target; password is command:CMD, env:VAR, file:PATH, oauth2 or literal:SECRET, which goes to a 0600 NAME.password file, never into the account file), for a config with include = ["accounts.d/*.toml"]; nothing is written if a line is bad'
             cand profiles 'Show the built-in provider profiles'
             cand generate 'Write the man page or shell completions to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -294,6 +327,10 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
         &'mailfetch;help;upload'= {
         }
         &'mailfetch;help;verify'= {
+        }
+        &'mailfetch;help;report'= {
+        }
+        &'mailfetch;help;import'= {
         }
         &'mailfetch;help;profiles'= {
         }

@@ -91,6 +91,15 @@ pub enum Command {
     /// against its target, or a local store against an IMAP folder; prints what is missing
     /// or different and exits 1 if anything is
     Verify(VerifyArgs),
+    /// Merge the --json documents of pull or check runs (the shards of a run, a retry) into
+    /// one table: each account done, failed (with the reason) or, with --config, remaining;
+    /// messages and bytes in all. An account's status comes from the last file that has it
+    Report(ReportArgs),
+    /// Write one accounts.d/NAME.toml per line of a CSV list (columns name, user, password,
+    /// server, protocol, target; password is command:CMD, env:VAR, file:PATH, oauth2 or
+    /// literal:SECRET, which goes to a 0600 NAME.password file, never into the account file),
+    /// for a config with include = ["accounts.d/*.toml"]; nothing is written if a line is bad
+    Import(ImportArgs),
     /// Show the built-in provider profiles
     Profiles,
     /// Write the man page or shell completions to stdout
@@ -140,6 +149,15 @@ pub struct PullArgs {
     #[arg(value_name = "ACCOUNT")]
     pub accounts: Vec<String>,
 
+    /// Fetch the accounts of this --json document of pull or report (with --failed, only
+    /// those whose run failed) instead of all
+    #[arg(long, value_name = "REPORT", conflicts_with = "accounts")]
+    pub accounts_from: Option<PathBuf>,
+
+    /// With --accounts-from: only the accounts that failed
+    #[arg(long, requires = "accounts_from")]
+    pub failed: bool,
+
     /// Leave messages on the server (overrides the config; -k as in fetchmail and mpop)
     #[arg(short = 'k', long, overrides_with = "no_keep")]
     pub keep: bool,
@@ -178,10 +196,49 @@ pub struct PullArgs {
     /// the man page)
     #[arg(long)]
     pub json: bool,
+    /// Run only the accounts of shard K of N (numbered from 1): an account belongs to one
+    /// shard by a stable hash of its name, the same on every machine, so N processes given
+    /// the same config run every account once. env: K is $JOB_COMPLETION_INDEX + 1 (a
+    /// Kubernetes Indexed Job) and N is $MAILFETCH_SHARDS; env/N gives N here
+    #[arg(long, value_name = "K/N", value_parser = crate::fleet::shard::parse)]
+    pub shard: Option<crate::fleet::shard::Shard>,
+    /// Print one JSON object per line on stdout as each account starts, progresses (at most
+    /// once a second) and finishes or fails (with its class and exit code), instead of the
+    /// summary lines; errors still go to stderr (see JSON OUTPUT in the man page)
+    #[arg(long, conflicts_with = "json")]
+    pub json_events: bool,
     /// Fetch at most N accounts at once
     #[arg(long, short = 'j', value_name = "N", default_value_t = crate::jobs::DEFAULT_JOBS,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
+}
+
+/// Arguments of `report`.
+#[derive(Args, Debug, Default)]
+pub struct ReportArgs {
+    /// The --json documents of pull or check (or of report) to merge
+    #[arg(value_name = "FILE.json", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Print the merged report as one JSON document (pull --accounts-from reads it)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `import`.
+#[derive(Args, Debug, Default)]
+pub struct ImportArgs {
+    /// The list of accounts
+    #[arg(value_name = "FILE.csv")]
+    pub file: PathBuf,
+
+    /// Where to write the account files [default: accounts.d beside the config]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Replace account files that exist
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Arguments of `check`.
@@ -194,6 +251,17 @@ pub struct CheckArgs {
     /// Print one JSON document on stdout instead of the summary lines
     #[arg(long)]
     pub json: bool,
+    /// Run only the accounts of shard K of N (numbered from 1): an account belongs to one
+    /// shard by a stable hash of its name, the same on every machine, so N processes given
+    /// the same config run every account once. env: K is $JOB_COMPLETION_INDEX + 1 (a
+    /// Kubernetes Indexed Job) and N is $MAILFETCH_SHARDS; env/N gives N here
+    #[arg(long, value_name = "K/N", value_parser = crate::fleet::shard::parse)]
+    pub shard: Option<crate::fleet::shard::Shard>,
+    /// Print one JSON object per line on stdout as each account starts, progresses (at most
+    /// once a second) and finishes or fails (with its class and exit code), instead of the
+    /// summary lines; errors still go to stderr (see JSON OUTPUT in the man page)
+    #[arg(long, conflicts_with = "json")]
+    pub json_events: bool,
     /// Check at most N accounts at once
     #[arg(long, short = 'j', value_name = "N", default_value_t = crate::jobs::DEFAULT_JOBS,
           value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -419,6 +487,8 @@ impl Command {
             Command::Upload(_) => "upload",
             Command::Verify(_) => "verify",
             Command::Auth(_) => "auth",
+            Command::Report(_) => "report",
+            Command::Import(_) => "import",
             Command::Profiles => "profiles",
             Command::Generate { .. } => "generate",
         }
@@ -431,12 +501,14 @@ impl Command {
             Command::Check(a) => a.json,
             Command::List(a) => a.json,
             Command::Accounts(a) => a.json,
+            Command::Report(a) => a.json,
             Command::Folders(_)
             | Command::Watch(_)
             | Command::Init(_)
             | Command::Certinfo(_)
             | Command::Upload(_)
             | Command::Verify(_)
+            | Command::Import(_)
             | Command::Auth(_)
             | Command::Profiles
             | Command::Generate { .. } => false,

@@ -18,15 +18,16 @@
 
 use crate::config::{Account, PasswordSource};
 use crate::error::{Class, Error, Result};
+use crate::fleet::hosts::HostSlots;
 use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 
 /// Accounts run at once unless `--jobs` says otherwise.
 pub const DEFAULT_JOBS: u16 = 4;
 
-/// Run `work` for each of `accounts`, at most `jobs` at a time, calling `finished` (on the
+/// Run `work` for each of `accounts`, at most `jobs` at a time and at most
+/// `max-connections-per-host` on one server (see [`HostSlots`]), calling `finished` (on the
 /// worker's thread) as each account ends. Returns the results in the order of `accounts`.
 pub fn run<T: Send>(
     accounts: &[&Account],
@@ -37,16 +38,18 @@ pub fn run<T: Send>(
     let ready: Vec<Result<Account>> = accounts.iter().map(|a| ask_password(a)).collect();
     let results: Vec<Mutex<Option<Result<T>>>> =
         accounts.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
+    let slots = HostSlots::new(accounts);
     let worker = || loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(account) = accounts.get(i) else {
+        let Some(turn) = slots.take() else {
             return;
         };
+        let i = turn.index;
+        let account = accounts[i];
         let result = match &ready[i] {
             Ok(resolved) => contained(&resolved.name, || work(resolved)),
             Err(e) => Err(crate::Error::new(e.class(), e.message())),
         };
+        drop(turn);
         finished(account, &result);
         *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
     };
@@ -150,6 +153,7 @@ mod tests {
     use super::*;
     use crate::error::{Class, Error};
     use std::path::Path;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, Instant};
 
     fn accounts(n: usize) -> Vec<Account> {
@@ -228,5 +232,56 @@ mod tests {
         assert_eq!(shown, ["a0", "a1", "a2", "a3", "busy", "a5"]);
         assert_eq!(most.load(Ordering::SeqCst), 3);
         assert!(started.elapsed() < Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_host_at_its_cap_waits_without_holding_up_other_hosts() {
+        let text: String = (0..9)
+            .map(|i| {
+                let (host, cap) = if i < 6 {
+                    ("Busy.example", 2)
+                } else {
+                    ("other.example", 8)
+                };
+                format!(
+                    "[accounts.a{i}]\nhost = \"{host}\"\nuser = \"u\"\npassword-env = \"X\"\n\
+                     target = \"mbox:/x\"\nmax-connections-per-host = {cap}\n"
+                )
+            })
+            .collect();
+        let all = crate::config::parse(Path::new("c.toml"), &text)
+            .unwrap()
+            .accounts;
+        let refs: Vec<&Account> = all.iter().collect();
+        let busy_now = AtomicUsize::new(0);
+        let busy_most = AtomicUsize::new(0);
+        let started = Instant::now();
+        let results = run(
+            &refs,
+            16,
+            |a| {
+                let busy = a.endpoint.host == "Busy.example";
+                if busy {
+                    let now = busy_now.fetch_add(1, Ordering::SeqCst) + 1;
+                    busy_most.fetch_max(now, Ordering::SeqCst);
+                }
+                let began = started.elapsed();
+                std::thread::sleep(Duration::from_millis(100));
+                if busy {
+                    busy_now.fetch_sub(1, Ordering::SeqCst);
+                }
+                Ok(began)
+            },
+            |_, _| {},
+        );
+        assert_eq!(busy_most.load(Ordering::SeqCst), 2);
+        // Three rounds of two on the busy host; the other host's accounts all in the first.
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        for began in &results[6..] {
+            assert!(
+                *began.as_ref().unwrap() < Duration::from_millis(90),
+                "{began:?}"
+            );
+        }
     }
 }

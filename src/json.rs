@@ -200,3 +200,51 @@ pub struct Failure {
 pub fn render<T: Serialize>(doc: &T) -> String {
     serde_json::to_string(doc).expect("JSON documents are plain data")
 }
+
+/// One line of `--json-events`: what just happened to one account, as it happens.
+#[derive(Serialize, Debug)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum Event<'a> {
+    /// The account's run began.
+    Started {
+        /// The account's name.
+        account: &'a str,
+    },
+    /// Messages delivered so far, out of those planned (at most one a second per account).
+    Progress {
+        /// The account's name.
+        account: &'a str,
+        /// Messages delivered so far.
+        delivered: usize,
+        /// Messages planned so far (folders are planned one after another).
+        planned: usize,
+        /// Bytes planned so far.
+        planned_bytes: u64,
+    },
+    /// The account's run ended well: the entry it has in the `--json` document.
+    Finished(&'a AccountRun),
+    /// The account's run failed: the entry it has in the `--json` document, and the class.
+    Failed {
+        /// Which kind of failure: usage, unavailable, local-io, temporary, protocol, auth,
+        /// config or internal.
+        class: &'static str,
+        /// The entry, with its exit code and error.
+        #[serde(flatten)]
+        run: &'a AccountRun,
+    },
+}
+
+/// The name of `class` in `--json-events`.
+pub fn class_name(class: crate::error::Class) -> &'static str {
+    use crate::error::Class::*;
+    match class {
+        Usage => "usage",
+        Unavailable => "unavailable",
+        LocalIo => "local-io",
+        Temporary => "temporary",
+        Protocol => "protocol",
+        Auth => "auth",
+        Config => "config",
+        Internal => "internal",
+    }
+}

@@ -35,6 +35,7 @@ pub mod config;
 pub mod dns_srv;
 pub mod error;
 pub mod fingerprint;
+pub mod fleet;
 pub mod gmail;
 pub mod header;
 pub mod imap;

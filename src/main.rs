@@ -5,6 +5,8 @@ use clap::Parser;
 use mailfetch::cli::{Cli, Command, Generate};
 use mailfetch::config::{self, profiles, Account, Config, Protocol, TokenSource};
 use mailfetch::error::Class;
+use mailfetch::fleet::shard::Shard;
+use mailfetch::fleet::{events, import, merge};
 use mailfetch::pull::{self, Options, Summary};
 use mailfetch::report::{human_bytes, out, out_bytes, Reporter, NOTHING_NEW};
 use mailfetch::state::State;
@@ -65,6 +67,14 @@ fn state_dir(cli: &Cli) -> mailfetch::Result<PathBuf> {
         .unwrap_or_else(|| dirs.data_local_dir().join("state")))
 }
 
+/// The accounts of `shard`, or all of them without `--shard`.
+fn in_shard(accounts: Vec<&Account>, shard: Option<Shard>) -> Vec<&Account> {
+    accounts
+        .into_iter()
+        .filter(|a| shard.is_none_or(|s| s.holds(&a.name)))
+        .collect()
+}
+
 fn load(cli: &Cli) -> anyhow::Result<Config> {
     Ok(config::load(&config_path(cli)?)?)
 }
@@ -73,6 +83,8 @@ fn load(cli: &Cli) -> anyhow::Result<Config> {
 struct Batch {
     command: &'static str,
     json: bool,
+    /// `--json-events`: a line per account event instead of the summary lines.
+    events: bool,
     dry_run: bool,
     jobs: u16,
 }
@@ -92,8 +104,16 @@ impl Batch {
         line: impl Fn(&Summary) + Sync,
     ) -> u8 {
         // Lines come in config order: an account's waits for those before it to finish.
+        // Events (`--json-events`) go out as they happen.
         let order = std::sync::Mutex::new((0, vec![None; accounts.len()]));
         let finished = |account: &Account, result: &mailfetch::Result<Summary>| {
+            if self.events {
+                let (run, class) = match result {
+                    Ok(s) => (json::AccountRun::ok(s), None),
+                    Err(e) => (json::AccountRun::failed(account, e), Some(e.class())),
+                };
+                events::ended(&run, class);
+            }
             let Some(i) = accounts.iter().position(|a| std::ptr::eq(*a, account)) else {
                 return;
             };
@@ -107,7 +127,7 @@ impl Batch {
             );
             while let Some(Some(result)) = done.get_mut(*next).map(Option::take) {
                 match result {
-                    Ok(_) if self.json => {}
+                    Ok(_) if self.json || self.events => {}
                     Ok(s) => line(&s),
                     Err(e) => reporter.error(Some(&accounts[*next].name), &e),
                 }
@@ -184,10 +204,20 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 verbose: cli.verbose,
                 stop: Some(&signals::STOP),
             };
-            let accounts = config.select(&args.accounts)?;
+            let names = match &args.accounts_from {
+                Some(report) => merge::accounts_from(report, args.failed)?,
+                None => args.accounts.clone(),
+            };
+            // A report with nothing (failed) in it leaves nothing to fetch, not everything.
+            let accounts = if args.accounts_from.is_some() && names.is_empty() {
+                Vec::new()
+            } else {
+                in_shard(config.select(&names)?, args.shard)
+            };
             let batch = Batch {
                 command: "pull",
                 json: args.json,
+                events: args.json_events,
                 dry_run: args.dry_run,
                 jobs: args.jobs,
             };
@@ -197,7 +227,14 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                     return Ok(not_started(account));
                 }
                 let progress = reporter.account(&account.name);
-                let result = pull::pull(account, &opts, &progress);
+                let watched = args
+                    .json_events
+                    .then(|| events::Progress::start(&account.name, &progress));
+                let observer: &dyn pull::Observer = match &watched {
+                    Some(w) => w,
+                    None => &progress,
+                };
+                let result = pull::pull(account, &opts, observer);
                 progress.finish();
                 result
             };
@@ -224,10 +261,11 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 stop: Some(&signals::STOP),
                 ..Options::default()
             };
-            let accounts = config.select(&args.accounts)?;
+            let accounts = in_shard(config.select(&args.accounts)?, args.shard);
             let batch = Batch {
                 command: "check",
                 json: args.json,
+                events: args.json_events,
                 dry_run: true,
                 jobs: args.jobs,
             };
@@ -253,6 +291,9 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                     stop_on_signals();
                     if signals::stopping() {
                         return Ok(not_started(a));
+                    }
+                    if args.json_events {
+                        events::emit(&json::Event::Started { account: &a.name });
                     }
                     pull::check(a, &opts)
                 },
@@ -463,6 +504,45 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 "{}: authorized; the tokens are kept in {}",
                 account.name,
                 path.display()
+            ));
+            Ok(0)
+        }
+        Command::Report(args) => {
+            let config = match &cli.config {
+                Some(_) => Some(load(cli)?),
+                None => None,
+            };
+            let names: Option<Vec<&str>> = config
+                .as_ref()
+                .map(|c| c.accounts.iter().map(|a| a.name.as_str()).collect());
+            let report = merge::merge(&args.files, names.as_deref())?;
+            if args.json {
+                out(&json::render(&report));
+            } else {
+                out(&merge::table(&report));
+            }
+            Ok(0)
+        }
+        Command::Import(args) => {
+            let dir = match &args.dir {
+                Some(d) => d.clone(),
+                None => config_path(cli)?
+                    .parent()
+                    .map_or_else(|| PathBuf::from("accounts.d"), |p| p.join("accounts.d")),
+            };
+            let text = std::fs::read_to_string(&args.file).map_err(|e| {
+                Error::new(
+                    Class::Usage,
+                    format!("cannot read {}: {e}", args.file.display()),
+                )
+            })?;
+            let planned = import::plan(&args.file, &text, &dir)?;
+            let written = import::write(&planned, args.force)?;
+            reporter.line(&format!(
+                "wrote {written} account file{} to {}; the config includes them with include = [\"{}/*.toml\"]",
+                if written == 1 { "" } else { "s" },
+                dir.display(),
+                dir.display()
             ));
             Ok(0)
         }

@@ -67,6 +67,8 @@ const KEYS: &[(&str, &str)] = &[
     ("max-bytes-per-run", "At most this many bytes per run; the run stops before the first message that would go over, but always fetches at least one. Default: no limit."),
     ("delete-after-days", "With keep = true: delete a message from the server this many days after it was first delivered, like getmail's delete_after (not with --keep). Messages delivered by a mailfetch that did not record times start their period at the first run that asks. Default: never."),
     ("poll-interval", "mailfetch watch: seconds between pulls of a POP3 account, or of an IMAP account whose server does not offer IDLE; IDLE is also renewed this often and the folder opened again, since some servers (GNU Mailutils) do not always tell of new mail during IDLE; 1 to 86400. Default: 300."),
+    ("max-connections-per-host", "At most this many accounts of one run (pull, check) connected to the account's server at once, across all its accounts and --jobs; an account with an imap: target holds a slot on that server too. An account waiting for its server holds up no other server's accounts. Each process of --shard counts its own. 1 to 1000. Default: 8 (Gmail allows 15 IMAP connections per account, Microsoft about 20 per mailbox)."),
+    ("include", "Top level, main config only: more files of [accounts.NAME] tables, e.g. include = [\"accounts.d/*.toml\"]; paths relative to the config's directory, wildcards * and ? in the file name only, files taken in name order. Errors name the included file's line; an account name in two files is an error naming both; each file is checked like the main one (owner, not writable by others, chmod 600 when it holds a password). Default: none."),
 ];
 
 /// Everything after the generated sections.
@@ -255,6 +257,9 @@ fn json_section(s: &mut String) {
     for (doc, what) in JSON_DOCS {
         item(s, doc, what);
     }
+    s.push_str(".PP\n");
+    s.push_str(&roff("With --json-events, pull and check print one JSON object per line as it happens, each with \"event\" and \"account\": {\"event\": \"started\"}; {\"event\": \"progress\", \"delivered\", \"planned\", \"planned_bytes\"} (pull, when a folder's plan is made and at most once a second while delivering); {\"event\": \"finished\"} with the fields of the account's entry in the --json document; {\"event\": \"failed\", \"class\"} with the same fields (exit_code, error), class one of usage, unavailable, local-io, temporary, protocol, auth, config, internal. Each line is flushed as written."));
+    s.push('\n');
 }
 
 /// The `--json` documents, field by field.

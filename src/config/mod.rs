@@ -3,6 +3,7 @@
 //! layer sees raw TOML or raw flags.
 
 mod file;
+mod include;
 mod oauth2;
 mod password;
 pub mod profiles;
@@ -25,10 +26,19 @@ use toml::Spanned;
 /// Seconds between polls in `mailfetch watch` unless `poll-interval` says otherwise.
 pub const DEFAULT_POLL_INTERVAL: u64 = 300;
 
+/// Accounts of one run connected to one server at once unless `max-connections-per-host`
+/// says otherwise: under Gmail's 15 IMAP connections per account and Microsoft's 20 per
+/// mailbox (and its lower per-address throttling), with room for the user's own clients.
+pub const DEFAULT_MAX_CONNECTIONS_PER_HOST: u32 = 8;
+
 /// The file as written.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct FileToml {
+    /// More files of accounts: paths or patterns (`accounts.d/*.toml`), relative to this
+    /// file's directory. Only in the main config.
+    #[serde(default)]
+    include: Option<Spanned<Vec<Spanned<String>>>>,
     /// Values every account inherits.
     #[serde(default)]
     defaults: Option<Spanned<AccountToml>>,
@@ -116,6 +126,9 @@ struct AccountToml {
     gmail_spam: Option<bool>,
     /// Gmail (X-GM-EXT-1) with `folders = "*"`: fetch Trash too.
     gmail_trash: Option<bool>,
+    /// At most this many accounts of a run connected to this account's server (and to its
+    /// imap: target's) at once, across all accounts of the run.
+    max_connections_per_host: Option<Spanned<u32>>,
 }
 
 /// `folders` as written: a list of names or a string (which must be `"*"`).
@@ -169,6 +182,7 @@ impl AccountToml {
             poll_interval: self.poll_interval.or(d.poll_interval),
             gmail_spam: self.gmail_spam.or(d.gmail_spam),
             gmail_trash: self.gmail_trash.or(d.gmail_trash),
+            max_connections_per_host: self.max_connections_per_host.or(d.max_connections_per_host),
         }
     }
 }
@@ -323,6 +337,8 @@ pub struct Account {
     pub poll_interval: Duration,
     /// What `folders = "*"` fetches of a Gmail account beside All Mail.
     pub gmail: GmailFolders,
+    /// At most this many accounts of a run connected to its server at once.
+    pub max_connections_per_host: u32,
 }
 
 /// What `folders = "*"` fetches of a Gmail account (a server offering X-GM-EXT-1) beside
@@ -565,38 +581,82 @@ pub fn load(path: &Path) -> Result<Config> {
     parse(path, &file::read(path)?)
 }
 
-/// Parse and resolve config `text` (read from `path`, for messages and permission checks).
+/// Parse and resolve config `text` (read from `path`, for messages and permission checks),
+/// with the files it includes (read from disk, each checked as the main one is).
 pub fn parse(path: &Path, text: &str) -> Result<Config> {
-    let file: FileToml = toml::from_str(text).map_err(|e| {
-        file::toml_error(&position(path, text, e.span()), text, &e, &quoted_would_do)
-    })?;
+    let file = parse_toml(path, text)?;
     let defaults = file.defaults.map(|d| d.into_inner()).unwrap_or_default();
-    let mut accounts = Vec::new();
-    // Where each account's target is written, for errors found once all are resolved.
-    let mut targets_at = Vec::new();
-    let mut literal_password =
-        defaults.password.is_some() || defaults.oauth2_client_secret.is_some();
-    for (name, account) in file.accounts {
-        let at = position(path, text, Some(account.span()));
-        let name_at = position(path, text, Some(name.span()));
-        let name = name.into_inner();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            || name.starts_with('.')
-        {
-            return Err(Error::config(format!(
-                "{name_at}: account name {name:?}: use letters, digits, '-', '_' and '.' only \
-                 (it names the state file)"
-            )));
-        }
-        let raw = account.into_inner().or(&defaults);
-        literal_password |= raw.password.is_some() || raw.oauth2_client_secret.is_some();
-        let target_at = position(path, text, raw.target.as_ref().map(|t| t.span()));
-        accounts.push(resolve(&name, raw, &at, path, text)?);
-        targets_at.push(target_at);
+    if defaults.password.is_some() || defaults.oauth2_client_secret.is_some() {
+        check_private(path)?;
     }
+    let mut included = Vec::new();
+    for pattern in file.include.map(|i| i.into_inner()).unwrap_or_default() {
+        let at = position(path, text, Some(pattern.span()));
+        for p in include::expand(path, pattern.get_ref(), &at)? {
+            let text = file::read(&p).map_err(|e| {
+                Error::new(e.class(), format!("{at}: included here: {}", e.message()))
+            })?;
+            let toml = parse_toml(&p, &text)?;
+            let nested = toml
+                .include
+                .as_ref()
+                .map(|i| i.span())
+                .or_else(|| toml.defaults.as_ref().map(|d| d.span()));
+            if let Some(span) = nested {
+                return Err(Error::config(format!(
+                    "{}: include and [defaults] belong in the main config {}, not in a file it includes",
+                    position(&p, &text, Some(span)),
+                    path.display()
+                )));
+            }
+            included.push((p, text, toml.accounts));
+        }
+    }
+    let mut sources = vec![(path.to_path_buf(), text.to_string(), file.accounts)];
+    sources.extend(included);
+    let mut accounts: Vec<Account> = Vec::new();
+    // Where each account is named and its target written, for errors found later.
+    let mut names_at: BTreeMap<String, String> = BTreeMap::new();
+    let mut targets_at = BTreeMap::new();
+    for (path, text, file_accounts) in sources {
+        let (path, text) = (path.as_path(), text.as_str());
+        let mut literal_password = false;
+        for (name, account) in file_accounts {
+            let at = position(path, text, Some(account.span()));
+            let name_at = position(path, text, Some(name.span()));
+            let name = name.into_inner();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                || name.starts_with('.')
+            {
+                return Err(Error::config(format!(
+                    "{name_at}: account name {name:?}: use letters, digits, '-', '_' and '.' only \
+                     (it names the state file)"
+                )));
+            }
+            if let Some(first) = names_at.get(&name) {
+                return Err(Error::config(format!(
+                    "{name_at}: account {name} is defined twice: here and at {first}"
+                )));
+            }
+            let raw = account.into_inner().or(&defaults);
+            literal_password |= raw.password.is_some() || raw.oauth2_client_secret.is_some();
+            let target_at = position(path, text, raw.target.as_ref().map(|t| t.span()));
+            accounts.push(resolve(&name, raw, &at, path, text)?);
+            targets_at.insert(name.clone(), target_at);
+            names_at.insert(name, name_at);
+        }
+        if literal_password {
+            check_private(path)?;
+        }
+    }
+    accounts.sort_by(|a, b| a.name.cmp(&b.name));
+    let targets_at: Vec<String> = accounts
+        .iter()
+        .map(|a| targets_at[&a.name].clone())
+        .collect();
     resolve_imap_targets(&mut accounts, &targets_at)?;
     if accounts.is_empty() {
         return Err(Error::config(format!(
@@ -606,13 +666,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
             path.display()
         )));
     }
-    if literal_password {
-        check_private(path)?;
-    }
     Ok(Config {
         path: path.to_path_buf(),
         accounts,
     })
+}
+
+/// One config file as written, or its TOML error at `file:line:col`.
+fn parse_toml(path: &Path, text: &str) -> Result<FileToml> {
+    toml::from_str(text)
+        .map_err(|e| file::toml_error(&position(path, text, e.span()), text, &e, &quoted_would_do))
 }
 
 /// Whether an account (or the defaults) would take `key = "value"`: then an unquoted
@@ -864,6 +927,16 @@ fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> R
         Some(p) => *p.get_ref(),
         None => DEFAULT_POLL_INTERVAL,
     };
+    let max_connections_per_host = match &raw.max_connections_per_host {
+        Some(m) if *m.get_ref() == 0 || *m.get_ref() > 1000 => {
+            return Err(Error::config(format!(
+                "{}: account {name}: max-connections-per-host must be 1 to 1000",
+                here(Some(m.span()))
+            )))
+        }
+        Some(m) => *m.get_ref(),
+        None => DEFAULT_MAX_CONNECTIONS_PER_HOST,
+    };
     Ok(Account {
         name: name.to_string(),
         profile,
@@ -896,6 +969,7 @@ fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> R
             spam: raw.gmail_spam.unwrap_or(false),
             trash: raw.gmail_trash.unwrap_or(false),
         },
+        max_connections_per_host,
     })
 }
 
