@@ -311,17 +311,12 @@ pub fn pull(account: &Account, opts: &Options, observer: &dyn Observer) -> Resul
             match sink.take_recovered() {
                 // What the crashed batch had stored after all: recorded, ending the batch.
                 Some(found) => {
-                    let ids: Vec<Delivered> = found
-                        .ids
-                        .iter()
-                        .map(|id| Delivered {
-                            id,
-                            fingerprint: None,
-                            kind: Kind::Message,
-                        })
-                        .collect();
                     state
-                        .record(&found.mailbox, &found.validity, &ids)
+                        .record(
+                            &found.mailbox,
+                            &found.validity,
+                            &Delivered::messages(&found.ids),
+                        )
                         .map_err(ctx)?;
                 }
                 None => state.end_batch().map_err(ctx)?,
@@ -1084,14 +1079,7 @@ impl Run<'_> {
             return Ok(());
         }
         crate::gmail::append(&self.labels, &lines)?;
-        let records: Vec<Delivered> = msgids
-            .iter()
-            .map(|id| Delivered {
-                id,
-                fingerprint: None,
-                kind: Kind::Message,
-            })
-            .collect();
+        let records = Delivered::messages(&msgids);
         self.state.also_record(crate::gmail::MSGIDS, "-", &records)
     }
 }

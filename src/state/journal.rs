@@ -256,6 +256,19 @@ pub struct Delivered<'a> {
     pub kind: Kind,
 }
 
+impl<'a> Delivered<'a> {
+    /// Whole messages known by their IDs alone, without fingerprints.
+    pub fn messages(ids: &'a [String]) -> Vec<Delivered<'a>> {
+        ids.iter()
+            .map(|id| Delivered {
+                id,
+                fingerprint: None,
+                kind: Kind::Message,
+            })
+            .collect()
+    }
+}
+
 /// Seconds since the epoch, now.
 fn now() -> i64 {
     std::time::SystemTime::now()
