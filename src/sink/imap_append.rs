@@ -66,7 +66,10 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
+use std::time::Duration;
 
+/// The longest of the waits of [`ImapAppend::since_settled`] (100, 200, 400, 800 ms).
+const SETTLE_WAIT: Duration = Duration::from_millis(800);
 /// The first line of this sink's intents.
 const INTENT: &str = "imap-append";
 
@@ -393,8 +396,7 @@ impl ImapAppend {
             return Ok(());
         };
         let found: Vec<Found> = self
-            .dest()?
-            .since(next)?
+            .since_settled(next, appended.len())?
             .into_iter()
             .filter(|f| !self.claimed.contains(&f.uid))
             .collect();
@@ -470,6 +472,28 @@ impl ImapAppend {
         Ok(())
     }
 
+    /// The folder's messages from UID `from` on, looked at again a few times, over about
+    /// 1.5 s, while fewer than `expected` are there: a server may answer an APPEND before
+    /// its message shows (GNU Mailutils under another session's lock), and one still storing
+    /// a killed run's last APPEND shows it only later. What is not there then is appended
+    /// again (recovery) or stays at the source (read-back); waiting only narrows the window
+    /// in which a late message becomes a duplicate.
+    fn since_settled(&mut self, from: u32, expected: usize) -> Result<Vec<Found>> {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            let found = self.dest()?.since(from)?;
+            let settled = found
+                .iter()
+                .filter(|f| !self.claimed.contains(&f.uid))
+                .count();
+            if settled >= expected || wait > SETTLE_WAIT {
+                return Ok(found);
+            }
+            std::thread::sleep(wait);
+            wait *= 2;
+        }
+    }
+
     /// Forget the batch.
     fn clear(&mut self) {
         self.batch.clear();
@@ -497,10 +521,10 @@ impl ImapAppend {
             let (id, key) = line.split_once('\t').ok_or_else(bad)?;
             wanted.push((unesc(id), Key::decode(&unesc(key)).ok_or_else(bad)?));
         }
-        let dest = self.dest()?;
-        let (now_validity, _) = dest.status()?;
+        let (now_validity, _) = self.dest()?.status()?;
         let since = if now_validity == validity { next } else { 1 };
-        let found = dest.since(since)?;
+        let found = self.since_settled(since, wanted.len())?;
+        let dest = self.dest()?;
         let undigested: Vec<Found> = if wanted.iter().any(|(_, k)| matches!(k, Key::Text(..))) {
             found
                 .iter()
