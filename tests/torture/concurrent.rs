@@ -416,9 +416,10 @@ fn pull_killed_when_grown(c: &Client, mbox: &Path, grow: u64) -> Exit {
         s.spawn(|| {
             while !done.load(std::sync::atomic::Ordering::SeqCst) {
                 if size() >= start + grow {
+                    // The account lock holds `PID HOST`.
                     let pid = std::fs::read_to_string(&lock)
                         .ok()
-                        .and_then(|t| t.trim().parse::<libc::pid_t>().ok());
+                        .and_then(|t| t.split_whitespace().next()?.parse::<libc::pid_t>().ok());
                     if let Some(pid) = pid.filter(|&p| p > 0) {
                         // SAFETY: a plain kill; the pid is the pull's, which holds the lock
                         // (it cannot have been reaped: check::pull is still waiting for it).
