@@ -45,6 +45,8 @@ pub fn is_digest_of_size(fingerprint: &str, size: u64) -> bool {
 pub struct Sniffer<'a> {
     inner: &'a mut dyn Read,
     head: Head,
+    /// The header's Message-ID, found once, when the header is complete.
+    id: Option<String>,
     digest: Option<TextDigest>,
 }
 
@@ -54,6 +56,7 @@ impl<'a> Sniffer<'a> {
         Sniffer {
             inner,
             head: Head::default(),
+            id: None,
             digest: None,
         }
     }
@@ -71,10 +74,11 @@ impl<'a> Sniffer<'a> {
         }
     }
 
-    /// The header just became complete: a header without a Message-ID starts the digest,
-    /// with what was read so far (`head`, then `rest` of the current read).
+    /// The header just became complete: its Message-ID is read, and a header without one
+    /// starts the digest, with what was read so far (`head`, then `rest` of the current read).
     fn header_done(&mut self, rest: &[u8]) {
-        if message_id(self.head.bytes()).is_none() {
+        self.id = message_id(self.head.bytes());
+        if self.id.is_none() {
             let mut digest = TextDigest::default();
             digest.update(self.head.bytes());
             digest.update(rest);
@@ -84,11 +88,7 @@ impl<'a> Sniffer<'a> {
 
     /// The Message-ID seen in the message's header, if the header was complete and had one.
     pub fn message_id(&self) -> Option<String> {
-        if self.head.is_complete() {
-            message_id(self.head.bytes())
-        } else {
-            None
-        }
+        self.id.clone()
     }
 }
 
