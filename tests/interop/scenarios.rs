@@ -647,15 +647,31 @@ pub fn migration_kill(s: &Server, seed: u64, rounds: usize) -> Verdict {
     let mut rng = Rng::new(seed ^ 0x6d69_6772);
     let mut whole = Duration::from_millis(1500);
     let mut interrupted = 0;
-    for round in 0..rounds {
-        // The first kill falls early, so that one falls inside a pull whatever the server's
-        // speed: an unkilled pull empties the source, and later rounds have nothing to cut.
-        let span = if round == 0 {
-            whole.min(Duration::from_millis(400))
+    let mut expected = expected;
+    // When no seeded instant fell inside a pull (a loaded machine, a quick server: an
+    // unkilled pull empties the source), up to three more rounds bring new mail and kill at
+    // a third of the last whole pull's time.
+    let mut round = 0;
+    while round < rounds || (rounds > 0 && interrupted == 0 && round < rounds + 3) {
+        let at = if round < rounds {
+            // The first kill falls early, so that one falls inside a pull whatever the
+            // server's speed.
+            let span = if round == 0 {
+                whole.min(Duration::from_millis(400))
+            } else {
+                whole
+            };
+            Duration::from_micros(rng.below(span.as_micros() as u64 * 9 / 10 + 1))
         } else {
-            whole
+            let more = small(&format!("{}-mig{round}", src.name), 20);
+            s.deliver(&src, "INBOX", "", &more);
+            for m in served(s, &src, Proto::Pop3, &mut v) {
+                if !expected.contains(&m) {
+                    expected.push(m);
+                }
+            }
+            whole / 3
         };
-        let at = Duration::from_micros(rng.below(span.as_micros() as u64 * 9 / 10 + 1));
         let exit = check::pull(&c, &["src"], Some(at));
         if exit.killed {
             interrupted += 1;
@@ -671,6 +687,7 @@ pub fn migration_kill(s: &Server, seed: u64, rounds: usize) -> Verdict {
             &d,
             tally(&expected, &d, &on_server, false, false),
         );
+        round += 1;
     }
     v.expect(interrupted > 0 || rounds == 0, || {
         "no kill fell inside a pull".into()
