@@ -10,8 +10,8 @@ use crate::fingerprint::{self, Sniffer};
 use crate::imap::{self, FolderInfo, Imap};
 use crate::net::Trace;
 use crate::plan::{self, Budget};
-use crate::pop3::{self, Pop3};
-use crate::secret::login_with;
+use crate::pop3::Pop3;
+use crate::sasl::Login;
 use crate::sink::{self, Meta, Sink, Staged};
 use crate::source::{Known, Listing, RemoteMessage, Source};
 use crate::state::{AccountLock, Delivered, Kind, Recovery, State};
@@ -133,25 +133,18 @@ pub fn connect(
     writable: bool,
     verbose: bool,
 ) -> Result<Box<dyn Source>> {
-    let mut credential = account.credential(state_dir);
+    let mut login = account.login(state_dir);
     let trace = if verbose {
         Trace::to_stderr(&account.name)
     } else {
         Trace::off()
     };
     let result: Result<Box<dyn Source>> = match account.protocol {
-        Protocol::Pop3 => login_with(credential.as_mut(), |secret| {
-            let login = pop3::Login {
-                user: &account.user,
-                secret,
-                method: account.auth,
-                allow_plaintext: account.allow_plaintext_password,
-            };
-            Pop3::connect(&account.endpoint, trace.clone(), &login)
-        })
-        .map(|s| Box::new(s) as Box<dyn Source>),
-        Protocol::Imap => connect_imap(account, credential, trace, writable)
+        Protocol::Pop3 => Pop3::connect(&account.endpoint, trace, &mut login)
             .map(|s| Box::new(s) as Box<dyn Source>),
+        Protocol::Imap => {
+            connect_imap(account, login, trace, writable).map(|s| Box::new(s) as Box<dyn Source>)
+        }
     };
     result.map_err(|e| with_auth_hint(account, e))
 }
@@ -180,18 +173,7 @@ fn with_auth_hint(account: &Account, e: Error) -> Error {
     Error::credentials_refused(format!("{} ({hint})", e.message()))
 }
 
-fn connect_imap(
-    account: &Account,
-    credential: Box<dyn crate::secret::Credential>,
-    trace: Trace,
-    writable: bool,
-) -> Result<Imap> {
-    let auth = imap::Auth {
-        user: account.user.clone(),
-        method: account.auth,
-        allow_plaintext: account.allow_plaintext_password,
-        credential,
-    };
+fn connect_imap(account: &Account, auth: Login, trace: Trace, writable: bool) -> Result<Imap> {
     let options = imap::Options {
         folders: account.folders.clone(),
         move_to: account.move_to.clone(),
@@ -217,22 +199,11 @@ pub fn folders(account: &Account, state_dir: &Path, verbose: bool) -> Result<Vec
     } else {
         Trace::off()
     };
-    let mut imap = connect_imap(account, account.credential(state_dir), trace, false)
+    let mut imap = connect_imap(account, account.login(state_dir), trace, false)
         .map_err(|e| ctx(with_auth_hint(account, e)))?;
     let result = imap.folder_counts();
     imap.logout();
     result.map_err(ctx)
-}
-
-/// The login of an IMAP `account` (its secret taken from `state_dir`'s tokens or its
-/// password source, when it is first needed).
-fn imap_auth(account: &Account, state_dir: &Path) -> imap::Auth {
-    imap::Auth {
-        user: account.user.clone(),
-        method: account.auth,
-        allow_plaintext: account.allow_plaintext_password,
-        credential: account.credential(state_dir),
-    }
 }
 
 /// A sink appending to `folder` of the IMAP `account`.
@@ -240,7 +211,7 @@ pub fn imap_sink(account: &Account, folder: &str, opts: &Options) -> sink::ImapA
     let server = sink::Server {
         account: account.name.clone(),
         endpoint: account.endpoint.clone(),
-        auth: imap_auth(account, &opts.state_dir),
+        auth: account.login(&opts.state_dir),
         auth_hint: account.profile.auth_hint,
     };
     sink::ImapAppend::new(server, folder, opts.verbose)
@@ -259,7 +230,7 @@ pub fn imap_folder(
     } else {
         Trace::off()
     };
-    let auth = imap_auth(account, &opts.state_dir);
+    let auth = account.login(&opts.state_dir);
     imap::append::Destination::connect(&account.endpoint, trace, auth, folder, create)
         .map_err(|e| with_auth_hint(account, e).context(format!("{}/{folder}", account.name)))
 }

@@ -21,7 +21,6 @@
 use crate::config::{Account, Config, Protocol};
 use crate::error::Result;
 use crate::imap::idle::{Idler, Woken, RENEW};
-use crate::imap::Auth;
 use crate::net::Trace;
 use crate::pull::{self, Options, Silent};
 use crate::report::Reporter;
@@ -132,12 +131,7 @@ fn idle(
     halt: &AtomicBool,
     pulled: &mut bool,
 ) -> Result<()> {
-    let auth = || Auth {
-        user: account.user.clone(),
-        method: account.auth,
-        allow_plaintext: account.allow_plaintext_password,
-        credential: account.credential(&opts.state_dir),
-    };
+    let auth = || account.login(&opts.state_dir);
     let trace = || {
         if opts.verbose {
             Trace::to_stderr(&account.name)

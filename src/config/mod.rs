@@ -383,6 +383,17 @@ impl Account {
             }
         }
     }
+
+    /// How this account logs in, for every login of a run (its secret taken from
+    /// [`Account::credential`] when a login first needs it).
+    pub fn login(&self, state_dir: &Path) -> crate::sasl::Login {
+        crate::sasl::Login {
+            user: self.user.clone(),
+            method: self.auth,
+            allow_plaintext: self.allow_plaintext_password,
+            credential: self.credential(state_dir),
+        }
+    }
 }
 
 impl Config {

@@ -58,8 +58,8 @@ use crate::error::{Class, Error, Result};
 use crate::fingerprint::{BodyDigest, TextDigest};
 use crate::header::{self, Head};
 use crate::imap::append::{Destination, Found, Outgoing, Stored};
-use crate::imap::Auth;
 use crate::net::{Endpoint, Trace};
+use crate::sasl::Login;
 use crate::source::Flags;
 use crate::state::Recovery;
 use std::collections::{HashMap, HashSet};
@@ -123,7 +123,7 @@ pub struct Server {
     pub endpoint: Endpoint,
     /// Its login; the secret is taken when the first batch needs the connection, so a run
     /// with nothing to deliver runs no password command and asks nothing.
-    pub auth: Auth,
+    pub auth: Login,
     /// Advice to add to a refused login (the provider profile's).
     pub auth_hint: &'static str,
 }
