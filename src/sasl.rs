@@ -426,7 +426,10 @@ pub fn try_in_turn(
             (Err(e), _) => return Err(e),
         }
     }
-    Err(Error::config("no login method was chosen"))
+    Err(Error::new(
+        Class::Internal,
+        "internal: no login method was chosen",
+    ))
 }
 
 /// The error for a login the server refused with an authentication failure: one that

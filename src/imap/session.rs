@@ -253,7 +253,12 @@ impl Session {
             let done = match method {
                 Method::UserPass => self.login_command(&login.user, secret)?,
                 Method::Sasl(m) => self.authenticate(m, &login.user, secret)?,
-                Method::Apop => unreachable!("sasl::choose offers no APOP to IMAP"),
+                Method::Apop => {
+                    return Err(Error::new(
+                        Class::Internal,
+                        "internal: APOP was chosen for IMAP",
+                    ))
+                }
             };
             self.logged_in(method, &login.user, done)
         })
