@@ -784,4 +784,71 @@ mod tests {
         assert_eq!(body_limit(100), 200 + 65536);
         assert_eq!(body_limit(u64::MAX), u64::MAX);
     }
+
+    /// A loopback IMAP server offering LOGIN and AUTH=PLAIN (no SASL-IR) that answers
+    /// AUTHENTICATE PLAIN with `plain_answer` and accepts LOGIN; `auth = "auto"` in allowed
+    /// plaintext logs in to it. The client's commands (tags and SASL payloads taken off) and
+    /// the outcome of the login.
+    fn auto_login_against(plain_answer: &'static str) -> (Vec<String>, Result<()>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (conn, _) = listener.accept().unwrap();
+            let mut out = conn.try_clone().unwrap();
+            let mut seen = Vec::new();
+            let mut say = |line: String| out.write_all(format!("{line}\r\n").as_bytes());
+            say("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready".into()).unwrap();
+            let mut lines = BufReader::new(conn).lines();
+            while let Some(Ok(line)) = lines.next() {
+                let (tag, command) = line.split_once(' ').unwrap_or((&line, ""));
+                seen.push(command.to_string());
+                let answer = match command {
+                    "AUTHENTICATE PLAIN" => {
+                        say("+ ".into()).unwrap();
+                        lines.next();
+                        plain_answer
+                    }
+                    c if c.starts_with("LOGIN ") => "OK [CAPABILITY IMAP4rev1] in",
+                    _ => "BAD unexpected",
+                };
+                say(format!("{tag} {answer}")).unwrap();
+            }
+            seen
+        });
+        let endpoint = Endpoint {
+            host: "127.0.0.1".into(),
+            port,
+            tls: TlsMode::None,
+            tls_settings: Default::default(),
+            timeout: Duration::from_secs(5),
+        };
+        let login = Login {
+            user: "u".into(),
+            method: sasl::AuthMethod::Auto,
+            allow_plaintext: true,
+            credential: Box::new(crate::secret::Fixed(Secret::new("pw".into()))),
+        };
+        let secret = Secret::new("pw".into());
+        let session = Session::connect(&endpoint, Trace::off(), &login, &secret);
+        // Hang up, so that the server's loop ends.
+        let session = session.map(|mut s| s.logout());
+        (server.join().unwrap(), session)
+    }
+
+    #[test]
+    fn a_refused_authenticate_falls_back_to_login() {
+        let (seen, session) =
+            auto_login_against("NO [AUTHENTICATIONFAILED] Authentication failed.");
+        assert!(session.is_ok(), "{:?}", session.err());
+        assert_eq!(seen[..2], ["AUTHENTICATE PLAIN", "LOGIN \"u\" \"pw\""]);
+    }
+
+    #[test]
+    fn a_temporary_refusal_is_not_followed_by_another_method() {
+        let (seen, session) = auto_login_against("NO [UNAVAILABLE] try again later");
+        let e = session.err().expect("the login fails");
+        assert_eq!(e.class(), Class::Temporary, "{e}");
+        assert_eq!(seen, ["AUTHENTICATE PLAIN"]);
+    }
 }
