@@ -847,7 +847,7 @@ mod tests {
     #[test]
     fn a_temporary_refusal_is_not_followed_by_another_method() {
         let (seen, session) = auto_login_against("NO [UNAVAILABLE] try again later");
-        let e = session.err().expect("the login fails");
+        let e = session.expect_err("the login fails");
         assert_eq!(e.class(), Class::Temporary, "{e}");
         assert_eq!(seen, ["AUTHENTICATE PLAIN"]);
     }
