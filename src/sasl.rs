@@ -3,7 +3,10 @@
 //! connection is encrypted ([`choose`], with its one table of what each method exposes,
 //! [`Method::exposure`]), the fallback from a refused method to the next ([`try_in_turn`]),
 //! and the SASL client mechanisms (RFC 4422). POP3 AUTH (RFC 5034) and IMAP AUTHENTICATE
-//! run the same steps; the protocol modules keep only the wire encoding of each.
+//! run the same steps; the protocol modules keep only the wire encoding of each. The
+//! SMTP/LMTP sink logs in nowhere (a server on the same machine or a trusted network, see
+//! `sink::smtp`), so POP3 and IMAP are the [`Carrier`]s; SMTP AUTH (EHLO's `AUTH` line)
+//! would be one more.
 
 use crate::error::{Class, Error, Result};
 use crate::net::Trace;
