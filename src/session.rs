@@ -221,3 +221,110 @@ pub fn open_sink(account: &Account, cx: &Ctx) -> Result<Box<dyn Sink>> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, Config};
+    use crate::error::Class;
+    use std::path::Path;
+
+    fn accounts() -> Config {
+        config::parse(
+            Path::new("config.toml"),
+            r#"
+[accounts.gmail]
+profile = "gmail"
+user = "me@gmail.com"
+password-env = "GMAIL_PASS"
+target = "mbox:/var/mail/me"
+
+[accounts.client]
+profile = "gmail"
+user = "me@gmail.com"
+auth = "oauth2"
+oauth2-client-id = "id"
+target = "mbox:/var/mail/me"
+
+[accounts.command]
+profile = "gmail"
+user = "me@gmail.com"
+auth = "oauth2"
+oauth2-token-command = "token"
+target = "mbox:/var/mail/me"
+"#,
+        )
+        .unwrap()
+    }
+
+    fn named<'c>(config: &'c Config, name: &str) -> &'c Account {
+        config.accounts.iter().find(|a| a.name == name).unwrap()
+    }
+
+    #[test]
+    fn a_refused_password_gets_the_profiles_advice_once() {
+        let config = accounts();
+        let gmail = named(&config, "gmail");
+        let e = with_auth_hint(gmail, Error::credentials_refused("LOGIN failed"));
+        assert_eq!(e.class(), Class::Auth);
+        assert!(e.blames_credentials());
+        assert_eq!(
+            e.message(),
+            format!("LOGIN failed ({})", gmail.profile.auth_hint)
+        );
+        // A login refused again later in the run (a reconnect) is not advised twice.
+        let advised = e.message().to_string();
+        let again = with_auth_hint(gmail, e);
+        assert_eq!(again.message(), advised);
+    }
+
+    #[test]
+    fn a_refused_token_says_what_renews_it() {
+        let config = accounts();
+        let client = with_auth_hint(named(&config, "client"), Error::credentials_refused("NO"));
+        assert!(
+            client
+                .message()
+                .contains("authorize again with `mailfetch auth client`"),
+            "{}",
+            client.message()
+        );
+        let command = with_auth_hint(named(&config, "command"), Error::credentials_refused("NO"));
+        assert!(
+            command
+                .message()
+                .contains("check that oauth2-token-command prints a current access token"),
+            "{}",
+            command.message()
+        );
+        // A revoked refresh token already names the command to run.
+        let revoked = "revoked; run `mailfetch auth client`";
+        let kept = with_auth_hint(
+            named(&config, "client"),
+            Error::credentials_refused(revoked),
+        );
+        assert_eq!(kept.message(), revoked);
+    }
+
+    #[test]
+    fn errors_that_do_not_blame_the_credentials_get_no_advice() {
+        let config = accounts();
+        let e = Error::new(Class::Unavailable, "connection refused");
+        let kept = with_auth_hint(named(&config, "gmail"), e);
+        assert_eq!(kept.message(), "connection refused");
+        assert_eq!(kept.class(), Class::Unavailable);
+    }
+
+    #[test]
+    fn the_trace_is_on_only_with_verbose_and_stop_only_when_asked() {
+        static FLAG: AtomicBool = AtomicBool::new(false);
+        let quiet = Ctx::new(PathBuf::from("/state"), false);
+        assert!(!quiet.trace("a").enabled());
+        assert!(!quiet.stopping());
+        let loud = Ctx::new(PathBuf::from("/state"), true).stopped_by(&FLAG);
+        assert!(loud.trace("a").enabled());
+        assert!(!loud.stopping());
+        FLAG.store(true, Ordering::SeqCst);
+        assert!(loud.stopping());
+    }
+}
