@@ -1,6 +1,7 @@
 //! Cron manners: silence when all is well with `--quiet`, a quiet end on a closed pipe, no
 //! colour with NO_COLOR, and errors one line each, prefixed with the account.
 
+use crate::support::account::Account;
 use crate::support::client::{pop3_account, Client};
 use crate::support::dovecot::Dovecot;
 use crate::{dated, imap_account};
@@ -70,8 +71,10 @@ fn no_color_means_no_escape_sequences_anywhere() {
     let user = d.new_user("cron-color");
     d.seed(&user, [dated("color-1", DATE, 100)]);
     let good = imap_account(d, "good", &user, "maildir:{dir}/M", "");
-    let bad = pop3_account(d, "bad", &user, "implicit", "maildir:{dir}/B", "")
-        .replace(&user.password, "wrong");
+    let bad = Account::pop3(d, &user)
+        .name("bad")
+        .target("maildir:{dir}/B")
+        .password("wrong");
     let c = Client::new(&format!("{good}{bad}"));
     for args in [
         &["pull", "--verbose"][..],
@@ -100,10 +103,14 @@ fn no_color_means_no_escape_sequences_anywhere() {
 fn errors_are_one_line_each_prefixed_with_the_account() {
     let d = Dovecot::shared();
     let user = d.new_user("cron-errors");
-    let refused = pop3_account(d, "refused", &user, "implicit", "maildir:{dir}/R", "")
-        .replace(&user.password, "wrong");
-    let down = imap_account(d, "down", &user, "maildir:{dir}/D", "")
-        .replace(&format!("port = {}", d.imaps()), "port = 1");
+    let refused = Account::pop3(d, &user)
+        .name("refused")
+        .target("maildir:{dir}/R")
+        .password("wrong");
+    let down = Account::imap(d, &user)
+        .name("down")
+        .target("maildir:{dir}/D")
+        .port(1);
     let good = imap_account(d, "good", &user, "maildir:{dir}/G", "");
     let c = Client::new(&format!("{refused}{down}{good}"));
     for args in [&["pull"][..], &["pull", "--quiet"], &["check"]] {

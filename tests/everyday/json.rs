@@ -1,5 +1,6 @@
 //! `--json`: one JSON document on stdout, human text unchanged without it.
 
+use crate::support::account::Account;
 use crate::support::client::{pop3_account, Client};
 use crate::support::corpus::simple;
 use crate::support::dovecot::Dovecot;
@@ -23,8 +24,10 @@ fn pull_check_and_accounts_print_one_json_document_each() {
         (0..3).map(|i| simple(&format!("json-{i}"), "s", "body\n")),
     );
     let good = pop3_account(d, "good", &user, "implicit", "maildir:{dir}/M", "");
-    let bad = pop3_account(d, "bad", &user, "implicit", "maildir:{dir}/B", "")
-        .replace(&user.password, "wrong");
+    let bad = Account::pop3(d, &user)
+        .name("bad")
+        .target("maildir:{dir}/B")
+        .password("wrong");
     let c = Client::new(&format!("{good}{bad}"));
 
     let check = doc(&c.run(&["check", "--json", "good"]).stdout);

@@ -2,6 +2,8 @@
 //! directory per test, and helpers to read what a run delivered.
 #![allow(dead_code)]
 
+use super::account::Account;
+use super::dovecot::{Dovecot, TestUser};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -136,61 +138,39 @@ pub fn maildir_tmp_count(root: &Path) -> usize {
 }
 
 /// A POP3 account `[accounts.NAME]` on the test Dovecot, with `tls` one of implicit,
-/// starttls, none; `extra` is appended verbatim (more keys).
+/// starttls, none; `extra` is appended verbatim (more keys). Short for the
+/// [`Account`] builder, which says what differs from these by key.
 pub fn pop3_account(
-    d: &crate::support::dovecot::Dovecot,
+    d: &Dovecot,
     name: &str,
-    user: &crate::support::dovecot::TestUser,
+    user: &TestUser,
     tls: &str,
     target: &str,
     extra: &str,
 ) -> String {
-    let port = if tls == "implicit" {
-        d.pop3s()
-    } else {
-        d.pop3()
-    };
-    account(d, name, "pop3", port, user, tls, target, 20, extra)
+    Account::pop3(d, user)
+        .name(name)
+        .tls(tls)
+        .target(target)
+        .extra(extra)
+        .toml()
 }
 
 /// An IMAP account `[accounts.NAME]` on the test Dovecot, with `tls` one of implicit (IMAPS),
-/// starttls, none; `extra` is appended verbatim (more keys).
+/// starttls, none; `extra` is appended verbatim (more keys). Short for the [`Account`]
+/// builder.
 pub fn imap_account(
-    d: &crate::support::dovecot::Dovecot,
+    d: &Dovecot,
     name: &str,
-    user: &crate::support::dovecot::TestUser,
+    user: &TestUser,
     tls: &str,
     target: &str,
     extra: &str,
 ) -> String {
-    let port = if tls == "implicit" {
-        d.imaps()
-    } else {
-        d.imap()
-    };
-    account(d, name, "imap", port, user, tls, target, 30, extra)
-}
-
-/// The `[accounts.NAME]` section both of the above write.
-#[allow(clippy::too_many_arguments)]
-fn account(
-    d: &crate::support::dovecot::Dovecot,
-    name: &str,
-    protocol: &str,
-    port: u16,
-    user: &crate::support::dovecot::TestUser,
-    tls: &str,
-    target: &str,
-    timeout: u32,
-    extra: &str,
-) -> String {
-    format!(
-        "[accounts.{name}]\nprofile = \"custom\"\nprotocol = \"{protocol}\"\nhost = \"{host}\"\n\
-         port = {port}\ntls = \"{tls}\"\nca-file = \"{ca}\"\nuser = \"{user}\"\n\
-         password = \"{pw}\"\ntarget = \"{target}\"\ntimeout = {timeout}\n{extra}\n",
-        host = d.tls_name(),
-        ca = d.ca_file().display(),
-        user = user.name,
-        pw = user.password,
-    )
+    Account::imap(d, user)
+        .name(name)
+        .tls(tls)
+        .target(target)
+        .extra(extra)
+        .toml()
 }
