@@ -8,15 +8,17 @@
 mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
+use support::account::Account;
 use support::client::{pop3_account, Client};
 use support::corpus::{corpus, message_id, simple};
 use support::dovecot::{Dovecot, TestUser};
+use support::proxy::{self, Framing, Proxy, ToClient};
 
 /// The corpus as POP3 hands it out: RETR ends every message with a line end.
 fn corpus_via_pop3() -> Vec<Vec<u8>> {
@@ -67,30 +69,20 @@ fn assert_each_once(got: Vec<Vec<u8>>, want: &[Vec<u8>]) {
     assert_eq!(counts.len(), want.len(), "nothing else, nothing partial");
 }
 
-/// An IMAP account `[accounts.NAME]` on the test Dovecot; `tls` is implicit or starttls.
+/// An IMAP account `[accounts.NAME]` on the test Dovecot into `maildir:{dir}/NAME`.
+fn imap(d: &Dovecot, name: &str, user: &TestUser) -> Account {
+    let target = format!("maildir:{{dir}}/{name}");
+    Account::imap(d, user).name(name).target(&target)
+}
+
+/// [`imap`] as TOML; `tls` is implicit or starttls.
 fn imap_account(d: &Dovecot, name: &str, user: &TestUser, tls: &str, extra: &str) -> String {
-    let port = if tls == "implicit" {
-        d.imaps()
-    } else {
-        d.imap()
-    };
-    format!(
-        "[accounts.{name}]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"{host}\"\n\
-         port = {port}\ntls = \"{tls}\"\nca-file = \"{ca}\"\nuser = \"{user}\"\n\
-         password = \"{pw}\"\ntarget = \"maildir:{{dir}}/{name}\"\ntimeout = 30\n{extra}\n",
-        host = d.tls_name(),
-        ca = d.ca_file().display(),
-        user = user.name,
-        pw = user.password,
-    )
+    imap(d, name, user).tls(tls).extra(extra).toml()
 }
 
 /// The same account reached in plaintext through a proxy on `port`.
 fn proxied_imap_account(d: &Dovecot, name: &str, user: &TestUser, port: u16) -> String {
-    imap_account(d, name, user, "none", "allow-plaintext-password = true").replace(
-        &format!("port = {}\n", d.imap()),
-        &format!("port = {port}\n"),
-    )
+    imap(d, name, user).plaintext().port(port).toml()
 }
 
 /// A POP3 source `old` that migrates into `new`'s `folder`.
@@ -136,76 +128,50 @@ struct Edit {
     lose_first_append_ok: bool,
 }
 
+/// [`Edit`] played on one session; `fired` says whether the answer was lost.
+struct Editing {
+    edit: Edit,
+    fired: Arc<AtomicBool>,
+}
+
+impl proxy::Script for Editing {
+    fn framing(&self) -> Framing {
+        Framing::ImapResponses
+    }
+
+    fn server(&mut self, response: Vec<u8>) -> ToClient {
+        let line = proxy::first_line(&response);
+        if self.edit.lose_first_append_ok
+            && line.contains(" OK ")
+            && line.contains("Append completed")
+            && !self.fired.swap(true, Ordering::SeqCst)
+        {
+            return ToClient::Hangup;
+        }
+        if !line.contains("CAPABILITY ") {
+            return ToClient::Send(vec![response]);
+        }
+        let mut t = String::from_utf8_lossy(&response).into_owned();
+        for word in &self.edit.hide {
+            t = t.replace(&format!(" {word}"), "");
+        }
+        for word in &self.edit.add {
+            t = t.replacen("CAPABILITY ", &format!("CAPABILITY {word} "), 1);
+        }
+        ToClient::Send(vec![t.into_bytes()])
+    }
+}
+
 /// A proxy in front of Dovecot's plain IMAP port that edits the server's capabilities and
 /// can lose the answer to an APPEND. Returns its port and whether the loss happened.
 fn imap_proxy(d: &Dovecot, edit: Edit) -> (u16, Arc<AtomicBool>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let upstream = d.imap();
     let fired = Arc::new(AtomicBool::new(false));
     let flag = fired.clone();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
-            let (edit, flag) = (edit.clone(), flag.clone());
-            std::thread::spawn(move || relay(client, server, &edit, &flag));
-        }
+    let proxy = Proxy::to(d.imap()).script(move || Editing {
+        edit: edit.clone(),
+        fired: flag.clone(),
     });
-    (port, fired)
-}
-
-fn relay(client: TcpStream, server: TcpStream, edit: &Edit, fired: &AtomicBool) {
-    let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut c_in, &mut s_out);
-        let _ = s_out.shutdown(Shutdown::Write);
-    });
-    let mut from_server = BufReader::new(server.try_clone().unwrap());
-    let mut to_client = client;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if from_server.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
-            break;
-        }
-        let text = String::from_utf8_lossy(&line).into_owned();
-        if edit.lose_first_append_ok
-            && text.contains(" OK ")
-            && text.contains("Append completed")
-            && !fired.swap(true, Ordering::SeqCst)
-        {
-            break;
-        }
-        let out = if text.contains("CAPABILITY ") {
-            let mut t = text.clone();
-            for word in &edit.hide {
-                t = t.replace(&format!(" {word}"), "");
-            }
-            for word in &edit.add {
-                t = t.replacen("CAPABILITY ", &format!("CAPABILITY {word} "), 1);
-            }
-            t.into_bytes()
-        } else {
-            line.clone()
-        };
-        if to_client.write_all(&out).is_err() {
-            break;
-        }
-        // A literal's bytes follow its line as they are.
-        if let Some(n) = text
-            .trim_end()
-            .strip_suffix('}')
-            .and_then(|t| t.rsplit_once('{'))
-            .and_then(|(_, n)| n.parse::<u64>().ok())
-        {
-            let mut literal = (&mut from_server).take(n);
-            if std::io::copy(&mut literal, &mut to_client).is_err() {
-                break;
-            }
-        }
-    }
-    let _ = to_client.shutdown(Shutdown::Both);
-    let _ = server.shutdown(Shutdown::Both);
+    (proxy.start().detach(), fired)
 }
 
 #[test]
@@ -634,15 +600,11 @@ fn an_mda_that_hangs_is_killed_after_the_timeout_and_the_message_stays() {
     let script = mda_script(c.dir.path());
     // The MDA gets the account's timeout, but at least 60 s.
     c.set_config(
-        &pop3_account(
-            d,
-            "a",
-            &src,
-            "implicit",
-            &format!("mda:{script}"),
-            "keep = false",
-        )
-        .replace("timeout = 20", "timeout = 2"),
+        &Account::pop3(d, &src)
+            .target(&format!("mda:{script}"))
+            .keep(false)
+            .timeout(2)
+            .toml(),
     );
     let start = Instant::now();
     let out = c.run(&["pull"]);
@@ -1002,10 +964,7 @@ fn imap_to_imap_keeps_flags_and_internaldates() {
     }
     let c = Client::new(&format!(
         "{}{}",
-        imap_account(d, "old", &src, "implicit", "").replace(
-            "target = \"maildir:{dir}/old\"",
-            "target = \"imap:new/From Old\""
-        ),
+        imap(d, "old", &src).target("imap:new/From Old"),
         imap_account(d, "new", &dst, "starttls", "")
     ));
     let out = c.ok(&["pull", "old"]);
