@@ -5,6 +5,7 @@
 mod support;
 
 use std::time::{Duration, Instant};
+use support::account::Account;
 use support::client::{maildir_messages, maildir_tmp_count, pop3_account, Client};
 use support::corpus::{corpus, simple};
 use support::dovecot::Dovecot;
@@ -247,11 +248,8 @@ fn stls_and_implicit_tls_and_every_login_method_work() {
 fn certificate_from_an_unknown_ca_is_refused() {
     let d = Dovecot::shared();
     let user = d.new_user("p3ca");
-    let toml = pop3_account(d, "a", &user, "implicit", "maildir:{dir}/M", "").replace(
-        &d.ca_file().display().to_string(),
-        &d.wrong_ca_file().display().to_string(),
-    );
-    let c = Client::new(&toml);
+    let wrong_ca = d.wrong_ca_file().display().to_string();
+    let c = Client::new(&Account::pop3(d, &user).set("ca-file", wrong_ca).toml());
     let out = c.run(&["pull"]);
     assert_eq!(out.code, 69, "{out:?}");
     assert!(out.stderr.contains("certificate"), "{out:?}");
@@ -261,9 +259,7 @@ fn certificate_from_an_unknown_ca_is_refused() {
 fn wrong_password_is_exit_77_and_never_printed() {
     let d = Dovecot::shared();
     let user = d.new_user("p3pw");
-    let toml = pop3_account(d, "a", &user, "implicit", "maildir:{dir}/M", "")
-        .replace(&user.password, "Wrong-Secret-42");
-    let c = Client::new(&toml);
+    let c = Client::new(&Account::pop3(d, &user).password("Wrong-Secret-42").toml());
     let out = c.run(&["-v", "pull"]);
     assert_eq!(out.code, 77, "{out:?}");
     assert!(out.stderr.contains("refused the login"), "{out:?}");

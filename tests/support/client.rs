@@ -148,12 +148,7 @@ pub fn pop3_account(
     target: &str,
     extra: &str,
 ) -> String {
-    Account::pop3(d, user)
-        .name(name)
-        .tls(tls)
-        .target(target)
-        .extra(extra)
-        .toml()
+    section(Account::pop3(d, user), name, tls, target, extra)
 }
 
 /// An IMAP account `[accounts.NAME]` on the test Dovecot, with `tls` one of implicit (IMAPS),
@@ -167,10 +162,10 @@ pub fn imap_account(
     target: &str,
     extra: &str,
 ) -> String {
-    Account::imap(d, user)
-        .name(name)
-        .tls(tls)
-        .target(target)
-        .extra(extra)
-        .toml()
+    section(Account::imap(d, user), name, tls, target, extra)
+}
+
+fn section(account: Account, name: &str, tls: &str, target: &str, extra: &str) -> String {
+    let account = account.name(name).tls(tls).target(target);
+    account.extra(extra).toml()
 }
