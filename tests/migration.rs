@@ -9,7 +9,6 @@ mod support;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,6 +17,7 @@ use support::account::Account;
 use support::client::{pop3_account, Client};
 use support::corpus::{corpus, message_id, simple};
 use support::dovecot::{Dovecot, TestUser};
+use support::listen::serve;
 use support::proxy::{self, Framing, Proxy, ToClient};
 
 /// The corpus as POP3 hands it out: RETR ends every message with a line end.
@@ -683,60 +683,53 @@ struct Received {
 /// A fake LMTP (or SMTP) server on TCP: offers PIPELINING, answers the end of a message's data with
 /// 451 when its subject is `busy`, 550 when it is `unknown`, else 250.
 fn fake_lmtp() -> (u16, Arc<Mutex<Received>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let got = Arc::new(Mutex::new(Received::default()));
     let seen = got.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let seen = seen.clone();
-            std::thread::spawn(move || {
-                let mut w = conn.try_clone().unwrap();
-                let mut r = BufReader::new(conn);
-                let _ = w.write_all(b"220 fake LMTP\r\n");
-                let mut line = Vec::new();
-                loop {
-                    line.clear();
-                    if r.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let cmd = String::from_utf8_lossy(&line).trim_end().to_string();
-                    seen.lock().unwrap().commands.push(cmd.clone());
-                    let verb = cmd.split([' ', ':']).next().unwrap_or("").to_uppercase();
-                    let reply: &[u8] = match verb.as_str() {
-                        "LHLO" | "EHLO" => b"250-fake\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
-                        "MAIL" | "RCPT" | "RSET" => b"250 OK\r\n",
-                        "QUIT" => b"221 bye\r\n",
-                        "DATA" => {
-                            let _ = w.write_all(b"354 go ahead\r\n");
-                            let mut data = Vec::new();
-                            loop {
-                                line.clear();
-                                if r.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
-                                    return;
-                                }
-                                if line == b".\r\n" {
-                                    break;
-                                }
-                                data.extend_from_slice(&line);
-                            }
-                            let text = String::from_utf8_lossy(&data).into_owned();
-                            seen.lock().unwrap().messages.push(data);
-                            if text.contains("Subject: busy") {
-                                b"451 4.2.0 mailbox busy, try later\r\n"
-                            } else if text.contains("Subject: unknown") {
-                                b"550 5.1.1 no such user here\r\n"
-                            } else {
-                                b"250 2.0.0 delivered\r\n"
-                            }
+    let port = serve(move |conn| {
+        let mut w = conn.try_clone().unwrap();
+        let mut r = BufReader::new(conn);
+        let _ = w.write_all(b"220 fake LMTP\r\n");
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if r.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let cmd = String::from_utf8_lossy(&line).trim_end().to_string();
+            seen.lock().unwrap().commands.push(cmd.clone());
+            let verb = cmd.split([' ', ':']).next().unwrap_or("").to_uppercase();
+            let reply: &[u8] = match verb.as_str() {
+                "LHLO" | "EHLO" => b"250-fake\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
+                "MAIL" | "RCPT" | "RSET" => b"250 OK\r\n",
+                "QUIT" => b"221 bye\r\n",
+                "DATA" => {
+                    let _ = w.write_all(b"354 go ahead\r\n");
+                    let mut data = Vec::new();
+                    loop {
+                        line.clear();
+                        if r.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                            return;
                         }
-                        _ => b"500 what?\r\n",
-                    };
-                    if w.write_all(reply).is_err() {
-                        return;
+                        if line == b".\r\n" {
+                            break;
+                        }
+                        data.extend_from_slice(&line);
+                    }
+                    let text = String::from_utf8_lossy(&data).into_owned();
+                    seen.lock().unwrap().messages.push(data);
+                    if text.contains("Subject: busy") {
+                        b"451 4.2.0 mailbox busy, try later\r\n"
+                    } else if text.contains("Subject: unknown") {
+                        b"550 5.1.1 no such user here\r\n"
+                    } else {
+                        b"250 2.0.0 delivered\r\n"
                     }
                 }
-            });
+                _ => b"500 what?\r\n",
+            };
+            if w.write_all(reply).is_err() {
+                return;
+            }
         }
     });
     (port, got)

@@ -15,6 +15,7 @@
 //! * [`fake_gmail`]: a scripted fake Gmail IMAP server (X-GM-EXT-1, labels as folders),
 //!   with NetEase's ID gate and Office 365's BYE as quirks.
 //! * [`fake_oauth`]: a fake OAuth2 provider (token and device endpoints) on loopback.
+//! * [`listen`]: the accept loop of the small fake servers tests write inline.
 //! * [`oauth_imap`]: an OAuth2-terminating proxy in front of Dovecot's IMAP.
 //! * [`proxy`]: the one scripted TCP proxy: slow links, cuts, stalls, and scripts that
 //!   read and rewrite the conversation (IMAP quirks, lost answers).
@@ -31,6 +32,7 @@ pub mod fake_dns;
 pub mod fake_gmail;
 pub mod fake_oauth;
 pub mod fake_pop3;
+pub mod listen;
 pub mod mbox;
 pub mod oauth_imap;
 pub mod proxy;
