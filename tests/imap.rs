@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 use support::account::Account;
-use support::client::{imap_account, maildir_messages, maildir_tmp_count, Client};
+use support::client::{maildir_messages, maildir_tmp_count, Client};
 use support::corpus::{corpus, simple};
 use support::dovecot::{Dovecot, TestUser};
 use support::mbox::read_mbox_with_python;
@@ -147,14 +147,13 @@ fn corpus_in_several_folders_arrives_byte_exact_with_flags_and_dates_in_maildir(
         }
     }
     d.seed_folder(&user, "Lists/rust", [simple("lists-1", "list", "hi\n")]);
-    let c = Client::new(&imap_account(
-        d,
-        "box",
-        &user,
-        "implicit",
-        "maildir:{dir}/Mail",
-        "folders = \"*\"",
-    ));
+    let c = Client::new(
+        &Account::imap(d, &user)
+            .name("box")
+            .target("maildir:{dir}/Mail")
+            .extra("folders = \"*\"")
+            .toml(),
+    );
     let flags_before = d.flags(&user, "INBOX");
     let out = c.ok(&["pull"]);
     let total = 2 * messages.len() + 1;
@@ -230,14 +229,14 @@ fn corpus_from_several_folders_arrives_byte_exact_in_mbox_over_starttls() {
     let messages = corpus_messages();
     d.seed(&user, &messages);
     d.seed_folder(&user, "Archive", &messages[..3]);
-    let c = Client::new(&imap_account(
-        d,
-        "box",
-        &user,
-        "starttls",
-        "mbox:{dir}/box.mbox",
-        "folders = [\"INBOX\", \"Archive\"]",
-    ));
+    let c = Client::new(
+        &Account::imap(d, &user)
+            .name("box")
+            .tls("starttls")
+            .target("mbox:{dir}/box.mbox")
+            .extra("folders = [\"INBOX\", \"Archive\"]")
+            .toml(),
+    );
     c.ok(&["pull"]);
     let got = read_mbox_with_python(c.path("box.mbox"));
     // mboxrd ends every message with a newline (the sink's documented rule).
@@ -273,14 +272,12 @@ fn second_run_fetches_nothing_and_a_new_message_in_one_folder_is_the_only_one_fe
         (0..3).map(|i| simple(&format!("sub-{i}"), "s", "b\n")),
     );
     d.create_folder(&user, "Empty");
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "starttls",
-        "maildir:{dir}/M",
-        "folders = [\"INBOX\", \"Empty\", \"Sub\"]",
-    ));
+    let c = Client::new(
+        &Account::imap(d, &user)
+            .tls("starttls")
+            .extra("folders = [\"INBOX\", \"Empty\", \"Sub\"]")
+            .toml(),
+    );
     assert!(c.ok(&["pull"]).stdout.contains("a: 7 new messages"));
     let out = c.ok(&["pull"]);
     assert!(out.stdout.contains("a: no new mail"), "{out:?}");
@@ -307,14 +304,7 @@ fn a_known_folder_is_listed_by_uid_and_only_new_mail_is_listed_in_full() {
         &user,
         (0..2100).map(|i| simple(&format!("brief-{i}"), "s", "b\n")),
     );
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "",
-    ));
+    let c = Client::new(&Account::imap(d, &user).toml());
     assert!(c.ok(&["pull"]).stdout.contains("a: 2100 new messages"));
     d.doveadm(&["expunge", "-u", &user.name, "mailbox", "INBOX", "uid", "7"]);
     d.seed(
@@ -395,14 +385,7 @@ fn uidvalidity_change_does_not_redeliver() {
         .map(|i| simple(&format!("uidv-{i}"), "s", &format!("body {i}\n")))
         .collect();
     d.seed_folder(&user, "Box", &old);
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "folders = [\"Box\"]",
-    ));
+    let c = Client::new(&Account::imap(d, &user).extra("folders = [\"Box\"]").toml());
     c.ok(&["pull"]);
     // The folder is deleted and recreated with the same mail (and one new message): a new
     // UIDVALIDITY, and UIDs that mean something else now.
@@ -439,14 +422,7 @@ fn uidvalidity_change_recognises_mail_without_message_id_by_its_text() {
     };
     let old: Vec<Vec<u8>> = (0..4).map(no_id).collect();
     d.seed_folder(&user, "Box", &old);
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "folders = [\"Box\"]",
-    ));
+    let c = Client::new(&Account::imap(d, &user).extra("folders = [\"Box\"]").toml());
     c.ok(&["pull"]);
     d.delete_folder(&user, "Box");
     let mut again = old.clone();
@@ -483,14 +459,7 @@ fn delete_mode_empties_fetched_mail_and_leaves_a_foreign_deleted_message() {
         "uid",
         "1",
     ]);
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "keep = false",
-    ));
+    let c = Client::new(&Account::imap(d, &user).keep(false).toml());
     let out = c.ok(&["pull"]);
     assert!(
         out.stdout.contains("a: 6 new messages") && out.stdout.contains("6 deleted"),
@@ -514,14 +483,12 @@ fn move_to_moves_fetched_mail_into_the_archive_folder() {
         .collect();
     d.seed(&user, &mail);
     d.create_folder(&user, "Archive");
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "starttls",
-        "maildir:{dir}/M",
-        "keep = false\nfolders = \"*\"\nmove-to = \"Archive\"",
-    ));
+    let c = Client::new(
+        &Account::imap(d, &user)
+            .tls("starttls")
+            .extra("keep = false\nfolders = \"*\"\nmove-to = \"Archive\"")
+            .toml(),
+    );
     c.ok(&["pull"]);
     assert_eq!(d.count(&user, "INBOX"), 0);
     assert_eq!(d.server_messages(&user, "Archive"), mail);
@@ -548,14 +515,7 @@ fn hostile_folder_names_stay_inside_the_maildir() {
         d.seed_folder(&user, name, [&m]);
         expected.push(m);
     }
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "folders = \"*\"",
-    ));
+    let c = Client::new(&Account::imap(d, &user).extra("folders = \"*\"").toml());
     let out = c.ok(&["pull"]);
     assert!(
         out.stdout
@@ -593,14 +553,7 @@ fn folders_command_lists_the_folders_with_message_counts() {
     let user = d.new_user("ifolders");
     d.seed(&user, (0..3).map(|i| simple(&format!("f-{i}"), "s", "b\n")));
     d.seed_folder(&user, "Entwürfe/Alt", [simple("f-x", "s", "b\n")]);
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "",
-    ));
+    let c = Client::new(&Account::imap(d, &user).toml());
     let out = c.ok(&["folders", "a"]);
     let lines: Vec<&str> = out.stdout.lines().map(str::trim).collect();
     assert!(lines.contains(&"3  INBOX"), "{out:?}");
@@ -625,14 +578,12 @@ fn starttls_imaps_and_login_methods_all_work_and_plaintext_needs_the_allow() {
         ("starttls", "login"),
         ("starttls", "cram-md5"),
     ] {
-        let c = Client::new(&imap_account(
-            d,
-            "a",
-            &user,
-            tls,
-            "maildir:{dir}/M",
-            &format!("auth = \"{auth}\""),
-        ));
+        let c = Client::new(
+            &Account::imap(d, &user)
+                .tls(tls)
+                .extra(&format!("auth = \"{auth}\""))
+                .toml(),
+        );
         let out = c.ok(&["pull", "-v"]);
         assert!(
             out.stdout.contains("a: 1 new message"),
@@ -644,25 +595,21 @@ fn starttls_imaps_and_login_methods_all_work_and_plaintext_needs_the_allow() {
         );
     }
     // (auth = "auto" would pick CRAM-MD5 here, which sends no password.)
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "none",
-        "maildir:{dir}/M",
-        "auth = \"plain\"",
-    ));
+    let c = Client::new(
+        &Account::imap(d, &user)
+            .tls("none")
+            .extra("auth = \"plain\"")
+            .toml(),
+    );
     let out = c.run(&["pull"]);
     assert_eq!(out.code, 78, "{out:?}");
     assert!(out.stderr.contains("allow-plaintext-password"), "{out:?}");
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "none",
-        "maildir:{dir}/M",
-        "auth = \"plain\"\nallow-plaintext-password = true",
-    ));
+    let c = Client::new(
+        &Account::imap(d, &user)
+            .tls("none")
+            .extra("auth = \"plain\"\nallow-plaintext-password = true")
+            .toml(),
+    );
     c.ok(&["pull"]);
 }
 
@@ -701,14 +648,7 @@ fn a_100_mb_message_is_streamed_with_less_than_64_mb_of_memory() {
     let big = support::corpus::large("big", 100 << 20);
     let small = simple("small", "s", "b\n");
     d.seed(&user, [&small, &big, &small]);
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "",
-    ));
+    let c = Client::new(&Account::imap(d, &user).toml());
     let (code, peak_kb) = c.run_measured(&["pull", "--quiet"]);
     assert_eq!(code, 0);
     let got = maildir_messages(&c.path("M"));

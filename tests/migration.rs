@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 use support::account::Account;
-use support::client::{pop3_account, Client};
+use support::client::Client;
 use support::corpus::{corpus, message_id, simple};
 use support::dovecot::{Dovecot, TestUser};
 use support::listen::serve;
@@ -75,11 +75,6 @@ fn imap(d: &Dovecot, name: &str, user: &TestUser) -> Account {
     Account::imap(d, user).name(name).target(&target)
 }
 
-/// [`imap`] as TOML; `tls` is implicit or starttls.
-fn imap_account(d: &Dovecot, name: &str, user: &TestUser, tls: &str, extra: &str) -> String {
-    imap(d, name, user).tls(tls).extra(extra).toml()
-}
-
 /// The same account reached in plaintext through a proxy on `port`.
 fn proxied_imap_account(d: &Dovecot, name: &str, user: &TestUser, port: u16) -> String {
     imap(d, name, user).plaintext().port(port).toml()
@@ -87,14 +82,11 @@ fn proxied_imap_account(d: &Dovecot, name: &str, user: &TestUser, port: u16) -> 
 
 /// A POP3 source `old` that migrates into `new`'s `folder`.
 fn migration(d: &Dovecot, src: &TestUser, folder: &str, extra: &str) -> String {
-    pop3_account(
-        d,
-        "old",
-        src,
-        "implicit",
-        &format!("imap:new/{folder}"),
-        extra,
-    )
+    Account::pop3(d, src)
+        .name("old")
+        .target(&format!("imap:new/{folder}"))
+        .extra(extra)
+        .toml()
 }
 
 /// INTERNALDATEs (seconds) of a folder's messages, in UID order.
@@ -183,7 +175,7 @@ fn pop3_to_imap_migration_stores_the_corpus_byte_exact_once_with_dates_in_a_new_
     let c = Client::new(&format!(
         "{}{}",
         migration(d, &src, "Migrated/Old ISP", ""),
-        imap_account(d, "new", &dst, "implicit", "")
+        imap(d, "new", &dst).toml()
     ));
     let out = c.ok(&["pull", "old"]);
     let n = messages.len();
@@ -236,7 +228,7 @@ fn mail_already_in_the_folder_is_recorded_not_appended_again_even_after_reset_st
     let c = Client::new(&format!(
         "{}{}",
         migration(d, &src, "INBOX", ""),
-        imap_account(d, "new", &dst, "starttls", "")
+        imap(d, "new", &dst).tls("starttls").toml()
     ));
     let out = c.ok(&["pull", "old"]);
     assert!(
@@ -402,7 +394,7 @@ fn corpus_maildir(root: &Path) -> Vec<(Vec<u8>, &'static str, i64)> {
 fn upload_of_a_maildir_keeps_flags_and_dates_and_a_second_upload_stores_nothing() {
     let d = Dovecot::shared();
     let dst = d.new_user("up-md");
-    let c = Client::new(&imap_account(d, "new", &dst, "implicit", ""));
+    let c = Client::new(&imap(d, "new", &dst).toml());
     let root = c.path("backup");
     let local = corpus_maildir(&root);
     let n = local.len();
@@ -465,8 +457,11 @@ fn an_mbox_backup_uploads_byte_exact_and_verify_names_a_deleted_and_a_changed_me
     // The backup: the POP3 mailbox pulled into an mbox by mailfetch itself.
     let c = Client::new(&format!(
         "{}{}",
-        pop3_account(d, "old", &src, "implicit", "mbox:{dir}/backup.mbox", ""),
-        imap_account(d, "new", &dst, "implicit", "")
+        Account::pop3(d, &src)
+            .name("old")
+            .target("mbox:{dir}/backup.mbox")
+            .toml(),
+        imap(d, "new", &dst).toml()
     ));
     c.ok(&["pull", "old"]);
     let mbox = c.path("backup.mbox");
@@ -557,14 +552,12 @@ fn an_mda_that_exits_1_loses_nothing_the_message_stays_and_its_stderr_is_shown()
     d.seed(&src, [&good, &bad, &later]);
     let c = Client::new("");
     let script = mda_script(c.dir.path());
-    c.set_config(&pop3_account(
-        d,
-        "a",
-        &src,
-        "implicit",
-        &format!("mda:{script}"),
-        "keep = false",
-    ));
+    c.set_config(
+        &Account::pop3(d, &src)
+            .target(&format!("mda:{script}"))
+            .keep(false)
+            .toml(),
+    );
     let out = c.run(&["pull"]);
     assert_eq!(out.code, 74, "{out:?}");
     assert!(
@@ -648,14 +641,12 @@ fn lmtp_delivers_the_corpus_into_a_second_users_inbox_once() {
     let (src, rcpt) = (d.new_user("lmtp-src"), d.new_user("lmtp-rcpt"));
     let messages: Vec<Vec<u8>> = corpus().into_iter().map(|(_, m)| m).collect();
     d.seed(&src, &messages);
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &src,
-        "implicit",
-        &format!("lmtp:{}", d.lmtp_socket().display()),
-        &format!("deliver-to = \"{}\"\nkeep = false", rcpt.name),
-    ));
+    let c = Client::new(
+        &Account::pop3(d, &src)
+            .target(&format!("lmtp:{}", d.lmtp_socket().display()))
+            .extra(&format!("deliver-to = \"{}\"\nkeep = false", rcpt.name))
+            .toml(),
+    );
     let out = c.ok(&["pull"]);
     assert!(
         out.stdout
@@ -744,14 +735,12 @@ fn lmtp_4xx_keeps_the_message_for_next_run_and_5xx_is_reported_with_exit_74() {
     let unknown = simple("unknown", "unknown", "never\n");
     d.seed(&src, [&dots, &busy]);
     let (port, got) = fake_lmtp();
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &src,
-        "implicit",
-        &format!("lmtp:127.0.0.1:{port}"),
-        "deliver-to = \"alice@example.org\"\nkeep = false",
-    ));
+    let c = Client::new(
+        &Account::pop3(d, &src)
+            .target(&format!("lmtp:127.0.0.1:{port}"))
+            .extra("deliver-to = \"alice@example.org\"\nkeep = false")
+            .toml(),
+    );
     let out = c.run(&["pull"]);
     assert_eq!(out.code, 75, "only a temporary refusal: {out:?}");
     assert!(
@@ -809,25 +798,11 @@ fn lmtp_4xx_keeps_the_message_for_next_run_and_5xx_is_reported_with_exit_74() {
 fn lmtp_and_imap_targets_are_checked_with_file_and_line() {
     let d = Dovecot::shared();
     let src = d.new_user("cfg");
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &src,
-        "implicit",
-        "lmtp:localhost:24",
-        "",
-    ));
+    let c = Client::new(&Account::pop3(d, &src).target("lmtp:localhost:24").toml());
     let out = c.run(&["pull"]);
     assert_eq!(out.code, 78, "{out:?}");
     assert!(out.stderr.contains("needs deliver-to"), "{out:?}");
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &src,
-        "implicit",
-        "imap:nowhere/INBOX",
-        "",
-    ));
+    let c = Client::new(&Account::pop3(d, &src).target("imap:nowhere/INBOX").toml());
     let out = c.run(&["pull"]);
     assert_eq!(out.code, 78, "{out:?}");
     assert!(
@@ -845,7 +820,7 @@ fn accounts_shows_the_new_targets() {
     let c = Client::new(&format!(
         "{}{}",
         migration(d, &src, "INBOX", ""),
-        imap_account(d, "new", &dst, "implicit", "")
+        imap(d, "new", &dst).toml()
     ));
     let out = c.ok(&["accounts"]);
     assert!(out.stdout.contains("-> imap:new/INBOX"), "{out:?}");
@@ -884,14 +859,12 @@ fn smtp_hands_each_message_over_with_its_return_path() {
     ];
     d.seed(&src, &mail);
     let (port, got) = fake_lmtp();
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &src,
-        "implicit",
-        &format!("smtp:localhost:{port}"),
-        "deliver-to = \"bob@example.net\"\nkeep = false",
-    ));
+    let c = Client::new(
+        &Account::pop3(d, &src)
+            .target(&format!("smtp:localhost:{port}"))
+            .extra("deliver-to = \"bob@example.net\"\nkeep = false")
+            .toml(),
+    );
     let out = c.ok(&["pull"]);
     assert!(out.stdout.contains("a: 2 new messages"), "{out:?}");
     assert!(out.stdout.contains("bob@example.net via SMTP"), "{out:?}");
@@ -913,14 +886,7 @@ fn verify_of_a_maildir_target_says_which_message_is_not_fetched_yet() {
         &src,
         (0..3).map(|i| simple(&format!("vmd-{i}"), "s", "b\n")),
     );
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &src,
-        "implicit",
-        "maildir:{dir}/M",
-        "",
-    ));
+    let c = Client::new(&Account::pop3(d, &src).toml());
     c.ok(&["pull"]);
     assert!(c.ok(&["verify", "a"]).stdout.contains("a INBOX -> "));
     d.seed(&src, [simple("vmd-new", "late", "b\n")]);
@@ -958,7 +924,7 @@ fn imap_to_imap_keeps_flags_and_internaldates() {
     let c = Client::new(&format!(
         "{}{}",
         imap(d, "old", &src).target("imap:new/From Old"),
-        imap_account(d, "new", &dst, "starttls", "")
+        imap(d, "new", &dst).tls("starttls").toml()
     ));
     let out = c.ok(&["pull", "old"]);
     assert!(out.stdout.contains("old: 4 new messages"), "{out:?}");

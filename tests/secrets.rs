@@ -10,7 +10,7 @@ mod support;
 use base64::Engine;
 use std::sync::Arc;
 use support::account::Account;
-use support::client::{pop3_account, Client, Outcome};
+use support::client::{Client, Outcome};
 use support::corpus::simple;
 use support::dovecot::Dovecot;
 use support::fake_oauth::{authorize, FakeOAuth};
@@ -78,14 +78,14 @@ fn no_password_or_token_is_ever_printed_even_with_verbose() {
         ("p-apop", "none", "apop"),
     ] {
         let extra = format!("auth = \"{auth}\"\nkeep = true\nallow-plaintext-password = true");
-        config.push_str(&pop3_account(
-            d,
-            name,
-            &user,
-            tls,
-            &format!("maildir:{{dir}}/{name}"),
-            &extra,
-        ));
+        config.push_str(
+            &Account::pop3(d, &user)
+                .name(name)
+                .tls(tls)
+                .target(&format!("maildir:{{dir}}/{name}"))
+                .extra(&extra)
+                .toml(),
+        );
     }
     for (name, tls, auth) in [
         ("i-login", "implicit", "user"),

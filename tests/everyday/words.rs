@@ -3,7 +3,7 @@
 //! run without a config; and fetchmail's and mpop's short flags.
 
 use crate::support::account::Account;
-use crate::support::client::{maildir_messages, pop3_account, Client};
+use crate::support::client::{maildir_messages, Client};
 use crate::support::dovecot::Dovecot;
 
 /// The one error line of a failed run, and its exit code.
@@ -115,14 +115,7 @@ fn fetchmail_short_flags_k_keep_a_fetch_all_again_and_k_upper_delete() {
         })
         .collect();
     d.seed(&user, &messages);
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "keep = false",
-    ));
+    let c = Client::new(&Account::pop3(d, &user).keep(false).toml());
     let maildir = c.path("M");
     c.ok(&["pull", "-k"]);
     assert_eq!(maildir_messages(&maildir).len(), 3);

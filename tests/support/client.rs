@@ -2,8 +2,6 @@
 //! directory per test, and helpers to read what a run delivered.
 #![allow(dead_code)]
 
-use super::account::Account;
-use super::dovecot::{Dovecot, TestUser};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -135,37 +133,4 @@ pub fn maildir_tmp_count(root: &Path) -> usize {
     fs::read_dir(root.join("tmp"))
         .map(|d| d.count())
         .unwrap_or(0)
-}
-
-/// A POP3 account `[accounts.NAME]` on the test Dovecot, with `tls` one of implicit,
-/// starttls, none; `extra` is appended verbatim (more keys). Short for the
-/// [`Account`] builder, which says what differs from these by key.
-pub fn pop3_account(
-    d: &Dovecot,
-    name: &str,
-    user: &TestUser,
-    tls: &str,
-    target: &str,
-    extra: &str,
-) -> String {
-    section(Account::pop3(d, user), name, tls, target, extra)
-}
-
-/// An IMAP account `[accounts.NAME]` on the test Dovecot, with `tls` one of implicit (IMAPS),
-/// starttls, none; `extra` is appended verbatim (more keys). Short for the [`Account`]
-/// builder.
-pub fn imap_account(
-    d: &Dovecot,
-    name: &str,
-    user: &TestUser,
-    tls: &str,
-    target: &str,
-    extra: &str,
-) -> String {
-    section(Account::imap(d, user), name, tls, target, extra)
-}
-
-fn section(account: Account, name: &str, tls: &str, target: &str, extra: &str) -> String {
-    let account = account.name(name).tls(tls).target(target);
-    account.extra(extra).toml()
 }
