@@ -4,18 +4,19 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
 use support::account::Account;
 use support::client::Client;
-use support::listen::serve;
+use support::listen::{greet, serve};
 
 #[test]
 fn imap_literal_larger_than_any_request_is_refused_when_announced() {
     let port = serve(|stream| {
-        let mut out = stream.try_clone().unwrap();
-        let _ = out.write_all(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hostile\r\n");
-        let mut lines = BufReader::new(stream);
+        let (mut out, mut lines) = greet(
+            stream,
+            b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hostile\r\n",
+        );
         let mut line = String::new();
         if lines.read_line(&mut line).unwrap_or(0) > 0 {
             // 400 MB announced, then silence: a client that believed it would sit on
@@ -43,9 +44,7 @@ fn imap_literal_larger_than_any_request_is_refused_when_announced() {
 /// first command line, and then waits; a client for it with `tls`.
 fn scripted_imap(greeting: &'static [u8], reply: &'static [u8], tls: &str) -> Client {
     let port = serve(move |stream| {
-        let mut out = stream.try_clone().unwrap();
-        let _ = out.write_all(greeting);
-        let mut lines = BufReader::new(stream);
+        let (mut out, mut lines) = greet(stream, greeting);
         let mut line = String::new();
         if lines.read_line(&mut line).unwrap_or(0) > 0 {
             let _ = out.write_all(reply);

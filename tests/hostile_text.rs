@@ -5,10 +5,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, Write};
 use support::account::Account;
 use support::client::Client;
-use support::listen::serve;
+use support::listen::{greet, serve};
 
 /// What the hostile server says when it refuses.
 /// (Everything IMAP's resp-text allows: no NUL, CR or LF.)
@@ -17,9 +17,10 @@ const HOSTILE: &str = "\x1b]0;you have been pwned\x07\x1b[2J\x1b[1A\u{9b}2Kbad \
 #[test]
 fn escapes_in_a_refused_login_do_not_reach_the_terminal() {
     let port = serve(|stream| {
-        let mut out = stream.try_clone().unwrap();
-        let _ = out.write_all(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hostile\r\n");
-        let mut lines = BufReader::new(stream);
+        let (mut out, mut lines) = greet(
+            stream,
+            b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hostile\r\n",
+        );
         let mut line = String::new();
         while lines.read_line(&mut line).unwrap_or(0) > 0 {
             let tag = line.split(' ').next().unwrap_or("*").to_string();

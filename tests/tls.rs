@@ -9,13 +9,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, Write};
 use std::sync::{Arc, Mutex};
 use support::account::Account;
 use support::client::{maildir_messages, Client};
 use support::dovecot::Dovecot;
 use support::fake_pop3::{FakePop3, Mail, Script};
-use support::listen::serve;
+use support::listen::{greet, serve};
 use support::tls::{ServerCert, TlsFront};
 
 const PASSWORD: &str = "tls-test-password-8c1f";
@@ -187,9 +187,8 @@ fn imap_server_without_starttls_is_refused_and_gets_no_login() {
     let received = Arc::new(Mutex::new(Vec::<String>::new()));
     let log = received.clone();
     let port = serve(move |stream| {
-        let mut out = stream.try_clone().unwrap();
-        let _ = out.write_all(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n");
-        let mut lines = BufReader::new(stream);
+        let (mut out, mut lines) =
+            greet(stream, b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n");
         let mut line = String::new();
         while lines.read_line(&mut line).unwrap_or(0) > 0 {
             let tag = line.split(' ').next().unwrap_or("*").to_string();

@@ -4,6 +4,7 @@
 //! (Scripted servers with more to them live in their own modules: [`super::fake_pop3`],
 //! [`super::fake_gmail`]; a network in between is [`super::proxy`].)
 
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
@@ -25,4 +26,11 @@ pub fn serve_on(ip: &str, handler: impl Fn(TcpStream) + Send + Sync + 'static) -
         }
     });
     port
+}
+
+/// Send `greeting` on a new connection; returns where to write and the client's lines.
+pub fn greet(stream: TcpStream, greeting: &[u8]) -> (TcpStream, BufReader<TcpStream>) {
+    let mut out = stream.try_clone().expect("clone the connection");
+    let _ = out.write_all(greeting);
+    (out, BufReader::new(stream))
 }
