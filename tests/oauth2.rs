@@ -58,7 +58,7 @@ fn pop3_fixture(provider: &FakeOAuth, mechanisms: &[&'static str], keys: &str) -
         .tls("implicit")
         .without("allow-plaintext-password")
         .set("ca-file", cert.ca_file().display().to_string());
-    let client = Client::new(&account.extra(&keys).toml());
+    let client = Client::new(&account.extra(keys).toml());
     Pop3Fixture {
         server,
         _front: front,
