@@ -861,11 +861,7 @@ enum Frame {
 }
 
 fn frame(response: &[u8]) -> Frame {
-    let end = response
-        .iter()
-        .position(|&b| b == b'\r')
-        .unwrap_or(response.len());
-    let line = String::from_utf8_lossy(&response[..end]);
+    let line = proxy::first_line(response);
     if !line.starts_with('*') {
         return Frame::Done(line.split(' ').next().unwrap_or("").to_string());
     }

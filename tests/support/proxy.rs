@@ -420,7 +420,7 @@ fn read_chunk(r: &mut impl BufRead) -> Option<Vec<u8>> {
 }
 
 /// One IMAP response as the server sent it: its lines and literals, up to its final CRLF.
-pub fn read_response(r: &mut impl BufRead) -> Option<Vec<u8>> {
+fn read_response(r: &mut impl BufRead) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     loop {
         let start = out.len();
