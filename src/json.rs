@@ -233,18 +233,3 @@ pub enum Event<'a> {
         run: &'a AccountRun,
     },
 }
-
-/// The name of `class` in `--json-events`.
-pub fn class_name(class: crate::error::Class) -> &'static str {
-    use crate::error::Class::*;
-    match class {
-        Usage => "usage",
-        Unavailable => "unavailable",
-        LocalIo => "local-io",
-        Temporary => "temporary",
-        Protocol => "protocol",
-        Auth => "auth",
-        Config => "config",
-        Internal => "internal",
-    }
-}

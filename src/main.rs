@@ -1,5 +1,5 @@
 //! The `mailfetch` binary: parse the command line, run the command, map errors to exit
-//! codes (sysexits.h, see `cli::EXIT_CODES`).
+//! codes (sysexits.h, see `error::Exit`).
 
 use clap::Parser;
 use mailfetch::cli::{Cli, Command, Generate};
@@ -573,6 +573,14 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                     text
                 }
                 Generate::Completions { shell } => mailfetch::completions::render(*shell),
+                Generate::Readme => {
+                    let mut readme = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut readme)
+                        .map_err(|e| Error::local("reading README.md from stdin", e))?;
+                    mailfetch::readme::update(&readme)
+                        .map_err(|why| Error::new(Class::Usage, why))?
+                        .into_bytes()
+                }
             };
             out_bytes(&text);
             Ok(0)
