@@ -91,7 +91,7 @@ impl AccountRun {
         AccountRun {
             account: account.name.clone(),
             ok: false,
-            exit_code: e.class().exit_code() as u8,
+            exit_code: crate::error::Exit::Failed(e.class()).code(),
             error: Some(e.message().to_string()),
             fetched: 0,
             bytes: 0,
