@@ -232,6 +232,16 @@ mod tests {
     }
 
     #[test]
+    fn the_secret_keys_are_keys_of_the_table() {
+        for secret in SECRET_KEYS {
+            assert!(
+                super::super::keys::KEYS.iter().any(|k| k.name == *secret),
+                "{secret}"
+            );
+        }
+    }
+
+    #[test]
     fn unquoted_values_are_found_only_in_the_value() {
         let text = "[a]\nhost = 127.0.0.1 # mine\nport = \"x\"\n";
         let at = text.find("127").unwrap() + 3;
