@@ -423,6 +423,29 @@ mod tests {
         toml::from_str::<super::super::FileToml>(&text).unwrap();
     }
 
+    /// The keys serde names when it refuses `zzz` in `table` (`[defaults]`, or the top).
+    fn refused_with(text: &str) -> Vec<String> {
+        let err = toml::from_str::<super::super::FileToml>(text)
+            .err()
+            .expect("zzz is refused");
+        let message = err.message().to_string();
+        let (_, list) = message.split_once("expected one of").expect(&message);
+        list.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn serde_knows_exactly_the_keys_of_the_table() {
+        let mut top: Vec<&str> = FILE_KEYS.iter().map(|k| k.name).collect();
+        top.extend(FILE_TABLES);
+        assert_eq!(refused_with("zzz = 1\n"), top);
+        let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        assert_eq!(refused_with("[defaults]\nzzz = 1\n"), names);
+    }
+
     #[test]
     fn every_key_is_named_once_and_documented() {
         let mut names: Vec<&str> = KEYS.iter().chain(FILE_KEYS).map(|k| k.name).collect();
