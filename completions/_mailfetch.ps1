@@ -45,7 +45,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
             [CompletionResult]::new('report', 'report', [CompletionResultType]::ParameterValue, 'Merge the --json documents of pull or check runs (the shards of a run, a retry) into one table: each account done, failed (with the reason) or, with --config, remaining; messages and bytes in all. An account''s status comes from the last file that has it')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Write one accounts.d/NAME.toml per line of a CSV list (columns name, user, password, server, protocol, target; password is command:CMD, env:VAR, file:PATH, oauth2 or literal:SECRET, which goes to a 0600 NAME.password file, never into the account file), for a config with include = ["accounts.d/*.toml"]; nothing is written if a line is bad')
             [CompletionResult]::new('profiles', 'profiles', [CompletionResultType]::ParameterValue, 'Show the built-in provider profiles')
-            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write the man page or shell completions to stdout')
+            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write the man page, shell completions or README.md''s generated tables to stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -272,11 +272,23 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`')
+            [CompletionResult]::new('readme', 'readme', [CompletionResultType]::ParameterValue, 'README.md with its generated tables (config keys, exit codes) brought up to date: the file on stdin, the result on stdout (`scripts/generate` runs it)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Completions for SHELL')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'mailfetch;generate;man' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'mailfetch;generate;readme' {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]')
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors')
@@ -300,11 +312,15 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
         }
         'mailfetch;generate;help' {
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`')
+            [CompletionResult]::new('readme', 'readme', [CompletionResultType]::ParameterValue, 'README.md with its generated tables (config keys, exit codes) brought up to date: the file on stdin, the result on stdout (`scripts/generate` runs it)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Completions for SHELL')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'mailfetch;generate;help;man' {
+            break
+        }
+        'mailfetch;generate;help;readme' {
             break
         }
         'mailfetch;generate;help;completions' {
@@ -328,7 +344,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
             [CompletionResult]::new('report', 'report', [CompletionResultType]::ParameterValue, 'Merge the --json documents of pull or check runs (the shards of a run, a retry) into one table: each account done, failed (with the reason) or, with --config, remaining; messages and bytes in all. An account''s status comes from the last file that has it')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Write one accounts.d/NAME.toml per line of a CSV list (columns name, user, password, server, protocol, target; password is command:CMD, env:VAR, file:PATH, oauth2 or literal:SECRET, which goes to a 0600 NAME.password file, never into the account file), for a config with include = ["accounts.d/*.toml"]; nothing is written if a line is bad')
             [CompletionResult]::new('profiles', 'profiles', [CompletionResultType]::ParameterValue, 'Show the built-in provider profiles')
-            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write the man page or shell completions to stdout')
+            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write the man page, shell completions or README.md''s generated tables to stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -376,10 +392,14 @@ Register-ArgumentCompleter -Native -CommandName 'mailfetch' -ScriptBlock {
         }
         'mailfetch;help;generate' {
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`')
+            [CompletionResult]::new('readme', 'readme', [CompletionResultType]::ParameterValue, 'README.md with its generated tables (config keys, exit codes) brought up to date: the file on stdin, the result on stdout (`scripts/generate` runs it)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Completions for SHELL')
             break
         }
         'mailfetch;help;generate;man' {
+            break
+        }
+        'mailfetch;help;generate;readme' {
             break
         }
         'mailfetch;help;generate;completions' {

@@ -73,6 +73,9 @@ _mailfetch() {
             mailfetch__subcmd__generate,man)
                 cmd="mailfetch__subcmd__generate__subcmd__man"
                 ;;
+            mailfetch__subcmd__generate,readme)
+                cmd="mailfetch__subcmd__generate__subcmd__readme"
+                ;;
             mailfetch__subcmd__generate__subcmd__help,completions)
                 cmd="mailfetch__subcmd__generate__subcmd__help__subcmd__completions"
                 ;;
@@ -81,6 +84,9 @@ _mailfetch() {
                 ;;
             mailfetch__subcmd__generate__subcmd__help,man)
                 cmd="mailfetch__subcmd__generate__subcmd__help__subcmd__man"
+                ;;
+            mailfetch__subcmd__generate__subcmd__help,readme)
+                cmd="mailfetch__subcmd__generate__subcmd__help__subcmd__readme"
                 ;;
             mailfetch__subcmd__help,accounts)
                 cmd="mailfetch__subcmd__help__subcmd__accounts"
@@ -135,6 +141,9 @@ _mailfetch() {
                 ;;
             mailfetch__subcmd__help__subcmd__generate,man)
                 cmd="mailfetch__subcmd__help__subcmd__generate__subcmd__man"
+                ;;
+            mailfetch__subcmd__help__subcmd__generate,readme)
+                cmd="mailfetch__subcmd__help__subcmd__generate__subcmd__readme"
                 ;;
             *)
                 ;;
@@ -375,7 +384,7 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__generate)
-            opts="-q -v -h --config --state-dir --quiet --verbose --help man completions help"
+            opts="-q -v -h --config --state-dir --quiet --verbose --help man readme completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -447,7 +456,7 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__generate__subcmd__help)
-            opts="man completions help"
+            opts="man readme completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -502,7 +511,57 @@ _mailfetch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailfetch__subcmd__generate__subcmd__help__subcmd__readme)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailfetch__subcmd__generate__subcmd__man)
+            opts="-q -v -h --config --state-dir --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=()
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o plusdirs
+                    fi
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailfetch__subcmd__generate__subcmd__readme)
             opts="-q -v -h --config --state-dir --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -623,7 +682,7 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__help__subcmd__generate)
-            opts="man completions"
+            opts="man readme completions"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -651,6 +710,20 @@ _mailfetch() {
             return 0
             ;;
         mailfetch__subcmd__help__subcmd__generate__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailfetch__subcmd__help__subcmd__generate__subcmd__readme)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -42,7 +42,7 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand report 'Merge the --json documents of pull or check runs (the shards of a run, a retry) into one table: each account done, failed (with the reason) or, with --config, remaining; messages and bytes in all. An account''s status comes from the last file that has it'
             cand import 'Write one accounts.d/NAME.toml per line of a CSV list (columns name, user, password, server, protocol, target; password is command:CMD, env:VAR, file:PATH, oauth2 or literal:SECRET, which goes to a 0600 NAME.password file, never into the account file), for a config with include = ["accounts.d/*.toml"]; nothing is written if a line is bad'
             cand profiles 'Show the built-in provider profiles'
-            cand generate 'Write the man page or shell completions to stdout'
+            cand generate 'Write the man page, shell completions or README.md''s generated tables to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailfetch;pull'= {
@@ -254,10 +254,21 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
             cand man 'The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`'
+            cand readme 'README.md with its generated tables (config keys, exit codes) brought up to date: the file on stdin, the result on stdout (`scripts/generate` runs it)'
             cand completions 'Completions for SHELL'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailfetch;generate;man'= {
+            cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
+            cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
+            cand -q 'Print nothing but errors'
+            cand --quiet 'Print nothing but errors'
+            cand -v 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand --verbose 'Print the protocol trace on stderr (passwords and AUTH payloads redacted)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'mailfetch;generate;readme'= {
             cand --config 'Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]'
             cand --state-dir 'Where state (seen messages, locks) is kept [default: $XDG_STATE_HOME/mailfetch]'
             cand -q 'Print nothing but errors'
@@ -279,10 +290,13 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
         }
         &'mailfetch;generate;help'= {
             cand man 'The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`'
+            cand readme 'README.md with its generated tables (config keys, exit codes) brought up to date: the file on stdin, the result on stdout (`scripts/generate` runs it)'
             cand completions 'Completions for SHELL'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailfetch;generate;help;man'= {
+        }
+        &'mailfetch;generate;help;readme'= {
         }
         &'mailfetch;generate;help;completions'= {
         }
@@ -303,7 +317,7 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
             cand report 'Merge the --json documents of pull or check runs (the shards of a run, a retry) into one table: each account done, failed (with the reason) or, with --config, remaining; messages and bytes in all. An account''s status comes from the last file that has it'
             cand import 'Write one accounts.d/NAME.toml per line of a CSV list (columns name, user, password, server, protocol, target; password is command:CMD, env:VAR, file:PATH, oauth2 or literal:SECRET, which goes to a 0600 NAME.password file, never into the account file), for a config with include = ["accounts.d/*.toml"]; nothing is written if a line is bad'
             cand profiles 'Show the built-in provider profiles'
-            cand generate 'Write the man page or shell completions to stdout'
+            cand generate 'Write the man page, shell completions or README.md''s generated tables to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailfetch;help;pull'= {
@@ -336,9 +350,12 @@ set edit:completion:arg-completer[mailfetch] = {|@words|
         }
         &'mailfetch;help;generate'= {
             cand man 'The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`'
+            cand readme 'README.md with its generated tables (config keys, exit codes) brought up to date: the file on stdin, the result on stdout (`scripts/generate` runs it)'
             cand completions 'Completions for SHELL'
         }
         &'mailfetch;help;generate;man'= {
+        }
+        &'mailfetch;help;generate;readme'= {
         }
         &'mailfetch;help;generate;completions'= {
         }

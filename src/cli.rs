@@ -4,30 +4,15 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-/// Exit codes, shown in `--help` and the man page.
-pub const EXIT_CODES: &str = "\
-Exit status (sysexits.h):
-  0   success, whether or not there was new mail
-  1   verify: a message is missing from the copy or differs from its original
-  64  usage error on the command line
-  69  a server could not be reached (or its TLS certificate was refused)
-  70  internal error (a bug): one account's run panicked; the others still ran
-  74  a message could not be delivered: a local write failed (disk full,
-      permissions), the MDA failed, or the target refused it (SMTP/LMTP 5xx, IMAP NO)
-  75  temporary failure: timeout, dropped connection, account locked by another run,
-      a 4xx from an LMTP/SMTP target
-  76  protocol error: the server sent something invalid
-  77  authentication refused, or unsafe permissions (a state dir others can write to)
-  78  configuration error
-  130 pull, check: stopped by SIGINT (Ctrl-C), 143: by SIGTERM; what was delivered is
-      saved and recorded, the rest comes with the next run (a second signal ends the
-      run at once, and the next run finishes or redoes the batch it was writing)
-With several accounts, every account is tried and the first failure's code is returned.";
+/// The exit statuses, shown after `--help`: rendered from `error::Exit`, which the man page
+/// and README render them from too.
+pub static EXIT_CODES: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| crate::error::Exit::help(88));
 
 /// Fetch mail from POP3 and IMAP servers into Maildir, mbox, an MDA, an LMTP/SMTP server or
 /// another IMAP account, exactly once.
 #[derive(Parser, Debug)]
-#[command(name = "mailfetch", version, after_help = EXIT_CODES, max_term_width = 100,
+#[command(name = "mailfetch", version, after_help = EXIT_CODES.as_str(), max_term_width = 100,
           subcommand_value_name = "COMMAND")]
 pub struct Cli {
     /// Config file [default: $XDG_CONFIG_HOME/mailfetch/config.toml]
@@ -102,7 +87,7 @@ pub enum Command {
     Import(ImportArgs),
     /// Show the built-in provider profiles
     Profiles,
-    /// Write the man page or shell completions to stdout
+    /// Write the man page, shell completions or README.md's generated tables to stdout
     Generate {
         /// What to generate
         #[command(subcommand)]
@@ -429,6 +414,9 @@ pub struct AuthArgs {
 pub enum Generate {
     /// The man page (roff), e.g. `mailfetch generate man > man/mailfetch.1`
     Man,
+    /// README.md with its generated tables (config keys, exit codes) brought up to date: the
+    /// file on stdin, the result on stdout (`scripts/generate` runs it)
+    Readme,
     /// Completions for SHELL
     Completions {
         /// The shell

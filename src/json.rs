@@ -91,7 +91,7 @@ impl AccountRun {
         AccountRun {
             account: account.name.clone(),
             ok: false,
-            exit_code: e.class().exit_code() as u8,
+            exit_code: crate::error::Exit::Failed(e.class()).code(),
             error: Some(e.message().to_string()),
             fetched: 0,
             bytes: 0,
@@ -232,19 +232,4 @@ pub enum Event<'a> {
         #[serde(flatten)]
         run: &'a AccountRun,
     },
-}
-
-/// The name of `class` in `--json-events`.
-pub fn class_name(class: crate::error::Class) -> &'static str {
-    use crate::error::Class::*;
-    match class {
-        Usage => "usage",
-        Unavailable => "unavailable",
-        LocalIo => "local-io",
-        Temporary => "temporary",
-        Protocol => "protocol",
-        Auth => "auth",
-        Config => "config",
-        Internal => "internal",
-    }
 }

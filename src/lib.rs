@@ -54,6 +54,7 @@ pub mod percent;
 pub mod plan;
 pub mod pop3;
 pub mod pull;
+pub mod readme;
 pub mod report;
 pub mod sasl;
 pub mod secret;

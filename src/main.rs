@@ -1,10 +1,11 @@
-//! The `mailfetch` binary: parse the command line, run the command, map errors to exit
-//! codes (sysexits.h, see `cli::EXIT_CODES`).
+//! The `mailfetch` binary: parse the command line, run the command, and end with its
+//! [`Exit`]: every outcome, error or not, leaves through `Exit::code` (sysexits.h, see
+//! `error::Exit`).
 
 use clap::Parser;
 use mailfetch::cli::{Cli, Command, Generate};
 use mailfetch::config::{self, profiles, Account, Config, Protocol, TokenSource};
-use mailfetch::error::Class;
+use mailfetch::error::{Class, Exit};
 use mailfetch::fleet::shard::Shard;
 use mailfetch::fleet::{events, import, merge};
 use mailfetch::pull::{self, Options, Summary};
@@ -20,33 +21,34 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { 64 } else { 0 };
+            let exit = if e.use_stderr() {
+                Exit::Failed(Class::Usage)
+            } else {
+                Exit::Success
+            };
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::from(exit.code());
         }
     };
     let reporter = Reporter::new(cli.quiet);
-    match run(&cli, &reporter) {
-        Ok(code) => ExitCode::from(code),
+    let exit = match run(&cli, &reporter) {
+        Ok(exit) => exit,
         Err(e) => {
             // Every error carries its class; one that does not is a bug (70), never 1, which
             // means only "verify found a difference".
-            let code = e
-                .chain()
-                .find_map(|c| c.downcast_ref::<Error>())
-                .map_or(Class::Internal, |m| m.class())
-                .exit_code() as u8;
+            let exit = Exit::of(&e);
             reporter.error(None, &format!("{e:#}"));
             if cli.command.json() {
                 out(&json::render(&json::Failure {
                     command: cli.command.name(),
-                    exit_code: code,
+                    exit_code: exit.code(),
                     error: format!("{e:#}"),
                 }));
             }
-            ExitCode::from(code)
+            exit
         }
-    }
+    };
+    ExitCode::from(exit.code())
 }
 
 fn config_path(cli: &Cli) -> mailfetch::Result<PathBuf> {
@@ -100,7 +102,7 @@ impl Batch {
     /// Run `work` for every account (`jobs` at once), printing `line` for each that succeeds
     /// and a one-line error for each that fails, in config order as soon as the accounts
     /// before have finished; with `--json`, one document
-    /// at the end instead of the lines. Returns the exit code: the first failing account's in
+    /// at the end instead of the lines. Returns how the run ends: the first failing account's in
     /// config order, or 0; 130 or 143 when SIGINT or SIGTERM stopped the run (see
     /// [`interrupted`]).
     fn run(
@@ -109,7 +111,7 @@ impl Batch {
         reporter: &Reporter,
         work: impl Fn(&Account) -> mailfetch::Result<Summary> + Sync,
         line: impl Fn(&Summary) + Sync,
-    ) -> u8 {
+    ) -> Exit {
         // Lines come in config order: an account's waits for those before it to finish.
         // Events (`--json-events`) go out as they happen.
         let order = std::sync::Mutex::new((0, vec![None; accounts.len()]));
@@ -142,19 +144,19 @@ impl Batch {
             }
         };
         let results = jobs::run(accounts, self.jobs.into(), work, finished);
-        let mut code = results
+        let mut exit = results
             .iter()
             .find_map(|r| r.as_ref().err())
-            .map_or(0, |e| e.class().exit_code() as u8);
+            .map_or(Exit::Success, |e| Exit::Failed(e.class()));
         if let Some(signal) = signals::stopped_by() {
-            code = signals::exit_code(signal);
+            exit = Exit::Signal(signal);
             reporter.error(None, &interrupted(self.command, self.dry_run, &results));
         }
         if self.json {
             out(&json::render(&json::Run {
                 command: self.command,
                 dry_run: self.dry_run,
-                exit_code: code,
+                exit_code: exit.code(),
                 accounts: accounts
                     .iter()
                     .zip(&results)
@@ -165,7 +167,7 @@ impl Batch {
                     .collect(),
             }));
         }
-        code
+        exit
     }
 }
 
@@ -196,7 +198,7 @@ fn not_started(account: &Account) -> Summary {
     }
 }
 
-fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
+fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<Exit> {
     match &cli.command {
         Command::Pull(args) => {
             let config = load(cli)?;
@@ -308,12 +310,12 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 &context(cli)?,
                 reporter,
             )?;
-            Ok(0)
+            Ok(Exit::Success)
         }
         Command::Init(args) => {
             let note = init::run(args, &config_path(cli)?, &context(cli)?)?;
             reporter.line(&note);
-            Ok(0)
+            Ok(Exit::Success)
         }
         Command::List(args) => {
             let config = load(cli)?;
@@ -325,7 +327,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                     account: &account.name,
                     messages: &entries,
                 }));
-                return Ok(0);
+                return Ok(Exit::Success);
             }
             let folders = entries.iter().any(|e| e.mailbox != "INBOX");
             for e in &entries {
@@ -352,7 +354,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                     e.state
                 ));
             }
-            Ok(0)
+            Ok(Exit::Success)
         }
         Command::Accounts(args) => {
             let config = load(cli)?;
@@ -360,7 +362,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 for a in &config.accounts {
                     out(&a.name);
                 }
-                return Ok(0);
+                return Ok(Exit::Success);
             }
             let dir = context(cli)?.state_dir;
             if args.json {
@@ -372,7 +374,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                         .map(|a| json::AccountInfo::new(a, &dir))
                         .collect(),
                 }));
-                return Ok(0);
+                return Ok(Exit::Success);
             }
             for a in &config.accounts {
                 let imap = match (&a.protocol, &a.move_to) {
@@ -394,7 +396,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                     State::path_for(&dir, &a.name).display()
                 ));
             }
-            Ok(0)
+            Ok(Exit::Success)
         }
         Command::Folders(args) => {
             let config = load(cli)?;
@@ -412,7 +414,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                     mailfetch::text::printable(&f.name)
                 ));
             }
-            Ok(0)
+            Ok(Exit::Success)
         }
         Command::Upload(args) => {
             let config = load(cli)?;
@@ -422,7 +424,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
             let result = mailfetch::upload::upload(&args.path, account, &folder, &cx, &progress);
             progress.finish();
             reporter.line(&result?.line());
-            Ok(0)
+            Ok(Exit::Success)
         }
         Command::Verify(args) => {
             let config = load(cli)?;
@@ -445,16 +447,16 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
             }
             // Like diff and cmp: 1 for "the copy is not complete", apart from 64-78.
             Ok(if reports.iter().all(|r| r.complete()) {
-                0
+                Exit::Success
             } else {
-                1
+                Exit::Incomplete
             })
         }
         Command::Certinfo(args) => {
             let config = load(cli)?;
             let account = config.select(std::slice::from_ref(&args.account))?[0];
             out(mailfetch::certinfo::report(account, &context(cli)?)?.trim_end());
-            Ok(0)
+            Ok(Exit::Success)
         }
         Command::Auth(args) => {
             let config = load(cli)?;
@@ -497,7 +499,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 account.name,
                 path.display()
             ));
-            Ok(0)
+            Ok(Exit::Success)
         }
         Command::Report(args) => {
             let config = match &cli.config {
@@ -513,7 +515,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
             } else {
                 out(&merge::table(&report));
             }
-            Ok(0)
+            Ok(Exit::Success)
         }
         Command::Import(args) => {
             let dir = match &args.dir {
@@ -536,7 +538,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 dir.display(),
                 dir.display()
             ));
-            Ok(0)
+            Ok(Exit::Success)
         }
         Command::Profiles => {
             for p in profiles::PROFILES {
@@ -554,7 +556,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                     p.note
                 ));
             }
-            Ok(0)
+            Ok(Exit::Success)
         }
         Command::Generate { what } => {
             let text = match what {
@@ -565,9 +567,17 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                     text
                 }
                 Generate::Completions { shell } => mailfetch::completions::render(*shell),
+                Generate::Readme => {
+                    let mut readme = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut readme)
+                        .map_err(|e| Error::local("reading README.md from stdin", e))?;
+                    mailfetch::readme::update(&readme)
+                        .map_err(|why| Error::new(Class::Usage, why))?
+                        .into_bytes()
+                }
             };
             out_bytes(&text);
-            Ok(0)
+            Ok(Exit::Success)
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The man page: clap_mangen renders the synopsis, options and subcommands from the CLI
 //! definitions in `cli`, and this module adds the sections a man page needs beyond flags
-//! (configuration keys, profiles, files, exit status, examples, security). The profile list
-//! comes from the profile table itself, so it cannot drift.
+//! (configuration keys, profiles, files, exit status, examples, security). The config keys
+//! come from the key table (`config::keys`), the exit statuses from `error::Exit` and the
+//! profile list from the profile table itself, so none of them can drift.
 
 use crate::cli::Cli;
 use crate::config::profiles::PROFILES;
@@ -33,43 +34,21 @@ fn example(out: &mut String, lines: &str) {
     out.push_str(".RE\n.fi\n");
 }
 
-/// The config keys, with defaults: the CONFIGURATION section.
-const KEYS: &[(&str, &str)] = &[
-    ("profile", "Provider preset: gmail, outlook, office365, yahoo, icloud, fastmail, gmx, aol or custom. Default: custom when host is set."),
-    ("protocol", "pop3 or imap. Default: the profile's preferred protocol."),
-    ("host, port", "The server. Default: from the profile; port 995 (POP3S), 110 (POP3), 993 (IMAPS) or 143 (IMAP) by tls."),
-    ("tls", "implicit (TLS from the first byte), starttls (upgrade; refused if the server does not offer it) or none. Default: implicit."),
-    ("ca-file", "PEM file of extra CA certificates to trust, besides the system store."),
-    ("tls-min", "The oldest TLS version accepted: 1.2 (default), 1.3, or 1.0 or 1.1 for a legacy server (which may also need an OpenSSL configuration whose security level still allows them)."),
-    ("tls-fingerprint", "Pin the server's certificate: sha256: and the 64 hex digits of its SHA-256 (colons optional), as mailfetch certinfo prints them. With a pin, the certificate must be exactly the pinned one, and chain and host name are not verified (so a self-signed certificate can be used safely); it is checked right after the TLS handshake, before anything is sent. A renewed certificate needs a new pin."),
-    ("user", "Login name. Required."),
-    ("password-command", "Command run with sh -c; the first line of its output is the password."),
-    ("password-env", "Name of an environment variable holding the password."),
-    ("password", "The password itself; the config file must then be private (chmod 600). Without any of the three, mailfetch asks at the terminal."),
-    ("auth", "auto, user (POP3 USER/PASS, IMAP LOGIN), apop, plain, login, cram-md5, xoauth2, oauthbearer or oauth2. Default: auto, the strongest method the server offers for a password: over TLS, PLAIN, then USER/PASS (IMAP LOGIN), SASL LOGIN, CRAM-MD5, APOP; without TLS first CRAM-MD5 and APOP, which do not reveal the password. oauth2 sends an OAuth2 access token with OAUTHBEARER (RFC 7628), or XOAUTH2 where the server offers only that; over IMAP the token goes with the AUTHENTICATE command when the server offers SASL-IR. A method named here that the server does not offer is a configuration error (exit 78), never a fallback to another method."),
-    ("oauth2-token-command", "With auth = oauth2: a command run with sh -c that prints a current access token (such as oama or a provider's CLI). Run once per run, and once more if the server refuses the token."),
-    ("oauth2-client-id", "With auth = oauth2: the client id of your own registered OAuth2 app (mailfetch ships none). mailfetch auth ACCOUNT then authorizes it once, and pull renews access tokens by itself; see OAUTH2."),
-    ("oauth2-client-secret", "The client secret, for providers that want one even from installed apps (Google); the config file must then be private (chmod 600)."),
-    ("oauth2-auth-url, oauth2-token-url, oauth2-device-url", "The provider's authorization, token and device authorization endpoints. Default: from the profile (gmail, outlook, office365); required for other servers. Only https:// URLs, or http:// to a loopback host (127.0.0.0/8, ::1, localhost); no user name or password in the URL."),
-    ("oauth2-scope", "The scopes asked for, space-separated. Default: from the profile, for the account's protocol (Google: https://mail.google.com/; Microsoft: https://outlook.office.com/POP.AccessAsUser.All or IMAP.AccessAsUser.All, and offline_access)."),
-    ("target", "Where mail goes: maildir:PATH, mbox:PATH (mboxrd), mda:COMMAND (message on stdin; %u is the user, %a the account), imap:ACCOUNT/FOLDER (appended to FOLDER, created if missing, of ACCOUNT, another IMAP account of this file, whose server and login are used), lmtp:/path/to/socket, lmtp:HOST:PORT or smtp:HOST:PORT (a mail server that delivers to deliver-to; no TLS, for this machine or a trusted network). See MIGRATION AND DELIVERY. Required."),
-    ("deliver-to", "The envelope recipient (RCPT TO) for an lmtp: or smtp: target, e.g. alice@example.org, or a user name for a local LMTP server. Required with those targets, refused with others."),
-    ("keep", "Leave mail on the server. Default: true. With false, a message is deleted only after it is durably delivered and recorded."),
-    ("fetch-all", "Also fetch messages fetched before. Default: false."),
-    ("timeout", "Seconds allowed for connecting and for any single read or write. Default: 60."),
-    ("allow-plaintext-password", "Allow sending a password, a token or a digest of the password (APOP, CRAM-MD5: whoever chose the challenge can crack it offline) over a connection without TLS. Default: false."),
-    ("folders", "IMAP: the folders to fetch, a list, or \"*\" for every selectable folder. Default: [\"INBOX\"]."),
-    ("move-to", "IMAP with keep = false: move fetched mail to this folder instead of deleting it."),
-    ("gmail-spam, gmail-trash", "IMAP, where the server offers Gmail's X-GM-EXT-1, with folders = \"*\": fetch Spam (\\Junk), Trash (\\Trash) too, beside All Mail (\\All), which holds every other message, archived ones included. Each message arrives once (by its X-GM-MSGID, kept in the state, also across explicitly named label folders); its labels go to a gmail-labels file (JSON lines) in the Maildir, beside the mbox (FILE.gmail-labels), or in the state directory (ACCOUNT.gmail-labels) for other targets. Default: false."),
-    ("max-message-size", "Bytes (as the server counts them); larger messages are not fetched but reported in every run's summary, and stay on the server. Default: no limit."),
-    ("oversize", "What happens to a message over max-message-size: skip (leave it, the default) or headers: deliver its header alone, with a first field X-Mailfetch-Truncated: saying so. The stub is delivered once and is not taken for the message: the message is never deleted on the strength of it, and is fetched in full once it fits (max-message-size raised)."),
-    ("max-messages-per-run", "At most this many messages per run, over all folders (with --limit, the smaller bound); the rest waits for the next run. Header stubs do not count. Default: no limit."),
-    ("max-bytes-per-run", "At most this many bytes per run; the run stops before the first message that would go over, but always fetches at least one. Default: no limit."),
-    ("delete-after-days", "With keep = true: delete a message from the server this many days after it was first delivered, like getmail's delete_after (not with --keep). Messages delivered by a mailfetch that did not record times start their period at the first run that asks. Default: never."),
-    ("poll-interval", "mailfetch watch: seconds between pulls of a POP3 account, or of an IMAP account whose server does not offer IDLE; IDLE is also renewed this often and the folder opened again, since some servers (GNU Mailutils) do not always tell of new mail during IDLE; 1 to 86400. Default: 300."),
-    ("max-connections-per-host", "At most this many accounts of one run (pull, check) connected to the account's server at once, across all its accounts and --jobs; an account with an imap: target holds a slot on that server too. An account waiting for its server holds up no other server's accounts. Each process of --shard counts its own. 1 to 1000. Default: 8 (Gmail allows 15 IMAP connections per account, Microsoft about 20 per mailbox)."),
-    ("include", "Top level, main config only: more files of [accounts.NAME] tables, e.g. include = [\"accounts.d/*.toml\"]; paths relative to the config's directory, wildcards * and ? in the file name only, files taken in name order. Errors name the included file's line; an account name in two files is an error naming both; each file is checked like the main one (owner, not writable by others, chmod 600 when it holds a password). Default: none."),
-];
+/// The CONFIGURATION section's entries, from the key table (`config::keys`): each key (or
+/// keys documented together) with what it does, its type and its default.
+fn config_keys(out: &mut String) {
+    use crate::config::keys::{entries, DefaultValue, FILE_KEYS, KEYS};
+    for e in entries(KEYS).iter().chain(&entries(FILE_KEYS)) {
+        let kinds: Vec<String> = e.kinds.iter().map(|k| k.describe()).collect();
+        let default = match e.default {
+            DefaultValue::Required => " Required.".to_string(),
+            DefaultValue::None => String::new(),
+            DefaultValue::Is(d) => format!(" Default: {d}."),
+        };
+        let body = format!("{} Type: {}.{default}", e.doc, kinds.join("; "));
+        item(out, &e.names.join(", "), &body);
+    }
+}
 
 /// Everything after the generated sections.
 fn extra_sections() -> String {
@@ -77,9 +56,7 @@ fn extra_sections() -> String {
     s.push_str(".SH CONFIGURATION\n");
     s.push_str(&roff("The config file is TOML, at $XDG_CONFIG_HOME/mailfetch/config.toml unless --config or MAILFETCH_CONFIG says otherwise. Each [accounts.NAME] table is one account; a [defaults] table holds values every account inherits. Unknown keys, wrong types and missing required keys are errors naming file:line:col."));
     s.push('\n');
-    for (key, what) in KEYS {
-        item(&mut s, key, what);
-    }
+    config_keys(&mut s);
     s.push_str(".SH PROFILES\n");
     for p in PROFILES {
         let server = |srv: Option<crate::config::profiles::Server>, proto: &str| {
@@ -117,46 +94,10 @@ fn extra_sections() -> String {
     item(&mut s, "MBOX.lock", "The dotlock taken, with an fcntl lock, while appending to an mbox; a dotlock whose process is dead, or older than five minutes, is broken.");
     item(&mut s, "MBOX.lock.PID-N", "Beside the dotlock while mailfetch appends: where the message being written began. It outlives a crash, so that the next run removes only the interrupted batch, keeping mail another program appended after it; that run deletes the file.");
     s.push_str(".SH EXIT STATUS\n");
-    for (code, what) in [
-        ("0", "Success, whether or not there was new mail."),
-        (
-            "1",
-            "verify only: the copy is not complete, a message is missing or different (each is printed). Like diff and cmp, 1 says the answer is no, apart from the codes below, which say the check could not be made.",
-        ),
-        ("64", "Usage error on the command line."),
-        (
-            "69",
-            "A server could not be reached, or its TLS certificate was refused.",
-        ),
-        ("70", "Internal error, a bug in mailfetch: one account's run panicked. That account failed with one line asking for a report; the other accounts ran as ever, and watch tries it again after its pause."),
-        (
-            "74",
-            "A message could not be delivered: a local write failed (disk full, permissions), the MDA exited non-zero or did not finish, an LMTP or SMTP target answered 5xx, an IMAP target refused it (over its size limit). Refused messages stay on the server; the others of the run were delivered.",
-        ),
-        (
-            "75",
-            "Temporary failure: timeout, dropped connection, account locked by another run, an LMTP or SMTP target answered 4xx (the message stays on the server and is tried again next run).",
-        ),
-        ("76", "Protocol error: the server sent something invalid."),
-        (
-            "77",
-            "Authentication refused: a wrong password, a refused OAuth2 token, a revoked refresh token (run mailfetch auth ACCOUNT again). Also unsafe permissions: a state directory owned by another user or writable by group or others, a symbolic link where a state file should be.",
-        ),
-        (
-            "78",
-            "Configuration error; also an auth method the server does not offer, and an OAuth2 account not yet authorized: nothing was refused, the configuration asks for what this server cannot do, and neither retrying nor a new password helps. Also tls = \"implicit\" on a port that answers in plain text.",
-        ),
-        (
-            "130",
-            "pull or check stopped by SIGINT (Ctrl-C): the message being received was finished or dropped, what was delivered is durable and recorded (and deleted on the server when the account does not keep mail), nothing else was deleted, no file is left in a Maildir's tmp/ nor a lock beside an mbox, the session was logged out; one line says how many messages were saved. The rest comes with the next run. A second SIGINT or SIGTERM ends the run at once: still nothing is lost, since every batch is durable before it is recorded and recorded before anything is deleted; the next run finishes or fetches again the batch that was being written. As it dies it unlinks the tmp/ files the journal does not name yet and an mbox's dotlock; it leaves the files recovery needs (tmp/ files the journal names, which the next run publishes, and MBOX.lock.PID-N).",
-        ),
-        ("143", "As 130, stopped by SIGTERM."),
-    ] {
-        item(&mut s, code, what);
+    for exit in crate::error::Exit::DOCUMENTED {
+        item(&mut s, &exit.code().to_string(), exit.doc());
     }
-    s.push_str(&roff(
-        "With several accounts, every account is tried and the first failure's code is returned.",
-    ));
+    s.push_str(&roff(crate::error::SEVERAL_ACCOUNTS));
     s.push('\n');
     json_section(&mut s);
     s.push_str(".SH EXAMPLES\n");

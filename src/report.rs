@@ -29,7 +29,7 @@ pub fn out_bytes(bytes: &[u8]) {
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout.write_all(bytes).and_then(|_| stdout.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+            std::process::exit(crate::error::Exit::Success.code().into());
         }
     }
 }

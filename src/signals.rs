@@ -5,7 +5,7 @@
 //! (`session::Ctx::stop`: it commits what it delivered, reads and discards what is in
 //! flight, deletes nothing undelivered and logs out), and [`RELOAD`]. The first SIGINT or
 //! SIGTERM is remembered ([`stopped_by`]) so that the command can exit 128 + its number
-//! (130, 143), as a shell expects of a process that a signal ended.
+//! (130, 143; `error::Exit::Signal`), as a shell expects of a process that a signal ended.
 //!
 //! A second SIGINT or SIGTERM ends the process at once with `_exit` (async-signal-safe),
 //! still losing nothing: every batch is durable before it is recorded and recorded before
@@ -50,8 +50,8 @@ extern "C" fn on_signal(signal: libc::c_int) {
                 unsafe { libc::unlink(path) };
             }
         }
-        // SAFETY: _exit is async-signal-safe.
-        unsafe { libc::_exit(128 + signal) };
+        // SAFETY: _exit is async-signal-safe (and `Exit::code` only computes).
+        unsafe { libc::_exit(crate::error::Exit::Signal(signal).code().into()) };
     }
 }
 
@@ -142,11 +142,6 @@ pub fn stopped_by() -> Option<i32> {
     Some(BY.load(Ordering::SeqCst)).filter(|&s| s != 0)
 }
 
-/// The exit code of a run that `signal` stopped: 128 + its number, as shells report it.
-pub fn exit_code(signal: i32) -> u8 {
-    (128 + signal).clamp(0, 255) as u8
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,11 +157,5 @@ mod tests {
         drop(a);
         assert!(ON_ABORT[slot].load(Ordering::SeqCst).is_null());
         assert_eq!(ON_ABORT[b.slot].load(Ordering::SeqCst), b.path);
-    }
-
-    #[test]
-    fn a_stopped_run_exits_as_a_shell_reports_the_signal() {
-        assert_eq!(exit_code(libc::SIGINT), 130);
-        assert_eq!(exit_code(libc::SIGTERM), 143);
     }
 }

@@ -1,17 +1,32 @@
-//! The man page and completions are generated from the CLI definitions and checked in;
-//! these tests fail when the checked-in files differ from what the CLI generates now (and
-//! name `scripts/generate`, which rewrites them all), check that the man page renders without
-//! groff warnings, documents every option of every subcommand, and lists exit codes in order.
+//! The man page and completions are generated from the CLI definitions, README's tables from
+//! the config key table and the exit statuses, and checked in; these tests fail when the
+//! checked-in files differ from what mailfetch generates now (and name `scripts/generate`,
+//! which rewrites them all), check that the man page renders without groff warnings,
+//! documents every option of every subcommand and every config key, and lists exit codes in
+//! order.
 
 use std::path::Path;
 use std::process::Command;
 
 fn generate(args: &[&str]) -> Vec<u8> {
-    let out = Command::new(env!("CARGO_BIN_EXE_mailfetch"))
+    generate_from(args, &[])
+}
+
+/// What `mailfetch generate ARGS` writes, given `input` on stdin.
+fn generate_from(args: &[&str], input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailfetch"))
         .arg("generate")
         .args(args)
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run mailfetch generate");
+    let mut stdin = child.stdin.take().expect("a stdin pipe");
+    stdin.write_all(input).expect("write stdin");
+    drop(stdin);
+    let out = child.wait_with_output().expect("run mailfetch generate");
     assert!(
         out.status.success(),
         "{}",
@@ -35,6 +50,63 @@ fn assert_current(file: &str, args: &[&str]) {
 #[test]
 fn man_page_is_current() {
     assert_current("man/mailfetch.1", &["man"]);
+}
+
+#[test]
+fn readme_tables_are_current() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let have = std::fs::read(&path).expect("README.md");
+    let want = generate_from(&["readme"], &have);
+    assert!(
+        have == want,
+        "README.md's tables of config keys or exit codes are out of date; regenerate them \
+         with: scripts/generate (this one alone: mailfetch generate readme < README.md)"
+    );
+    let text = String::from_utf8(have).unwrap();
+    for key in mailfetch::config::keys::KEYS {
+        assert!(
+            text.contains(&format!("`{}`", key.name)),
+            "{} missing",
+            key.name
+        );
+    }
+    assert!(text.contains("| 143 |"), "the exit codes are in README");
+}
+
+#[test]
+fn man_page_documents_every_config_key() {
+    let text = rendered_man_page();
+    let section = &text[text
+        .find("\nCONFIGURATION\n")
+        .expect("a CONFIGURATION section")..];
+    let section = &section[..section.find("\nPROFILES\n").expect("then PROFILES")];
+    let keys = mailfetch::config::keys::KEYS
+        .iter()
+        .chain(mailfetch::config::keys::FILE_KEYS);
+    // An entry's tag is indented 7 (its text 14, or on the tag's line when the tag is
+    // short): names, each but the last followed by a comma.
+    let mut names: Vec<&str> = Vec::new();
+    for line in section
+        .lines()
+        .filter(|l| l.starts_with("       ") && !l.starts_with("        "))
+    {
+        for word in line.split_whitespace() {
+            match word.strip_suffix(',') {
+                Some(name) => names.push(name),
+                None => {
+                    names.push(word);
+                    break;
+                }
+            }
+        }
+    }
+    for key in keys {
+        assert!(
+            names.contains(&key.name),
+            "{} has no entry in CONFIGURATION",
+            key.name
+        );
+    }
 }
 
 #[test]

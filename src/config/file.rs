@@ -96,13 +96,25 @@ pub fn toml_error(
 }
 
 /// serde's "unknown field `pasword-command`, expected one of `profile`, ..." (every key
-/// there is) in the user's words: the key that is closest, when one is close enough to be
-/// a typo of it, else where the keys are listed.
+/// there is) in the user's words: the key of the table (`config::keys`) that is closest,
+/// when one is close enough to be a typo of it, else where the keys are listed.
 fn unknown_key(message: &str) -> Option<String> {
+    use super::keys::{FILE_KEYS, FILE_TABLES, KEYS};
     let rest = message.strip_prefix("unknown field `")?;
     let (key, rest) = rest.split_once('`')?;
-    let known = rest.split('`').skip(1).step_by(2);
+    // The candidates come from the key table: serde names the keys of the table the key was
+    // written in, which tells the top of the file (its tables) from an account.
+    let known: Vec<&str> = if rest.contains("`accounts`") {
+        FILE_KEYS
+            .iter()
+            .map(|k| k.name)
+            .chain(FILE_TABLES.iter().copied())
+            .collect()
+    } else {
+        KEYS.iter().map(|k| k.name).collect()
+    };
     let nearest = known
+        .into_iter()
         .map(|k| (edit_distance(key, k), k))
         .min_by_key(|(d, _)| *d)
         .filter(|(d, _)| *d <= (key.chars().count() / 3).max(2));
@@ -217,6 +229,16 @@ mod tests {
         assert_eq!(unknown_key("invalid float, expected nothing"), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn the_secret_keys_are_keys_of_the_table() {
+        for secret in SECRET_KEYS {
+            assert!(
+                super::super::keys::KEYS.iter().any(|k| k.name == *secret),
+                "{secret}"
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod file;
 mod include;
+pub mod keys;
 mod oauth2;
 mod password;
 pub mod profiles;
@@ -11,6 +12,8 @@ pub mod profiles;
 pub use oauth2::TokenSource;
 pub use password::{PasswordCredential, PasswordSource};
 pub use profiles::{Profile, Protocol};
+
+use keys::AccountToml;
 
 use crate::error::{Error, Result};
 use crate::net::{Endpoint, Fingerprint, TlsMode, TlsSettings, TlsVersion};
@@ -47,90 +50,6 @@ struct FileToml {
     accounts: BTreeMap<Spanned<String>, Spanned<AccountToml>>,
 }
 
-/// One account (or the defaults) as written. Every key is optional here; [`resolve`]
-/// checks what an account needs.
-#[derive(Deserialize, Default, Clone)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct AccountToml {
-    /// Provider preset: gmail, outlook, ..., custom.
-    profile: Option<Spanned<String>>,
-    /// pop3 or imap.
-    protocol: Option<Protocol>,
-    /// Server host name.
-    host: Option<String>,
-    /// Server port.
-    port: Option<u16>,
-    /// implicit, starttls or none.
-    tls: Option<TlsMode>,
-    /// Extra CA certificates (PEM).
-    ca_file: Option<String>,
-    /// Oldest TLS version: 1.0, 1.1, 1.2 (default) or 1.3.
-    tls_min: Option<Spanned<String>>,
-    /// Pinned server certificate, `sha256:AB:CD:...`.
-    tls_fingerprint: Option<Spanned<String>>,
-    /// Login name.
-    user: Option<String>,
-    /// Literal password (the file must then be private).
-    password: Option<String>,
-    /// Command printing the password.
-    password_command: Option<String>,
-    /// Environment variable holding the password.
-    password_env: Option<String>,
-    /// Login method.
-    auth: Option<Spanned<String>>,
-    /// Command printing a fresh OAuth2 access token.
-    oauth2_token_command: Option<Spanned<String>>,
-    /// The user's registered OAuth2 client.
-    oauth2_client_id: Option<Spanned<String>>,
-    /// Its secret, for providers that want one (the file must then be private).
-    oauth2_client_secret: Option<Spanned<String>>,
-    /// OAuth2 authorization endpoint (default: the profile's).
-    oauth2_auth_url: Option<Spanned<String>>,
-    /// OAuth2 token endpoint (default: the profile's).
-    oauth2_token_url: Option<Spanned<String>>,
-    /// OAuth2 device authorization endpoint (default: the profile's).
-    oauth2_device_url: Option<Spanned<String>>,
-    /// OAuth2 scopes, space-separated (default: the profile's for the protocol).
-    oauth2_scope: Option<Spanned<String>>,
-    /// Where mail goes: maildir:PATH, mbox:PATH, mda:COMMAND, imap:ACCOUNT/FOLDER,
-    /// lmtp:SOCKET, lmtp:HOST:PORT or smtp:HOST:PORT.
-    target: Option<Spanned<String>>,
-    /// The envelope recipient for an lmtp: or smtp: target.
-    deliver_to: Option<Spanned<String>>,
-    /// Leave mail on the server.
-    keep: Option<bool>,
-    /// Fetch messages already seen too.
-    fetch_all: Option<bool>,
-    /// Seconds for connect and each read or write.
-    timeout: Option<Spanned<u64>>,
-    /// Allow a password over an unencrypted connection.
-    allow_plaintext_password: Option<bool>,
-    /// IMAP folders to fetch: a list of names (default `["INBOX"]`), or `"*"` for every
-    /// selectable folder on the server.
-    folders: Option<Spanned<FoldersToml>>,
-    /// IMAP folder that fetched mail is moved to instead of being deleted (with keep = false).
-    move_to: Option<Spanned<String>>,
-    /// Messages larger than this many bytes are not fetched.
-    max_message_size: Option<Spanned<u64>>,
-    /// What to do with a message over max-message-size: skip it, or deliver its header.
-    oversize: Option<Oversize>,
-    /// At most this many messages per run.
-    max_messages_per_run: Option<Spanned<u64>>,
-    /// At most this many bytes per run.
-    max_bytes_per_run: Option<Spanned<u64>>,
-    /// With keep: delete a message from the server this many days after its first delivery.
-    delete_after_days: Option<Spanned<u32>>,
-    /// `mailfetch watch`: seconds between polls where IDLE is not to be had.
-    poll_interval: Option<Spanned<u64>>,
-    /// Gmail (X-GM-EXT-1) with `folders = "*"`: fetch Spam too.
-    gmail_spam: Option<bool>,
-    /// Gmail (X-GM-EXT-1) with `folders = "*"`: fetch Trash too.
-    gmail_trash: Option<bool>,
-    /// At most this many accounts of a run connected to this account's server (and to its
-    /// imap: target's) at once, across all accounts of the run.
-    max_connections_per_host: Option<Spanned<u32>>,
-}
-
 /// `folders` as written: a list of names or a string (which must be `"*"`).
 #[derive(Deserialize, Clone)]
 #[serde(untagged)]
@@ -139,52 +58,6 @@ enum FoldersToml {
     List(Vec<String>),
     /// `folders = "*"`
     Pattern(String),
-}
-
-impl AccountToml {
-    /// This account's values, falling back to `d` (the defaults) for what it leaves out.
-    fn or(self, d: &AccountToml) -> AccountToml {
-        let d = d.clone();
-        AccountToml {
-            profile: self.profile.or(d.profile),
-            protocol: self.protocol.or(d.protocol),
-            host: self.host.or(d.host),
-            port: self.port.or(d.port),
-            tls: self.tls.or(d.tls),
-            ca_file: self.ca_file.or(d.ca_file),
-            tls_min: self.tls_min.or(d.tls_min),
-            tls_fingerprint: self.tls_fingerprint.or(d.tls_fingerprint),
-            user: self.user.or(d.user),
-            password: self.password.or(d.password),
-            password_command: self.password_command.or(d.password_command),
-            password_env: self.password_env.or(d.password_env),
-            auth: self.auth.or(d.auth),
-            oauth2_token_command: self.oauth2_token_command.or(d.oauth2_token_command),
-            oauth2_client_id: self.oauth2_client_id.or(d.oauth2_client_id),
-            oauth2_client_secret: self.oauth2_client_secret.or(d.oauth2_client_secret),
-            oauth2_auth_url: self.oauth2_auth_url.or(d.oauth2_auth_url),
-            oauth2_token_url: self.oauth2_token_url.or(d.oauth2_token_url),
-            oauth2_device_url: self.oauth2_device_url.or(d.oauth2_device_url),
-            oauth2_scope: self.oauth2_scope.or(d.oauth2_scope),
-            target: self.target.or(d.target),
-            deliver_to: self.deliver_to.or(d.deliver_to),
-            keep: self.keep.or(d.keep),
-            fetch_all: self.fetch_all.or(d.fetch_all),
-            timeout: self.timeout.or(d.timeout),
-            allow_plaintext_password: self.allow_plaintext_password.or(d.allow_plaintext_password),
-            folders: self.folders.or(d.folders),
-            move_to: self.move_to.or(d.move_to),
-            max_message_size: self.max_message_size.or(d.max_message_size),
-            oversize: self.oversize.or(d.oversize),
-            max_messages_per_run: self.max_messages_per_run.or(d.max_messages_per_run),
-            max_bytes_per_run: self.max_bytes_per_run.or(d.max_bytes_per_run),
-            delete_after_days: self.delete_after_days.or(d.delete_after_days),
-            poll_interval: self.poll_interval.or(d.poll_interval),
-            gmail_spam: self.gmail_spam.or(d.gmail_spam),
-            gmail_trash: self.gmail_trash.or(d.gmail_trash),
-            max_connections_per_host: self.max_connections_per_host.or(d.max_connections_per_host),
-        }
-    }
 }
 
 /// What happens to a message larger than `max-message-size`.

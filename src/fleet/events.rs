@@ -23,7 +23,7 @@ pub fn emit(event: &Event) {
 pub fn ended(run: &AccountRun, class: Option<crate::error::Class>) {
     match class {
         Some(class) => emit(&Event::Failed {
-            class: json::class_name(class),
+            class: class.name(),
             run,
         }),
         None => emit(&Event::Finished(run)),
@@ -114,7 +114,7 @@ mod tests {
             interrupted: false,
         };
         let failed = json::render(&Event::Failed {
-            class: json::class_name(crate::error::Class::Auth),
+            class: crate::error::Class::Auth.name(),
             run: &run,
         });
         assert!(!failed.contains('\n'));
