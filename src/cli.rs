@@ -76,9 +76,10 @@ pub enum Command {
     /// against its target, or a local store against an IMAP folder; prints what is missing
     /// or different and exits 1 if anything is
     Verify(VerifyArgs),
-    /// Merge the --json documents of pull or check runs (the shards of a run, a retry) into
-    /// one table: each account done, failed (with the reason) or, with --config, remaining;
-    /// messages and bytes in all. An account's status comes from the last file that has it
+    /// Merge the --json documents of pull, check or verify runs (the shards of a run, a
+    /// retry) into one table: each account done, failed (with the reason) or, with --config,
+    /// remaining, and its last verify result; messages and bytes in all. An account's status
+    /// comes from the last file that has it
     Report(ReportArgs),
     /// Write one accounts.d/NAME.toml per line of a CSV list (columns name, user, password,
     /// server, protocol, target; password is command:CMD, env:VAR, file:PATH, oauth2 or
@@ -111,12 +112,11 @@ pub struct UploadArgs {
 
 /// Arguments of `verify`.
 #[derive(Args, Debug, Default)]
-#[command(group(clap::ArgGroup::new("what").required(true).args(["account", "local"])))]
 pub struct VerifyArgs {
-    /// Compare the messages on this account's server (its folders) with its target: its
-    /// Maildir, mbox or imap: folder
+    /// Compare the messages on these accounts' servers (their folders) with their targets:
+    /// Maildir, mbox or imap: folder (default: every account whose target can be read back)
     #[arg(value_name = "ACCOUNT", conflicts_with_all = ["local", "remote"])]
-    pub account: Option<String>,
+    pub accounts: Vec<String>,
 
     /// Compare this local Maildir folder or mbox file...
     #[arg(long, value_name = "PATH", requires = "remote", value_hint = clap::ValueHint::AnyPath)]
@@ -125,6 +125,19 @@ pub struct VerifyArgs {
     /// ...with this folder of an IMAP account of the config
     #[arg(long, value_name = "ACCOUNT/FOLDER", requires = "local")]
     pub remote: Option<String>,
+
+    /// Print one JSON document on stdout instead of the report lines (see JSON OUTPUT in
+    /// the man page); `report` merges it with the pull documents of the same accounts
+    #[arg(long, conflicts_with_all = ["local", "remote"])]
+    pub json: bool,
+    /// Verify only the accounts of shard K of N, as `pull --shard`
+    #[arg(long, value_name = "K/N", value_parser = crate::fleet::shard::parse,
+          conflicts_with_all = ["local", "remote"])]
+    pub shard: Option<crate::fleet::shard::Shard>,
+    /// Verify at most N accounts at once
+    #[arg(long, short = 'j', value_name = "N", default_value_t = crate::jobs::DEFAULT_JOBS,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
 }
 
 /// Arguments of `pull`.
@@ -201,7 +214,7 @@ pub struct PullArgs {
 /// Arguments of `report`.
 #[derive(Args, Debug, Default)]
 pub struct ReportArgs {
-    /// The --json documents of pull or check (or of report) to merge
+    /// The --json documents of pull, check or verify (or of report) to merge
     #[arg(value_name = "FILE.json", required = true)]
     pub files: Vec<PathBuf>,
 

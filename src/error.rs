@@ -252,6 +252,9 @@ enum Detail {
     /// A server refused the login and blamed the credentials (see
     /// [`Error::credentials_refused`]).
     Credentials,
+    /// The server asked every client to slow down, for about this long (see
+    /// [`Error::host_busy`]).
+    HostBusy(std::time::Duration),
 }
 
 /// Shorthand for results carrying [`Error`].
@@ -293,6 +296,26 @@ impl Error {
     /// ([`Error::credentials_refused`]).
     pub fn blames_credentials(&self) -> bool {
         self.detail == Detail::Credentials
+    }
+
+    /// The server is busy for every client of its host, not only for this account (Office
+    /// 365's `[THROTTLED]`, RFC 5530 `[LIMIT]`, "too many connections"): a temporary failure
+    /// after which a run of many accounts waits about `wait` before it connects to that host
+    /// again, and runs the account once more (see `fleet::hosts`).
+    pub fn host_busy(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        Error {
+            detail: Detail::HostBusy(wait),
+            ..Self::new(Class::Temporary, message)
+        }
+    }
+
+    /// How long the server asked every client of its host to wait, when it did
+    /// ([`Error::host_busy`]).
+    pub fn host_wait(&self) -> Option<std::time::Duration> {
+        match self.detail {
+            Detail::HostBusy(wait) => Some(wait),
+            _ => None,
+        }
     }
 
     /// Whether this is a refusal of one message ([`Error::refused`]) rather than a failure of

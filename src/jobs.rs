@@ -21,6 +21,7 @@ use crate::error::{Class, Error, Result};
 use crate::fleet::hosts::HostSlots;
 use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once};
 
 /// Accounts run at once unless `--jobs` says otherwise.
@@ -29,16 +30,22 @@ pub const DEFAULT_JOBS: u16 = 4;
 /// Run `work` for each of `accounts`, at most `jobs` at a time and at most
 /// `max-connections-per-host` on one server (see [`HostSlots`]), calling `finished` (on the
 /// worker's thread) as each account ends. Returns the results in the order of `accounts`.
+///
+/// An account whose server said its host is busy for everyone ([`Error::host_wait`]) is run
+/// once more after the host cooled down (see `fleet::hosts`), with `backing_off` called
+/// first; its second failure is its result.
 pub fn run<T: Send>(
     accounts: &[&Account],
     jobs: usize,
     work: impl Fn(&Account) -> Result<T> + Sync,
+    backing_off: impl Fn(&Account, &Error, std::time::Duration) + Sync,
     finished: impl Fn(&Account, &Result<T>) + Sync,
 ) -> Vec<Result<T>> {
     let ready: Vec<Result<Account>> = accounts.iter().map(|a| ask_password(a)).collect();
     let results: Vec<Mutex<Option<Result<T>>>> =
         accounts.iter().map(|_| Mutex::new(None)).collect();
     let slots = HostSlots::new(accounts);
+    let ran_again: Vec<AtomicBool> = accounts.iter().map(|_| AtomicBool::new(false)).collect();
     let worker = || loop {
         let Some(turn) = slots.take() else {
             return;
@@ -49,6 +56,15 @@ pub fn run<T: Send>(
             Ok(resolved) => contained(&resolved.name, || work(resolved)),
             Err(e) => Err(crate::Error::new(e.class(), e.message())),
         };
+        if let Err(e) = &result {
+            if let Some(wait) = e.host_wait() {
+                if !crate::signals::stopping() && !ran_again[i].swap(true, Ordering::SeqCst) {
+                    backing_off(account, e, wait);
+                    slots.back_off(turn, wait);
+                    continue;
+                }
+            }
+        }
         drop(turn);
         finished(account, &result);
         *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
@@ -183,6 +199,7 @@ mod tests {
                 }
                 Ok(a.name.clone())
             },
+            |_, _, _| {},
             |_, _| {},
         );
         assert_eq!(results[0].as_ref().unwrap(), "a0");
@@ -220,6 +237,7 @@ mod tests {
                     Ok(a.name.clone())
                 }
             },
+            |_, _, _| {},
             |_, _| {},
         );
         let shown: Vec<String> = results
@@ -272,6 +290,7 @@ mod tests {
                 }
                 Ok(began)
             },
+            |_, _, _| {},
             |_, _| {},
         );
         assert_eq!(busy_most.load(Ordering::SeqCst), 2);
@@ -283,5 +302,46 @@ mod tests {
                 "{began:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_account_whose_host_is_busy_runs_once_more_after_the_wait() {
+        let all = accounts(3);
+        let refs: Vec<&Account> = all.iter().collect();
+        let tries = Mutex::new(Vec::new());
+        let told = Mutex::new(Vec::new());
+        let started = Instant::now();
+        let results = run(
+            &refs,
+            2,
+            |a| {
+                tries.lock().unwrap().push(a.name.clone());
+                match a.name.as_str() {
+                    // Busy once, then served.
+                    "a0" if tries.lock().unwrap().iter().filter(|n| *n == "a0").count() == 1 => {
+                        Err(Error::host_busy("busy", Duration::from_millis(200)))
+                    }
+                    // Busy every time: its second failure is its result.
+                    "a2" => Err(Error::host_busy("still busy", Duration::from_millis(10))),
+                    _ => Ok(started.elapsed()),
+                }
+            },
+            |a, e, wait| {
+                told.lock()
+                    .unwrap()
+                    .push((a.name.clone(), e.message().to_string(), wait))
+            },
+            |_, _| {},
+        );
+        assert!(*results[0].as_ref().unwrap() >= Duration::from_millis(200));
+        assert!(results[1].is_ok());
+        let err = results[2].as_ref().unwrap_err();
+        assert_eq!((err.message(), err.class().exit_code()), ("still busy", 75));
+        let tries = tries.into_inner().unwrap();
+        assert_eq!(tries.iter().filter(|n| *n == "a0").count(), 2);
+        assert_eq!(tries.iter().filter(|n| *n == "a2").count(), 2);
+        let told = told.into_inner().unwrap();
+        assert_eq!(told.len(), 2, "{told:?}");
+        assert!(told.contains(&("a0".into(), "busy".into(), Duration::from_millis(200))));
     }
 }

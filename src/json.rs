@@ -5,7 +5,7 @@
 //! document, with the exit code they give.
 
 use crate::config::{Account, Folders, Protocol};
-use crate::error::Error;
+use crate::error::{Error, Exit};
 use crate::pull::{Oversized, Summary};
 use serde::Serialize;
 use std::path::Path;
@@ -91,7 +91,7 @@ impl AccountRun {
         AccountRun {
             account: account.name.clone(),
             ok: false,
-            exit_code: crate::error::Exit::Failed(e.class()).code(),
+            exit_code: Exit::Failed(e.class()).code(),
             error: Some(e.message().to_string()),
             fetched: 0,
             bytes: 0,
@@ -104,6 +104,75 @@ impl AccountRun {
             already_present: 0,
             interrupted: false,
             target: account.target.to_string(),
+        }
+    }
+}
+
+/// The document of `verify --json`.
+#[derive(Serialize, Debug)]
+pub struct Verify {
+    /// Always `verify`.
+    pub command: &'static str,
+    /// The run's exit code: the first account's error's, in config order; else 1 when a
+    /// copy is incomplete; else 0.
+    pub exit_code: u8,
+    /// One entry per account, in config order.
+    pub accounts: Vec<AccountVerify>,
+}
+
+/// What `verify` found for one account.
+#[derive(Serialize, Debug)]
+pub struct AccountVerify {
+    /// The account's name.
+    pub account: String,
+    /// Whether the comparison ran (its copy may still be incomplete: see `complete`).
+    pub ok: bool,
+    /// 0 when the copy is complete, 1 when it is not, else the error's exit code.
+    pub exit_code: u8,
+    /// The error, when the comparison could not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Whether every message on the server has its identical copy.
+    pub complete: bool,
+    /// Messages on the server compared.
+    pub compared: usize,
+    /// Of them, missing, different, or not fetched yet.
+    pub problems: usize,
+    /// Messages of the copy that stand for no message on the server.
+    pub extra: usize,
+}
+
+impl AccountVerify {
+    /// The entry for `account` from its comparison's reports, or its error.
+    pub fn new(account: &Account, result: &Result<Vec<crate::verify::Report>, Error>) -> Self {
+        match result {
+            Ok(reports) => {
+                let complete = reports.iter().all(crate::verify::Report::complete);
+                AccountVerify {
+                    account: account.name.clone(),
+                    ok: true,
+                    exit_code: if complete {
+                        Exit::Success.code()
+                    } else {
+                        Exit::Incomplete.code()
+                    },
+                    error: None,
+                    complete,
+                    compared: reports.iter().map(|r| r.compared).sum(),
+                    problems: reports.iter().map(|r| r.problems.len()).sum(),
+                    extra: reports.iter().map(|r| r.extra).sum(),
+                }
+            }
+            Err(e) => AccountVerify {
+                account: account.name.clone(),
+                ok: false,
+                exit_code: Exit::Failed(e.class()).code(),
+                error: Some(e.message().to_string()),
+                complete: false,
+                compared: 0,
+                problems: 0,
+                extra: 0,
+            },
         }
     }
 }
@@ -220,6 +289,17 @@ pub enum Event<'a> {
         planned: usize,
         /// Bytes planned so far.
         planned_bytes: u64,
+    },
+    /// The account's server said its host is busy for everyone: the run connects to that
+    /// host again after `seconds` and runs the account once more then.
+    #[serde(rename = "backing-off")]
+    BackingOff {
+        /// The account's name.
+        account: &'a str,
+        /// How long the host cools down.
+        seconds: f64,
+        /// What the server said.
+        error: &'a str,
     },
     /// The account's run ended well: the entry it has in the `--json` document.
     Finished(&'a AccountRun),

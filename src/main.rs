@@ -4,7 +4,7 @@
 
 use clap::Parser;
 use mailfetch::cli::{Cli, Command, Generate};
-use mailfetch::config::{self, profiles, Account, Config, Protocol, TokenSource};
+use mailfetch::config::{self, profiles, Account, Config, Protocol, Target, TokenSource};
 use mailfetch::error::{Class, Exit};
 use mailfetch::fleet::shard::Shard;
 use mailfetch::fleet::{events, import, merge};
@@ -143,7 +143,29 @@ impl Batch {
                 *next += 1;
             }
         };
-        let results = jobs::run(accounts, self.jobs.into(), work, finished);
+        let backing_off = |account: &Account, e: &mailfetch::Error, wait: Duration| {
+            if self.events {
+                events::emit(&json::Event::BackingOff {
+                    account: &account.name,
+                    seconds: wait.as_secs_f64(),
+                    error: e.message(),
+                });
+            } else if !self.json {
+                reporter.notice(
+                    &account.name,
+                    &format!(
+                        "{}; trying again in {}, with fewer connections to that server",
+                        e.message(),
+                        if wait < Duration::from_secs(1) {
+                            format!("{} ms", wait.as_millis())
+                        } else {
+                            format!("{} s", wait.as_secs())
+                        }
+                    ),
+                );
+            }
+        };
+        let results = jobs::run(accounts, self.jobs.into(), work, backing_off, finished);
         let mut exit = results
             .iter()
             .find_map(|r| r.as_ref().err())
@@ -429,28 +451,62 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<Exit> {
         Command::Verify(args) => {
             let config = load(cli)?;
             let cx = context(cli)?;
-            let reports = match (&args.account, &args.local, &args.remote) {
-                (Some(name), _, _) => {
-                    let account = config.select(std::slice::from_ref(name))?[0];
-                    mailfetch::verify::account(account, &cx)?
-                }
-                (None, Some(path), Some(remote)) => {
-                    let (account, folder) = config.imap_folder(remote)?;
-                    vec![mailfetch::verify::local(path, account, &folder, &cx)?]
-                }
-                _ => unreachable!("clap requires ACCOUNT or --local with --remote"),
-            };
-            for report in &reports {
+            if let (Some(path), Some(remote)) = (&args.local, &args.remote) {
+                let (account, folder) = config.imap_folder(remote)?;
+                let report = mailfetch::verify::local(path, account, &folder, &cx)?;
                 for line in report.lines() {
                     out(&line);
                 }
+                // Like diff and cmp: 1 for "the copy is not complete", apart from 64-78.
+                return Ok(if report.complete() {
+                    Exit::Success
+                } else {
+                    Exit::Incomplete
+                });
             }
-            // Like diff and cmp: 1 for "the copy is not complete", apart from 64-78.
-            Ok(if reports.iter().all(|r| r.complete()) {
-                Exit::Success
-            } else {
-                Exit::Incomplete
-            })
+            let mut accounts = in_shard(config.select(&args.accounts)?, args.shard);
+            if args.accounts.is_empty() {
+                // Every account: those whose target hands mail on cannot be read back.
+                accounts.retain(|a| {
+                    !matches!(a.target, Target::Mda(_) | Target::Lmtp(_) | Target::Smtp(_))
+                });
+            }
+            let results = jobs::run(
+                &accounts,
+                args.jobs.into(),
+                |account| mailfetch::verify::account(account, &cx),
+                |_, _, _| {},
+                |_, _| {},
+            );
+            // The first error in config order decides; else 1 when a copy is incomplete.
+            let exit = match results.iter().find_map(|r| r.as_ref().err()) {
+                Some(e) => Exit::Failed(e.class()),
+                None if results.iter().flatten().flatten().all(|r| r.complete()) => Exit::Success,
+                None => Exit::Incomplete,
+            };
+            for (account, result) in accounts.iter().zip(&results) {
+                match result {
+                    Ok(reports) if !args.json => {
+                        for line in reports.iter().flat_map(|r| r.lines()) {
+                            out(&line);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => reporter.error(Some(&account.name), e.message()),
+                }
+            }
+            if args.json {
+                out(&json::render(&json::Verify {
+                    command: "verify",
+                    exit_code: exit.code(),
+                    accounts: accounts
+                        .iter()
+                        .zip(&results)
+                        .map(|(a, r)| json::AccountVerify::new(a, r))
+                        .collect(),
+                }));
+            }
+            Ok(exit)
         }
         Command::Certinfo(args) => {
             let config = load(cli)?;

@@ -88,6 +88,18 @@ impl Reporter {
         }
     }
 
+    /// A note about `account` that is not an error, on stderr (not in quiet mode).
+    pub fn notice(&self, account: &str, text: &str) {
+        if self.quiet {
+            return;
+        }
+        let text = format!("mailfetch: {}: {}", printable(account), printable(text));
+        match &self.bars {
+            Some(m) => m.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
+    }
+
     /// The line for a finished pull.
     pub fn pulled(&self, s: &Summary) {
         let mut notes = if s.deleted > 0 {

@@ -414,3 +414,96 @@ fn office365_throttling_is_waited_out_and_unavailable_ends_with_75_for_the_rerun
         .iter()
         .any(|c| c.contains("BODY.PEEK")));
 }
+
+/// Accounts `a0`..`a{n-1}` of the fake behind `front`, each into its own Maildir `M{i}`,
+/// all on one host.
+fn accounts_on_one_host(front: &TlsFront, cert: &ServerCert, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "[accounts.a{i}]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"localhost\"\n\
+                 port = {}\ntls = \"implicit\"\nca-file = \"{}\"\nuser = \"{USER}\"\n\
+                 password = \"{PASSWORD}\"\ntarget = \"maildir:{{dir}}/M{i}\"\ntimeout = 10\n\
+                 keep = true\nmax-connections-per-host = {n}\n",
+                front.port(),
+                cert.ca_file().display()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_server_at_its_connection_limit_gets_a_pause_and_fewer_connections_and_every_account_completes()
+{
+    let server = FakeGmail::start(
+        inbox(3),
+        Quirks {
+            busy_logins: 2,
+            ..Quirks::default()
+        },
+    );
+    let cert = ServerCert::issued_for(&["localhost"]);
+    let front = TlsFront::start(&cert, server.port());
+    let client = Client::new(&accounts_on_one_host(&front, &cert, 4));
+    let out = client.run(&["pull", "--jobs", "4", "--json-events"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    for i in 0..4 {
+        assert_eq!(
+            maildir_messages(&client.path(&format!("M{i}"))),
+            subjects(3),
+            "account a{i}: {out:?}"
+        );
+    }
+    let events: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let paused: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "backing-off")
+        .collect();
+    assert_eq!(paused.len(), 2, "{events:?}");
+    for e in &paused {
+        assert_eq!(e["seconds"], 0.3);
+        assert!(e["error"]
+            .as_str()
+            .unwrap()
+            .contains("Too many simultaneous connections"));
+    }
+    assert_eq!(
+        events.iter().filter(|e| e["event"] == "finished").count(),
+        4
+    );
+    let logins = server
+        .commands()
+        .iter()
+        .filter(|c| c.contains("AUTHENTICATE") || c.contains("LOGIN"))
+        .count();
+    assert_eq!(logins, 6, "four accounts, two of them twice");
+
+    // A server that stays at its limit: each account is tried twice, then the run ends 75
+    // saying what the server said.
+    let server = FakeGmail::start(
+        inbox(1),
+        Quirks {
+            busy_logins: usize::MAX,
+            ..Quirks::default()
+        },
+    );
+    let front = TlsFront::start(&cert, server.port());
+    client.set_config(&accounts_on_one_host(&front, &cert, 2));
+    let out = client.run(&["pull", "--jobs", "2"]);
+    assert_eq!(out.code, 75, "{out:?}");
+    assert!(
+        out.stderr.contains("Too many simultaneous connections"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("trying again in 300 ms"), "{out:?}");
+    let logins = server
+        .commands()
+        .iter()
+        .filter(|c| c.contains("AUTHENTICATE") || c.contains("LOGIN"))
+        .count();
+    assert_eq!(logins, 4, "two accounts, each twice");
+}

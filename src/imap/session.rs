@@ -62,6 +62,15 @@ impl Completion {
                     .contains("request is throttled"))
     }
 
+    /// Whether the server says it is busy for every client of its host, and for how long
+    /// (see `fleet::hosts::busy_wait`).
+    pub fn host_busy(&self) -> Option<Duration> {
+        if self.status == Status::Ok {
+            return None;
+        }
+        crate::fleet::hosts::busy_wait(self.code.as_ref().map(Code::name), &self.text)
+    }
+
     /// Whether the failure is worth retrying later (RFC 5530 codes for transient trouble).
     pub fn transient(&self) -> bool {
         self.throttled()
@@ -176,10 +185,11 @@ impl Session {
         });
         let resp = match resp {
             Err(e) if e.message().contains("ended the session") => {
-                return Err(Error::new(
-                    Class::Unavailable,
-                    format!("{} refused the connection: {}", self.peer, e.message()),
-                ))
+                let message = format!("{} refused the connection: {}", self.peer, e.message());
+                return Err(match crate::fleet::hosts::busy_wait(None, e.message()) {
+                    Some(wait) => Error::host_busy(message, wait),
+                    None => Error::new(Class::Unavailable, message),
+                });
             }
             other => other?,
         };
@@ -276,10 +286,13 @@ impl Session {
                 };
                 Ok(())
             }
-            _ if done.transient() => Err(Error::new(
-                Class::Temporary,
-                format!("{} cannot log in {user} now: {}", self.peer, done.text),
-            )),
+            _ if done.transient() || done.host_busy().is_some() => {
+                let message = format!("{} cannot log in {user} now: {}", self.peer, done.text);
+                Err(match done.host_busy() {
+                    Some(wait) => Error::host_busy(message, wait),
+                    None => Error::new(Class::Temporary, message),
+                })
+            }
             Status::Bad => Err(Error::protocol(format!(
                 "{} rejected the login command ({}): {}",
                 self.peer,
@@ -705,15 +718,16 @@ impl Session {
             .take(if command.starts_with("UID ") { 2 } else { 1 })
             .collect::<Vec<_>>()
             .join(" ");
+        let message = format!("{} refused {verb}: {}", self.peer, done.text.trim());
+        if let Some(wait) = done.host_busy() {
+            return Error::host_busy(message, wait);
+        }
         let class = if done.transient() {
             Class::Temporary
         } else {
             Class::Protocol
         };
-        Error::new(
-            class,
-            format!("{} refused {verb}: {}", self.peer, done.text.trim()),
-        )
+        Error::new(class, message)
     }
 
     /// RFC 3501 section 6.1.1: CAPABILITY.

@@ -552,6 +552,10 @@ impl Pop3 {
 fn auth_refused(conn: &Connection, cmd: &str, text: &[u8]) -> Error {
     let said = reply::printable(text);
     let message = format!("{} refused the login ({cmd}): {said}", conn.peer());
+    let (code, words) = sasl::split_code(&said);
+    if let Some(wait) = crate::fleet::hosts::busy_wait(code, words) {
+        return Error::host_busy(message, wait);
+    }
     match reply::auth_failure_class(text) {
         Class::Auth => {
             let (code, words) = sasl::split_code(&said);
@@ -588,14 +592,13 @@ fn capa_of(conn: &mut Connection) -> Result<Capabilities> {
 fn greeting(conn: &mut Connection) -> Result<Vec<u8>> {
     let greeting = conn.read_line(MAX_STATUS_LINE)?.to_vec();
     if let Status::Err(text) | Status::Continue(text) = reply::status(&greeting)? {
-        return Err(Error::new(
-            Class::Unavailable,
-            format!(
-                "{} refused the connection: {}",
-                conn.peer(),
-                reply::printable(text)
-            ),
-        ));
+        let said = reply::printable(text);
+        let message = format!("{} refused the connection: {said}", conn.peer());
+        let (code, words) = sasl::split_code(&said);
+        return Err(match crate::fleet::hosts::busy_wait(code, words) {
+            Some(wait) => Error::host_busy(message, wait),
+            None => Error::new(Class::Unavailable, message),
+        });
     }
     Ok(greeting)
 }

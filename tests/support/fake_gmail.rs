@@ -73,6 +73,9 @@ pub struct Quirks {
     pub throttled_fetches: usize,
     /// Office 365: answer this many SELECTs and EXAMINEs `NO [UNAVAILABLE]`.
     pub unavailable_selects: usize,
+    /// A server at its connection limit: answer this many logins `NO [LIMIT] Too many
+    /// simultaneous connections`, suggesting a wait of 300 ms.
+    pub busy_logins: usize,
 }
 
 impl Quirks {
@@ -172,6 +175,7 @@ struct Store {
     /// Fetches and selects refused so far by the throttling quirks.
     throttled: usize,
     unavailable: usize,
+    busy: usize,
 }
 
 impl Store {
@@ -403,6 +407,17 @@ impl Session {
     }
 
     fn login(&mut self, tag: &str, user: Option<&String>, password: Option<&String>) -> Io<()> {
+        {
+            let mut store = self.store.lock().unwrap();
+            if store.busy < self.quirks.busy_logins {
+                store.busy += 1;
+                drop(store);
+                return self.send(&format!(
+                    "{tag} NO [LIMIT] Too many simultaneous connections. Suggested Backoff \
+                     Time: 300 milliseconds\r\n"
+                ));
+            }
+        }
         if user.map(String::as_str) == Some(USER) && password.map(String::as_str) == Some(PASSWORD)
         {
             self.logged_in = true;
