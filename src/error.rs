@@ -59,8 +59,6 @@ pub struct Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Detail {
     None,
-    /// The target refused one message (see [`Error::refused`]).
-    Refusal,
     /// A server refused the login and blamed the credentials (see
     /// [`Error::credentials_refused`]).
     Credentials,
@@ -79,17 +77,6 @@ impl Error {
         }
     }
 
-    /// The target did not take one message (an MDA's non-zero exit, an SMTP 4xx or 5xx, an
-    /// IMAP server's NO to an APPEND) and is fine for the next: the message stays on the
-    /// server, the run goes on with the others, and its exit code is this error's
-    /// (`Temporary` when retrying later may help, `LocalIo` when it will not).
-    pub fn refused(class: Class, message: impl Into<String>) -> Self {
-        Error {
-            detail: Detail::Refusal,
-            ..Self::new(class, message)
-        }
-    }
-
     /// A server refused the login and its answer blames the user name or password
     /// (`sasl::blames_credentials`): the one kind of refusal that gets the profile's advice
     /// ("use an app password"). A login refused for the server's own reasons is an
@@ -105,12 +92,6 @@ impl Error {
     /// ([`Error::credentials_refused`]).
     pub fn blames_credentials(&self) -> bool {
         self.detail == Detail::Credentials
-    }
-
-    /// Whether this is a refusal of one message ([`Error::refused`]) rather than a failure of
-    /// the target, the source or the session.
-    pub fn is_refusal(&self) -> bool {
-        self.detail == Detail::Refusal
     }
 
     /// A configuration error.
