@@ -160,11 +160,11 @@ fn state_of(dir: &std::path::Path, ids: &[String], sink: &str) {
     for chunk in ids.chunks(1000) {
         if sink == "maildir" {
             state
-                .record_forward("INBOX", "-", &delivered(chunk), "tmp/1 new/1")
+                .record_forward("INBOX", "-", &delivered(chunk), "maildir", b"tmp/1\tnew/1")
                 .unwrap();
             state.end_batch().unwrap();
         } else {
-            state.begin_rollback("1000").unwrap();
+            state.begin_rollback("mbox", b"1000").unwrap();
             state.record("INBOX", "-", &delivered(chunk)).unwrap();
         }
     }

@@ -247,8 +247,6 @@ pub struct Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Detail {
     None,
-    /// The target refused one message (see [`Error::refused`]).
-    Refusal,
     /// A server refused the login and blamed the credentials (see
     /// [`Error::credentials_refused`]).
     Credentials,
@@ -267,17 +265,6 @@ impl Error {
             class,
             message: message.into(),
             detail: Detail::None,
-        }
-    }
-
-    /// The target did not take one message (an MDA's non-zero exit, an SMTP 4xx or 5xx, an
-    /// IMAP server's NO to an APPEND) and is fine for the next: the message stays on the
-    /// server, the run goes on with the others, and its exit code is this error's
-    /// (`Temporary` when retrying later may help, `LocalIo` when it will not).
-    pub fn refused(class: Class, message: impl Into<String>) -> Self {
-        Error {
-            detail: Detail::Refusal,
-            ..Self::new(class, message)
         }
     }
 
@@ -316,12 +303,6 @@ impl Error {
             Detail::HostBusy(wait) => Some(wait),
             _ => None,
         }
-    }
-
-    /// Whether this is a refusal of one message ([`Error::refused`]) rather than a failure of
-    /// the target, the source or the session.
-    pub fn is_refusal(&self) -> bool {
-        self.detail == Detail::Refusal
     }
 
     /// A configuration error.

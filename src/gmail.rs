@@ -109,7 +109,7 @@ pub fn append(path: &Path, lines: &[Label<'_>]) -> Result<()> {
         .map_err(fail)?;
     if created {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            crate::state::sync_dir(dir)?;
+            crate::fsync::sync_dir(dir)?;
         }
     }
     Ok(())

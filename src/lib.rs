@@ -39,6 +39,7 @@ pub mod dns_srv;
 pub mod error;
 pub mod fingerprint;
 pub mod fleet;
+pub mod fsync;
 pub mod gmail;
 pub mod header;
 pub mod imap;

@@ -24,11 +24,34 @@ pub fn encode(text: &str, escape: impl Fn(char) -> bool) -> String {
 
 /// Undo [`encode`]; `None` for a malformed escape or bytes that are not UTF-8.
 pub fn decode(token: &str) -> Option<String> {
-    if token == "%" {
-        return Some(String::new());
-    }
     if !token.contains('%') {
         return Some(token.to_string());
+    }
+    String::from_utf8(decode_bytes(token)?).ok()
+}
+
+/// Escape every byte of `data` outside `!` to `~` (and `%`) as `%XX`: any bytes as one
+/// token without spaces or control characters. For UTF-8 text this is [`encode`] with the
+/// rule "not ASCII graphic". Empty data becomes `%`.
+pub fn encode_bytes(data: &[u8]) -> String {
+    if data.is_empty() {
+        return "%".to_string();
+    }
+    let mut out = String::with_capacity(data.len());
+    for &b in data {
+        if b == b'%' || !b.is_ascii_graphic() {
+            out.push_str(&format!("%{b:02X}"));
+        } else {
+            out.push(b as char);
+        }
+    }
+    out
+}
+
+/// Undo [`encode`] or [`encode_bytes`] to bytes; `None` for a malformed escape.
+pub fn decode_bytes(token: &str) -> Option<Vec<u8>> {
+    if token == "%" {
+        return Some(Vec::new());
     }
     let bytes = token.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -43,7 +66,7 @@ pub fn decode(token: &str) -> Option<String> {
             i += 1;
         }
     }
-    String::from_utf8(out).ok()
+    Some(out)
 }
 
 #[cfg(test)]
@@ -68,5 +91,20 @@ mod tests {
         }
         assert_eq!(decode("%G1"), None);
         assert_eq!(decode("%4"), None);
+    }
+
+    #[test]
+    fn bytes_round_trip_and_text_escapes_as_before() {
+        let cases: [&[u8]; 5] = [b"", b"a b", b"100%", b"\xff\x00\n\t", "Entwürfe".as_bytes()];
+        for data in cases {
+            let token = encode_bytes(data);
+            assert!(!token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic()));
+            assert_eq!(decode_bytes(&token).as_deref(), Some(data), "{token:?}");
+        }
+        let text = "maildir\ntmp/a\tnew/a Entwürfe %";
+        assert_eq!(
+            encode_bytes(text.as_bytes()),
+            encode(text, |c| !c.is_ascii_graphic())
+        );
     }
 }

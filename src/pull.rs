@@ -5,24 +5,17 @@
 //! delete on the server if the account does not keep mail), and finally end the session.
 
 use crate::config::{Account, Limits};
-use crate::error::{Class, Error, Result};
+use crate::error::{Error, Result};
 use crate::fingerprint::{self, Sniffer};
 use crate::plan::{self, Budget};
 use crate::session::{self, Access, Ctx};
-use crate::sink::{Meta, Sink, Staged};
+use crate::sink::{self, Batcher, Intent, Journal, Meta, Outcome, Refusal, Sink, Staged};
 use crate::source::{Known, Listing, RemoteMessage, Source};
-use crate::state::{AccountLock, Delivered, Kind, Recovery, State};
+use crate::state::{AccountLock, Delivered, Kind, State};
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-/// A batch is committed after this many messages...
-const BATCH_MESSAGES: usize = 200;
-/// ...or this many bytes...
-const BATCH_BYTES: u64 = 32 << 20;
-/// ...or this long since its first message, whichever comes first. A crash redoes at most
-/// one batch; a batch costs one journal fsync and one directory fsync.
-const BATCH_TIME: Duration = Duration::from_millis(1000);
 /// Header stubs delivered per batch (their headers are held in memory meanwhile, each at most
 /// `header::MAX` bytes).
 const STUBS_PER_BATCH: usize = 100;
@@ -129,9 +122,19 @@ pub fn pull(
         None
     } else {
         let mut sink = session::open_sink(account, cx).map_err(ctx)?;
-        if let Some(intent) = state.recovery().cloned() {
-            sink.recover(&intent).map_err(ctx)?;
-            match sink.take_recovered() {
+        if let Some(unfinished) = state.unfinished().cloned() {
+            let unfinished = if unfinished.recorded {
+                sink::Unfinished::Forward {
+                    kind: unfinished.kind,
+                    data: unfinished.intent,
+                }
+            } else {
+                sink::Unfinished::Rollback {
+                    kind: unfinished.kind,
+                    data: unfinished.intent,
+                }
+            };
+            match sink.recover(&unfinished).map_err(ctx)? {
                 // What the crashed batch had stored after all: recorded, ending the batch.
                 Some(found) => {
                     state
@@ -243,7 +246,7 @@ struct Run<'a> {
     opts: &'a Options,
     summary: &'a mut Summary,
     /// Why each message the target refused was not delivered.
-    refusals: Vec<Error>,
+    refusals: Vec<Refusal>,
     /// The run was asked to stop ([`Ctx::stop`]) and stopped fetching.
     stopped: bool,
     /// Where the labels of Gmail messages go (see [`crate::gmail`]).
@@ -253,14 +256,10 @@ struct Run<'a> {
 /// The error that ends a run in which the target refused messages: the first one's reason,
 /// and how many more; its class is the first permanent refusal's (74), or temporary (75)
 /// when every refusal was.
-fn refused(refusals: &[Error], summary: &Summary) -> Error {
-    let class = refusals
-        .iter()
-        .map(Error::class)
-        .find(|c| *c != Class::Temporary)
-        .unwrap_or(Class::Temporary);
+fn refused(refusals: &[Refusal], summary: &Summary) -> Error {
+    let class = sink::refusal_class(refusals);
     let n = refusals.len();
-    let mut text = refusals[0].message().to_string();
+    let mut text = refusals[0].reason().to_string();
     if n > 1 {
         text = format!(
             "{n} messages were not delivered and stay on the server (each is reported above); \
@@ -277,31 +276,115 @@ fn refused(refusals: &[Error], summary: &Summary) -> Error {
     Error::new(class, text)
 }
 
-/// What became of one message handed to the sink.
-enum Delivery {
-    /// Delivered: its index in the fetch list, and its fingerprint.
-    Done(usize, Option<String>),
-    /// Refused by the target, for this reason.
-    Refused(Error),
+/// A message of a fetch, delivered: its index in the fetch list, and its fingerprint.
+type Fetched = (usize, Option<String>);
+
+/// The state journal as the batcher sees it: batches of `kind` from `mailbox`, whose
+/// messages are `new[i]` (see [`Fetched`]).
+struct Recorder<'r> {
+    state: &'r mut State,
+    source: &'r dyn Source,
+    /// Where the labels of Gmail messages go (see [`crate::gmail`]).
+    labels: &'r Path,
+    mailbox: &'r str,
+    validity: &'r str,
+    new: &'r [RemoteMessage],
+    kind: Kind,
 }
 
-/// A batch being delivered.
-struct Batch {
-    /// Messages or header stubs.
-    kind: Kind,
-    indices: Vec<usize>,
-    /// The fingerprint of each delivered message, parallel to `indices`.
-    fingerprints: Vec<Option<String>>,
-    bytes: u64,
-    started: Instant,
+impl Journal<Fetched> for Recorder<'_> {
+    fn staged<'a>(&'a self, items: &'a [Fetched]) -> Staged<'a> {
+        Staged {
+            mailbox: self.mailbox,
+            validity: self.validity,
+            ids: items
+                .iter()
+                .map(|(i, _)| self.new[*i].id.as_str())
+                .collect(),
+        }
+    }
+
+    fn rollback(&mut self, intent: &Intent) -> Result<()> {
+        self.state.begin_rollback(intent.kind, &intent.data)
+    }
+
+    fn record(&mut self, items: &[Fetched], forward: Option<&Intent>) -> Result<()> {
+        let ids: Vec<Delivered> = items
+            .iter()
+            .map(|(i, f)| Delivered {
+                id: &self.new[*i].id,
+                fingerprint: f.as_deref(),
+                kind: self.kind,
+            })
+            .collect();
+        if self.kind == Kind::Message {
+            self.gmail_delivered(items)?;
+        }
+        let (mailbox, validity) = (self.mailbox, self.validity);
+        match forward {
+            Some(intent) => {
+                self.state
+                    .record_forward(mailbox, validity, &ids, intent.kind, &intent.data)
+            }
+            None => self.state.record(mailbox, validity, &ids),
+        }
+    }
+
+    fn published(&mut self) -> Result<()> {
+        self.state.end_batch()
+    }
+}
+
+impl Recorder<'_> {
+    /// The Gmail messages of a durable batch: their labels written to the sidecar, made
+    /// durable, and their X-GM-MSGIDs recorded with the batch (see [`crate::gmail`]).
+    fn gmail_delivered(&mut self, items: &[Fetched]) -> Result<()> {
+        let mut lines = Vec::new();
+        let mut msgids = Vec::new();
+        for (i, f) in items {
+            let m = &self.new[*i];
+            let Some(g) = self.source.gmail(m) else {
+                continue;
+            };
+            let mut line = crate::gmail::Label::new(g, self.mailbox, m.number, true);
+            line.message_id = f.as_deref().and_then(crate::gmail::message_id_of);
+            msgids.push(line.msgid.clone());
+            lines.push(line);
+        }
+        if lines.is_empty() {
+            return Ok(());
+        }
+        crate::gmail::append(self.labels, &lines)?;
+        let records = Delivered::messages(&msgids);
+        self.state.also_record(crate::gmail::MSGIDS, "-", &records)
+    }
 }
 
 impl Run<'_> {
     /// The target refused a message of `mailbox`: tell the user now, fail the run at its end.
-    fn refuse(&mut self, mailbox: &str, e: Error) {
-        self.observer.notice(mailbox, e.message());
+    fn refuse(&mut self, mailbox: &str, why: Refusal) {
+        self.observer.notice(mailbox, why.reason());
         self.summary.refused += 1;
-        self.refusals.push(e);
+        self.refusals.push(why);
+    }
+
+    /// The journal for batches of `kind` of `new`, from `mailbox` at `validity`.
+    fn recorder<'r>(
+        &'r mut self,
+        mailbox: &'r str,
+        validity: &'r str,
+        new: &'r [RemoteMessage],
+        kind: Kind,
+    ) -> Recorder<'r> {
+        Recorder {
+            state: &mut *self.state,
+            source: &*self.source,
+            labels: &self.labels,
+            mailbox,
+            validity,
+            new,
+            kind,
+        }
     }
 
     /// Whether the run was asked to stop.
@@ -541,23 +624,23 @@ impl Run<'_> {
         sink: &mut dyn Sink,
     ) -> Result<()> {
         let max = self.limits.max_message_size.unwrap_or(0);
+        let validity = listing.validity.as_str();
+        let mut batcher = Batcher::new(sink);
         for chunk in stubs.chunks(STUBS_PER_BATCH) {
             let mut headers: Vec<Option<Vec<u8>>> = vec![None; chunk.len()];
             self.source.headers(chunk, None, &mut |i, header| {
                 headers[i] = Some(header.to_vec());
                 Ok(())
             })?;
-            if let Some(Recovery::Rollback(intent)) = sink.begin()? {
-                self.state.begin_rollback(&intent)?;
-            }
-            let mut batch = Batch {
-                kind: Kind::HeadersOnly,
-                indices: Vec::new(),
-                fingerprints: Vec::new(),
-                bytes: 0,
-                started: Instant::now(),
-            };
             for (i, header) in headers.into_iter().enumerate() {
+                if !batcher.is_open() {
+                    batcher.begin(&mut self.recorder(
+                        mailbox,
+                        validity,
+                        chunk,
+                        Kind::HeadersOnly,
+                    ))?;
+                }
                 // Expunged meanwhile: nothing to mark.
                 let Some(header) = header else { continue };
                 let m = &chunk[i];
@@ -569,21 +652,41 @@ impl Run<'_> {
                     internal_date: m.internal_date,
                     size: body.len() as u64,
                 };
-                match sink.deliver(&meta, &mut body.as_slice()) {
-                    Ok(()) => {}
-                    Err(e) if e.is_refusal() => {
-                        self.refuse(mailbox, e);
-                        continue;
-                    }
+                let delivered = batcher.deliver(&meta, &mut body.as_slice(), |_| (i, None));
+                match delivered {
+                    Ok(Outcome::Delivered) => {}
+                    Ok(Outcome::Refused(why)) => self.refuse(mailbox, why),
                     Err(e) => {
-                        self.commit(mailbox, &listing.validity, chunk, sink, batch, false)?;
+                        self.commit(
+                            &mut batcher,
+                            mailbox,
+                            validity,
+                            chunk,
+                            Kind::HeadersOnly,
+                            false,
+                        )?;
                         return Err(e);
                     }
                 }
-                batch.indices.push(i);
-                batch.fingerprints.push(None);
+                if batcher.full() {
+                    self.commit(
+                        &mut batcher,
+                        mailbox,
+                        validity,
+                        chunk,
+                        Kind::HeadersOnly,
+                        false,
+                    )?;
+                }
             }
-            self.commit(mailbox, &listing.validity, chunk, sink, batch, false)?;
+            self.commit(
+                &mut batcher,
+                mailbox,
+                validity,
+                chunk,
+                Kind::HeadersOnly,
+                false,
+            )?;
         }
         Ok(())
     }
@@ -687,21 +790,12 @@ impl Run<'_> {
         self.source.fetch(new)?;
         // Which messages the source handed over; the others must be reported gone.
         let mut handed = vec![false; new.len()];
-        let mut batch: Option<Batch> = None;
+        let mut batcher = Batcher::new(sink);
+        let delete = !self.keep;
         loop {
-            if batch.is_none() {
-                if let Some(Recovery::Rollback(intent)) = sink.begin()? {
-                    self.state.begin_rollback(&intent)?;
-                }
-                batch = Some(Batch {
-                    kind: Kind::Message,
-                    indices: Vec::new(),
-                    fingerprints: Vec::new(),
-                    bytes: 0,
-                    started: Instant::now(),
-                });
+            if !batcher.is_open() {
+                batcher.begin(&mut self.recorder(mailbox, validity, new, Kind::Message))?;
             }
-            let b = batch.as_mut().expect("just set");
             let delivered = match self.source.next_message() {
                 Ok(None) => break,
                 Ok(Some((index, mut body))) => {
@@ -715,59 +809,46 @@ impl Run<'_> {
                         size: m.size,
                     };
                     let mut sniffer = Sniffer::new(&mut *body);
-                    match sink.deliver(&meta, &mut sniffer) {
-                        Ok(()) => {
-                            let f = sniffer.fingerprint(m.size).filter(|_| fingerprints);
-                            Ok(Delivery::Done(index, f))
-                        }
+                    let fetched = |s: &mut Sniffer<'_>| {
+                        (index, s.fingerprint(m.size).filter(|_| fingerprints))
+                    };
+                    let outcome = match batcher.deliver(&meta, &mut sniffer, fetched) {
+                        Ok(Outcome::Delivered) => Ok(None),
                         // The target refused this one: the rest of it is read before the
                         // next message, and it stays on the server.
-                        Err(e) if e.is_refusal() => {
+                        Ok(Outcome::Refused(why)) => {
                             std::io::copy(&mut sniffer, &mut std::io::sink())
                                 .map_err(|e| Error::network("receiving a message", e))
-                                .map(|_| Delivery::Refused(e))
+                                .map(|_| Some(why))
                         }
                         Err(e) => Err(e),
-                    }
+                    };
+                    outcome.map(|refused| (m.size, refused))
                 }
                 Err(e) => Err(e),
             };
-            for text in sink.take_notices() {
+            for text in batcher.sink().take_notices() {
                 self.observer.notice(mailbox, &text);
             }
             match delivered {
-                Ok(Delivery::Done(index, fingerprint)) => {
-                    b.indices.push(index);
-                    b.fingerprints.push(fingerprint);
-                    b.bytes += new[index].size;
-                    self.observer.delivered(new[index].size);
-                }
-                Ok(Delivery::Refused(e)) => self.refuse(mailbox, e),
+                Ok((size, None)) => self.observer.delivered(size),
+                Ok((_, Some(why))) => self.refuse(mailbox, why),
                 Err(e) => {
                     // Keep what was delivered before the failure; delete nothing now (the
                     // session is in an unknown state), the next run deletes it.
-                    let b = batch.take().expect("open");
-                    self.commit(mailbox, validity, new, sink, b, false)?;
+                    self.commit(&mut batcher, mailbox, validity, new, Kind::Message, false)?;
                     return Err(e);
                 }
             }
             // A stop is asked for: the batch is committed now, between two messages.
-            let full = b.indices.len() >= BATCH_MESSAGES
-                || b.bytes >= BATCH_BYTES
-                || b.started.elapsed() >= BATCH_TIME
-                || (sink.unbatched() && !b.indices.is_empty())
-                || self.stop_requested();
-            if full {
-                let b = batch.take().expect("open");
-                self.commit(mailbox, validity, new, sink, b, !self.keep)?;
+            if batcher.full() || self.stop_requested() {
+                self.commit(&mut batcher, mailbox, validity, new, Kind::Message, delete)?;
                 if self.stop_requested() {
                     return self.stop(new, &handed);
                 }
             }
         }
-        if let Some(b) = batch.take() {
-            self.commit(mailbox, validity, new, sink, b, !self.keep)?;
-        }
+        self.commit(&mut batcher, mailbox, validity, new, Kind::Message, delete)?;
         self.all_handed(mailbox, new, handed)
     }
 
@@ -798,120 +879,41 @@ impl Run<'_> {
         left_behind(mailbox, new, handed, &vanished)
     }
 
-    /// Make a batch durable, record it, publish it, and then (if asked) delete it on the
-    /// server. The order is the promise: see the `state` module.
+    /// Make the open batch of `kind` durable, record it, publish it (see [`Batcher::commit`]),
+    /// and then (if asked) delete it on the server. The order is the promise: see the `state`
+    /// module.
     fn commit(
         &mut self,
+        batcher: &mut Batcher<Fetched>,
         mailbox: &str,
         validity: &str,
         new: &[RemoteMessage],
-        sink: &mut dyn Sink,
-        mut batch: Batch,
+        kind: Kind,
         delete: bool,
     ) -> Result<()> {
-        let staged: Vec<&str> = batch.indices.iter().map(|&i| new[i].id.as_str()).collect();
-        let staged = Staged {
-            mailbox,
-            validity,
-            ids: &staged,
+        let committed = batcher.commit(&mut self.recorder(mailbox, validity, new, kind))?;
+        let Some(batch) = committed else {
+            return Ok(());
         };
-        let present_before = sink.already_present();
-        let prepared = sink.staged(&staged).and_then(|intent| {
-            if let Some(Recovery::Rollback(intent)) = intent {
-                self.state.begin_rollback(&intent)?;
-            }
-            sink.prepare()
-        });
-        let forward = match prepared {
-            Ok(f) => f,
-            Err(e) => {
-                sink.abort();
-                return Err(e);
-            }
-        };
-        // Messages the target refused while storing the batch are left out of it.
-        let mut refused = sink.take_refused();
-        refused.sort_by_key(|(position, _)| std::cmp::Reverse(*position));
-        for (position, e) in refused {
-            if position < batch.indices.len() {
-                let index = batch.indices.remove(position);
-                batch.fingerprints.remove(position);
-                batch.bytes -= new[index].size;
-            }
-            self.refuse(mailbox, e);
+        for why in batch.refused {
+            self.refuse(mailbox, why);
         }
-        let present = sink.already_present() - present_before;
-        let ids: Vec<Delivered> = batch
-            .indices
-            .iter()
-            .zip(&batch.fingerprints)
-            .map(|(&i, f)| Delivered {
-                id: &new[i].id,
-                fingerprint: f.as_deref(),
-                kind: batch.kind,
-            })
-            .collect();
-        if batch.kind == Kind::Message {
-            self.gmail_delivered(mailbox, new, &batch)?;
-        }
-        // A failed journal write is not aborted: the next run's recovery decides from what
-        // reached the journal.
-        match forward {
-            Some(Recovery::Forward(intent)) => {
-                self.state
-                    .record_forward(mailbox, validity, &ids, &intent)?;
-                sink.commit()?;
-                self.state.end_batch()?;
-            }
-            _ => {
-                self.state.record(mailbox, validity, &ids)?;
-                sink.commit()?;
-            }
-        }
-        for text in sink.take_notices() {
+        for text in batcher.sink().take_notices() {
             self.observer.notice(mailbox, &text);
         }
-        if batch.kind != Kind::Message {
+        if kind != Kind::Message {
             return Ok(());
         }
-        self.summary.fetched += ids.len() - present;
-        self.summary.present += present;
+        self.summary.fetched += batch.items.len() - batch.present;
+        self.summary.present += batch.present;
         self.summary.bytes += batch.bytes;
-        if delete && !batch.indices.is_empty() {
-            let done: Vec<RemoteMessage> = batch.indices.iter().map(|&i| new[i].clone()).collect();
+        if delete && !batch.items.is_empty() {
+            let done: Vec<RemoteMessage> =
+                batch.items.iter().map(|(i, _)| new[*i].clone()).collect();
             self.source.delete(&done)?;
             self.summary.deleted += done.len();
         }
         Ok(())
-    }
-}
-
-impl Run<'_> {
-    /// The Gmail messages of a durable batch: their labels written to the sidecar, made
-    /// durable, and their X-GM-MSGIDs recorded with the batch (see [`crate::gmail`]).
-    fn gmail_delivered(
-        &mut self,
-        mailbox: &str,
-        new: &[RemoteMessage],
-        batch: &Batch,
-    ) -> Result<()> {
-        let mut lines = Vec::new();
-        let mut msgids = Vec::new();
-        for (&i, f) in batch.indices.iter().zip(&batch.fingerprints) {
-            let Some(g) = self.source.gmail(&new[i]) else {
-                continue;
-            };
-            let mut line = crate::gmail::Label::new(g, mailbox, new[i].number, true);
-            line.message_id = f.as_deref().and_then(crate::gmail::message_id_of);
-            msgids.push(line.msgid.clone());
-            lines.push(line);
-        }
-        if lines.is_empty() {
-            return Ok(());
-        }
-        crate::gmail::append(&self.labels, &lines)?;
-        let records = Delivered::messages(&msgids);
-        self.state.also_record(crate::gmail::MSGIDS, "-", &records)
     }
 }
 
@@ -983,6 +985,7 @@ mod ordering_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Class;
 
     fn listed(n: u32) -> Vec<RemoteMessage> {
         (1..=n)

@@ -8,17 +8,12 @@
 //! is missing, so it needs no journal of its own.
 
 use crate::config::Account;
-use crate::error::{Class, Error, Result};
+use crate::error::{Error, Result};
 use crate::local::Store;
 use crate::pull::Observer;
 use crate::session::{self, Ctx};
-use crate::sink::{Meta, Sink, Staged};
+use crate::sink::{self, Batcher, Intent, Journal, Meta, Outcome, Refusal, Staged};
 use std::path::Path;
-
-/// Messages per batch (one lookup in the folder, one or a few MULTIAPPENDs)...
-const BATCH_MESSAGES: usize = 200;
-/// ...and bytes.
-const BATCH_BYTES: u64 = 32 << 20;
 
 /// What an upload did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,10 +62,52 @@ pub fn thousands(n: usize) -> String {
     out
 }
 
-/// The batch being uploaded.
-struct Batch {
-    places: Vec<String>,
-    bytes: u64,
+/// An upload keeps no journal: a rerun looks the folder up again, so no intent is needed.
+/// Its batches are of the places of messages in the store.
+struct NoJournal<'a> {
+    /// The store, described: where the batches come from.
+    from: &'a str,
+}
+
+impl Journal<String> for NoJournal<'_> {
+    fn staged<'a>(&'a self, places: &'a [String]) -> Staged<'a> {
+        Staged {
+            mailbox: self.from,
+            validity: "-",
+            ids: places.iter().map(String::as_str).collect(),
+        }
+    }
+
+    fn rollback(&mut self, _intent: &Intent) -> Result<()> {
+        Ok(())
+    }
+
+    fn record(&mut self, _places: &[String], _forward: Option<&Intent>) -> Result<()> {
+        Ok(())
+    }
+
+    fn published(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Look the open batch up in the folder, append what is not there, note refusals; returns
+/// how many of its messages the folder had already.
+fn store_batch(
+    batcher: &mut Batcher<String>,
+    journal: &mut NoJournal,
+    refuse: &mut dyn FnMut(Refusal),
+    observer: &dyn Observer,
+) -> Result<usize> {
+    let mut present = 0;
+    if let Some(done) = batcher.commit(journal)? {
+        present = done.present;
+        done.refused.into_iter().for_each(refuse);
+    }
+    for text in batcher.sink().take_notices() {
+        observer.notice("", &text);
+    }
+    Ok(present)
 }
 
 /// Upload the store at `path` into `folder` of the IMAP `account`. Messages the server
@@ -90,16 +127,17 @@ pub fn upload(
         to: format!("{}/{folder}", account.name),
         ..Summary::default()
     };
-    let mut batch: Option<Batch> = None;
-    let mut refusals: Vec<Error> = Vec::new();
-    store.for_each(&mut |m, body| {
-        if batch.is_none() {
-            sink.begin()?;
-            batch = Some(Batch {
-                places: Vec::new(),
-                bytes: 0,
-            });
-        }
+    let from = summary.from.clone();
+    let mut journal = NoJournal { from: &from };
+    let mut batcher = Batcher::new(&mut sink);
+    let mut refusals: Vec<Refusal> = Vec::new();
+    let mut refuse = |why: Refusal| {
+        observer.notice("", why.reason());
+        refusals.push(why);
+    };
+    let mut present = 0;
+    store.for_each(&mut |m, mut body| {
+        batcher.begin(&mut journal)?;
         summary.read += 1;
         let meta = Meta {
             mailbox: folder,
@@ -108,90 +146,43 @@ pub fn upload(
             internal_date: m.date,
             size: m.size,
         };
-        let b = batch.as_mut().expect("just begun");
-        match sink.deliver(&meta, body) {
-            Ok(()) => {
-                b.places.push(m.place.clone());
-                b.bytes += m.size;
-                observer.delivered(m.size);
-            }
-            Err(e) if e.is_refusal() => {
-                observer.notice("", e.message());
-                refusals.push(e);
-            }
-            Err(e) => return Err(e.context(&m.place)),
+        let outcome = batcher
+            .deliver(&meta, &mut body, |_| m.place.clone())
+            .map_err(|e| e.context(&m.place))?;
+        match outcome {
+            Outcome::Delivered => observer.delivered(m.size),
+            Outcome::Refused(why) => refuse(why),
         }
-        for text in sink.take_notices() {
+        for text in batcher.sink().take_notices() {
             observer.notice("", &text);
         }
-        if b.places.len() >= BATCH_MESSAGES || b.bytes >= BATCH_BYTES {
-            let b = batch.take().expect("open");
-            store_batch(&mut sink, b, &mut summary, &mut refusals, observer)?;
+        if batcher.full() {
+            present += store_batch(&mut batcher, &mut journal, &mut refuse, observer)?;
         }
         Ok(())
     })?;
-    if let Some(b) = batch.take() {
-        store_batch(&mut sink, b, &mut summary, &mut refusals, observer)?;
-    }
-    summary.present = sink.already_present();
-    summary.refused = refusals.iter().map(|e| e.message().to_string()).collect();
+    present += store_batch(&mut batcher, &mut journal, &mut refuse, observer)?;
+    summary.present = present;
+    summary.refused = refusals.iter().map(|r| r.reason().to_string()).collect();
     summary.appended = summary.read - summary.present - summary.refused.len();
     match refusals.first() {
         None => Ok(summary),
-        Some(first) => {
-            let class = refusals
-                .iter()
-                .map(Error::class)
-                .find(|c| *c != Class::Temporary)
-                .unwrap_or(Class::Temporary);
-            Err(Error::new(
-                class,
-                format!(
-                    "{}; {} ({} message{} not uploaded; the first: {})",
-                    summary.line(),
-                    if refusals.len() == 1 {
-                        "it stays in the local store"
-                    } else {
-                        "they stay in the local store"
-                    },
-                    refusals.len(),
-                    if refusals.len() == 1 { "" } else { "s" },
-                    first.message()
-                ),
-            ))
-        }
+        Some(first) => Err(Error::new(
+            sink::refusal_class(&refusals),
+            format!(
+                "{}; {} ({} message{} not uploaded; the first: {})",
+                summary.line(),
+                if refusals.len() == 1 {
+                    "it stays in the local store"
+                } else {
+                    "they stay in the local store"
+                },
+                refusals.len(),
+                if refusals.len() == 1 { "" } else { "s" },
+                first.reason()
+            ),
+        )),
     }
-}
-
-/// Look the batch up in the folder, append what is not there, note refusals.
-fn store_batch(
-    sink: &mut dyn Sink,
-    batch: Batch,
-    summary: &mut Summary,
-    refusals: &mut Vec<Error>,
-    observer: &dyn Observer,
-) -> Result<()> {
-    let ids: Vec<&str> = batch.places.iter().map(String::as_str).collect();
-    // An upload keeps no journal: the intent is not needed, since a rerun looks the
-    // folder up again.
-    let staged = Staged {
-        mailbox: &summary.from,
-        validity: "-",
-        ids: &ids,
-    };
-    let result = sink.staged(&staged).and_then(|_| sink.prepare());
-    if let Err(e) = result {
-        sink.abort();
-        return Err(e);
-    }
-    for (_, e) in sink.take_refused() {
-        observer.notice("", e.message());
-        refusals.push(e);
-    }
-    for text in sink.take_notices() {
-        observer.notice("", &text);
-    }
-    sink.commit()
 }
 
 #[cfg(test)]

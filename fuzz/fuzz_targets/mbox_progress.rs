@@ -10,8 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mailfetch::sink::{Mbox, Sink};
-use mailfetch::state::Recovery;
+use mailfetch::sink::{Mbox, Sink, Unfinished};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -52,7 +51,10 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(&progress_path, progress).expect("write progress");
 
     let mut mbox = Mbox::open(&path).expect("open");
-    let intent = Recovery::Rollback(format!("mbox\n{len}\n{TAG}"));
+    let intent = Unfinished::Rollback {
+        kind: "mbox".into(),
+        data: format!("{len}\n{TAG}").into_bytes(),
+    };
     let result = mbox.recover(&intent);
     drop(mbox);
     let after = std::fs::read(&path).expect("read back");

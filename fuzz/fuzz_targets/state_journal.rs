@@ -129,7 +129,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(strip(&after), strip(&want));
 
     // A journal without a batch left open is compacted, and must load back as it was.
-    if state.recovery().is_none() {
+    if state.unfinished().is_none() {
         state.compact_if_worthwhile().expect("compact");
         drop(state);
         let again = State::open(dir, "acct", false).expect("the compacted journal loads");

@@ -78,7 +78,7 @@ pub fn write_private(path: &Path, text: &str) -> Result<()> {
     f.sync_all().map_err(err)?;
     fs::rename(&tmp, path)
         .map_err(|e| Error::local(format!("cannot replace {}", path.display()), e))?;
-    crate::state::sync_dir(dir)
+    crate::fsync::sync_dir(dir)
 }
 
 #[cfg(test)]

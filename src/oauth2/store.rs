@@ -110,7 +110,7 @@ pub fn save(path: &Path, tokens: &Tokens) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
         return Err(Error::local(format!("cannot write {}", path.display()), e));
     }
-    crate::state::sync_dir(dir)
+    crate::fsync::sync_dir(dir)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::error::Class;
+use crate::sink::{Prepared, Recovered, Rollback, Unfinished};
 use crate::source::Flags;
 use std::cell::RefCell;
 use std::io::Read;
@@ -117,7 +118,6 @@ struct Recording {
     batch: Vec<String>,
     refuse: Vec<String>,
     fail_prepare: bool,
-    refused: Vec<(usize, Error)>,
 }
 
 impl Sink for Recording {
@@ -125,32 +125,35 @@ impl Sink for Recording {
         "recording".into()
     }
 
-    fn begin(&mut self) -> Result<Option<Recovery>> {
+    fn begin(&mut self) -> Result<Option<Rollback>> {
         self.batch.clear();
         Ok(None)
     }
 
-    fn deliver(&mut self, _meta: &Meta, body: &mut dyn Read) -> Result<()> {
+    fn deliver(&mut self, _meta: &Meta, body: &mut dyn Read) -> Result<Outcome> {
         let mut id = String::new();
         body.read_to_string(&mut id).expect("a body");
         self.log.borrow_mut().push(Event::Deliver(id.clone()));
         self.batch.push(id);
-        Ok(())
+        Ok(Outcome::Delivered)
     }
 
-    fn prepare(&mut self) -> Result<Option<Recovery>> {
+    fn prepare(&mut self) -> Result<Prepared> {
         if self.fail_prepare {
             return Err(Error::new(Class::LocalIo, "disk full"));
         }
         self.log.borrow_mut().push(Event::Prepare);
-        self.refused = self
+        let refused = self
             .batch
             .iter()
             .enumerate()
             .filter(|(_, id)| self.refuse.contains(id))
-            .map(|(i, id)| (i, Error::refused(Class::LocalIo, format!("{id} refused"))))
+            .map(|(i, id)| (i, Refusal::permanent(format!("{id} refused"))))
             .collect();
-        Ok(None)
+        Ok(Prepared {
+            refused,
+            ..Prepared::default()
+        })
     }
 
     fn commit(&mut self) -> Result<()> {
@@ -162,12 +165,8 @@ impl Sink for Recording {
         self.log.borrow_mut().push(Event::Abort);
     }
 
-    fn recover(&mut self, _intent: &Recovery) -> Result<()> {
-        Ok(())
-    }
-
-    fn take_refused(&mut self) -> Vec<(usize, Error)> {
-        std::mem::take(&mut self.refused)
+    fn recover(&mut self, _unfinished: &Unfinished) -> Result<Option<Recovered>> {
+        Ok(None)
     }
 }
 
@@ -189,7 +188,6 @@ fn pull_into(n: usize, refuse: &[&str], fail_prepare: bool) -> (Vec<Event>, Resu
         batch: Vec::new(),
         refuse: refuse.iter().map(|s| s.to_string()).collect(),
         fail_prepare,
-        refused: Vec::new(),
     });
     let cx = Ctx::new(dir.path().to_path_buf(), false);
     let opts = Options::default();
@@ -213,7 +211,7 @@ fn pull_into(n: usize, refuse: &[&str], fail_prepare: bool) -> (Vec<Event>, Resu
     let result = run
         .all(Some(&mut sink))
         .and_then(|()| match run.refusals.pop() {
-            Some(refusal) => Err(refusal),
+            Some(refusal) => Err(refusal.into_error()),
             None => Ok(()),
         });
     let events = log.borrow().clone();

@@ -9,16 +9,15 @@
 //!    (`fingerprint::TextDigest`), its flags and its INTERNALDATE (the source's; for POP3 the
 //!    date of its newest `Received:` field, else its `Date:`). A message larger than the
 //!    server's APPENDLIMIT is refused here, by name.
-//! 2. `staged` looks in the folder for the messages that are already there: by Message-ID
+//! 2. `stage` looks in the folder for the messages that are already there: by Message-ID
 //!    and size (one `UID SEARCH HEADER Message-ID` for many messages, then their exact sizes;
 //!    where the sizes differ, because the server rewrote the stored header, by Message-ID and
 //!    body digest), and a message without a Message-ID by size and text digest among the
 //!    folder's messages without one. Those are not stored again ("already present"): they are recorded like the
-//!    others. It then asks the folder's UIDVALIDITY and UIDNEXT and returns the intent that
-//!    `pull` journals, synced, before anything is stored:
+//!    others. It then asks the folder's UIDVALIDITY and UIDNEXT and returns the rollback
+//!    intent (of kind `imap-append`) that `pull` journals, synced, before anything is stored:
 //!
 //!    ```text
-//!    imap-append
 //!    ACCOUNT/FOLDER
 //!    UIDVALIDITY UIDNEXT
 //!    SOURCE-MAILBOX
@@ -41,7 +40,7 @@
 //! messages the folder gained since that UIDNEXT (every message stored by that APPEND has a
 //! UID at least that high, RFC 3501 section 2.3.1.1; the whole folder if the UIDVALIDITY has
 //! changed). Each message of the intent whose key is among them (each found message matching
-//! at most one) is recorded as delivered (`take_recovered`): found, not appended again. The
+//! at most one) is recorded as delivered (what `recover` returns): found, not appended again. The
 //! others were not stored, stay unrecorded, and are fetched and appended by this run. A crash
 //! before the intent was journalled stored nothing; a crash after the record changes
 //! nothing. The recovery needs the server: when it cannot be reached, the intent stays and
@@ -53,7 +52,8 @@
 //! message fetched twice from the source (two equal copies there) is stored twice rather
 //! than taken for its own copy; without UIDPLUS such twins are stored once.
 
-use super::{label, Meta, Recovered, Sink, Staged};
+use super::{label, Intent, Meta, Outcome, Prepared, Recovered, Refusal, Rollback, Sink};
+use super::{Staged, Unfinished};
 use crate::error::{Class, Error, Result};
 use crate::fingerprint::{BodyDigest, TextDigest};
 use crate::header::{self, Head};
@@ -61,7 +61,6 @@ use crate::imap::append::{Destination, Found, Outgoing, Stored};
 use crate::net::{Endpoint, Trace};
 use crate::sasl::Login;
 use crate::source::Flags;
-use crate::state::Recovery;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -70,8 +69,8 @@ use std::time::Duration;
 
 /// The longest of the waits of [`ImapAppend::since_settled`] (100, 200, 400, 800 ms).
 const SETTLE_WAIT: Duration = Duration::from_millis(800);
-/// The first line of this sink's intents.
-const INTENT: &str = "imap-append";
+/// The kind of this sink's intents.
+const KIND: &str = "imap-append";
 
 /// What identifies a message in the folder.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -146,11 +145,10 @@ pub struct ImapAppend {
     without_id: Option<Vec<Found>>,
     /// Text digests of folder messages, by UID, as they were computed.
     digests: HashMap<u32, String>,
-    refused: Vec<(usize, Error)>,
+    /// The messages of the batch the folder did not take, by position, with why.
+    refused: Vec<(usize, Refusal)>,
     /// The folder's UIDNEXT before the batch was appended (see [`ImapAppend::read_back`]).
     next: Option<u32>,
-    recovered: Option<Recovered>,
-    present: usize,
     notices: Vec<String>,
 }
 
@@ -189,8 +187,6 @@ impl ImapAppend {
             digests: HashMap::new(),
             refused: Vec::new(),
             next: None,
-            recovered: None,
-            present: 0,
             notices: Vec::new(),
         }
     }
@@ -315,7 +311,6 @@ impl ImapAppend {
             if let Some(uid) = uid {
                 self.claimed.insert(uid);
                 self.batch[i].present = true;
-                self.present += 1;
             }
         }
         Ok(())
@@ -453,17 +448,14 @@ impl ImapAppend {
         self.claimed.extend(taken);
         let peer = self.dest()?.peer().to_string();
         for i in missing {
-            let e = Error::refused(
-                Class::Temporary,
-                format!(
-                    "{} answered OK to storing {} but it is not in {}: it stays at the \
-                     source and is looked for again next run",
-                    peer,
-                    self.batch[i].label,
-                    self.name()
-                ),
-            );
-            self.refused.push((i, e));
+            let why = Refusal::temporary(format!(
+                "{} answered OK to storing {} but it is not in {}: it stays at the source and \
+                 is looked for again next run",
+                peer,
+                self.batch[i].label,
+                self.name()
+            ));
+            self.refused.push((i, why));
         }
         Ok(())
     }
@@ -497,23 +489,24 @@ impl ImapAppend {
         self.spool_len = 0;
     }
 
-    /// Recover from the intent `text` (see the module doc).
-    fn recover_intent(&mut self, text: &str) -> Result<()> {
-        let lines: Vec<&str> = text.split('\n').collect();
+    /// Recover from the intent `data` (see the module doc).
+    fn recover_intent(&mut self, data: &[u8]) -> Result<Option<Recovered>> {
         let bad = || Error::new(Class::LocalIo, "the journalled IMAP intent is damaged");
-        if lines.len() < 5 {
+        let text = std::str::from_utf8(data).map_err(|_| bad())?;
+        let lines: Vec<&str> = text.split('\n').collect();
+        if lines.len() < 4 {
             return Err(bad());
         }
-        let (validity, next) = lines[2].split_once(' ').ok_or_else(bad)?;
+        let (validity, next) = lines[1].split_once(' ').ok_or_else(bad)?;
         let validity: u32 = validity.parse().map_err(|_| bad())?;
         let next: u32 = next.parse().map_err(|_| bad())?;
-        if unesc(lines[1]) != self.name {
+        if unesc(lines[0]) != self.name {
             // The target was changed since: that batch went to another folder, and mail
             // appended to this one cannot be a duplicate of it.
-            return Ok(());
+            return Ok(None);
         }
         let mut wanted = Vec::new();
-        for line in &lines[5..] {
+        for line in &lines[4..] {
             let (id, key) = line.split_once('\t').ok_or_else(bad)?;
             wanted.push((unesc(id), Key::decode(&unesc(key)).ok_or_else(bad)?));
         }
@@ -558,17 +551,16 @@ impl ImapAppend {
              and {} recorded now, the rest will be appended again",
             wanted.len(),
             if wanted.len() == 1 { "" } else { "s" },
-            lines[1],
+            lines[0],
             ids.len(),
             if ids.len() == 1 { "is" } else { "are" },
             if ids.len() == 1 { "is" } else { "are" },
         ));
-        self.recovered = Some(Recovered {
-            mailbox: unesc(lines[3]),
-            validity: unesc(lines[4]),
+        Ok(Some(Recovered {
+            mailbox: unesc(lines[2]),
+            validity: unesc(lines[3]),
             ids,
-        });
-        Ok(())
+        }))
     }
 }
 
@@ -577,14 +569,14 @@ impl Sink for ImapAppend {
         format!("{} (IMAP)", self.name())
     }
 
-    fn begin(&mut self) -> Result<Option<Recovery>> {
+    fn begin(&mut self) -> Result<Option<Rollback>> {
         self.clear();
         self.refused.clear();
         self.dest()?;
         Ok(None)
     }
 
-    fn deliver(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<()> {
+    fn deliver(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<Outcome> {
         let (offset, len, header, digest) = self.spool(body)?;
         let label = label(&header);
         let limit = self.dest.as_ref().and_then(|d| d.append_limit());
@@ -593,14 +585,11 @@ impl Sink for ImapAppend {
             if let Some(f) = self.spool.as_mut() {
                 let _ = f.set_len(offset);
             }
-            return Err(Error::refused(
-                Class::LocalIo,
-                format!(
-                    "{label} is {len} bytes, and {} takes at most {limit} bytes per message \
-                     (APPENDLIMIT)",
-                    self.name()
-                ),
-            ));
+            return Ok(Outcome::Refused(Refusal::permanent(format!(
+                "{label} is {len} bytes, and {} takes at most {limit} bytes per message \
+                 (APPENDLIMIT)",
+                self.name()
+            ))));
         }
         let key = match header::message_id(&header) {
             Some(id) => Key::Id(len, id),
@@ -615,10 +604,10 @@ impl Sink for ImapAppend {
             label,
             present: false,
         });
-        Ok(())
+        Ok(Outcome::Delivered)
     }
 
-    fn staged(&mut self, staged: &Staged) -> Result<Option<Recovery>> {
+    fn stage(&mut self, staged: &Staged) -> Result<Option<Rollback>> {
         if self.batch.is_empty() {
             return Ok(None);
         }
@@ -632,7 +621,7 @@ impl Sink for ImapAppend {
         let (validity, next) = self.dest()?.status()?;
         self.next = Some(next);
         let mut intent = format!(
-            "{INTENT}\n{}\n{validity} {next}\n{}\n{}",
+            "{}\n{validity} {next}\n{}\n{}",
             esc(&self.name()),
             esc(staged.mailbox),
             esc(staged.validity)
@@ -645,15 +634,22 @@ impl Sink for ImapAppend {
                 esc(&self.batch[i].key.encode())
             ));
         }
-        Ok(Some(Recovery::Rollback(intent)))
+        Ok(Some(Rollback(Intent {
+            kind: KIND,
+            data: intent.into_bytes(),
+        })))
     }
 
-    fn prepare(&mut self) -> Result<Option<Recovery>> {
+    fn prepare(&mut self) -> Result<Prepared> {
+        let present = self.batch.iter().filter(|s| s.present).count();
         let to_append: Vec<usize> = (0..self.batch.len())
             .filter(|&i| !self.batch[i].present)
             .collect();
         if to_append.is_empty() {
-            return Ok(None);
+            return Ok(Prepared {
+                present,
+                ..Prepared::default()
+            });
         }
         let outgoing: Vec<Outgoing> = to_append
             .iter()
@@ -698,20 +694,21 @@ impl Sink for ImapAppend {
                 }
                 Stored::Appended(None) => unconfirmed.push(i),
                 Stored::Refused(why) => {
-                    let e = Error::refused(
-                        Class::LocalIo,
-                        format!(
-                            "{} was not stored in {}: {why}",
-                            self.batch[i].label,
-                            self.name()
-                        ),
-                    );
-                    self.refused.push((i, e));
+                    let why = Refusal::permanent(format!(
+                        "{} was not stored in {}: {why}",
+                        self.batch[i].label,
+                        self.name()
+                    ));
+                    self.refused.push((i, why));
                 }
             }
         }
         self.read_back(&unconfirmed)?;
-        Ok(None)
+        Ok(Prepared {
+            forward: None,
+            refused: std::mem::take(&mut self.refused),
+            present,
+        })
     }
 
     fn commit(&mut self) -> Result<()> {
@@ -723,25 +720,11 @@ impl Sink for ImapAppend {
         self.clear();
     }
 
-    fn recover(&mut self, intent: &Recovery) -> Result<()> {
-        match intent {
-            Recovery::Rollback(text) if text.starts_with(&format!("{INTENT}\n")) => {
-                self.recover_intent(text)
-            }
-            _ => Ok(()),
+    fn recover(&mut self, unfinished: &Unfinished) -> Result<Option<Recovered>> {
+        match unfinished {
+            Unfinished::Rollback { kind, data } if kind == KIND => self.recover_intent(data),
+            _ => Ok(None),
         }
-    }
-
-    fn take_refused(&mut self) -> Vec<(usize, Error)> {
-        std::mem::take(&mut self.refused)
-    }
-
-    fn take_recovered(&mut self) -> Option<Recovered> {
-        self.recovered.take()
-    }
-
-    fn already_present(&self) -> usize {
-        self.present
     }
 
     fn take_notices(&mut self) -> Vec<String> {

@@ -21,10 +21,10 @@
 //! receives the mail.
 
 use super::syncer::Syncer;
-use super::{Meta, Sink};
+use super::{Forward, Intent, Meta, Outcome, Prepared, Recovered, Rollback, Sink, Unfinished};
 use crate::error::{Error, Result};
+use crate::fsync::sync_dir;
 use crate::signals::{self, AbortUnlink};
-use crate::state::{sync_dir, Recovery};
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
@@ -33,6 +33,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The kind of this sink's intents. Its intent is one line per message of the batch:
+/// `TMP <tab> DEST`, the rename still to be made.
+const KIND: &str = "maildir";
 
 /// Per the Maildir spec, tmp files older than this are left over and may be removed.
 const TMP_MAX_AGE: Duration = Duration::from_secs(36 * 3600);
@@ -328,11 +332,11 @@ impl Sink for Maildir {
         format!("{} (Maildir)", self.root.display())
     }
 
-    fn begin(&mut self) -> Result<Option<Recovery>> {
+    fn begin(&mut self) -> Result<Option<Rollback>> {
         Ok(None)
     }
 
-    fn deliver(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<()> {
+    fn deliver(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<Outcome> {
         let folder = folder_to_maildir(meta.mailbox, meta.delimiter);
         self.ensure(&folder)?;
         let tmp_dir = self.root.join(&folder).join("tmp");
@@ -367,20 +371,22 @@ impl Sink for Maildir {
             return Err(e);
         }
         self.pending.push(Pending { tmp, dest, abort });
-        Ok(())
+        Ok(Outcome::Delivered)
     }
 
-    fn prepare(&mut self) -> Result<Option<Recovery>> {
+    fn prepare(&mut self) -> Result<Prepared> {
         if self.pending.is_empty() {
-            return Ok(None);
+            return Ok(Prepared::default());
         }
         // The files were synced in the background while the next ones arrived.
         self.syncer.wait()?;
         let mut dirs = HashSet::new();
-        let mut intent = String::from("maildir");
+        let mut intent = String::new();
         for p in &self.pending {
             dirs.insert(self.parent_of(&p.tmp));
-            intent.push('\n');
+            if !intent.is_empty() {
+                intent.push('\n');
+            }
             intent.push_str(&p.tmp);
             intent.push('\t');
             intent.push_str(&p.dest);
@@ -392,7 +398,13 @@ impl Sink for Maildir {
         for p in &mut self.pending {
             p.abort = None;
         }
-        Ok(Some(Recovery::Forward(intent)))
+        Ok(Prepared {
+            forward: Some(Forward(Intent {
+                kind: KIND,
+                data: intent.into_bytes(),
+            })),
+            ..Prepared::default()
+        })
     }
 
     fn commit(&mut self) -> Result<()> {
@@ -417,32 +429,36 @@ impl Sink for Maildir {
         }
     }
 
-    fn recover(&mut self, intent: &Recovery) -> Result<()> {
-        let Recovery::Forward(text) = intent else {
-            return Ok(());
+    fn recover(&mut self, unfinished: &Unfinished) -> Result<Option<Recovered>> {
+        let Unfinished::Forward { kind, data } = unfinished else {
+            return Ok(None);
         };
-        let mut lines = text.lines();
-        if lines.next() != Some("maildir") {
+        if kind != KIND {
             return Err(Error::local(
                 "the state journal holds an unfinished batch of another kind of target; \
                  was the target changed? Finish it with the old target or run with --reset-state",
                 std::io::ErrorKind::InvalidData.into(),
             ));
         }
+        let damaged = |what: &str| {
+            Error::local(
+                format!(
+                    "the state journal's unfinished batch names {what}, which is not a \
+                     move from tmp/ to new/ or cur/ inside {}: the journal is damaged \
+                     (or forged); nothing was moved. Run with --reset-state to start afresh",
+                    self.root.display()
+                ),
+                std::io::ErrorKind::InvalidData.into(),
+            )
+        };
+        let text = std::str::from_utf8(data).map_err(|_| damaged("bytes that are not text"))?;
+        let lines = text.lines();
         // Every rename is checked before the first is made: a damaged or forged journal
         // renames nothing.
         let mut renames = Vec::new();
         for line in lines {
             let Some((tmp, dest)) = line.split_once('\t').filter(|(t, d)| own_rename(t, d)) else {
-                return Err(Error::local(
-                    format!(
-                        "the state journal's unfinished batch names {line:?}, which is not a \
-                         move from tmp/ to new/ or cur/ inside {}: the journal is damaged \
-                         (or forged); nothing was moved. Run with --reset-state to start afresh",
-                        self.root.display()
-                    ),
-                    std::io::ErrorKind::InvalidData.into(),
-                ));
+                return Err(damaged(&format!("{line:?}")));
             };
             renames.push((tmp, dest));
         }
@@ -459,7 +475,7 @@ impl Sink for Maildir {
         for dir in dirs {
             sync_dir(&dir)?;
         }
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -565,7 +581,7 @@ mod tests {
         let mut m = Maildir::open(dir.path()).unwrap();
         m.deliver(&meta("Sub", Flags::default()), &mut &b"x\n"[..])
             .unwrap();
-        let intent = m.prepare().unwrap().unwrap();
+        let intent = Unfinished::from(m.prepare().unwrap().forward.unwrap());
         drop(m); // crash before commit
         let mut m = Maildir::open(dir.path()).unwrap();
         m.recover(&intent).unwrap();
@@ -582,8 +598,13 @@ mod tests {
         let mut m = Maildir::open(&root).unwrap();
         m.deliver(&meta("INBOX", Flags::default()), &mut &b"x\n"[..])
             .unwrap();
-        let Recovery::Forward(good) = m.prepare().unwrap().unwrap() else {
+        let Some(Forward(good)) = m.prepare().unwrap().forward else {
             panic!("a Maildir batch rolls forward");
+        };
+        let good = String::from_utf8(good.data).unwrap();
+        let forward = |text: String| Unfinished::Forward {
+            kind: KIND.into(),
+            data: text.into_bytes(),
         };
         drop(m);
         let theirs = dir.path().join("theirs");
@@ -602,7 +623,7 @@ mod tests {
         ];
         for bad in forged {
             // The good rename comes first: nothing at all is renamed.
-            let intent = Recovery::Forward(format!("{good}\n{bad}"));
+            let intent = forward(format!("{good}\n{bad}"));
             let mut m = Maildir::open(&root).unwrap();
             let err = m.recover(&intent).expect_err(&bad);
             assert_eq!(err.class().exit_code(), 74, "{bad}");
@@ -616,7 +637,7 @@ mod tests {
             "{good:?} {:?}",
             fs::read_dir(root.join("tmp")).unwrap().collect::<Vec<_>>()
         );
-        m.recover(&Recovery::Forward(good)).unwrap();
+        m.recover(&forward(good)).unwrap();
         assert_eq!(fs::read_dir(root.join("new")).unwrap().count(), 1);
     }
 
@@ -627,7 +648,7 @@ mod tests {
         // Dated 2001: its file in tmp/ has that mtime.
         m.deliver(&meta("INBOX", Flags::default()), &mut &b"x\n"[..])
             .unwrap();
-        let intent = m.prepare().unwrap().unwrap();
+        let intent = Unfinished::from(m.prepare().unwrap().forward.unwrap());
         drop(m); // crash before commit
         let mut m = Maildir::open(dir.path()).unwrap();
         m.recover(&intent).unwrap();

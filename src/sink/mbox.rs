@@ -21,11 +21,10 @@
 //! starts a message after a blank line, and quotes body lines that would look like one).
 //! Anything after that is moved down in place of the batch.
 
-use super::{Meta, Sink};
+use super::{Intent, Meta, Outcome, Prepared, Recovered, Rollback, Sink, Unfinished};
 use crate::error::{Class, Error, Result};
 use crate::header::{return_path, MAX as HEADER_MAX};
 use crate::signals::{self, AbortUnlink};
-use crate::state::Recovery;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
@@ -34,6 +33,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
+
+/// The kind of this sink's intents. Its intent is the rollback of a batch: the file's length
+/// before it, a line end, and the tag of the batch's lock (see the module doc).
+const KIND: &str = "mbox";
 
 /// A dotlock whose owner cannot be checked is considered abandoned after this age.
 pub const STALE_DOTLOCK: Duration = Duration::from_secs(5 * 60);
@@ -613,7 +616,7 @@ impl Sink for Mbox {
         format!("{} (mbox)", self.path.display())
     }
 
-    fn begin(&mut self) -> Result<Option<Recovery>> {
+    fn begin(&mut self) -> Result<Option<Rollback>> {
         let path = self.path.clone();
         let file = self.lock()?;
         let len = file
@@ -637,25 +640,28 @@ impl Sink for Mbox {
         self.batch_start = len;
         self.len = len + pad.len() as u64;
         let tag = self.dotlock.as_ref().map_or("", |l| l.tag.as_str());
-        Ok(Some(Recovery::Rollback(format!("mbox\n{len}\n{tag}"))))
+        Ok(Some(Rollback(Intent {
+            kind: KIND,
+            data: format!("{len}\n{tag}").into_bytes(),
+        })))
     }
 
-    fn deliver(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<()> {
+    fn deliver(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<Outcome> {
         let start = self.len;
         let result = self.write_message(meta, body);
         if result.is_err() {
             self.truncate_to(start)?;
         }
-        result
+        result.map(|()| Outcome::Delivered)
     }
 
-    fn prepare(&mut self) -> Result<Option<Recovery>> {
+    fn prepare(&mut self) -> Result<Prepared> {
         self.flush_buf()?;
         if let Some(file) = &self.file {
             file.sync_data()
                 .map_err(|e| Error::local(format!("cannot sync {}", self.path.display()), e))?;
         }
-        Ok(None)
+        Ok(Prepared::default())
     }
 
     fn commit(&mut self) -> Result<()> {
@@ -670,16 +676,16 @@ impl Sink for Mbox {
         self.unlock_keeping(failed);
     }
 
-    fn recover(&mut self, intent: &Recovery) -> Result<()> {
-        let Recovery::Rollback(text) = intent else {
-            return Ok(());
+    fn recover(&mut self, unfinished: &Unfinished) -> Result<Option<Recovered>> {
+        let Unfinished::Rollback { kind, data } = unfinished else {
+            return Ok(None);
+        };
+        let Some(text) = std::str::from_utf8(data).ok().filter(|_| kind == KIND) else {
+            return Ok(None);
         };
         let mut parts = text.split('\n');
-        if parts.next() != Some("mbox") {
-            return Ok(());
-        }
         let Some(Ok(len)) = parts.next().map(str::parse::<u64>) else {
-            return Ok(());
+            return Ok(None);
         };
         // Written by a version that did not record its lock's tag: cut if a message starts
         // there.
@@ -710,7 +716,7 @@ impl Sink for Mbox {
             let _ = fs::remove_file(suffixed(&path, &format!(".lock.{tag}")));
         }
         self.unlock();
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -873,7 +879,7 @@ mod tests {
         deliver_all(&path, &[b"Subject: one\n\nbody\n"]);
         let before = fs::read(&path).unwrap();
         let mut m = Mbox::open(&path).unwrap();
-        let intent = m.begin().unwrap().unwrap();
+        let intent = Unfinished::from(m.begin().unwrap().unwrap());
         m.deliver(&meta(), &mut &b"Subject: two\n\n"[..]).unwrap();
         m.flush_buf().unwrap();
         crash(m);
@@ -934,7 +940,7 @@ mod tests {
         deliver_all(&path, &[b"Subject: one\n\nbody\n"]);
         let before = fs::read(&path).unwrap();
         let mut m = Mbox::open(&path).unwrap();
-        let intent = m.begin().unwrap().unwrap();
+        let intent = Unfinished::from(m.begin().unwrap().unwrap());
         m.deliver(&meta(), &mut &b"Subject: two\n\ncomplete\n"[..])
             .unwrap();
         // The third message is cut off mid-line by the crash.
@@ -972,7 +978,7 @@ mod tests {
         let path = dir.path().join("box");
         deliver_all(&path, &[b"Subject: one\n\nbody\n"]);
         let mut m = Mbox::open(&path).unwrap();
-        let intent = m.begin().unwrap().unwrap();
+        let intent = Unfinished::from(m.begin().unwrap().unwrap());
         crash(m);
         fs::remove_file(dir.path().join("box.lock")).unwrap();
         append_as_a_mua(

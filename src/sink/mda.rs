@@ -9,7 +9,7 @@
 //!
 //! Exit status 0 is the only "delivered". A non-zero exit, a death by signal, or no exit
 //! within the time allowed (the account's timeout, at least 60 s; the command's whole process
-//! group is then killed) means not delivered: the message is refused ([`Error::refused`]),
+//! group is then killed) means not delivered: the message is refused ([`Outcome::Refused`]),
 //! stays on the server and is offered again next run, the run goes on with the other
 //! messages and ends with exit status 74. What the MDA writes on its standard error is shown,
 //! with the refusal or as a notice; its standard output is discarded. The message is fed from
@@ -21,12 +21,13 @@
 //!
 //! Delivery is at-least-once: an MDA that delivered just before a crash is run again for that
 //! message on the next run (the MDA gives no way to ask whether it already has the message).
-//! Each message is recorded as soon as its MDA has exited 0 ([`Sink::unbatched`]), so a crash
+//! Each message is recorded as soon as its MDA has exited 0 (its batches are
+//! [`Limits::ONE`]), so a crash
 //! repeats at most that one delivery.
 
-use super::{copy_body, label, Meta, Sink};
-use crate::error::{Class, Error, Result};
-use crate::state::Recovery;
+use super::{copy_body, label, Limits, Meta, Outcome, Prepared, Recovered, Refusal, Rollback};
+use super::{Sink, Unfinished};
+use crate::error::{Error, Result};
 use std::io::{Cursor, Read, Seek, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
@@ -157,24 +158,24 @@ impl Mda {
     }
 
     /// Run the command with `message` on its standard input; `name` names the message.
-    fn run(&mut self, message: Box<dyn Read + Send>, name: &str) -> Result<()> {
+    fn run(&mut self, message: Box<dyn Read + Send>, name: &str) -> Result<Outcome> {
         let refused = |why: String| {
-            Error::refused(
-                Class::LocalIo,
-                format!(
-                    "MDA {:?} did not deliver {name}: {why}; it stays on the server",
-                    self.command
-                ),
-            )
+            Outcome::Refused(Refusal::permanent(format!(
+                "MDA {:?} did not deliver {name}: {why}; it stays on the server",
+                self.command
+            )))
         };
         let mut command = self.command();
-        let mut child = crate::secret::without_secrets(&mut command)
+        let spawned = crate::secret::without_secrets(&mut command)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .process_group(0)
-            .spawn()
-            .map_err(|e| refused(format!("cannot run it: {e}")))?;
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => return Ok(refused(format!("cannot run it: {e}"))),
+        };
         let group = child.id() as libc::pid_t;
         let mut stdin = child.stdin.take().expect("piped");
         let mut message = message;
@@ -221,7 +222,7 @@ impl Mda {
             None => why,
         };
         match status {
-            None => Err(refused(with_said(format!(
+            None => Ok(refused(with_said(format!(
                 "no exit within {} s, killed",
                 self.timeout.as_secs()
             )))),
@@ -230,7 +231,7 @@ impl Mda {
                     self.notices
                         .push(format!("MDA {:?} said about {name}: {s}", self.command));
                 }
-                Ok(())
+                Ok(Outcome::Delivered)
             }
             Some(status) => {
                 let why = match (status.code(), status.signal()) {
@@ -238,7 +239,7 @@ impl Mda {
                     (None, Some(signal)) => format!("killed by signal {signal}"),
                     (None, None) => status.to_string(),
                 };
-                Err(refused(with_said(why)))
+                Ok(refused(with_said(why)))
             }
         }
     }
@@ -249,11 +250,11 @@ impl Sink for Mda {
         format!("{} (MDA)", self.command)
     }
 
-    fn begin(&mut self) -> Result<Option<Recovery>> {
+    fn begin(&mut self) -> Result<Option<Rollback>> {
         Ok(None)
     }
 
-    fn deliver(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<()> {
+    fn deliver(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<Outcome> {
         if meta.size <= SPOOL_IN_MEMORY {
             let mut buf = Vec::with_capacity(meta.size as usize);
             copy_body(body, &mut buf, "the message buffer")?;
@@ -277,8 +278,8 @@ impl Sink for Mda {
         }
     }
 
-    fn prepare(&mut self) -> Result<Option<Recovery>> {
-        Ok(None)
+    fn prepare(&mut self) -> Result<Prepared> {
+        Ok(Prepared::default())
     }
 
     fn commit(&mut self) -> Result<()> {
@@ -287,12 +288,12 @@ impl Sink for Mda {
 
     fn abort(&mut self) {}
 
-    fn recover(&mut self, _intent: &Recovery) -> Result<()> {
-        Ok(())
+    fn recover(&mut self, _unfinished: &Unfinished) -> Result<Option<Recovered>> {
+        Ok(None)
     }
 
-    fn unbatched(&self) -> bool {
-        true
+    fn limits(&self) -> Limits {
+        Limits::ONE
     }
 
     fn take_notices(&mut self) -> Vec<String> {
@@ -310,6 +311,15 @@ fn head(message: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Class;
+
+    /// The refusal `outcome` must be.
+    fn refused(outcome: Result<Outcome>) -> Refusal {
+        match outcome {
+            Ok(Outcome::Refused(why)) => why,
+            other => panic!("one message refused, not a broken target: {other:?}"),
+        }
+    }
 
     #[test]
     fn simple_commands_run_without_a_shell() {
@@ -355,9 +365,8 @@ mod tests {
         mda.deliver(&meta, &mut &b"hello"[..]).unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), b"hello");
         let mut failing = Mda::new("false", "u", "a", Duration::from_secs(10)).unwrap();
-        let err = failing.deliver(&meta, &mut &b"x"[..]).unwrap_err();
+        let err = refused(failing.deliver(&meta, &mut &b"x"[..]));
         assert_eq!(err.class(), Class::LocalIo);
-        assert!(err.is_refusal(), "one message refused, not a broken target");
     }
 
     #[test]
@@ -378,15 +387,12 @@ mod tests {
         )
         .unwrap();
         let start = Instant::now();
-        let err = mda
-            .deliver(&meta, &mut &b"Subject: s\n\nbody\n"[..])
-            .unwrap_err();
+        let err = refused(mda.deliver(&meta, &mut &b"Subject: s\n\nbody\n"[..]));
         assert!(start.elapsed() < Duration::from_secs(10));
-        assert!(err.is_refusal());
         assert!(
-            err.message().contains("killed") && err.message().contains("stuck"),
+            err.reason().contains("killed") && err.reason().contains("stuck"),
             "{}",
-            err.message()
+            err.reason()
         );
     }
 
@@ -410,7 +416,7 @@ mod tests {
         ok.deliver(&meta, &mut &big[..]).unwrap();
         assert_eq!(ok.take_notices().len(), 1);
         let mut no = Mda::new("sh -c 'exit 3'", "u", "a", Duration::from_secs(10)).unwrap();
-        let err = no.deliver(&meta, &mut &big[..]).unwrap_err();
-        assert!(err.message().contains("exit status 3"), "{}", err.message());
+        let err = refused(no.deliver(&meta, &mut &big[..]));
+        assert!(err.reason().contains("exit status 3"), "{}", err.reason());
     }
 }

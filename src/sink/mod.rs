@@ -3,16 +3,21 @@
 //!
 //! A sink knows nothing of POP3 or of the IMAP source: it receives a body stream (LF line
 //! ends) and the little metadata a store can keep (folder, flags, date). It takes part in the
-//! exactly-once protocol described in the `state` module: `begin` may return a rollback
-//! intent, `staged` may replace it once the batch's messages are known, `prepare` makes the
-//! batch durable and may return a roll-forward intent, `commit` makes it visible, and
-//! `recover` carries out an intent left by a crash.
+//! exactly-once protocol described in the `state` module, and each step returns what it can:
+//! `begin` may return a [`Rollback`] (how to undo a batch written in place), `stage` may
+//! replace it once the batch's messages are known, `prepare` makes the batch durable and
+//! returns it [`Prepared`] (with a [`Forward`] intent when it still has to be published, and
+//! the messages the target refused), `commit` makes it visible, and `recover` carries out
+//! an [`Unfinished`] intent left by a crash. An intent is the sink's own: an [`Intent`] of
+//! its kind and bytes only it reads, which the journal stores without knowing any sink.
 //!
 //! A target may refuse one message and still take the next (an MDA's non-zero exit, an LMTP
-//! 5xx, an IMAP server's NO): `deliver` then fails with [`Error::refused`], or `prepare` lists
-//! it in [`Sink::take_refused`]; the message is not recorded and stays on the server, and the
-//! run goes on with the others.
+//! 5xx, an IMAP server's NO): `deliver` then returns [`Outcome::Refused`], or `prepare` lists
+//! it in [`Prepared::refused`]; the message is not recorded and stays on the server, and the
+//! run goes on with the others. The [`Batcher`] drives these steps, the same for `pull` and
+//! `upload`.
 
+mod batch;
 mod imap_append;
 mod maildir;
 mod mbox;
@@ -20,15 +25,15 @@ mod mda;
 mod smtp;
 mod syncer;
 
+pub use batch::{refusal_class, Batcher, Committed, Journal, Limits};
 pub use imap_append::{ImapAppend, Server};
 pub use maildir::{folder_to_maildir, maildir_to_folder, Maildir};
 pub use mbox::Mbox;
 pub use mda::Mda;
 pub use smtp::{valid_recipient, Address, Dialect, Smtp};
 
-use crate::error::{Error, Result};
+use crate::error::{Class, Error, Result};
 use crate::source::Flags;
-use crate::state::Recovery;
 use std::io::Read;
 
 /// What a sink may keep of a message besides its bytes.
@@ -53,15 +58,24 @@ pub trait Sink {
 
     /// Start a batch. A sink that writes in place returns how to undo the batch, which is
     /// journalled durably before the first `deliver`.
-    fn begin(&mut self) -> Result<Option<Recovery>>;
+    fn begin(&mut self) -> Result<Option<Rollback>>;
 
-    /// Write one message. It need not be durable yet, but it must be complete or absent:
-    /// on any error, nothing of it may remain.
-    fn deliver(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<()>;
+    /// Write one message, or say why the target refused it. It need not be durable yet, but
+    /// it must be complete or absent: when refused or on any error, nothing of it may remain.
+    fn deliver(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<Outcome>;
 
-    /// Make every message delivered since `begin` durable. A sink that still has to publish
-    /// them returns how to finish that after a crash (journalled with the records).
-    fn prepare(&mut self) -> Result<Option<Recovery>>;
+    /// Called after the batch's last `deliver` and before `prepare`, with where the batch
+    /// comes from: a sink whose `prepare` stores messages where it cannot take them back
+    /// returns a rollback intent saying how to find out which of them it stored, journalled
+    /// (in place of `begin`'s) before `prepare` runs.
+    fn stage(&mut self, _batch: &Staged) -> Result<Option<Rollback>> {
+        Ok(None)
+    }
+
+    /// Make every message delivered since `begin` durable: the batch, with how to finish
+    /// publishing it after a crash if the sink still has to (journalled with the records),
+    /// the messages the target refused, and how many it had already.
+    fn prepare(&mut self) -> Result<Prepared>;
 
     /// Publish the batch (Maildir renames) and release any locks.
     fn commit(&mut self) -> Result<()>;
@@ -69,39 +83,15 @@ pub trait Sink {
     /// Give up the batch after an error: remove what is not durable, release locks.
     fn abort(&mut self);
 
-    /// Carry out what a crash left undone (an intent from `begin`, `staged` or `prepare`).
-    fn recover(&mut self, intent: &Recovery) -> Result<()>;
+    /// Carry out what a crash left undone (an intent from `begin`, `stage` or `prepare`, as
+    /// the journal kept it); returns the messages it found safely stored, to be recorded as
+    /// delivered. An intent of another kind of sink is this sink's to judge: the target was
+    /// changed since.
+    fn recover(&mut self, unfinished: &Unfinished) -> Result<Option<Recovered>>;
 
-    /// Called after the batch's last `deliver` and before `prepare`, with where the batch
-    /// comes from: a sink whose `prepare` stores messages where it cannot take them back
-    /// returns a rollback intent saying how to find out which of them it stored, journalled
-    /// (in place of `begin`'s) before `prepare` runs.
-    fn staged(&mut self, _batch: &Staged) -> Result<Option<Recovery>> {
-        Ok(None)
-    }
-
-    /// After `prepare`: the messages of the batch that the target refused (by their position
-    /// among the batch's successful `deliver` calls), each with why. They are not recorded.
-    fn take_refused(&mut self) -> Vec<(usize, Error)> {
-        Vec::new()
-    }
-
-    /// After `recover`: the messages it found safely stored, to be recorded as delivered.
-    fn take_recovered(&mut self) -> Option<Recovered> {
-        None
-    }
-
-    /// How many of the messages delivered so far were found at the target already and so
-    /// were not stored again.
-    fn already_present(&self) -> usize {
-        0
-    }
-
-    /// Whether each message should be recorded as soon as it is delivered, in a batch of its
-    /// own: true for targets that hand a message on where it cannot be looked for again (an
-    /// MDA, an LMTP or SMTP server), so that a crash repeats at most one delivery.
-    fn unbatched(&self) -> bool {
-        false
+    /// How many messages a batch may hold (see [`Limits`]).
+    fn limits(&self) -> Limits {
+        Limits::BATCH
     }
 
     /// What the sink has to tell the user that is not an error (what an MDA wrote on its
@@ -111,15 +101,141 @@ pub trait Sink {
     }
 }
 
-/// Where a batch comes from, for [`Sink::staged`].
-#[derive(Debug, Clone, Copy)]
+/// What became of one message handed to [`Sink::deliver`].
+#[derive(Debug)]
+pub enum Outcome {
+    /// Written (durable once the batch is prepared).
+    Delivered,
+    /// The target did not take it, and is fine for the next.
+    Refused(Refusal),
+}
+
+/// Why the target did not take one message (an MDA's non-zero exit, an SMTP 4xx or 5xx, an
+/// IMAP server's NO to an APPEND). Not an error: the message stays at the source, the run
+/// goes on with the others, and ends with the class of its refusals ([`refusal_class`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    class: Class,
+    reason: String,
+}
+
+impl Refusal {
+    /// A refusal that retrying later may cure (an SMTP 4xx): exit 75.
+    pub fn temporary(reason: impl Into<String>) -> Refusal {
+        Refusal {
+            class: Class::Temporary,
+            reason: reason.into(),
+        }
+    }
+
+    /// A refusal that will stand until someone acts (an MDA's non-zero exit, an SMTP 5xx):
+    /// exit 74.
+    pub fn permanent(reason: impl Into<String>) -> Refusal {
+        Refusal {
+            class: Class::LocalIo,
+            reason: reason.into(),
+        }
+    }
+
+    /// The class of a run that ends with this refusal.
+    pub fn class(&self) -> Class {
+        self.class
+    }
+
+    /// Why, for the user.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// The refusal as the error that ends a run.
+    pub fn into_error(self) -> Error {
+        Error::new(self.class, self.reason)
+    }
+}
+
+/// A sink's own description of how to finish or undo a batch after a crash: the kind of sink
+/// that wrote it (a word) and bytes only that sink reads. The journal keeps both as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    /// The kind of sink: `maildir`, `mbox`, `imap-append`.
+    pub kind: &'static str,
+    /// What the sink needs to know again.
+    pub data: Vec<u8>,
+}
+
+/// How to undo a batch, from [`Sink::begin`] or [`Sink::stage`]: journalled before the sink
+/// stores anything it could not take back, and the batch's records do not count until it
+/// ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollback(pub Intent);
+
+/// How to finish publishing a durable batch, from [`Sink::prepare`]: journalled with the
+/// batch's records, which count at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward(pub Intent);
+
+/// A batch a crash left unfinished, for [`Sink::recover`]: the intent as journalled, of
+/// whatever kind of sink wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unfinished {
+    /// Undo it (a [`Rollback`] was journalled).
+    Rollback {
+        /// The kind of sink that journalled it.
+        kind: String,
+        /// Its bytes.
+        data: Vec<u8>,
+    },
+    /// Finish it (a [`Forward`] was journalled).
+    Forward {
+        /// The kind of sink that journalled it.
+        kind: String,
+        /// Its bytes.
+        data: Vec<u8>,
+    },
+}
+
+impl From<Rollback> for Unfinished {
+    /// The intent as the journal hands it back after a crash.
+    fn from(Rollback(intent): Rollback) -> Unfinished {
+        Unfinished::Rollback {
+            kind: intent.kind.to_string(),
+            data: intent.data,
+        }
+    }
+}
+
+impl From<Forward> for Unfinished {
+    /// The intent as the journal hands it back after a crash.
+    fn from(Forward(intent): Forward) -> Unfinished {
+        Unfinished::Forward {
+            kind: intent.kind.to_string(),
+            data: intent.data,
+        }
+    }
+}
+
+/// A batch made durable by [`Sink::prepare`].
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// How to finish publishing it after a crash, if [`Sink::commit`] still has to.
+    pub forward: Option<Forward>,
+    /// The messages the target refused (by their position among the batch's delivered
+    /// messages), each with why. They are not recorded.
+    pub refused: Vec<(usize, Refusal)>,
+    /// How many of the batch's messages were found at the target already and so were not
+    /// stored again (they are recorded like the others).
+    pub present: usize,
+}
+
+/// Where a batch comes from, for [`Sink::stage`].
+#[derive(Debug, Clone)]
 pub struct Staged<'a> {
     /// The source mailbox, as the state names it.
     pub mailbox: &'a str,
     /// Its validity, as the state records it.
     pub validity: &'a str,
     /// The source's ID of each message delivered since `begin`, in order.
-    pub ids: &'a [&'a str],
+    pub ids: Vec<&'a str>,
 }
 
 /// Messages [`Sink::recover`] found stored at the target: they are recorded as delivered.

@@ -24,18 +24,18 @@
 //! truncated message.
 //!
 //! As with an MDA, delivery is at-least-once: a crash between the server's 250 and the
-//! journal record repeats that one message next run ([`Sink::unbatched`]).
+//! journal record repeats that one message next run (its batches are [`Limits::ONE`]).
 //!
 //! There is no TLS or authentication here: this is for a server on the same machine or a
 //! trusted network (`lmtp:/run/dovecot/lmtp`, `smtp:localhost:25`). Still, the server's
 //! replies are bounded: a line of at most [`MAX_LINE`] bytes, a reply of at most
 //! [`MAX_REPLY_LINES`] lines; more is a protocol error (exit 76) naming the server.
 
-use super::{label, Meta, Sink};
+use super::Unfinished;
+use super::{label, Limits, Meta, Outcome, Prepared, Recovered, Refusal, Rollback, Sink};
 use crate::error::{Class, Error, Result};
 use crate::header::{return_path, MAX as HEADER_MAX};
 use crate::net::{self, Connection, Endpoint, TlsMode, TlsSettings, Trace};
-use crate::state::Recovery;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -268,36 +268,32 @@ impl Smtp {
         })
     }
 
-    /// The error for a reply that refused the message (4xx temporary, 5xx permanent), or
-    /// that ends the session (421).
-    fn refusal(&mut self, name: &str, step: &str, reply: &Reply) -> Error {
+    /// The refusal of the message a reply says (4xx temporary, 5xx permanent), or the error
+    /// of a reply that ends the session (421).
+    fn refusal(&mut self, name: &str, step: &str, reply: &Reply) -> Result<Refusal> {
         if reply.code == 421 {
             self.session = None;
-            return Error::new(
+            return Err(Error::new(
                 Class::Temporary,
                 format!("{} is closing the session: {reply}", self.address),
-            );
+            ));
         }
-        let (class, then) = if reply.code < 500 {
-            (
-                Class::Temporary,
-                "it stays on the server and is tried again next run",
-            )
-        } else {
-            (Class::LocalIo, "it stays on the server")
-        };
-        Error::refused(
-            class,
+        let why = |then: &str| {
             format!(
                 "{} {} refused {name} at {step}: {reply}; {then}",
                 self.dialect.name(),
                 self.address
-            ),
-        )
+            )
+        };
+        Ok(if reply.code < 500 {
+            Refusal::temporary(why("it stays on the server and is tried again next run"))
+        } else {
+            Refusal::permanent(why("it stays on the server"))
+        })
     }
 
     /// One transaction; on a refusal the session is reset for the next.
-    fn transaction(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<()> {
+    fn transaction(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<Outcome> {
         let mut reader = BufReader::with_capacity(64 << 10, body);
         let mut header = Vec::new();
         while header.len() < HEADER_MAX {
@@ -369,9 +365,9 @@ impl Smtp {
             }
         }
         if let Some((step, reply)) = refused {
-            let e = self.refusal(&name, step, &reply);
+            let why = self.refusal(&name, step, &reply)?;
             self.reset();
-            return Err(e);
+            return Ok(Outcome::Refused(why));
         }
         if let Err(e) = self.data(&header, &mut reader) {
             // Never finish a message that did not arrive whole: drop the connection.
@@ -381,11 +377,11 @@ impl Smtp {
         let s = self.session.as_mut().expect("open");
         let reply = Self::reply(&mut s.conn)?;
         if reply.code != 250 {
-            let e = self.refusal(&name, "the end of DATA", &reply);
+            let why = self.refusal(&name, "the end of DATA", &reply)?;
             self.reset();
-            return Err(e);
+            return Ok(Outcome::Refused(why));
         }
-        Ok(())
+        Ok(Outcome::Delivered)
     }
 
     /// Stream the message (its `header`, then the rest from `rest`) and the final dot.
@@ -440,20 +436,20 @@ impl Sink for Smtp {
         )
     }
 
-    fn begin(&mut self) -> Result<Option<Recovery>> {
+    fn begin(&mut self) -> Result<Option<Rollback>> {
         Ok(None)
     }
 
-    fn deliver(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<()> {
+    fn deliver(&mut self, meta: &Meta, body: &mut dyn Read) -> Result<Outcome> {
         let result = self.transaction(meta, body);
-        if result.as_ref().is_err_and(|e| !e.is_refusal()) {
+        if result.is_err() {
             self.session = None;
         }
         result
     }
 
-    fn prepare(&mut self) -> Result<Option<Recovery>> {
-        Ok(None)
+    fn prepare(&mut self) -> Result<Prepared> {
+        Ok(Prepared::default())
     }
 
     fn commit(&mut self) -> Result<()> {
@@ -462,12 +458,12 @@ impl Sink for Smtp {
 
     fn abort(&mut self) {}
 
-    fn recover(&mut self, _intent: &Recovery) -> Result<()> {
-        Ok(())
+    fn recover(&mut self, _unfinished: &Unfinished) -> Result<Option<Recovered>> {
+        Ok(None)
     }
 
-    fn unbatched(&self) -> bool {
-        true
+    fn limits(&self) -> Limits {
+        Limits::ONE
     }
 }
 

@@ -2,6 +2,7 @@
 //! of `state` for the format and the crash rules.
 
 use crate::error::{Class, Error, Result};
+use crate::fsync::sync_dir;
 use std::borrow::Cow;
 // foldhash, not SipHash: a pull with nothing new on a mailbox of 100,000 loads, looks up
 // and prunes every ID, and SipHash was the largest item of its profile. foldhash is seeded
@@ -25,13 +26,48 @@ const FORMAT: u32 = 2;
 /// The first line of a journal of this build.
 const HEADER: &str = "mailfetch-state 2";
 
-/// What the sink must do before anything else, after a crash left a batch unfinished.
+/// A batch a crash left unfinished, as the journal holds it: whether its records count, and
+/// the target's own description of how to finish or undo it (its intent). The journal stores
+/// an intent as opaque bytes under the kind of target that wrote it, and hands both back as
+/// they were: it never reads them, and knows no target.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Recovery {
-    /// Undo the batch (the data is not recorded).
-    Rollback(String),
-    /// Finish the batch (the data is durable and recorded).
-    Forward(String),
+pub struct Unfinished {
+    /// Whether the batch's records count: true for a batch recorded before its target
+    /// published it (`B forward`: the target finishes it), false for one its target writes in
+    /// place (`B rollback`: the target undoes it, and the records behind it do not count).
+    pub recorded: bool,
+    /// The kind of target that journalled the intent (`maildir`).
+    pub kind: String,
+    /// The intent's bytes.
+    pub intent: Vec<u8>,
+}
+
+/// An intent as one journal field: KIND, a line end, then its bytes (KIND alone when there are
+/// none), escaped. KIND is a word: it holds no line end. A journal of
+/// format 2 or older holds the same bytes (each target wrote its kind as its intent's first
+/// line), so the format stays 2.
+fn intent_field(kind: &str, intent: &[u8]) -> String {
+    let mut bytes = Vec::with_capacity(kind.len() + 1 + intent.len());
+    bytes.extend_from_slice(kind.as_bytes());
+    if !intent.is_empty() {
+        bytes.push(b'\n');
+        bytes.extend_from_slice(intent);
+    }
+    crate::percent::encode_bytes(&bytes)
+}
+
+/// Undo [`intent_field`]: the kind and the bytes (an intent without a line end is all kind).
+fn parse_intent(field: &str, recorded: bool) -> Option<Unfinished> {
+    let bytes = crate::percent::decode_bytes(field)?;
+    let (kind, intent) = match memchr::memchr(b'\n', &bytes) {
+        Some(i) => (&bytes[..i], bytes[i + 1..].to_vec()),
+        None => (&bytes[..], Vec::new()),
+    };
+    Some(Unfinished {
+        recorded,
+        kind: String::from_utf8(kind.to_vec()).ok()?,
+        intent,
+    })
 }
 
 #[derive(Default)]
@@ -285,7 +321,7 @@ pub struct State {
     size: File,
     mailboxes: HashMap<String, MailboxState>,
     records: usize,
-    recovery: Option<Recovery>,
+    unfinished: Option<Unfinished>,
     dirty: bool,
     /// Records of [`State::also_record`], written with the next batch's.
     pending: Vec<String>,
@@ -345,7 +381,7 @@ impl State {
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&path);
-        let (mailboxes, records, recovery, format) = match existing {
+        let (mailboxes, records, unfinished, format) = match existing {
             Ok(f) => {
                 let len = f.metadata().map(|m| m.len()).unwrap_or(0);
                 match recorded_size(&size) {
@@ -376,11 +412,11 @@ impl State {
             path,
             mailboxes,
             records,
-            recovery,
+            unfinished,
             dirty: false,
             pending: Vec::new(),
         };
-        if state.records == 0 || (format < FORMAT && state.recovery.is_none()) {
+        if state.records == 0 || (format < FORMAT && state.unfinished.is_none()) {
             state.rewrite()?;
         } else if format < FORMAT {
             // After the unfinished batch: its records are in this file only.
@@ -397,10 +433,10 @@ impl State {
         let _ = self.size.write_all_at(format!("{len:020}\n").as_bytes(), 0);
     }
 
-    /// What a crash left for the sink to finish or undo, if anything. Call
-    /// [`State::end_batch`] once the sink has done it.
-    pub fn recovery(&self) -> Option<&Recovery> {
-        self.recovery.as_ref()
+    /// The batch a crash left for its target to finish or undo, if any. Call
+    /// [`State::end_batch`] (or [`State::record`]) once the target has done it.
+    pub fn unfinished(&self) -> Option<&Unfinished> {
+        self.unfinished.as_ref()
     }
 
     fn entry(&self, mailbox: &str, validity: &str, id: &str) -> Option<Entry<'_>> {
@@ -504,14 +540,18 @@ impl State {
         }
     }
 
-    /// Journal that a batch that writes in place begins, with how to undo it (`B rollback`),
-    /// durably, before the sink writes anything.
-    pub fn begin_rollback(&mut self, intent: &str) -> Result<()> {
-        self.append(&[format!("B rollback {}", escape(intent))], true)
+    /// Journal that a batch that writes in place begins, with the target's intent saying how
+    /// to undo it (`B rollback`), durably, before the target writes anything.
+    pub fn begin_rollback(&mut self, kind: &str, intent: &[u8]) -> Result<()> {
+        self.append(
+            &[format!("B rollback {}", intent_field(kind, intent))],
+            true,
+        )
     }
 
-    /// Record `delivered` of `mailbox` as delivered, durably, in one line together with how
-    /// to finish publishing them after a crash (`B forward`). Follow with [`State::end_batch`]
+    /// Record `delivered` of `mailbox` as delivered, durably, in one line together with the
+    /// target's intent saying how to finish publishing them after a crash (`B forward`; `kind`
+    /// and `intent` as for [`State::begin_rollback`]). Follow with [`State::end_batch`]
     /// once the sink has published them. One line, so a torn write records all or nothing;
     /// the fingerprints follow as `+` lines in the same write (advisory: see the module doc).
     pub fn record_forward(
@@ -519,11 +559,12 @@ impl State {
         mailbox: &str,
         validity: &str,
         delivered: &[Delivered],
-        intent: &str,
+        kind: &str,
+        intent: &[u8],
     ) -> Result<()> {
         let lines = self.remember(mailbox, validity, delivered)?;
         let (mb, va) = (escape(mailbox), escape(validity));
-        let mut rec = format!("B forward {mb} {va} {}", escape(intent));
+        let mut rec = format!("B forward {mb} {va} {}", intent_field(kind, intent));
         // Only deliveries of messages are named here: this line is what survives a torn write.
         for d in delivered.iter().filter(|d| d.kind == Kind::Message) {
             rec.push(' ');
@@ -532,7 +573,11 @@ impl State {
         let mut records = vec![rec];
         records.extend(lines);
         records.extend(std::mem::take(&mut self.pending));
-        self.recovery = Some(Recovery::Forward(intent.to_string()));
+        self.unfinished = Some(Unfinished {
+            recorded: true,
+            kind: kind.to_string(),
+            intent: intent.to_vec(),
+        });
         self.append(&records, true)
     }
 
@@ -542,7 +587,7 @@ impl State {
         let mut records = std::mem::take(&mut self.pending);
         records.extend(self.remember(mailbox, validity, delivered)?);
         records.push("E".to_string());
-        self.recovery = None;
+        self.unfinished = None;
         self.append(&records, true)
     }
 
@@ -597,7 +642,7 @@ impl State {
     /// Journal the end of a batch (`E`). Not synced: losing it only repeats an idempotent
     /// recovery.
     pub fn end_batch(&mut self) -> Result<()> {
-        self.recovery = None;
+        self.unfinished = None;
         self.append(&["E".to_string()], false)
     }
 
@@ -623,7 +668,7 @@ impl State {
     /// Compact the journal if it has grown well past the live IDs (or IDs were forgotten).
     pub fn compact_if_worthwhile(&mut self) -> Result<()> {
         let live: usize = self.mailboxes.values().map(|m| m.ids.len()).sum();
-        if self.recovery.is_none() && (self.dirty || self.records > 2 * live + 1000) {
+        if self.unfinished.is_none() && (self.dirty || self.records > 2 * live + 1000) {
             self.rewrite()?;
         }
         Ok(())
@@ -736,15 +781,13 @@ fn crash_point() {
     }
 }
 
-/// fsync a directory, so that a rename or a new file in it survives a power loss.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::local(format!("cannot sync directory {}", dir.display()), e))
-}
-
 /// A loaded journal: its mailboxes, its record count, an unfinished batch, its format.
-type Loaded = (HashMap<String, MailboxState>, usize, Option<Recovery>, u32);
+type Loaded = (
+    HashMap<String, MailboxState>,
+    usize,
+    Option<Unfinished>,
+    u32,
+);
 
 fn load(path: &Path, file: File) -> Result<Loaded> {
     let corrupt = |n: usize, why: &str| {
@@ -762,7 +805,7 @@ fn load(path: &Path, file: File) -> Result<Loaded> {
     let mut lines = Lines::new(file);
     let mut n = 0;
     // The batch in progress, and the `+` records seen since it began.
-    let mut open_batch: Option<Recovery> = None;
+    let mut open_batch: Option<Unfinished> = None;
     let mut pending = Pending::default();
     let mut version = FORMAT;
     loop {
@@ -868,33 +911,36 @@ fn load(path: &Path, file: File) -> Result<Loaded> {
                 }
             }
             "B" => {
-                pending.flush(&mut mailboxes, open_batch.take());
+                // A batch left unfinished before this one ended as it was journalled.
+                let counts = open_batch.take().is_none_or(|b| b.recorded);
+                pending.flush(&mut mailboxes, counts);
                 open_batch = Some(match fields.next() {
-                    Some("rollback") => {
-                        Recovery::Rollback(fields.next().and_then(unescape).ok_or_else(bad)?)
-                    }
+                    Some("rollback") => fields
+                        .next()
+                        .and_then(|f| parse_intent(f, false))
+                        .ok_or_else(bad)?,
                     Some("forward") => {
                         let mut next = || fields.next().and_then(field);
-                        let (Some(mb), Some(va), Some(intent)) = (next(), next(), next()) else {
+                        let (Some(mb), Some(va)) = (next(), next()) else {
                             return Err(bad());
                         };
+                        let unfinished = fields
+                            .next()
+                            .and_then(|f| parse_intent(f, true))
+                            .ok_or_else(bad)?;
                         for id in fields {
                             let id = field(id).ok_or_else(bad)?;
                             add(&mut mailboxes, &mb, &va, &id, Entry::default());
                         }
-                        Recovery::Forward(intent.into_owned())
+                        unfinished
                     }
                     _ => return Err(corrupt(n, "bad batch kind")),
                 });
             }
             "E" => {
-                let finished = open_batch.take();
                 // A finished batch's records all count, rollback or not.
-                let as_done = finished.map(|r| match r {
-                    Recovery::Rollback(i) => Recovery::Forward(i),
-                    f => f,
-                });
-                pending.flush(&mut mailboxes, as_done);
+                open_batch = None;
+                pending.flush(&mut mailboxes, true);
             }
             _ => return Err(corrupt(n, "unknown record")),
         }
@@ -903,8 +949,8 @@ fn load(path: &Path, file: File) -> Result<Loaded> {
         return Ok((mailboxes, 0, None, FORMAT));
     }
     // `+` lines behind an unfinished rollback batch are undone by its rollback.
-    let batch = open_batch.clone();
-    pending.flush(&mut mailboxes, batch);
+    let counts = open_batch.as_ref().is_none_or(|b| b.recorded);
+    pending.flush(&mut mailboxes, counts);
     Ok((mailboxes, n, open_batch, version))
 }
 
@@ -1056,10 +1102,10 @@ impl Pending {
         });
     }
 
-    /// Count the records held, unless `batch` (the batch they belong to, as it ended) is to
-    /// be undone; then forget them.
-    fn flush(&mut self, mailboxes: &mut HashMap<String, MailboxState>, batch: Option<Recovery>) {
-        if !matches!(batch, Some(Recovery::Rollback(_))) {
+    /// Count the records held if `counts` (the batch they belong to was recorded, or
+    /// finished), else forget them (it is to be undone).
+    fn flush(&mut self, mailboxes: &mut HashMap<String, MailboxState>, counts: bool) {
+        if counts {
             let text = &self.text;
             for h in &self.records {
                 let e = Entry {
@@ -1175,37 +1221,110 @@ mod tests {
         assert!(s.is_seen("INBOX", "-", "c%d"));
         assert!(s.is_seen("INBOX", "-", ""));
         assert!(!s.is_seen("INBOX", "-", "x"));
-        assert!(s.recovery().is_none());
+        assert!(s.unfinished().is_none());
     }
 
     #[test]
     fn unfinished_forward_batch_counts_and_asks_for_roll_forward() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = open(dir.path());
-        s.record_forward("INBOX", "-", &plain(&["1", "2"]), "tmp/a\tnew/a")
-            .unwrap();
+        s.record_forward(
+            "INBOX",
+            "-",
+            &plain(&["1", "2"]),
+            "maildir",
+            b"tmp/a\tnew/a",
+        )
+        .unwrap();
         drop(s);
         let mut s = open(dir.path());
         assert_eq!(
-            s.recovery(),
-            Some(&Recovery::Forward("tmp/a\tnew/a".into()))
+            s.unfinished(),
+            Some(&Unfinished {
+                recorded: true,
+                kind: "maildir".into(),
+                intent: b"tmp/a\tnew/a".to_vec()
+            })
         );
         assert!(s.is_seen("INBOX", "-", "1") && s.is_seen("INBOX", "-", "2"));
         s.end_batch().unwrap();
         drop(s);
-        assert!(open(dir.path()).recovery().is_none());
+        assert!(open(dir.path()).unfinished().is_none());
+    }
+
+    #[test]
+    fn intents_are_opaque_bytes_under_their_kind_and_read_as_format_2_wrote_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        let bytes = b"\x00\xff line\nend %".to_vec();
+        s.begin_rollback("imap-append", &bytes).unwrap();
+        drop(s);
+        let unfinished = open(dir.path()).unfinished().cloned();
+        assert_eq!(
+            unfinished,
+            Some(Unfinished {
+                recorded: false,
+                kind: "imap-append".into(),
+                intent: bytes
+            })
+        );
+        // A Maildir batch as format 2 journalled it: its kind was its intent's first line.
+        let dir = tempfile::tempdir().unwrap();
+        let path = State::path_for(dir.path(), "acct");
+        write_journal(
+            &path,
+            &[
+                HEADER,
+                "B forward INBOX - maildir%0Atmp/a%09new/a%0Atmp/b%09new/b 1 2",
+            ],
+        );
+        let s = open(dir.path());
+        assert_eq!(
+            s.unfinished(),
+            Some(&Unfinished {
+                recorded: true,
+                kind: "maildir".into(),
+                intent: b"tmp/a\tnew/a\ntmp/b\tnew/b".to_vec()
+            })
+        );
+        assert!(s.is_seen("INBOX", "-", "1") && s.is_seen("INBOX", "-", "2"));
+        // Written again, it is the same line.
+        let mut s = s;
+        s.end_batch().unwrap();
+        s.record_forward(
+            "INBOX",
+            "-",
+            &plain(&["1", "2"]),
+            "maildir",
+            b"tmp/a\tnew/a\ntmp/b\tnew/b",
+        )
+        .unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.matches(" B forward INBOX - maildir%0Atmp/a%09new/a%0Atmp/b%09new/b 1 2\n")
+                .count(),
+            2,
+            "{text}"
+        );
     }
 
     #[test]
     fn unfinished_rollback_batch_discards_its_records() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = open(dir.path());
-        s.begin_rollback("len 10").unwrap();
+        s.begin_rollback("mbox", b"len 10").unwrap();
         // A torn `+ ... E` write: the `+` made it, the `E` did not.
         s.append(&["+ INBOX - 1".to_string()], true).unwrap();
         drop(s);
         let s = open(dir.path());
-        assert_eq!(s.recovery(), Some(&Recovery::Rollback("len 10".into())));
+        assert_eq!(
+            s.unfinished(),
+            Some(&Unfinished {
+                recorded: false,
+                kind: "mbox".into(),
+                intent: b"len 10".to_vec()
+            })
+        );
         assert!(!s.is_seen("INBOX", "-", "1"));
     }
 
@@ -1213,11 +1332,11 @@ mod tests {
     fn finished_rollback_batch_keeps_its_records() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = open(dir.path());
-        s.begin_rollback("len 10").unwrap();
+        s.begin_rollback("mbox", b"len 10").unwrap();
         s.record("INBOX", "-", &plain(&["1"])).unwrap();
         drop(s);
         let s = open(dir.path());
-        assert!(s.recovery().is_none());
+        assert!(s.unfinished().is_none());
         assert!(s.is_seen("INBOX", "-", "1"));
     }
 
@@ -1349,7 +1468,7 @@ mod tests {
             fingerprint: Some("3:<m@x>"),
             kind: Kind::Message,
         }];
-        s.record_forward("F", "9", &d, "maildir").unwrap();
+        s.record_forward("F", "9", &d, "maildir", b"").unwrap();
         s.end_batch().unwrap();
         drop(s);
         let mut s = open(dir.path());
@@ -1493,6 +1612,7 @@ mod tests {
             "-",
             &[rec("big", Kind::HeadersOnly), rec("m", Kind::Message)],
             "intent",
+            b"",
         )
         .unwrap();
         s.end_batch().unwrap();
@@ -1535,7 +1655,7 @@ mod tests {
         let mut s = open(dir.path());
         let ids: Vec<String> = (0..8000).map(|i| format!("{i:040}")).collect();
         let refs: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();
-        s.record_forward("INBOX", "-", &plain(&refs), "intent")
+        s.record_forward("INBOX", "-", &plain(&refs), "intent", b"")
             .unwrap();
         s.end_batch().unwrap();
         drop(s);
@@ -1575,7 +1695,7 @@ mod tests {
     fn escaped_fields_load_inside_batches_too() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = open(dir.path());
-        s.begin_rollback("len 0").unwrap();
+        s.begin_rollback("len", b"0").unwrap();
         s.record("IN BOX", "-", &plain(&["a b", "c%d", ""]))
             .unwrap();
         let d = [Delivered {
@@ -1583,7 +1703,8 @@ mod tests {
             fingerprint: Some("10:<a%b c@x>"),
             kind: Kind::Message,
         }];
-        s.record_forward("F%", "7 8", &d, "in tent").unwrap();
+        s.record_forward("F%", "7 8", &d, "in tent", b"%\n")
+            .unwrap();
         s.end_batch().unwrap();
         drop(s);
         let s = open(dir.path());
@@ -1616,7 +1737,7 @@ mod tests {
         assert!(!s.is_seen("INBOX", "-", "1"));
         assert!(s.is_seen("INBOX", "-", "2") && s.is_seen("INBOX", "-", "3"));
         assert_eq!(s.fingerprints("INBOX").collect::<Vec<_>>(), ["4:<m@x>"]);
-        assert!(s.recovery().is_none());
+        assert!(s.unfinished().is_none());
     }
 
     #[test]

@@ -31,9 +31,12 @@
 //! - `V MAILBOX VALIDITY`: the mailbox's UIDVALIDITY is now VALIDITY; older IDs are dropped.
 //!   The `+` lines written in the same append (see below) re-record the recognised ones.
 //! - `B rollback INTENT`: a batch that writes in place begins; INTENT is the sink's own
-//!   description of how to undo it after a crash.
+//!   description of how to undo it after a crash: the kind of sink that wrote it (a word such
+//!   as `maildir`), a line end and the sink's bytes, escaped as one field (the kind alone when
+//!   the sink has no bytes). The journal stores it and hands it back; it never reads it.
 //! - `B forward MAILBOX VALIDITY INTENT ID...`: these IDs are delivered, durable but not yet
-//!   published; INTENT says how to finish publishing them after a crash. Their `+` lines (with
+//!   published; INTENT (as above) says how to finish publishing them after a crash. Their
+//!   `+` lines (with
 //!   fingerprints and times) follow in the same append, and so do the `H` lines of stubs in
 //!   the batch, which this line does not name: after a torn write a stub may be delivered
 //!   twice, but is never taken for its message.
@@ -109,5 +112,5 @@ mod journal;
 mod lock;
 mod private;
 
-pub use journal::{sync_dir, Delivered, Kind, Recovery, State};
+pub use journal::{Delivered, Kind, State, Unfinished};
 pub use lock::AccountLock;
