@@ -293,6 +293,65 @@ fn shards_side_by_side_pull_every_account_exactly_once() {
         "{:?}",
         started.elapsed()
     );
+
+    // Each shard verified side by side; the report says every copy is complete.
+    let verifies: Vec<Child> = (1..=SHARDS)
+        .map(|k| {
+            spawn(
+                &c,
+                &["verify", "--json", "--shard", &format!("{k}/{SHARDS}")],
+            )
+        })
+        .collect();
+    for (k, run) in verifies.into_iter().enumerate() {
+        let (doc, text) = document(run);
+        assert_eq!(doc["command"], "verify");
+        assert!(doc["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["complete"] == true && e["compared"] == 3));
+        let file = c.path(&format!("verify-{}.json", k + 1));
+        fs::write(&file, text).unwrap();
+        files.push(file.display().to_string());
+    }
+    // A copy that lost a message: verify exits 1 and the report names it.
+    let damaged = accounts.keys().next().unwrap();
+    let victim = ["new", "cur"]
+        .iter()
+        .flat_map(|sub| fs::read_dir(c.path(&format!("{damaged}/{sub}"))).unwrap())
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    fs::remove_file(victim).unwrap();
+    let out = c.run(&["verify", "--json", damaged]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let recheck = c.path("verify-again.json");
+    fs::write(&recheck, &out.stdout).unwrap();
+    files.push(recheck.display().to_string());
+    let mut args = vec!["report", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    let merged: Value = serde_json::from_str(&c.ok(&args).stdout).unwrap();
+    assert_eq!(merged["done"], 200, "{merged}");
+    assert_eq!(
+        (
+            merged["verified"].as_u64(),
+            merged["verify_incomplete"].as_u64(),
+            merged["verify_failed"].as_u64()
+        ),
+        (Some(199), Some(1), Some(0)),
+        "{merged}"
+    );
+    let mut args = vec!["report"];
+    args.extend(files.iter().map(String::as_str));
+    let table = c.ok(&args).stdout;
+    assert!(table.contains(&format!("{damaged}  done")), "{table}");
+    assert!(table.contains("1 problem"), "{table}");
+    assert!(
+        table.trim_end().ends_with("; verify: 199 complete, 1 incomplete, 0 failed"),
+        "{table}"
+    );
 }
 
 /// The TCP connections of process `pid` established to `port` on this machine now.
