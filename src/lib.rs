@@ -38,6 +38,7 @@ pub mod fingerprint;
 pub mod fleet;
 pub mod gmail;
 pub mod header;
+pub mod identity;
 pub mod imap;
 pub mod init;
 pub mod jobs;

@@ -6,6 +6,7 @@
 
 use crate::config::Account;
 use crate::error::{Error, Result};
+use crate::identity::{MailboxKey, MessageId};
 use crate::source::Known;
 use crate::state::{Kind, State};
 use crate::text::printable;
@@ -56,9 +57,13 @@ pub fn list(account: &Account, state_dir: &Path, verbose: bool) -> Result<Vec<En
             })
             .map_err(ctx)?;
         for (m, header) in listing.messages.iter().zip(headers) {
-            let kind = state
-                .as_ref()
-                .and_then(|s| s.kind(&mailbox, &listing.validity, &m.id));
+            let kind = state.as_ref().and_then(|s| {
+                s.kind(
+                    MailboxKey::new(&mailbox),
+                    listing.validity,
+                    MessageId::new(&m.id),
+                )
+            });
             let (date, from, subject) = header.as_deref().map(fields).unwrap_or_default();
             out.push(Entry {
                 mailbox: printable(&mailbox).into_owned(),

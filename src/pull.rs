@@ -7,6 +7,7 @@
 use crate::config::{Account, Limits, Protocol, Target, TokenSource};
 use crate::error::{Class, Error, Result};
 use crate::fingerprint::{self, Sniffer};
+use crate::identity::{MailboxKey, MessageId, Validity};
 use crate::imap::{self, FolderInfo, Imap};
 use crate::net::Trace;
 use crate::plan::{self, Budget};
@@ -311,10 +312,20 @@ pub fn pull(account: &Account, opts: &Options, observer: &dyn Observer) -> Resul
             match sink.take_recovered() {
                 // What the crashed batch had stored after all: recorded, ending the batch.
                 Some(found) => {
+                    let validity = Validity::parse(&found.validity).ok_or_else(|| {
+                        ctx(Error::new(
+                            Class::LocalIo,
+                            format!(
+                                "the unfinished batch in the state names the validity {:?}, \
+                                 which no mailbox has",
+                                found.validity
+                            ),
+                        ))
+                    })?;
                     state
                         .record(
-                            &found.mailbox,
-                            &found.validity,
+                            MailboxKey::new(&found.mailbox),
+                            validity,
                             &Delivered::messages(&found.ids),
                         )
                         .map_err(ctx)?;
@@ -507,33 +518,35 @@ impl Run<'_> {
     fn mailbox(&mut self, mailbox: &str, sink: Option<&mut dyn Sink>) -> Result<()> {
         // `--all` fetches what was delivered too, so it needs every message in full.
         let state = &self.state;
-        let known_validity = state.validity(mailbox).filter(|_| !self.fetch_all);
-        let delivered = |id: &str| {
-            known_validity.is_some_and(|v| state.kind(mailbox, v, id) == Some(Kind::Message))
-        };
+        let key = MailboxKey::new(mailbox);
+        let known_validity = state.validity(key).filter(|_| !self.fetch_all);
+        let delivered =
+            |id: &str| known_validity.is_some_and(|v| state.is_seen(key, v, MessageId::new(id)));
         let known = Known {
             validity: known_validity,
             delivered: &delivered,
         };
         let listing = self.source.open(mailbox, &known)?;
-        let validity = listing.validity.clone();
+        let validity = listing.validity;
         let mut recognised = HashSet::new();
-        if let Some(old) = self.state.validity(mailbox).filter(|v| *v != validity) {
-            let old = old.to_string();
-            recognised = self.revalidate(mailbox, &old, &listing, sink.is_some())?;
+        if let Some(old) = self.state.validity(key).filter(|v| *v != validity) {
+            recognised = self.revalidate(mailbox, old, &listing, sink.is_some())?;
         }
         // After a dry run's look at a renumbered mailbox the state still holds the old IDs,
         // which must not be pruned against the new ones.
-        if self.state.validity(mailbox) == Some(validity.as_str()) {
-            let present: foldhash::HashSet<&str> =
-                listing.messages.iter().map(|m| m.id.as_str()).collect();
-            self.state.retain(mailbox, &present);
+        if self.state.validity(key) == Some(validity) {
+            let present: foldhash::HashSet<MessageId> = listing
+                .messages
+                .iter()
+                .map(|m| MessageId::new(&m.id))
+                .collect();
+            self.state.retain(key, &present);
         }
         let known = |m: &RemoteMessage| {
             if recognised.contains(&m.id) {
                 Some(Kind::Message)
             } else {
-                self.state.kind(mailbox, &validity, &m.id)
+                self.state.kind(key, validity, MessageId::new(&m.id))
             }
         };
         let plan = plan::classify(&listing.messages, known, self.fetch_all, &self.limits);
@@ -572,15 +585,15 @@ impl Run<'_> {
             let records: Vec<Delivered> = passed_over
                 .iter()
                 .map(|m| Delivered {
-                    id: &m.id,
+                    id: MessageId::new(&m.id),
                     fingerprint: None,
                     kind: Kind::PassedOver,
                 })
                 .collect();
-            self.state.record(mailbox, &validity, &records)?;
+            self.state.record(key, validity, &records)?;
         }
-        self.record_seen_again(mailbox, &validity, &seen_again)?;
-        self.clean_up(mailbox, &validity, &plan.delivered)?;
+        self.record_seen_again(mailbox, validity, &seen_again)?;
+        self.clean_up(mailbox, validity, &plan.delivered)?;
         self.deliver_stubs(mailbox, &listing, &stubs, sink)?;
         self.fetch(mailbox, &listing, &new, sink)
     }
@@ -594,7 +607,9 @@ impl Run<'_> {
         let delivered = |m: &RemoteMessage| {
             self.source.gmail(m).is_some_and(|g| {
                 let id = g.msgid.to_string();
-                self.state.kind(crate::gmail::MSGIDS, "-", &id) == Some(Kind::Message)
+                let id = MessageId::new(&id);
+                self.state
+                    .is_seen(crate::gmail::MSGIDS, Validity::Permanent, id)
             })
         };
         let (again, rest): (Vec<_>, Vec<_>) = std::mem::take(new).into_iter().partition(delivered);
@@ -607,7 +622,7 @@ impl Run<'_> {
     fn record_seen_again(
         &mut self,
         mailbox: &str,
-        validity: &str,
+        validity: Validity,
         again: &[RemoteMessage],
     ) -> Result<()> {
         if again.is_empty() {
@@ -624,12 +639,13 @@ impl Run<'_> {
         let records: Vec<Delivered> = again
             .iter()
             .map(|m| Delivered {
-                id: &m.id,
+                id: MessageId::new(&m.id),
                 fingerprint: None,
                 kind: Kind::Message,
             })
             .collect();
-        self.state.record(mailbox, validity, &records)
+        self.state
+            .record(MailboxKey::new(mailbox), validity, &records)
     }
 
     /// Delete on the server the mail delivered in earlier runs that is due: all of it when
@@ -638,14 +654,15 @@ impl Run<'_> {
     fn clean_up(
         &mut self,
         mailbox: &str,
-        validity: &str,
+        validity: Validity,
         delivered: &[&RemoteMessage],
     ) -> Result<()> {
+        let key = MailboxKey::new(mailbox);
         let due: Vec<RemoteMessage> = if !self.keep {
             delivered.iter().map(|&m| m.clone()).collect()
         } else if let Some(days) = self.retention {
-            let ids: Vec<&str> = delivered.iter().map(|m| m.id.as_str()).collect();
-            self.state.stamp(mailbox, validity, &ids)?;
+            let ids: Vec<MessageId> = delivered.iter().map(|m| MessageId::new(&m.id)).collect();
+            self.state.stamp(key, validity, &ids)?;
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
@@ -653,7 +670,7 @@ impl Run<'_> {
                 .iter()
                 .filter(|m| {
                     self.state
-                        .first_delivered(mailbox, validity, &m.id)
+                        .first_delivered(key, validity, MessageId::new(&m.id))
                         .is_some_and(|at| plan::expired(at, days, now))
                 })
                 .map(|&m| m.clone())
@@ -745,14 +762,14 @@ impl Run<'_> {
                         continue;
                     }
                     Err(e) => {
-                        self.commit(mailbox, &listing.validity, chunk, sink, batch, false)?;
+                        self.commit(mailbox, listing.validity, chunk, sink, batch, false)?;
                         return Err(e);
                     }
                 }
                 batch.indices.push(i);
                 batch.fingerprints.push(None);
             }
-            self.commit(mailbox, &listing.validity, chunk, sink, batch, false)?;
+            self.commit(mailbox, listing.validity, chunk, sink, batch, false)?;
         }
         Ok(())
     }
@@ -766,15 +783,16 @@ impl Run<'_> {
     fn revalidate(
         &mut self,
         mailbox: &str,
-        old: &str,
+        old: Validity,
         listing: &Listing,
         record: bool,
     ) -> Result<HashSet<String>> {
+        let key = MailboxKey::new(mailbox);
         let mut delivered: HashMap<&str, usize> = HashMap::new();
-        for f in self.state.fingerprints(mailbox) {
+        for f in self.state.fingerprints(key) {
             *delivered.entry(f).or_default() += 1;
         }
-        let had = self.state.count(mailbox);
+        let had = self.state.count(key);
         let without = had - delivered.values().sum::<usize>();
         let mut kept: Vec<(String, String)> = Vec::new();
         if !delivered.is_empty() && !listing.messages.is_empty() {
@@ -807,13 +825,12 @@ impl Run<'_> {
             let records: Vec<Delivered> = kept
                 .iter()
                 .map(|(id, f)| Delivered {
-                    id,
+                    id: MessageId::new(id),
                     fingerprint: Some(f),
                     kind: Kind::Message,
                 })
                 .collect();
-            self.state
-                .revalidate(mailbox, &listing.validity, &records)?;
+            self.state.revalidate(key, listing.validity, &records)?;
         }
         let mut text = format!(
             "UIDVALIDITY changed from {old} to {}: the server renumbered this folder. \
@@ -850,9 +867,9 @@ impl Run<'_> {
             self.summary.left_by_stop += new.len();
             return Ok(());
         }
-        let validity = listing.validity.as_str();
-        // Fingerprints matter only where IDs can be invalidated (`-`: permanent POP3 UIDLs).
-        let fingerprints = validity != "-";
+        let validity = listing.validity;
+        // Fingerprints matter only where IDs can be invalidated (not permanent POP3 UIDLs).
+        let fingerprints = validity.can_change();
         self.source.fetch(new)?;
         // Which messages the source handed over; the others must be reported gone.
         let mut handed = vec![false; new.len()];
@@ -972,16 +989,18 @@ impl Run<'_> {
     fn commit(
         &mut self,
         mailbox: &str,
-        validity: &str,
+        validity: Validity,
         new: &[RemoteMessage],
         sink: &mut dyn Sink,
         mut batch: Batch,
         delete: bool,
     ) -> Result<()> {
+        let key = MailboxKey::new(mailbox);
         let staged: Vec<&str> = batch.indices.iter().map(|&i| new[i].id.as_str()).collect();
+        let validity_text = validity.to_string();
         let staged = Staged {
             mailbox,
-            validity,
+            validity: &validity_text,
             ids: &staged,
         };
         let present_before = sink.already_present();
@@ -1015,7 +1034,7 @@ impl Run<'_> {
             .iter()
             .zip(&batch.fingerprints)
             .map(|(&i, f)| Delivered {
-                id: &new[i].id,
+                id: MessageId::new(&new[i].id),
                 fingerprint: f.as_deref(),
                 kind: batch.kind,
             })
@@ -1027,13 +1046,12 @@ impl Run<'_> {
         // reached the journal.
         match forward {
             Some(Recovery::Forward(intent)) => {
-                self.state
-                    .record_forward(mailbox, validity, &ids, &intent)?;
+                self.state.record_forward(key, validity, &ids, &intent)?;
                 sink.commit()?;
                 self.state.end_batch()?;
             }
             _ => {
-                self.state.record(mailbox, validity, &ids)?;
+                self.state.record(key, validity, &ids)?;
                 sink.commit()?;
             }
         }
@@ -1080,7 +1098,8 @@ impl Run<'_> {
         }
         crate::gmail::append(&self.labels, &lines)?;
         let records = Delivered::messages(&msgids);
-        self.state.also_record(crate::gmail::MSGIDS, "-", &records)
+        self.state
+            .also_record(crate::gmail::MSGIDS, Validity::Permanent, &records)
     }
 }
 

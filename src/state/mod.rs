@@ -11,7 +11,7 @@
 //!   higher format is refused (exit 74, naming the format) rather than misread, and one of a
 //!   lower format is read and rewritten in the current one (after any unfinished batch).
 //! - `+ MAILBOX VALIDITY ID [FINGERPRINT] [at=SECONDS]`: message ID of MAILBOX (UIDVALIDITY
-//!   VALIDITY, `-` for POP3) is delivered; FINGERPRINT (`SIZE:<Message-ID>`, see
+//!   VALIDITY, `-` for POP3: see `crate::identity::Validity`) is delivered; FINGERPRINT (`SIZE:<Message-ID>`, see
 //!   `crate::fingerprint`) is there when the message had a Message-ID and its mailbox's IDs
 //!   can be invalidated (not for POP3); `at=` is when it was first delivered, in seconds since
 //!   the epoch (for `delete-after-days`). A message without a Message-ID has the fingerprint
@@ -105,9 +105,18 @@
 //! - An MDA or an LMTP/SMTP server: no intent; each message is its own batch, recorded as
 //!   soon as the target accepted it, so a crash in between repeats at most that one delivery.
 
+// The parts, each with one job: `identity` (at the crate's top, shared with the sources)
+// names a message; `ids` holds a mailbox's IDs in memory; `codec` turns records into
+// checksummed lines and back; `lines` reads a journal a buffer at a time; `journal` is the
+// file and its crash rules; `lock` keeps two runs off one account; `private` refuses state
+// that others could read or write.
+mod codec;
+mod ids;
 mod journal;
+mod lines;
 mod lock;
 mod private;
 
-pub use journal::{sync_dir, Delivered, Kind, Recovery, State};
+pub use ids::Kind;
+pub use journal::{sync_dir, Delivered, Recovery, State};
 pub use lock::AccountLock;
