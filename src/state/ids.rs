@@ -213,3 +213,104 @@ pub(super) fn merge<'a>(old: Option<Entry<'a>>, new: Entry<'a>) -> Entry<'a> {
         _ => new,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    /// What is known of an ID, owned: the model's entry.
+    type Known = (Option<String>, Option<i64>, Kind);
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Record(String, Known),
+        Stamp(String, i64),
+        /// Keep the IDs whose first byte is even (or that are empty), or odd.
+        Retain(bool),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        // Few distinct IDs, so that records meet, merge and are forgotten.
+        let id = proptest::collection::vec(proptest::char::range('a', 'h'), 0..3)
+            .prop_map(|cs| cs.into_iter().collect::<String>());
+        let kind = prop_oneof![
+            Just(Kind::Message),
+            Just(Kind::HeadersOnly),
+            Just(Kind::PassedOver)
+        ];
+        let known = (
+            proptest::option::of("[0-9][a-z]{0,6}"),
+            proptest::option::of(any::<i64>()),
+            kind,
+        );
+        prop_oneof![
+            4 => (id.clone(), known).prop_map(|(id, k)| Op::Record(id, k)),
+            1 => (id, any::<i64>()).prop_map(|(id, at)| Op::Stamp(id, at)),
+            1 => any::<bool>().prop_map(Op::Retain),
+        ]
+    }
+
+    fn kept(id: &str, odd: bool) -> bool {
+        id.bytes().next().is_none_or(|b| (b % 2 == 1) == odd)
+    }
+
+    fn owned(e: Entry) -> Known {
+        (e.fingerprint.map(String::from), e.at, e.kind)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// The arena-backed set answers as a map of owned entries would, through records
+        /// that merge, stamps, and forgetting that repacks the arena.
+        #[test]
+        fn the_id_set_answers_as_a_map_would(ops in proptest::collection::vec(op(), 0..40)) {
+            let mut ids = Ids::default();
+            let mut model: HashMap<String, Known> = HashMap::new();
+            for op in ops {
+                match op {
+                    Op::Record(id, (fingerprint, at, kind)) => {
+                        let new = Entry { fingerprint: fingerprint.as_deref(), at, kind };
+                        let old = model.get(&id).map(|(f, at, kind)| Entry {
+                            fingerprint: f.as_deref(),
+                            at: *at,
+                            kind: *kind,
+                        });
+                        let want = owned(merge(old, new));
+                        prop_assert_eq!(owned(ids.record(&id, new)), want.clone());
+                        model.insert(id, want);
+                    }
+                    Op::Stamp(id, at) => {
+                        let got = ids.stamp(&id, at).map(owned);
+                        let want = match model.get_mut(&id) {
+                            Some(k) if k.1.is_none() => {
+                                k.1 = Some(at);
+                                Some(k.clone())
+                            }
+                            _ => None,
+                        };
+                        prop_assert_eq!(got, want);
+                    }
+                    Op::Retain(odd) => {
+                        let before = model.len();
+                        model.retain(|id, _| kept(id, odd));
+                        prop_assert_eq!(ids.retain(|id| kept(id, odd)), model.len() != before);
+                    }
+                }
+                prop_assert_eq!(ids.len(), model.len());
+                for (id, k) in &model {
+                    prop_assert_eq!(ids.get(id).map(owned), Some(k.clone()));
+                }
+                let mut listed: Vec<(String, Known)> =
+                    ids.iter().map(|(id, e)| (id.to_string(), owned(e))).collect();
+                listed.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut want: Vec<(String, Known)> =
+                    model.iter().map(|(id, k)| (id.clone(), k.clone())).collect();
+                want.sort_by(|a, b| a.0.cmp(&b.0));
+                prop_assert_eq!(listed, want);
+            }
+        }
+    }
+}

@@ -11,11 +11,12 @@
 //!   higher format is refused (exit 74, naming the format) rather than misread, and one of a
 //!   lower format is read and rewritten in the current one (after any unfinished batch).
 //! - `+ MAILBOX VALIDITY ID [FINGERPRINT] [at=SECONDS]`: message ID of MAILBOX (UIDVALIDITY
-//!   VALIDITY, `-` for POP3: see `crate::identity::Validity`) is delivered; FINGERPRINT (`SIZE:<Message-ID>`, see
-//!   `crate::fingerprint`) is there when the message had a Message-ID and its mailbox's IDs
-//!   can be invalidated (not for POP3); `at=` is when it was first delivered, in seconds since
-//!   the epoch (for `delete-after-days`). A message without a Message-ID has the fingerprint
-//!   `SIZE DIGEST` instead (its text digest, format 2). Fields are percent-escaped. Each
+//!   VALIDITY, `-` for POP3: see `crate::identity::Validity`) is delivered; FINGERPRINT
+//!   (`SIZE:<Message-ID>`, see `crate::fingerprint`) is there when the message had a
+//!   Message-ID and its mailbox's IDs can be invalidated (not for POP3); `at=` is when it
+//!   was first delivered, in seconds since the epoch (for `delete-after-days`). A message
+//!   without a Message-ID has the fingerprint `SIZE DIGEST` instead (its text digest,
+//!   format 2). Fields are percent-escaped. Each
 //!   optional field came with a later version while the format stayed 1: files written
 //!   before fingerprints or times existed have fewer fields and load as they are (a message without a time gets one, "now",
 //!   the first time a retention period asks for it, so its clock starts then); older readers
