@@ -6,17 +6,14 @@
 
 use crate::config::{Account, Protocol};
 use crate::error::Result;
-use crate::net::{self, Trace};
+use crate::net;
+use crate::session::Ctx;
 use crate::text::printable;
 use std::fmt::Write;
 
 /// The report for `account`, ready to print.
-pub fn report(account: &Account, verbose: bool) -> Result<String> {
-    let trace = if verbose {
-        Trace::to_stderr(&account.name)
-    } else {
-        Trace::off()
-    };
+pub fn report(account: &Account, cx: &Ctx) -> Result<String> {
+    let trace = cx.trace(&account.name);
     let before_tls = match account.protocol {
         Protocol::Pop3 => crate::pop3::before_tls,
         Protocol::Imap => crate::imap::probe::before_tls,

@@ -16,6 +16,9 @@
 //! - [`pop3`] is our POP3 client, [`imap`] the IMAP source (async-imap behind a blocking
 //!   facade) and, on the same session code, the IMAP destination (`imap::append`);
 //!   [`source`] is what `pull` needs from any protocol.
+//! - [`session`] is the wiring: the run context every command is given, built once in
+//!   `main`, and the one way from an account to an open source, sink or folder (login,
+//!   trace and the advice on a refused login built in one place).
 //! - [`sink`] stores messages; [`state`] remembers what was delivered and journals batches.
 //! - [`local`] reads a Maildir or mbox back; [`upload`] stores one in an IMAP folder and
 //!   [`verify`] proves a copy complete, both through the same sink and readers as `pull`.
@@ -55,6 +58,7 @@ pub mod pull;
 pub mod report;
 pub mod sasl;
 pub mod secret;
+pub mod session;
 pub mod signals;
 pub mod sink;
 pub mod source;

@@ -1,17 +1,19 @@
 //! `mailfetch list ACCOUNT`: the messages on the server, without their bodies: number (POP3)
 //! or UID (IMAP), date, sender, subject (RFC 2047 decoded), size, and what the state says of
-//! each (fetched or new). Headers come pipelined (POP3 `TOP n 0`) or batched (IMAP
+//! each (fetched or new); and `mailfetch folders ACCOUNT`, an IMAP account's folders with
+//! their message counts. Headers come pipelined (POP3 `TOP n 0`) or batched (IMAP
 //! `BODY.PEEK[HEADER.FIELDS (DATE FROM SUBJECT)]`), each bounded in size; nothing on the
 //! server changes (IMAP folders are opened read-only) and the state is only read.
 
-use crate::config::Account;
-use crate::error::{Error, Result};
+use crate::config::{Account, Protocol};
+use crate::error::{Class, Error, Result};
 use crate::identity::{MailboxKey, MessageId};
+use crate::imap::FolderInfo;
+use crate::session::{self, Access, Ctx};
 use crate::source::Known;
 use crate::state::{Kind, State};
 use crate::text::printable;
 use serde::Serialize;
-use std::path::Path;
 
 /// The header fields `list` shows.
 const FIELDS: &[&str] = &["Date", "From", "Subject"];
@@ -37,15 +39,16 @@ pub struct Entry {
     pub state: &'static str,
 }
 
-/// List the messages of `account`'s folders, with what the state in `state_dir` says of each.
-pub fn list(account: &Account, state_dir: &Path, verbose: bool) -> Result<Vec<Entry>> {
+/// List the messages of `account`'s folders, with what its state says of each.
+pub fn list(account: &Account, cx: &Ctx) -> Result<Vec<Entry>> {
+    let state_dir = &cx.state_dir;
     let ctx = |e: Error| e.context(&account.name);
     let state = if State::path_for(state_dir, &account.name).exists() {
         Some(State::open(state_dir, &account.name, false).map_err(ctx)?)
     } else {
         None
     };
-    let mut source = crate::pull::connect(account, state_dir, false, verbose).map_err(ctx)?;
+    let mut source = session::open_source(account, cx, Access::Look).map_err(ctx)?;
     let mut out = Vec::new();
     for mailbox in source.mailboxes().map_err(ctx)? {
         let listing = source.open(&mailbox, &Known::nothing()).map_err(ctx)?;
@@ -129,6 +132,21 @@ pub fn column(text: &str, width: usize) -> String {
     } else {
         format!("{text}{}", " ".repeat(width - n))
     }
+}
+
+/// The folders of an IMAP `account` with their message counts (`mailfetch folders`).
+pub fn folders(account: &Account, cx: &Ctx) -> Result<Vec<FolderInfo>> {
+    let ctx = |e: Error| e.context(&account.name);
+    if account.protocol != Protocol::Imap {
+        return Err(ctx(Error::new(
+            Class::Usage,
+            "POP3 has no folders; `mailfetch folders` needs an IMAP account",
+        )));
+    }
+    let mut imap = session::open_imap(account, cx, Access::Look).map_err(ctx)?;
+    let result = imap.folder_counts();
+    imap.logout();
+    result.map_err(ctx)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use mailfetch::fleet::shard::Shard;
 use mailfetch::fleet::{events, import, merge};
 use mailfetch::pull::{self, Options, Summary};
 use mailfetch::report::{human_bytes, out, out_bytes, Reporter, NOTHING_NEW};
+use mailfetch::session::Ctx;
 use mailfetch::state::State;
 use mailfetch::{init, jobs, json, list, oauth2, signals, watch, Error};
 use std::path::PathBuf;
@@ -65,6 +66,12 @@ fn state_dir(cli: &Cli) -> mailfetch::Result<PathBuf> {
         .state_dir()
         .map(|d| d.to_path_buf())
         .unwrap_or_else(|| dirs.data_local_dir().join("state")))
+}
+
+/// The run's context ([`Ctx`]), built once per command that needs it: the state directory,
+/// the trace, and SIGINT/SIGTERM as the stop flag (only set once a command catches them).
+fn context(cli: &Cli) -> mailfetch::Result<Ctx> {
+    Ok(Ctx::new(state_dir(cli)?, cli.verbose).stopped_by(&signals::STOP))
 }
 
 /// The accounts of `shard`, or all of them without `--shard`.
@@ -193,16 +200,14 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Pull(args) => {
             let config = load(cli)?;
+            let cx = context(cli)?;
             let opts = Options {
-                state_dir: state_dir(cli)?,
                 keep: args.keep_override(),
                 all: args.all,
                 limit: args.limit,
                 dry_run: args.dry_run,
                 reset_state: args.reset_state,
                 since: args.since,
-                verbose: cli.verbose,
-                stop: Some(&signals::STOP),
             };
             let names = match &args.accounts_from {
                 Some(report) => merge::accounts_from(report, args.failed)?,
@@ -234,7 +239,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                     Some(w) => w,
                     None => &progress,
                 };
-                let result = pull::pull(account, &opts, observer);
+                let result = pull::pull(account, &cx, &opts, observer);
                 progress.finish();
                 result
             };
@@ -255,12 +260,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
         }
         Command::Check(args) => {
             let config = load(cli)?;
-            let opts = Options {
-                state_dir: state_dir(cli)?,
-                verbose: cli.verbose,
-                stop: Some(&signals::STOP),
-                ..Options::default()
-            };
+            let cx = context(cli)?;
             let accounts = in_shard(config.select(&args.accounts)?, args.shard);
             let batch = Batch {
                 command: "check",
@@ -295,30 +295,30 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                     if args.json_events {
                         events::emit(&json::Event::Started { account: &a.name });
                     }
-                    pull::check(a, &opts)
+                    pull::check(a, &cx)
                 },
                 line,
             ))
         }
         Command::Watch(args) => {
             let path = config_path(cli)?;
-            let opts = Options {
-                state_dir: state_dir(cli)?,
-                verbose: cli.verbose,
-                ..Options::default()
-            };
-            watch::run(&|| config::load(&path), &args.accounts, &opts, reporter)?;
+            watch::run(
+                &|| config::load(&path),
+                &args.accounts,
+                &context(cli)?,
+                reporter,
+            )?;
             Ok(0)
         }
         Command::Init(args) => {
-            let note = init::run(args, &config_path(cli)?, &state_dir(cli)?, cli.verbose)?;
+            let note = init::run(args, &config_path(cli)?, &context(cli)?)?;
             reporter.line(&note);
             Ok(0)
         }
         Command::List(args) => {
             let config = load(cli)?;
             let account = config.select(std::slice::from_ref(&args.account))?[0];
-            let entries = list::list(account, &state_dir(cli)?, cli.verbose)?;
+            let entries = list::list(account, &context(cli)?)?;
             if args.json {
                 out(&json::render(&json::List {
                     command: "list",
@@ -362,7 +362,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 }
                 return Ok(0);
             }
-            let dir = state_dir(cli)?;
+            let dir = context(cli)?.state_dir;
             if args.json {
                 out(&json::render(&json::Accounts {
                     command: "accounts",
@@ -399,7 +399,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
         Command::Folders(args) => {
             let config = load(cli)?;
             let account = config.select(std::slice::from_ref(&args.account))?[0];
-            for f in pull::folders(account, &state_dir(cli)?, cli.verbose)? {
+            for f in list::folders(account, &context(cli)?)? {
                 let (count, note) = match f.messages {
                     None => ("-".to_string(), "  (holds no messages)"),
                     Some(n) if !f.fetched_by_star => {
@@ -417,32 +417,24 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
         Command::Upload(args) => {
             let config = load(cli)?;
             let (account, folder) = config.imap_folder(&args.to)?;
-            let opts = Options {
-                state_dir: state_dir(cli)?,
-                verbose: cli.verbose,
-                ..Options::default()
-            };
+            let cx = context(cli)?;
             let progress = reporter.account("upload");
-            let result = mailfetch::upload::upload(&args.path, account, &folder, &opts, &progress);
+            let result = mailfetch::upload::upload(&args.path, account, &folder, &cx, &progress);
             progress.finish();
             reporter.line(&result?.line());
             Ok(0)
         }
         Command::Verify(args) => {
             let config = load(cli)?;
-            let opts = Options {
-                state_dir: state_dir(cli)?,
-                verbose: cli.verbose,
-                ..Options::default()
-            };
+            let cx = context(cli)?;
             let reports = match (&args.account, &args.local, &args.remote) {
                 (Some(name), _, _) => {
                     let account = config.select(std::slice::from_ref(name))?[0];
-                    mailfetch::verify::account(account, &opts)?
+                    mailfetch::verify::account(account, &cx)?
                 }
                 (None, Some(path), Some(remote)) => {
                     let (account, folder) = config.imap_folder(remote)?;
-                    vec![mailfetch::verify::local(path, account, &folder, &opts)?]
+                    vec![mailfetch::verify::local(path, account, &folder, &cx)?]
                 }
                 _ => unreachable!("clap requires ACCOUNT or --local with --remote"),
             };
@@ -461,7 +453,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
         Command::Certinfo(args) => {
             let config = load(cli)?;
             let account = config.select(std::slice::from_ref(&args.account))?[0];
-            out(mailfetch::certinfo::report(account, cli.verbose)?.trim_end());
+            out(mailfetch::certinfo::report(account, &context(cli)?)?.trim_end());
             Ok(0)
         }
         Command::Auth(args) => {
@@ -495,7 +487,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<u8> {
                 &account.name,
                 &account.user,
                 client,
-                &state_dir(cli)?,
+                &context(cli)?.state_dir,
                 flow,
                 &mut std::io::stdout(),
                 Duration::from_secs(args.wait * 60),

@@ -4,21 +4,17 @@
 //! mailbox: list, plan what is new, fetch in batches (deliver, make durable, record, then
 //! delete on the server if the account does not keep mail), and finally end the session.
 
-use crate::config::{Account, Limits, Protocol, Target, TokenSource};
+use crate::config::{Account, Limits};
 use crate::error::{Class, Error, Result};
 use crate::fingerprint::{self, Sniffer};
 use crate::identity::{MailboxKey, MessageId, Validity};
-use crate::imap::{self, FolderInfo, Imap};
-use crate::net::Trace;
 use crate::plan::{self, Budget};
-use crate::pop3::{self, Pop3};
-use crate::secret::login_with;
-use crate::sink::{self, Meta, Sink, Staged};
+use crate::session::{self, Access, Ctx};
+use crate::sink::{Meta, Sink, Staged};
 use crate::source::{Known, Listing, RemoteMessage, Source};
 use crate::state::{AccountLock, Delivered, Kind, Recovery, State};
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// A batch is committed after this many messages...
@@ -34,11 +30,9 @@ const STUBS_PER_BATCH: usize = 100;
 /// How long a run waits for another run on the same account.
 const LOCK_WAIT: Duration = Duration::from_secs(3);
 
-/// How to run.
+/// What a pull is asked to do, beyond what every command is given ([`Ctx`]).
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Where state files live.
-    pub state_dir: PathBuf,
     /// Override the accounts' keep setting.
     pub keep: Option<bool>,
     /// Fetch messages already seen too.
@@ -52,14 +46,6 @@ pub struct Options {
     /// Pass over messages dated before this (seconds since the epoch), in this run and later
     /// ones (see `pull --since`).
     pub since: Option<i64>,
-    /// Print the protocol trace.
-    pub verbose: bool,
-    /// When set (by SIGINT or SIGTERM, see the `signals` module), a fetch stops after the
-    /// message it is delivering: what it delivered is made durable, recorded (and deleted
-    /// on the server if the account does not keep mail), what is in flight is read and
-    /// discarded, nothing undelivered is deleted, and the session ends cleanly; the rest is
-    /// left for the next run ([`Summary::stopped`]).
-    pub stop: Option<&'static AtomicBool>,
 }
 
 /// What a pull reports as it goes (progress bars, JSON, nothing).
@@ -102,7 +88,7 @@ pub struct Summary {
     /// Messages found at the target already (an IMAP folder that had them): recorded as
     /// delivered without being stored again, and not counted in `fetched`.
     pub present: usize,
-    /// The run was asked to stop ([`Options::stop`]) before it had fetched everything.
+    /// The run was asked to stop ([`Ctx::stop`]) before it had fetched everything.
     pub stopped: bool,
     /// New messages that the stop left for the next run.
     pub left_by_stop: usize,
@@ -125,179 +111,16 @@ pub struct Oversized {
     pub header_delivered: bool,
 }
 
-/// Connect to `account`'s server and log in (OAuth2 tokens kept in `state_dir`);
-/// `writable`: mail may be deleted or moved (an IMAP folder is then opened with SELECT, else
-/// read-only with EXAMINE).
-pub fn connect(
-    account: &Account,
-    state_dir: &Path,
-    writable: bool,
-    verbose: bool,
-) -> Result<Box<dyn Source>> {
-    let mut credential = account.credential(state_dir);
-    let trace = if verbose {
-        Trace::to_stderr(&account.name)
-    } else {
-        Trace::off()
-    };
-    let result: Result<Box<dyn Source>> = match account.protocol {
-        Protocol::Pop3 => login_with(credential.as_mut(), |secret| {
-            let login = pop3::Login {
-                user: &account.user,
-                secret,
-                method: account.auth,
-                allow_plaintext: account.allow_plaintext_password,
-            };
-            Pop3::connect(&account.endpoint, trace.clone(), &login)
-        })
-        .map(|s| Box::new(s) as Box<dyn Source>),
-        Protocol::Imap => connect_imap(account, credential, trace, writable)
-            .map(|s| Box::new(s) as Box<dyn Source>),
-    };
-    result.map_err(|e| with_auth_hint(account, e))
-}
-
-/// An authentication failure gets advice: for a password, the profile's (app passwords,
-/// OAuth2); for OAuth2, what renews the token. An error that already says what to run
-/// (a revoked refresh token) is left as it is.
-fn with_auth_hint(account: &Account, e: Error) -> Error {
-    if !e.blames_credentials() || e.message().contains("mailfetch auth ") {
-        return e;
-    }
-    let hint = match &account.oauth2 {
-        Some(TokenSource::Client(_)) => format!(
-            "the access token was refused even after renewal; authorize again with \
-             `mailfetch auth {}`",
-            account.name
-        ),
-        Some(TokenSource::Command(_)) => {
-            "check that oauth2-token-command prints a current access token for this user".into()
-        }
-        None => account.profile.auth_hint.to_string(),
-    };
-    if e.message().contains(&hint) {
-        return e;
-    }
-    Error::credentials_refused(format!("{} ({hint})", e.message()))
-}
-
-fn connect_imap(
-    account: &Account,
-    credential: Box<dyn crate::secret::Credential>,
-    trace: Trace,
-    writable: bool,
-) -> Result<Imap> {
-    let auth = imap::Auth {
-        user: account.user.clone(),
-        method: account.auth,
-        allow_plaintext: account.allow_plaintext_password,
-        credential,
-    };
-    let options = imap::Options {
-        folders: account.folders.clone(),
-        move_to: account.move_to.clone(),
-        gmail: account.profile.name == "gmail",
-        writable,
-    };
-    let mut imap = Imap::connect(&account.endpoint, trace, auth, options)?;
-    imap.set_gmail_folders(account.gmail);
-    Ok(imap)
-}
-
-/// The folders of an IMAP `account` with their message counts (`mailfetch folders`).
-pub fn folders(account: &Account, state_dir: &Path, verbose: bool) -> Result<Vec<FolderInfo>> {
-    let ctx = |e: Error| e.context(&account.name);
-    if account.protocol != Protocol::Imap {
-        return Err(ctx(Error::new(
-            Class::Usage,
-            "POP3 has no folders; `mailfetch folders` needs an IMAP account",
-        )));
-    }
-    let trace = if verbose {
-        Trace::to_stderr(&account.name)
-    } else {
-        Trace::off()
-    };
-    let mut imap = connect_imap(account, account.credential(state_dir), trace, false)
-        .map_err(|e| ctx(with_auth_hint(account, e)))?;
-    let result = imap.folder_counts();
-    imap.logout();
-    result.map_err(ctx)
-}
-
-/// The login of an IMAP `account` (its secret taken from `state_dir`'s tokens or its
-/// password source, when it is first needed).
-fn imap_auth(account: &Account, state_dir: &Path) -> imap::Auth {
-    imap::Auth {
-        user: account.user.clone(),
-        method: account.auth,
-        allow_plaintext: account.allow_plaintext_password,
-        credential: account.credential(state_dir),
-    }
-}
-
-/// A sink appending to `folder` of the IMAP `account`.
-pub fn imap_sink(account: &Account, folder: &str, opts: &Options) -> sink::ImapAppend {
-    let server = sink::Server {
-        account: account.name.clone(),
-        endpoint: account.endpoint.clone(),
-        auth: imap_auth(account, &opts.state_dir),
-        auth_hint: account.profile.auth_hint,
-    };
-    sink::ImapAppend::new(server, folder, opts.verbose)
-}
-
-/// Open `folder` of the IMAP `account` to store into (creating it when `create` is set)
-/// or read back.
-pub fn imap_folder(
-    account: &Account,
-    folder: &str,
-    create: bool,
-    opts: &Options,
-) -> Result<imap::append::Destination> {
-    let trace = if opts.verbose {
-        Trace::to_stderr(&account.name)
-    } else {
-        Trace::off()
-    };
-    let auth = imap_auth(account, &opts.state_dir);
-    imap::append::Destination::connect(&account.endpoint, trace, auth, folder, create)
-        .map_err(|e| with_auth_hint(account, e).context(format!("{}/{folder}", account.name)))
-}
-
-/// Open the account's target.
-pub fn open_sink(account: &Account, opts: &Options) -> Result<Box<dyn Sink>> {
-    Ok(match &account.target {
-        Target::Maildir(path) => Box::new(sink::Maildir::open(path)?),
-        Target::Mbox(path) => Box::new(sink::Mbox::open(path)?),
-        Target::Mda(cmd) => Box::new(sink::Mda::new(
-            cmd,
-            &account.user,
-            &account.name,
-            account.endpoint.timeout.max(Duration::from_secs(60)),
-        )?),
-        Target::Imap(t) => Box::new(imap_sink(t.server(), &t.folder, opts)),
-        Target::Lmtp(relay) | Target::Smtp(relay) => {
-            let dialect = match &account.target {
-                Target::Lmtp(_) => sink::Dialect::Lmtp,
-                _ => sink::Dialect::Smtp,
-            };
-            Box::new(sink::Smtp::new(
-                dialect,
-                relay.server.clone(),
-                &relay.to,
-                account.endpoint.timeout,
-                opts.verbose,
-            ))
-        }
-    })
-}
-
 /// Fetch what is new for `account`.
-pub fn pull(account: &Account, opts: &Options, observer: &dyn Observer) -> Result<Summary> {
+pub fn pull(
+    account: &Account,
+    cx: &Ctx,
+    opts: &Options,
+    observer: &dyn Observer,
+) -> Result<Summary> {
     let ctx = |e: Error| e.context(&account.name);
-    let _lock = AccountLock::acquire(&opts.state_dir, &account.name, LOCK_WAIT).map_err(ctx)?;
-    let mut state = State::open(&opts.state_dir, &account.name, opts.reset_state).map_err(ctx)?;
+    let _lock = AccountLock::acquire(&cx.state_dir, &account.name, LOCK_WAIT).map_err(ctx)?;
+    let mut state = State::open(&cx.state_dir, &account.name, opts.reset_state).map_err(ctx)?;
     let mut summary = Summary {
         account: account.name.clone(),
         target: account.target.to_string(),
@@ -306,7 +129,7 @@ pub fn pull(account: &Account, opts: &Options, observer: &dyn Observer) -> Resul
     let mut sink = if opts.dry_run {
         None
     } else {
-        let mut sink = open_sink(account, opts).map_err(ctx)?;
+        let mut sink = session::open_sink(account, cx).map_err(ctx)?;
         if let Some(intent) = state.recovery().cloned() {
             sink.recover(&intent).map_err(ctx)?;
             match sink.take_recovered() {
@@ -344,8 +167,12 @@ pub fn pull(account: &Account, opts: &Options, observer: &dyn Observer) -> Resul
     let retention = account
         .delete_after_days
         .filter(|_| keep && opts.keep.is_none());
-    let writable = (!keep || retention.is_some()) && !opts.dry_run;
-    let mut source = connect(account, &opts.state_dir, writable, opts.verbose).map_err(ctx)?;
+    let access = if (!keep || retention.is_some()) && !opts.dry_run {
+        Access::Delete
+    } else {
+        Access::Look
+    };
+    let mut source = session::open_source(account, cx, access).map_err(ctx)?;
     let limits = account.limits;
     let mut run = Run {
         source: source.as_mut(),
@@ -361,17 +188,18 @@ pub fn pull(account: &Account, opts: &Options, observer: &dyn Observer) -> Resul
             },
             limits.max_bytes_per_run,
         ),
+        cx,
         opts,
         fetch_all: opts.all || account.fetch_all,
         summary: &mut summary,
         refusals: Vec::new(),
         stopped: false,
-        labels: crate::gmail::sidecar_path(account, &opts.state_dir),
+        labels: crate::gmail::sidecar_path(account, &cx.state_dir),
     };
     // A login refused later in the run (an IMAP reconnect) gets the same advice as the first.
     let result = run
         .all(sink.as_mut())
-        .map_err(|e| with_auth_hint(account, e));
+        .map_err(|e| session::with_auth_hint(account, e));
     let refusals = std::mem::take(&mut run.refusals);
     if let Some(sink) = sink.as_mut() {
         for text in sink.take_notices() {
@@ -402,10 +230,12 @@ pub fn pull(account: &Account, opts: &Options, observer: &dyn Observer) -> Resul
 }
 
 /// Count what is new for `account` without fetching (for `check` and `--dry-run`).
-pub fn check(account: &Account, opts: &Options) -> Result<Summary> {
-    let mut o = opts.clone();
-    o.dry_run = true;
-    pull(account, &o, &Silent)
+pub fn check(account: &Account, cx: &Ctx) -> Result<Summary> {
+    let opts = Options {
+        dry_run: true,
+        ..Options::default()
+    };
+    pull(account, cx, &opts, &Silent)
 }
 
 /// One account's session, per mailbox.
@@ -420,11 +250,12 @@ struct Run<'a> {
     /// What is left of this run's limits.
     budget: Budget,
     fetch_all: bool,
+    cx: &'a Ctx,
     opts: &'a Options,
     summary: &'a mut Summary,
     /// Why each message the target refused was not delivered.
     refusals: Vec<Error>,
-    /// The run was asked to stop ([`Options::stop`]) and stopped fetching.
+    /// The run was asked to stop ([`Ctx::stop`]) and stopped fetching.
     stopped: bool,
     /// Where the labels of Gmail messages go (see [`crate::gmail`]).
     labels: PathBuf,
@@ -486,7 +317,7 @@ impl Run<'_> {
 
     /// Whether the run was asked to stop.
     fn stop_requested(&self) -> bool {
-        self.opts.stop.is_some_and(|s| s.load(Ordering::SeqCst))
+        self.cx.stopping()
     }
 
     fn all(&mut self, mut sink: Option<&mut Box<dyn Sink>>) -> Result<()> {

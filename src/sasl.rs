@@ -1,8 +1,16 @@
-//! SASL client mechanisms (RFC 4422), independent of the protocol that carries them: POP3
-//! AUTH (RFC 5034) and IMAP AUTHENTICATE use the same steps, so they live here once.
+//! Logging in, once for every protocol: the one login type ([`Login`]), the one policy that
+//! chooses how to log in from what is configured, what the server offers and whether the
+//! connection is encrypted ([`choose`], with its one table of what each method exposes,
+//! [`Method::exposure`]), the fallback from a refused method to the next ([`try_in_turn`]),
+//! and the SASL client mechanisms (RFC 4422). POP3 AUTH (RFC 5034) and IMAP AUTHENTICATE
+//! run the same steps; the protocol modules keep only the wire encoding of each. The
+//! SMTP/LMTP sink logs in nowhere (a server on the same machine or a trusted network, see
+//! `sink::smtp`), so POP3 and IMAP are the [`Carrier`]s; SMTP AUTH (EHLO's `AUTH` line)
+//! would be one more.
 
-use crate::error::{Error, Result};
-use crate::secret::Secret;
+use crate::error::{Class, Error, Result};
+use crate::net::Trace;
+use crate::secret::{Credential, Secret};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use md5::Md5;
@@ -52,17 +60,38 @@ impl Mechanism {
     }
 }
 
-/// Who logs in, and how: one login of a POP3 or IMAP session (IMAP's reconnects renew the
-/// secret through `imap::Auth`).
-pub struct Login<'a> {
+/// Who logs in, and how: the one login type of every protocol, for every login of a run
+/// (IMAP logs in again after the server dropped the session).
+pub struct Login {
     /// User name.
-    pub user: &'a str,
-    /// Password or token.
-    pub secret: &'a Secret,
+    pub user: String,
     /// Configured method.
     pub method: AuthMethod,
     /// Whether a password may cross an unencrypted connection.
     pub allow_plaintext: bool,
+    /// Where each login takes its secret: an OAuth2 access token may have expired by the
+    /// time of a reconnect, and one the server refuses is renewed once.
+    pub credential: Box<dyn Credential>,
+}
+
+impl Login {
+    /// Connect and log in with `connect`, given the credential's current secret; when the
+    /// server refuses it (an authentication failure, exit 77) and the credential can offer a
+    /// fresh one, once more with that. An error renewing the secret (a revoked refresh
+    /// token) is what is reported then, since it says what to do.
+    pub fn with_secret<T>(
+        &mut self,
+        mut connect: impl FnMut(&Login, &Secret) -> Result<T>,
+    ) -> Result<T> {
+        let secret = self.credential.current()?;
+        match connect(self, &secret) {
+            Err(e) if e.class() == Class::Auth => match self.credential.refused()? {
+                Some(fresh) => connect(self, &fresh),
+                None => Err(e),
+            },
+            other => other,
+        }
+    }
 }
 
 /// How to log in, as configured (`auth = "..."`).
@@ -119,22 +148,118 @@ impl AuthMethod {
     }
 }
 
+/// One way of logging in that a protocol module runs on the wire: what [`choose`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// The protocol's own password command: POP3 USER/PASS (RFC 1939 section 7), IMAP LOGIN
+    /// (RFC 3501 section 6.2.3).
+    UserPass,
+    /// POP3 APOP (RFC 1939 section 7).
+    Apop,
+    /// SASL: POP3 AUTH (RFC 5034), IMAP AUTHENTICATE (RFC 3501 section 6.2.2).
+    Sasl(Mechanism),
+}
+
+/// What a method puts on the wire that an eavesdropper could use, were the connection
+/// unencrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exposure {
+    /// A digest of the password and a challenge (APOP, CRAM-MD5): not the password itself,
+    /// but whoever chose the challenge (a man in the middle among them) can crack it
+    /// offline.
+    Digest,
+    /// The password or a bearer token, readable.
+    Readable,
+}
+
+impl Method {
+    /// The one table of what each method exposes. Every method exposes something, so
+    /// without TLS none is used unless `allow-plaintext-password` is set; when it is,
+    /// `auto` tries the digests first.
+    pub fn exposure(self) -> Exposure {
+        match self {
+            Method::Apop | Method::Sasl(Mechanism::CramMd5) => Exposure::Digest,
+            Method::UserPass
+            | Method::Sasl(
+                Mechanism::Plain | Mechanism::Login | Mechanism::XOAuth2 | Mechanism::OAuthBearer,
+            ) => Exposure::Readable,
+        }
+    }
+
+    /// The name for the trace.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::UserPass => "user",
+            Method::Apop => "APOP",
+            Method::Sasl(m) => m.name(),
+        }
+    }
+}
+
+/// `auth = "auto"`: the password methods in order of preference over TLS, where every one
+/// protects the password in transit and the simplest that works is best. Without TLS (when
+/// allowed) the same order sorted by [`Method::exposure`], digests first. OAuth2 is never
+/// chosen here: it needs a token, which only an OAuth2 `auth` provides.
+const AUTO: [Method; 5] = [
+    Method::Sasl(Mechanism::Plain),
+    Method::UserPass,
+    Method::Sasl(Mechanism::Login),
+    Method::Sasl(Mechanism::CramMd5),
+    Method::Apop,
+];
+
+/// The protocol a login crosses: how it names what it offers, and which methods it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    /// POP3: USER/PASS, APOP, and SASL named in CAPA's `SASL` line.
+    Pop3,
+    /// IMAP: LOGIN (unless `LOGINDISABLED`), and SASL named as `AUTH=` capabilities.
+    Imap,
+}
+
+impl Carrier {
+    /// The protocol's own password command, for messages.
+    fn command(self) -> &'static str {
+        match self {
+            Carrier::Pop3 => "USER",
+            Carrier::Imap => "LOGIN",
+        }
+    }
+
+    /// How the protocol names a SASL mechanism among its capabilities, for messages.
+    fn prefix(self) -> &'static str {
+        match self {
+            Carrier::Pop3 => "",
+            Carrier::Imap => "AUTH=",
+        }
+    }
+
+    /// Why the password command is known to be unavailable, for messages: IMAP says so
+    /// (`LOGINDISABLED`); a POP3 CAPA without USER proves nothing (see [`Offer::plain_command`]).
+    fn no_command(self) -> Option<&'static str> {
+        match self {
+            Carrier::Pop3 => None,
+            Carrier::Imap => Some("LOGINDISABLED"),
+        }
+    }
+}
+
 /// What a server offers for logging in, as far as the chooser needs to know.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Offer {
+    /// The protocol.
+    pub carrier: Carrier,
     /// The SASL mechanisms it offers (POP3 CAPA `SASL`, IMAP `AUTH=`) that we know.
     pub sasl: Vec<Mechanism>,
-    /// Whether the protocol's own password command is available: POP3 USER/PASS, IMAP LOGIN
-    /// (not `LOGINDISABLED`).
+    /// Whether the protocol's own password command is available: IMAP LOGIN (not
+    /// `LOGINDISABLED`); POP3 USER/PASS, which every server we know of has, when CAPA lists
+    /// it, tells nothing, or USER is configured.
     pub plain_command: bool,
     /// Whether APOP can be used (a POP3 greeting with a timestamp).
     pub apop: bool,
     /// Whether `sasl` is really known (a POP3 server without CAPA tells nothing): then a
     /// configured mechanism is tried rather than refused.
     pub known: bool,
-    /// How the protocol names a SASL mechanism in its capabilities, for messages: `AUTH=`
-    /// for IMAP, nothing for POP3.
-    pub prefix: &'static str,
 }
 
 impl Offer {
@@ -142,15 +267,25 @@ impl Offer {
         self.sasl.contains(&m)
     }
 
+    /// Whether the server offers `method`.
+    fn offers(&self, method: Method) -> bool {
+        match method {
+            Method::UserPass => self.plain_command,
+            Method::Apop => self.apop,
+            Method::Sasl(m) => self.has(m),
+        }
+    }
+
     /// Everything offered, for messages: `PLAIN LOGIN USER`.
-    pub fn describe(&self, command: &str) -> String {
+    pub fn describe(&self) -> String {
+        let prefix = self.carrier.prefix();
         let mut all: Vec<String> = self
             .sasl
             .iter()
-            .map(|m| format!("{}{}", self.prefix, m.name()))
+            .map(|m| format!("{prefix}{}", m.name()))
             .collect();
         if self.plain_command {
-            all.push(command.to_string());
+            all.push(self.carrier.command().to_string());
         }
         if self.apop {
             all.push("APOP".to_string());
@@ -159,51 +294,43 @@ impl Offer {
     }
 }
 
-impl AuthMethod {
-    /// Whether this method puts the password, or something an eavesdropper can attack the
-    /// password with (a digest of a challenge they saw: APOP, CRAM-MD5), or a bearer token
-    /// on the wire.
-    fn exposes_secret(self) -> bool {
-        !matches!(self, AuthMethod::Auto)
-    }
-
-    /// The name for messages and the trace.
-    pub fn name(self) -> &'static str {
-        match self {
-            AuthMethod::Auto => "auto",
-            AuthMethod::UserPass => "user",
-            AuthMethod::Apop => "APOP",
-            AuthMethod::Sasl(m) => m.name(),
-            AuthMethod::OAuth2 => "oauth2",
-        }
-    }
-}
-
-/// The one login policy, for POP3, IMAP and SMTP alike: the methods to try for the
-/// configured `method`, in order (a later one only when the server refused the one before
-/// with an authentication failure, and only for `auto`).
+/// The one login policy, for every protocol: the methods to try for `login`'s configured
+/// method, in order (a later one only when the server refused the one before with an
+/// authentication failure, see [`try_in_turn`]), given what the server at `peer` offers and
+/// whether the connection is `encrypted`.
 ///
 /// - Over an unencrypted connection nothing that exposes the secret is sent unless
 ///   `allow-plaintext-password` is set: not the password, and not a digest of it either
-///   (APOP and CRAM-MD5 answers can be cracked offline by whoever chose the challenge, a
-///   man in the middle among them).
+///   ([`Method::exposure`]).
 /// - `auto` over TLS: SASL PLAIN, else the protocol's password command (POP3 USER, IMAP
 ///   LOGIN), else LOGIN, CRAM-MD5, APOP; a server that refuses the first (Mailutils without
 ///   an APOP secret, a server whose AUTHENTICATE is broken) gets the next password method.
 /// - `auto` in plaintext (allowed): the digests first (CRAM-MD5, APOP), which at least keep
 ///   the password itself off the wire, then the password methods.
-/// - A configured method is used alone; one the server does not offer is a configuration
-///   error (exit 78) naming what it offers.
-pub fn choose(
-    method: AuthMethod,
-    offer: &Offer,
-    encrypted: bool,
-    allow_plaintext: bool,
-    peer: &str,
-    user: &str,
-    command: &str,
-) -> Result<Vec<AuthMethod>> {
-    let unsafe_plaintext = |m: AuthMethod| !encrypted && !allow_plaintext && m.exposes_secret();
+/// - A configured method is used alone; one the server does not offer, or the protocol does
+///   not have, is a configuration error (exit 78) naming what it offers.
+pub fn choose(login: &Login, offer: &Offer, encrypted: bool, peer: &str) -> Result<Vec<Method>> {
+    let chosen = pick(login, offer, encrypted, peer);
+    let no_command = offer.carrier.no_command().filter(|_| !offer.plain_command);
+    if let (AuthMethod::Auto, Some(why)) = (login.method, no_command) {
+        return chosen.map_err(|e| {
+            e.context(format!(
+                "{peer} does not allow {} here ({why}){}",
+                offer.carrier.command(),
+                if encrypted {
+                    ""
+                } else {
+                    "; try tls = \"starttls\""
+                }
+            ))
+        });
+    }
+    chosen
+}
+
+/// [`choose`], before its note on a missing password command.
+fn pick(login: &Login, offer: &Offer, encrypted: bool, peer: &str) -> Result<Vec<Method>> {
+    let user = &login.user;
     let refuse = || {
         Error::config(format!(
             "refusing to send the password for {user} (or a digest of it) unencrypted to \
@@ -211,86 +338,112 @@ pub fn choose(
              allow-plaintext-password = true"
         ))
     };
-    let offered = |m: Mechanism| !offer.known || offer.has(m);
-    let chosen = match method {
+    let plaintext_ok = encrypted || login.allow_plaintext;
+    let command = offer.carrier.command();
+    let chosen = match login.method {
         AuthMethod::Auto => {
-            if !encrypted && !allow_plaintext {
+            if !plaintext_ok {
                 return Err(refuse());
             }
-            let digests = [
-                (
-                    offer.has(Mechanism::CramMd5),
-                    AuthMethod::Sasl(Mechanism::CramMd5),
-                ),
-                (offer.apop, AuthMethod::Apop),
-            ];
-            let passwords = [
-                (
-                    offer.has(Mechanism::Plain),
-                    AuthMethod::Sasl(Mechanism::Plain),
-                ),
-                (offer.plain_command, AuthMethod::UserPass),
-                (
-                    offer.has(Mechanism::Login),
-                    AuthMethod::Sasl(Mechanism::Login),
-                ),
-            ];
-            let order: Vec<(bool, AuthMethod)> = if encrypted {
-                passwords.into_iter().chain(digests).collect()
-            } else {
-                digests.into_iter().chain(passwords).collect()
-            };
+            let mut order: Vec<Method> = AUTO.into_iter().filter(|&m| offer.offers(m)).collect();
+            if !encrypted {
+                order.sort_by_key(|m| m.exposure());
+            }
             // Two at most: each refusal costs the server's login delay, and may count
             // against a lockout.
-            let mut all: Vec<AuthMethod> = order
-                .into_iter()
-                .filter(|(ok, _)| *ok)
-                .map(|(_, m)| m)
-                .collect();
-            all.truncate(2);
-            if all.is_empty() {
+            order.truncate(2);
+            if order.is_empty() {
                 return Err(Error::config(format!(
                     "{peer} offers no login method mailfetch can use (it offers: {})",
-                    offer.describe(command)
+                    offer.describe()
                 )));
             }
-            return Ok(all);
+            return Ok(order);
+        }
+        AuthMethod::Apop if offer.carrier != Carrier::Pop3 => {
+            return Err(Error::config(
+                "auth = \"apop\" is a POP3 method; IMAP logs in with \"user\" (LOGIN), \
+                 \"plain\" or another SASL mechanism",
+            ))
         }
         AuthMethod::OAuth2 => match AuthMethod::oauth2_mechanism(|m| offer.has(m)) {
-            Some(m) => AuthMethod::Sasl(m),
+            Some(m) => Method::Sasl(m),
             None => {
                 return Err(Error::config(format!(
                     "auth = \"oauth2\" is configured but {peer} offers neither {p}OAUTHBEARER \
                      nor {p}XOAUTH2 (it offers: {})",
-                    offer.describe(command),
-                    p = offer.prefix
+                    offer.describe(),
+                    p = offer.carrier.prefix()
                 )))
             }
         },
-        AuthMethod::Sasl(m) if !offered(m) => {
+        AuthMethod::Sasl(m) if offer.known && !offer.has(m) => {
             return Err(Error::config(format!(
                 "auth = \"{}\" is configured but {peer} does not offer it (it offers: {})",
                 m.name().to_ascii_lowercase(),
-                offer.describe(command)
+                offer.describe()
             )))
         }
+        AuthMethod::Sasl(m) => Method::Sasl(m),
         AuthMethod::Apop if !offer.apop => {
             return Err(Error::config(format!(
                 "auth = \"apop\" but {peer}'s greeting has no APOP timestamp"
             )))
         }
+        AuthMethod::Apop => Method::Apop,
         AuthMethod::UserPass if !offer.plain_command => {
             return Err(Error::config(format!(
                 "auth = \"user\" but {peer} does not allow {command} here (it offers: {})",
-                offer.describe(command)
+                offer.describe()
             )))
         }
-        m => m,
+        AuthMethod::UserPass => Method::UserPass,
     };
-    if unsafe_plaintext(chosen) {
+    if !plaintext_ok {
         return Err(refuse());
     }
     Ok(vec![chosen])
+}
+
+/// Log in with each of `methods` in turn ([`choose`]'s order): `attempt` runs one on the
+/// wire, and the next is tried only when the server refused the one before with an
+/// authentication failure (exit 77). The trace says which was refused and which logged in.
+pub fn try_in_turn(
+    methods: &[Method],
+    trace: &Trace,
+    mut attempt: impl FnMut(Method) -> Result<()>,
+) -> Result<()> {
+    for (i, &method) in methods.iter().enumerate() {
+        match (attempt(method), methods.get(i + 1)) {
+            (Ok(()), _) => {
+                trace.note(&format!("logged in with {}", method.name()));
+                return Ok(());
+            }
+            (Err(e), Some(next)) if e.class() == Class::Auth => {
+                trace.note(&format!(
+                    "{} was refused; trying {}",
+                    method.name(),
+                    next.name()
+                ));
+            }
+            (Err(e), _) => return Err(e),
+        }
+    }
+    Err(Error::new(
+        Class::Internal,
+        "internal: no login method was chosen",
+    ))
+}
+
+/// The error for a login the server refused with an authentication failure: one that
+/// blames the credentials ([`blames_credentials`]) gets "check user and password" or a
+/// provider's advice further up; any other is quoted and blames nothing.
+pub fn refused(code: Option<&str>, text: &str, message: String) -> Error {
+    if blames_credentials(code, text) {
+        Error::credentials_refused(message)
+    } else {
+        Error::new(Class::Auth, message)
+    }
 }
 
 /// One SASL exchange in progress.
@@ -502,16 +655,25 @@ mod tests {
 
     fn offer(sasl: &[Mechanism], plain_command: bool, apop: bool) -> Offer {
         Offer {
+            carrier: Carrier::Pop3,
             sasl: sasl.to_vec(),
             plain_command,
             apop,
             known: true,
-            prefix: "",
         }
     }
 
-    fn chosen(method: AuthMethod, o: &Offer, tls: bool, allow: bool) -> Result<Vec<AuthMethod>> {
-        choose(method, o, tls, allow, "h:110", "u", "USER")
+    fn login(method: AuthMethod, allow_plaintext: bool) -> Login {
+        Login {
+            user: "u".into(),
+            method,
+            allow_plaintext,
+            credential: Box::new(crate::secret::Fixed(Secret::new("pw".into()))),
+        }
+    }
+
+    fn chosen(method: AuthMethod, o: &Offer, tls: bool, allow: bool) -> Result<Vec<Method>> {
+        choose(&login(method, allow), o, tls, "h:110")
     }
 
     #[test]
@@ -519,12 +681,12 @@ mod tests {
         let o = offer(&[Mechanism::Plain, Mechanism::CramMd5], true, true);
         assert_eq!(
             chosen(AuthMethod::Auto, &o, true, false).unwrap(),
-            [AuthMethod::Sasl(Mechanism::Plain), AuthMethod::UserPass]
+            [Method::Sasl(Mechanism::Plain), Method::UserPass]
         );
         let o = offer(&[], true, true);
         assert_eq!(
             chosen(AuthMethod::Auto, &o, true, false).unwrap(),
-            [AuthMethod::UserPass, AuthMethod::Apop]
+            [Method::UserPass, Method::Apop]
         );
     }
 
@@ -534,8 +696,47 @@ mod tests {
         let o = offer(&[], true, true);
         assert_eq!(
             chosen(AuthMethod::Auto, &o, false, true).unwrap(),
-            [AuthMethod::Apop, AuthMethod::UserPass]
+            [Method::Apop, Method::UserPass]
         );
+    }
+
+    #[test]
+    fn auto_in_allowed_plaintext_puts_the_digests_before_any_password() {
+        let all = [Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5];
+        let o = offer(&all, true, true);
+        assert_eq!(
+            chosen(AuthMethod::Auto, &o, false, true).unwrap(),
+            [Method::Sasl(Mechanism::CramMd5), Method::Apop]
+        );
+        let o = offer(&[Mechanism::Login, Mechanism::CramMd5], false, false);
+        assert_eq!(
+            chosen(AuthMethod::Auto, &o, false, true).unwrap(),
+            [
+                Method::Sasl(Mechanism::CramMd5),
+                Method::Sasl(Mechanism::Login)
+            ]
+        );
+        assert_eq!(
+            chosen(AuthMethod::Auto, &o, true, false).unwrap(),
+            [
+                Method::Sasl(Mechanism::Login),
+                Method::Sasl(Mechanism::CramMd5)
+            ]
+        );
+    }
+
+    #[test]
+    fn only_apop_and_cram_md5_are_digests_every_other_method_is_readable() {
+        for m in Mechanism::ALL {
+            let expected = if m == Mechanism::CramMd5 {
+                Exposure::Digest
+            } else {
+                Exposure::Readable
+            };
+            assert_eq!(Method::Sasl(m).exposure(), expected, "{m:?}");
+        }
+        assert_eq!(Method::Apop.exposure(), Exposure::Digest);
+        assert_eq!(Method::UserPass.exposure(), Exposure::Readable);
     }
 
     #[test]
@@ -561,6 +762,143 @@ mod tests {
         assert!(e.message().contains("it offers: PLAIN"), "{}", e.message());
         assert!(chosen(AuthMethod::Apop, &o, true, false).is_err());
         assert!(chosen(AuthMethod::UserPass, &o, true, false).is_err());
+    }
+
+    #[test]
+    fn imap_names_its_offer_as_capabilities_and_has_no_apop() {
+        let o = Offer {
+            carrier: Carrier::Imap,
+            ..offer(&[Mechanism::XOAuth2], true, false)
+        };
+        let e = chosen(AuthMethod::OAuth2, &o, true, false).unwrap();
+        assert_eq!(e, [Method::Sasl(Mechanism::XOAuth2)]);
+        let e = chosen(AuthMethod::Sasl(Mechanism::Plain), &o, true, false).unwrap_err();
+        assert!(
+            e.message().contains("(it offers: AUTH=XOAUTH2 LOGIN)"),
+            "{}",
+            e.message()
+        );
+        let e = chosen(AuthMethod::Apop, &o, true, true).unwrap_err();
+        assert!(e.message().contains("is a POP3 method"), "{}", e.message());
+    }
+
+    #[test]
+    fn auto_without_the_password_command_says_why() {
+        let o = Offer {
+            carrier: Carrier::Imap,
+            ..offer(&[], false, false)
+        };
+        let e = chosen(AuthMethod::Auto, &o, false, false).unwrap_err();
+        assert!(
+            e.message().starts_with(
+                "h:110 does not allow LOGIN here (LOGINDISABLED); try tls = \"starttls\": \
+                 refusing to send"
+            ),
+            "{}",
+            e.message()
+        );
+        let e = chosen(AuthMethod::Auto, &o, true, false).unwrap_err();
+        assert!(
+            e.message().contains("offers no login method"),
+            "{}",
+            e.message()
+        );
+    }
+
+    #[test]
+    fn a_refused_method_hands_over_to_the_next_only_on_an_authentication_failure() {
+        let methods = [Method::Apop, Method::UserPass];
+        let mut tried = Vec::new();
+        let out = try_in_turn(&methods, &Trace::off(), |m| {
+            tried.push(m);
+            match m {
+                Method::Apop => Err(Error::new(Class::Auth, "no APOP secret")),
+                _ => Ok(()),
+            }
+        });
+        assert!(out.is_ok());
+        assert_eq!(tried, methods);
+        let mut tried = 0;
+        let out = try_in_turn(&methods, &Trace::off(), |_| {
+            tried += 1;
+            Err(Error::new(Class::Temporary, "dropped"))
+        });
+        assert_eq!(out.unwrap_err().class(), Class::Temporary);
+        assert_eq!(tried, 1, "only a refusal moves on to the next method");
+        let out = try_in_turn(&methods, &Trace::off(), |_| {
+            Err(Error::new(Class::Auth, "refused"))
+        });
+        assert_eq!(
+            out.unwrap_err().message(),
+            "refused",
+            "the last refusal is reported"
+        );
+    }
+
+    /// Tokens "a", "b", ... ; `refused` gives the next one, once.
+    struct Tokens {
+        next: char,
+        renewed: bool,
+    }
+
+    impl Credential for Tokens {
+        fn current(&mut self) -> Result<Secret> {
+            Ok(Secret::new(self.next.to_string()))
+        }
+        fn refused(&mut self) -> Result<Option<Secret>> {
+            if self.renewed {
+                return Ok(None);
+            }
+            self.renewed = true;
+            self.next = (self.next as u8 + 1) as char;
+            self.current().map(Some)
+        }
+    }
+
+    fn token_login() -> Login {
+        Login {
+            credential: Box::new(Tokens {
+                next: 'a',
+                renewed: false,
+            }),
+            ..login(AuthMethod::OAuth2, false)
+        }
+    }
+
+    #[test]
+    fn a_refused_token_is_renewed_once_and_retried() {
+        let mut l = token_login();
+        let mut tried = Vec::new();
+        let out = l.with_secret(|login, s| {
+            assert_eq!(login.user, "u");
+            tried.push(s.expose().to_string());
+            if s.expose() == "a" {
+                Err(Error::new(Class::Auth, "refused"))
+            } else {
+                Ok(s.expose().to_string())
+            }
+        });
+        assert_eq!(out.unwrap(), "b");
+        assert_eq!(tried, ["a", "b"]);
+        let mut tried = 0;
+        let out: Result<()> = l.with_secret(|_, _| {
+            tried += 1;
+            Err(Error::new(Class::Auth, "refused again"))
+        });
+        assert_eq!(out.unwrap_err().message(), "refused again");
+        assert_eq!(tried, 1, "renewed only once per run");
+    }
+
+    #[test]
+    fn other_failures_are_not_retried() {
+        let mut l = token_login();
+        let mut tried = 0;
+        let out: Result<()> = l.with_secret(|_, _| {
+            tried += 1;
+            Err(Error::new(Class::Temporary, "timeout"))
+        });
+        assert!(out.is_err());
+        assert_eq!(tried, 1);
     }
 
     #[test]

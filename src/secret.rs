@@ -11,7 +11,7 @@
 //! children start far below the config layer (a sink), and the set belongs to the whole
 //! config, not to the account whose child it is.
 
-use crate::error::{Class, Result};
+use crate::error::Result;
 use std::fmt;
 use std::process::Command;
 use std::sync::Mutex;
@@ -74,7 +74,8 @@ pub trait Credential {
     fn current(&mut self) -> Result<Secret>;
 
     /// The server refused what [`Credential::current`] gave: a fresh secret worth one more
-    /// try, or `None` when trying again cannot help (a password, or renewed already).
+    /// try ([`crate::sasl::Login::with_secret`]), or `None` when trying again cannot help (a
+    /// password, or renewed already).
     fn refused(&mut self) -> Result<Option<Secret>>;
 }
 
@@ -88,90 +89,5 @@ impl Credential for Fixed {
 
     fn refused(&mut self) -> Result<Option<Secret>> {
         Ok(None)
-    }
-}
-
-/// Log in with `attempt`, using `credential`'s current secret; when the server refuses it
-/// (an authentication failure, exit 77) and the credential can offer a fresh one, try once
-/// more with that. An error renewing the secret (a revoked refresh token) is what is
-/// reported then, since it says what to do.
-pub fn login_with<T>(
-    credential: &mut dyn Credential,
-    mut attempt: impl FnMut(&Secret) -> Result<T>,
-) -> Result<T> {
-    let secret = credential.current()?;
-    match attempt(&secret) {
-        Err(e) if e.class() == Class::Auth => match credential.refused()? {
-            Some(fresh) => attempt(&fresh),
-            None => Err(e),
-        },
-        other => other,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::error::Error;
-
-    /// Tokens "a", "b", ... ; `refused` gives the next one, once.
-    struct Tokens {
-        next: char,
-        renewed: bool,
-    }
-
-    impl Credential for Tokens {
-        fn current(&mut self) -> Result<Secret> {
-            Ok(Secret::new(self.next.to_string()))
-        }
-        fn refused(&mut self) -> Result<Option<Secret>> {
-            if self.renewed {
-                return Ok(None);
-            }
-            self.renewed = true;
-            self.next = (self.next as u8 + 1) as char;
-            self.current().map(Some)
-        }
-    }
-
-    #[test]
-    fn a_refused_token_is_renewed_once_and_retried() {
-        let mut t = Tokens {
-            next: 'a',
-            renewed: false,
-        };
-        let mut tried = Vec::new();
-        let out = login_with(&mut t, |s| {
-            tried.push(s.expose().to_string());
-            if s.expose() == "a" {
-                Err(Error::new(Class::Auth, "refused"))
-            } else {
-                Ok(s.expose().to_string())
-            }
-        });
-        assert_eq!(out.unwrap(), "b");
-        assert_eq!(tried, ["a", "b"]);
-        let mut tried = 0;
-        let out: Result<()> = login_with(&mut t, |_| {
-            tried += 1;
-            Err(Error::new(Class::Auth, "refused again"))
-        });
-        assert_eq!(out.unwrap_err().message(), "refused again");
-        assert_eq!(tried, 1, "renewed only once per run");
-    }
-
-    #[test]
-    fn other_failures_are_not_retried() {
-        let mut t = Tokens {
-            next: 'a',
-            renewed: false,
-        };
-        let mut tried = 0;
-        let out: Result<()> = login_with(&mut t, |_| {
-            tried += 1;
-            Err(Error::new(Class::Temporary, "timeout"))
-        });
-        assert!(out.is_err());
-        assert_eq!(tried, 1);
     }
 }

@@ -2,7 +2,7 @@
 //! `watch`), and SIGHUP as a request to reload (`watch`).
 //!
 //! The handler only sets flags: [`STOP`], which a pull looks at between messages
-//! (`pull::Options::stop`: it commits what it delivered, reads and discards what is in
+//! (`session::Ctx::stop`: it commits what it delivered, reads and discards what is in
 //! flight, deletes nothing undelivered and logs out), and [`RELOAD`]. The first SIGINT or
 //! SIGTERM is remembered ([`stopped_by`]) so that the command can exit 128 + its number
 //! (130, 143), as a shell expects of a process that a signal ended.

@@ -10,7 +10,8 @@
 use crate::config::Account;
 use crate::error::{Class, Error, Result};
 use crate::local::Store;
-use crate::pull::{self, Observer, Options};
+use crate::pull::Observer;
+use crate::session::{self, Ctx};
 use crate::sink::{Meta, Sink, Staged};
 use std::path::Path;
 
@@ -79,11 +80,11 @@ pub fn upload(
     path: &Path,
     account: &Account,
     folder: &str,
-    opts: &Options,
+    cx: &Ctx,
     observer: &dyn Observer,
 ) -> Result<Summary> {
     let store = Store::open(path)?;
-    let mut sink = pull::imap_sink(account, folder, opts);
+    let mut sink = session::imap_sink(account, folder, cx);
     let mut summary = Summary {
         from: store.describe(),
         to: format!("{}/{folder}", account.name),

@@ -27,7 +27,7 @@ use crate::header::Head;
 use crate::identity::{MailboxKey, MessageId, Validity};
 use crate::imap::append::Destination;
 use crate::local::Store;
-use crate::pull::{self, Options};
+use crate::session::{self, Access, Ctx};
 use crate::sink::folder_to_maildir;
 use crate::source::{Known, Source};
 use crate::state::{AccountLock, State};
@@ -264,7 +264,7 @@ pub fn read_folder(dest: &mut Destination) -> Result<Vec<Entry>> {
 
 /// `verify ACCOUNT`: the messages on the account's server against its target, one report
 /// per place compared (each folder's Maildir folder; else the one mbox or IMAP folder).
-pub fn account(account: &Account, opts: &Options) -> Result<Vec<Report>> {
+pub fn account(account: &Account, cx: &Ctx) -> Result<Vec<Report>> {
     let ctx = |e: Error| e.context(&account.name);
     if let Target::Mda(_) | Target::Lmtp(_) | Target::Smtp(_) = &account.target {
         return Err(ctx(Error::new(
@@ -276,9 +276,9 @@ pub fn account(account: &Account, opts: &Options) -> Result<Vec<Report>> {
             ),
         )));
     }
-    let _lock = AccountLock::acquire(&opts.state_dir, &account.name, LOCK_WAIT).map_err(ctx)?;
-    let state = State::open(&opts.state_dir, &account.name, false).map_err(ctx)?;
-    let mut source = pull::connect(account, &opts.state_dir, false, opts.verbose).map_err(ctx)?;
+    let _lock = AccountLock::acquire(&cx.state_dir, &account.name, LOCK_WAIT).map_err(ctx)?;
+    let state = State::open(&cx.state_dir, &account.name, false).map_err(ctx)?;
+    let mut source = session::open_source(account, cx, Access::Look).map_err(ctx)?;
     let mut originals = Vec::new();
     for mailbox in source.mailboxes().map_err(ctx)? {
         let delivered = |validity: Validity, id: &str| {
@@ -312,7 +312,7 @@ pub fn account(account: &Account, opts: &Options) -> Result<Vec<Report>> {
             reports.push(compare_all(account, &originals, &copy, &copies));
         }
         Target::Imap(t) => {
-            let mut dest = pull::imap_folder(t.server(), &t.folder, false, opts).map_err(ctx)?;
+            let mut dest = session::open_folder(t.server(), &t.folder, cx).map_err(ctx)?;
             let copies = read_folder(&mut dest).map_err(ctx)?;
             dest.logout();
             let copy = format!("{}/{}", t.account, t.folder);
@@ -344,10 +344,10 @@ fn compare_all(
 }
 
 /// `verify --local PATH --remote ACCOUNT/FOLDER`: a local store against an IMAP folder.
-pub fn local(path: &Path, account: &Account, folder: &str, opts: &Options) -> Result<Report> {
+pub fn local(path: &Path, account: &Account, folder: &str, cx: &Ctx) -> Result<Report> {
     let store = Store::open(path)?;
     let originals = read_local(&store)?;
-    let mut dest = pull::imap_folder(account, folder, false, opts)?;
+    let mut dest = session::open_folder(account, folder, cx)?;
     let copies = read_folder(&mut dest)?;
     dest.logout();
     Ok(compare(

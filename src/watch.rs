@@ -13,7 +13,7 @@
 //! in one account's run (a panic is such an error, see `jobs::contained`). SIGTERM and SIGINT
 //! end it (exit 0; a second signal ends it at once, see the `signals` module, which `pull`
 //! shares): a pull in progress stops after the message it is delivering
-//! ([`Options::stop`]: what was delivered is committed, what is in flight is read and
+//! ([`Ctx::stop`]: what was delivered is committed, what is in flight is read and
 //! discarded, nothing undelivered is deleted, the session ends cleanly) and the rest is left
 //! for the next run; SIGHUP reads the config again and restarts the accounts with it, keeping the old
 //! one if the new one has an error.
@@ -21,10 +21,9 @@
 use crate::config::{Account, Config, Protocol};
 use crate::error::Result;
 use crate::imap::idle::{Idler, Woken, RENEW};
-use crate::imap::Auth;
-use crate::net::Trace;
 use crate::pull::{self, Options, Silent};
 use crate::report::Reporter;
+use crate::session::{self, Ctx};
 use crate::signals;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -46,22 +45,19 @@ const TICK: Duration = Duration::from_millis(100);
 pub fn run(
     load: &dyn Fn() -> Result<Config>,
     names: &[String],
-    opts: &Options,
+    cx: &Ctx,
     reporter: &Reporter,
 ) -> Result<()> {
     signals::catch(true);
     // SIGTERM also stops a pull in progress after the message it is delivering.
-    let opts = &Options {
-        stop: Some(&signals::STOP),
-        ..opts.clone()
-    };
+    let cx = &cx.clone().stopped_by(&signals::STOP);
     let mut accounts = resolve(&load()?, names)?;
     loop {
         let halt = AtomicBool::new(false);
         let next = std::thread::scope(|s| {
             for account in &accounts {
                 let halt = &halt;
-                s.spawn(move || watch_account(account, opts, reporter, halt));
+                s.spawn(move || watch_account(account, cx, reporter, halt));
             }
             loop {
                 std::thread::sleep(TICK);
@@ -100,13 +96,13 @@ fn resolve(config: &Config, names: &[String]) -> Result<Vec<Account>> {
 }
 
 /// One account, until `halt`: start over after each error, after a pause.
-fn watch_account(account: &Account, opts: &Options, reporter: &Reporter, halt: &AtomicBool) {
+fn watch_account(account: &Account, cx: &Ctx, reporter: &Reporter, halt: &AtomicBool) {
     let mut backoff = FIRST_BACKOFF;
     loop {
         let mut pulled = false;
         let result = crate::jobs::contained(&account.name, || match account.protocol {
-            Protocol::Imap => idle(account, opts, reporter, halt, &mut pulled),
-            Protocol::Pop3 => poll(account, opts, reporter, halt, &mut pulled),
+            Protocol::Imap => idle(account, cx, reporter, halt, &mut pulled),
+            Protocol::Pop3 => poll(account, cx, reporter, halt, &mut pulled),
         });
         let Err(e) = result else {
             return;
@@ -127,32 +123,19 @@ fn watch_account(account: &Account, opts: &Options, reporter: &Reporter, halt: &
 /// them is woken, or poll if the server has no IDLE. Returns when halted.
 fn idle(
     account: &Account,
-    opts: &Options,
+    cx: &Ctx,
     reporter: &Reporter,
     halt: &AtomicBool,
     pulled: &mut bool,
 ) -> Result<()> {
-    let auth = || Auth {
-        user: account.user.clone(),
-        method: account.auth,
-        allow_plaintext: account.allow_plaintext_password,
-        credential: account.credential(&opts.state_dir),
-    };
-    let trace = || {
-        if opts.verbose {
-            Trace::to_stderr(&account.name)
-        } else {
-            Trace::off()
-        }
-    };
     let context = |e: crate::error::Error| e.context(&account.name);
-    let Some(mut first) = Idler::login(&account.endpoint, trace(), auth()).map_err(context)? else {
-        return poll(account, opts, reporter, halt, pulled);
+    let Some(mut first) = session::open_idler(account, cx, None).map_err(context)? else {
+        return poll(account, cx, reporter, halt, pulled);
     };
     let mut folders = first
         .folders(
             &account.folders,
-            account.profile.name == "gmail",
+            account.profile.gmail_extensions,
             account.gmail,
             account.move_to.as_deref(),
         )
@@ -199,9 +182,9 @@ fn idle(
     std::thread::scope(|s| {
         s.spawn(|| listen(first));
         for folder in &folders[1..] {
-            let (auth, trace, listen, fail, ready) = (&auth, &trace, &listen, &fail, &ready);
+            let (listen, fail, ready) = (&listen, &fail, &ready);
             s.spawn(move || {
-                let idler = Idler::connect(&account.endpoint, trace(), auth(), folder);
+                let idler = session::open_idler(account, cx, Some(folder));
                 ready.fetch_add(1, Ordering::SeqCst);
                 match idler {
                     Ok(Some(idler)) => listen(idler),
@@ -219,7 +202,7 @@ fn idle(
         let result = (|| {
             let mut next_poll = Instant::now() + account.poll_interval;
             if !stop() {
-                pull_once(account, opts, reporter, pulled)?;
+                pull_once(account, cx, reporter, pulled)?;
             }
             while !stop() {
                 let due = polled > 0 && Instant::now() >= next_poll;
@@ -227,7 +210,7 @@ fn idle(
                     if due {
                         next_poll = Instant::now() + account.poll_interval;
                     }
-                    pull_once(account, opts, reporter, pulled)?;
+                    pull_once(account, cx, reporter, pulled)?;
                 } else {
                     std::thread::sleep(TICK);
                 }
@@ -247,13 +230,13 @@ fn idle(
 /// Pull every `poll-interval` seconds. Returns when halted.
 fn poll(
     account: &Account,
-    opts: &Options,
+    cx: &Ctx,
     reporter: &Reporter,
     halt: &AtomicBool,
     pulled: &mut bool,
 ) -> Result<()> {
     loop {
-        pull_once(account, opts, reporter, pulled)?;
+        pull_once(account, cx, reporter, pulled)?;
         if pause(account.poll_interval, halt) {
             return Ok(());
         }
@@ -261,13 +244,8 @@ fn poll(
 }
 
 /// One pull, with its summary line when it changed anything.
-fn pull_once(
-    account: &Account,
-    opts: &Options,
-    reporter: &Reporter,
-    pulled: &mut bool,
-) -> Result<()> {
-    let s = pull::pull(account, opts, &Silent)?;
+fn pull_once(account: &Account, cx: &Ctx, reporter: &Reporter, pulled: &mut bool) -> Result<()> {
+    let s = pull::pull(account, cx, &Options::default(), &Silent)?;
     *pulled = true;
     if s.fetched > 0 || s.present > 0 || s.deleted > 0 || !s.oversized.is_empty() {
         reporter.pulled(&s);

@@ -9,6 +9,7 @@ mod support;
 
 use serde_json::Value;
 use std::fs;
+use support::account::Account;
 use support::client::{maildir_messages, Client};
 use support::fake_gmail::{FakeGmail, Message, Quirks, PASSWORD, USER};
 use support::tls::{ServerCert, TlsFront};
@@ -39,13 +40,16 @@ impl Fixture {
 
     /// Rewrite the account with `keys`.
     fn keys(&self, keys: &str) {
-        self.client.set_config(&format!(
-            "[accounts.g]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"localhost\"\n\
-             port = {}\ntls = \"implicit\"\nca-file = \"{}\"\nuser = \"{USER}\"\n\
-             password = \"{PASSWORD}\"\ntarget = \"maildir:{{dir}}/M\"\ntimeout = 10\n{keys}\n",
-            self.front.port(),
-            self.cert.ca_file().display()
-        ));
+        let account = Account::fake("imap", self.front.port())
+            .name("g")
+            .set("host", "localhost")
+            .tls("implicit")
+            .without("allow-plaintext-password")
+            .set("ca-file", self.cert.ca_file().display().to_string())
+            .set("user", USER)
+            .password(PASSWORD)
+            .timeout(10);
+        self.client.set_config(&account.extra(keys).toml());
     }
 
     /// The Maildir's messages (root and every subfolder), sorted.

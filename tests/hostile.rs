@@ -4,34 +4,28 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
+use support::account::Account;
 use support::client::Client;
+use support::listen::{greet, serve};
 
 #[test]
 fn imap_literal_larger_than_any_request_is_refused_when_announced() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut out = stream.try_clone().unwrap();
-            let _ = out.write_all(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hostile\r\n");
-            let mut lines = BufReader::new(stream);
-            let mut line = String::new();
-            if lines.read_line(&mut line).unwrap_or(0) > 0 {
-                // 400 MB announced, then silence: a client that believed it would sit on
-                // a 400 MB buffer until the timeout.
-                let _ = out.write_all(b"* 1 FETCH (BODY[] {400000000}\r\nxyz");
-                std::thread::sleep(Duration::from_secs(10));
-            }
+    let port = serve(|stream| {
+        let (mut out, mut lines) = greet(
+            stream,
+            b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hostile\r\n",
+        );
+        let mut line = String::new();
+        if lines.read_line(&mut line).unwrap_or(0) > 0 {
+            // 400 MB announced, then silence: a client that believed it would sit on
+            // a 400 MB buffer until the timeout.
+            let _ = out.write_all(b"* 1 FETCH (BODY[] {400000000}\r\nxyz");
+            std::thread::sleep(Duration::from_secs(10));
         }
     });
-    let c = Client::new(&format!(
-        "[accounts.h]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"127.0.0.1\"\n\
-         port = {port}\ntls = \"none\"\nallow-plaintext-password = true\nuser = \"u\"\n\
-         password = \"p\"\ntarget = \"maildir:{{dir}}/M\"\ntimeout = 5\n"
-    ));
+    let c = Client::new(&Account::fake("imap", port).name("h").toml());
     let started = Instant::now();
     let out = c.run(&["pull"]);
     assert_eq!(out.code, 76, "{out:?}");
@@ -49,25 +43,21 @@ fn imap_literal_larger_than_any_request_is_refused_when_announced() {
 /// A fake IMAP server on loopback that sends `greeting`, then `reply` after the client's
 /// first command line, and then waits; a client for it with `tls`.
 fn scripted_imap(greeting: &'static [u8], reply: &'static [u8], tls: &str) -> Client {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut out = stream.try_clone().unwrap();
-            let _ = out.write_all(greeting);
-            let mut lines = BufReader::new(stream);
-            let mut line = String::new();
-            if lines.read_line(&mut line).unwrap_or(0) > 0 {
-                let _ = out.write_all(reply);
-                std::thread::sleep(Duration::from_secs(3));
-            }
+    let port = serve(move |stream| {
+        let (mut out, mut lines) = greet(stream, greeting);
+        let mut line = String::new();
+        if lines.read_line(&mut line).unwrap_or(0) > 0 {
+            let _ = out.write_all(reply);
+            std::thread::sleep(Duration::from_secs(3));
         }
     });
-    Client::new(&format!(
-        "[accounts.h]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"127.0.0.1\"\n\
-         port = {port}\ntls = \"{tls}\"\nallow-plaintext-password = true\nuser = \"u\"\n\
-         password = \"p\"\ntarget = \"maildir:{{dir}}/M\"\ntimeout = 2\n"
-    ))
+    Client::new(
+        &Account::fake("imap", port)
+            .name("h")
+            .tls(tls)
+            .timeout(2)
+            .toml(),
+    )
 }
 
 #[test]

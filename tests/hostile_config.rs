@@ -8,7 +8,6 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::sync::mpsc;
@@ -16,21 +15,18 @@ use std::time::Duration;
 use support::client::Client;
 use support::fake_dns::fake_dns;
 use support::fake_pop3::{Bearer, FakePop3, Mail, Script};
+use support::listen::serve_on;
 
 const CLIENT_SECRET: &str = "GOCSPX-client-s3cret-never-sent";
 
 /// A listener on `ip` that reports every byte sent to it (one message per connection).
 fn trap(ip: &str) -> (u16, mpsc::Receiver<Vec<u8>>) {
-    let listener = TcpListener::bind((ip, 0)).expect("bind trap");
-    let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-            let mut got = Vec::new();
-            let _ = stream.read_to_end(&mut got);
-            let _ = tx.send(got);
-        }
+    let port = serve_on(ip, move |mut stream| {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut got = Vec::new();
+        let _ = stream.read_to_end(&mut got);
+        let _ = tx.send(got);
     });
     (port, rx)
 }

@@ -9,13 +9,15 @@ mod support;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::account::Account;
 use support::client::{maildir_messages, Client};
 use support::fake_pop3::{FakePop3, Mail, Script};
+use support::listen::serve;
 
 const USER: &str = "alice";
 const PASSWORD: &str = "correct-horse-battery-staple";
@@ -23,11 +25,14 @@ const PASSWORD: &str = "correct-horse-battery-staple";
 /// An account `a` fetching by POP3 from 127.0.0.1:`port` (nothing listens on port 1: a run
 /// that got as far as connecting fails with 69) into `target`.
 fn client(port: u16, target: &str) -> Client {
-    Client::new(&format!(
-        "[accounts.a]\nprofile = \"custom\"\nprotocol = \"pop3\"\nhost = \"127.0.0.1\"\n\
-         port = {port}\ntls = \"none\"\nallow-plaintext-password = true\nuser = \"{USER}\"\n\
-         password = \"{PASSWORD}\"\ntarget = \"{target}\"\nkeep = false\ntimeout = 30\n"
-    ))
+    Client::new(&alice(port).target(target).keep(false).timeout(30).toml())
+}
+
+/// An account `a` of alice's on a fake POP3 server at 127.0.0.1:`port`.
+fn alice(port: u16) -> Account {
+    Account::fake("pop3", port)
+        .set("user", USER)
+        .password(PASSWORD)
 }
 
 fn mode(path: &Path) -> u32 {
@@ -218,18 +223,11 @@ struct FakeSmtp {
 
 impl FakeSmtp {
     fn start(behaviour: Behaviour) -> FakeSmtp {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let data = Arc::new(Mutex::new(Vec::new()));
         let data_bytes = Arc::new(Mutex::new(0));
         let (d, n) = (Arc::clone(&data), Arc::clone(&data_bytes));
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (d, n) = (Arc::clone(&d), Arc::clone(&n));
-                std::thread::spawn(move || {
-                    let _ = serve_smtp(stream, behaviour, &d, &n);
-                });
-            }
+        let port = serve(move |stream| {
+            let _ = serve_smtp(stream, behaviour, &d, &n);
         });
         FakeSmtp {
             port,
@@ -388,13 +386,12 @@ fn two_accounts(extra: &str) -> (FakePop3, Client) {
         Script::default(),
     );
     let account = |name: &str| {
-        format!(
-            "[accounts.{name}]\nprofile = \"custom\"\nprotocol = \"pop3\"\n\
-             host = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n\
-             allow-plaintext-password = true\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n\
-             target = \"maildir:{{dir}}/{name}\"\nkeep = true\ntimeout = 5\n{extra}",
-            port = server.port()
-        )
+        alice(server.port())
+            .name(name)
+            .target(&format!("maildir:{{dir}}/{name}"))
+            .keep(true)
+            .extra(extra)
+            .toml()
     };
     let c = Client::new(&format!("{}{}", account("bug"), account("fine")));
     (server, c)

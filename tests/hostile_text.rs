@@ -5,9 +5,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::{BufRead, Write};
+use support::account::Account;
 use support::client::Client;
+use support::listen::{greet, serve};
 
 /// What the hostile server says when it refuses.
 /// (Everything IMAP's resp-text allows: no NUL, CR or LF.)
@@ -15,39 +16,32 @@ const HOSTILE: &str = "\x1b]0;you have been pwned\x07\x1b[2J\x1b[1A\u{9b}2Kbad \
 
 #[test]
 fn escapes_in_a_refused_login_do_not_reach_the_terminal() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut out = stream.try_clone().unwrap();
-            let _ = out.write_all(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hostile\r\n");
-            let mut lines = BufReader::new(stream);
-            let mut line = String::new();
-            while lines.read_line(&mut line).unwrap_or(0) > 0 {
-                let tag = line.split(' ').next().unwrap_or("*").to_string();
-                let verb = line
-                    .split(' ')
-                    .nth(1)
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_uppercase();
-                let reply = match verb.as_str() {
-                    "CAPABILITY" => {
-                        format!("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n{tag} OK done\r\n")
-                    }
-                    "LOGOUT" => format!("* BYE\r\n{tag} OK bye\r\n"),
-                    _ => format!("{tag} NO [AUTHENTICATIONFAILED] {HOSTILE}\r\n"),
-                };
-                let _ = out.write_all(reply.as_bytes());
-                line.clear();
-            }
+    let port = serve(|stream| {
+        let (mut out, mut lines) = greet(
+            stream,
+            b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hostile\r\n",
+        );
+        let mut line = String::new();
+        while lines.read_line(&mut line).unwrap_or(0) > 0 {
+            let tag = line.split(' ').next().unwrap_or("*").to_string();
+            let verb = line
+                .split(' ')
+                .nth(1)
+                .unwrap_or("")
+                .trim()
+                .to_ascii_uppercase();
+            let reply = match verb.as_str() {
+                "CAPABILITY" => {
+                    format!("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n{tag} OK done\r\n")
+                }
+                "LOGOUT" => format!("* BYE\r\n{tag} OK bye\r\n"),
+                _ => format!("{tag} NO [AUTHENTICATIONFAILED] {HOSTILE}\r\n"),
+            };
+            let _ = out.write_all(reply.as_bytes());
+            line.clear();
         }
     });
-    let c = Client::new(&format!(
-        "[accounts.h]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"127.0.0.1\"\n\
-         port = {port}\ntls = \"none\"\nallow-plaintext-password = true\nuser = \"u\"\n\
-         password = \"p\"\ntarget = \"maildir:{{dir}}/M\"\ntimeout = 5\n"
-    ));
+    let c = Client::new(&Account::fake("imap", port).name("h").toml());
     for args in [&["pull"][..], &["pull", "--verbose"], &["check"]] {
         let out = c.run(args);
         assert_ne!(out.code, 0, "{args:?}: {out:?}");

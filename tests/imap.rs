@@ -7,15 +7,17 @@
 mod support;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
-use support::client::{imap_account, maildir_messages, maildir_tmp_count, Client};
+use support::account::Account;
+use support::client::{maildir_messages, maildir_tmp_count, Client};
 use support::corpus::{corpus, simple};
 use support::dovecot::{Dovecot, TestUser};
 use support::mbox::read_mbox_with_python;
+use support::proxy::{self, Framing, Proxy, ToClient, ToServer};
 
 /// `s` as an IMAP quoted string.
 fn quoted(s: &str) -> String {
@@ -145,14 +147,13 @@ fn corpus_in_several_folders_arrives_byte_exact_with_flags_and_dates_in_maildir(
         }
     }
     d.seed_folder(&user, "Lists/rust", [simple("lists-1", "list", "hi\n")]);
-    let c = Client::new(&imap_account(
-        d,
-        "box",
-        &user,
-        "implicit",
-        "maildir:{dir}/Mail",
-        "folders = \"*\"",
-    ));
+    let c = Client::new(
+        &Account::imap(d, &user)
+            .name("box")
+            .target("maildir:{dir}/Mail")
+            .extra("folders = \"*\"")
+            .toml(),
+    );
     let flags_before = d.flags(&user, "INBOX");
     let out = c.ok(&["pull"]);
     let total = 2 * messages.len() + 1;
@@ -228,14 +229,14 @@ fn corpus_from_several_folders_arrives_byte_exact_in_mbox_over_starttls() {
     let messages = corpus_messages();
     d.seed(&user, &messages);
     d.seed_folder(&user, "Archive", &messages[..3]);
-    let c = Client::new(&imap_account(
-        d,
-        "box",
-        &user,
-        "starttls",
-        "mbox:{dir}/box.mbox",
-        "folders = [\"INBOX\", \"Archive\"]",
-    ));
+    let c = Client::new(
+        &Account::imap(d, &user)
+            .name("box")
+            .tls("starttls")
+            .target("mbox:{dir}/box.mbox")
+            .extra("folders = [\"INBOX\", \"Archive\"]")
+            .toml(),
+    );
     c.ok(&["pull"]);
     let got = read_mbox_with_python(c.path("box.mbox"));
     // mboxrd ends every message with a newline (the sink's documented rule).
@@ -271,14 +272,12 @@ fn second_run_fetches_nothing_and_a_new_message_in_one_folder_is_the_only_one_fe
         (0..3).map(|i| simple(&format!("sub-{i}"), "s", "b\n")),
     );
     d.create_folder(&user, "Empty");
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "starttls",
-        "maildir:{dir}/M",
-        "folders = [\"INBOX\", \"Empty\", \"Sub\"]",
-    ));
+    let c = Client::new(
+        &Account::imap(d, &user)
+            .tls("starttls")
+            .extra("folders = [\"INBOX\", \"Empty\", \"Sub\"]")
+            .toml(),
+    );
     assert!(c.ok(&["pull"]).stdout.contains("a: 7 new messages"));
     let out = c.ok(&["pull"]);
     assert!(out.stdout.contains("a: no new mail"), "{out:?}");
@@ -305,14 +304,7 @@ fn a_known_folder_is_listed_by_uid_and_only_new_mail_is_listed_in_full() {
         &user,
         (0..2100).map(|i| simple(&format!("brief-{i}"), "s", "b\n")),
     );
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "",
-    ));
+    let c = Client::new(&Account::imap(d, &user).toml());
     assert!(c.ok(&["pull"]).stdout.contains("a: 2100 new messages"));
     d.doveadm(&["expunge", "-u", &user.name, "mailbox", "INBOX", "uid", "7"]);
     d.seed(
@@ -393,14 +385,7 @@ fn uidvalidity_change_does_not_redeliver() {
         .map(|i| simple(&format!("uidv-{i}"), "s", &format!("body {i}\n")))
         .collect();
     d.seed_folder(&user, "Box", &old);
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "folders = [\"Box\"]",
-    ));
+    let c = Client::new(&Account::imap(d, &user).extra("folders = [\"Box\"]").toml());
     c.ok(&["pull"]);
     // The folder is deleted and recreated with the same mail (and one new message): a new
     // UIDVALIDITY, and UIDs that mean something else now.
@@ -437,14 +422,7 @@ fn uidvalidity_change_recognises_mail_without_message_id_by_its_text() {
     };
     let old: Vec<Vec<u8>> = (0..4).map(no_id).collect();
     d.seed_folder(&user, "Box", &old);
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "folders = [\"Box\"]",
-    ));
+    let c = Client::new(&Account::imap(d, &user).extra("folders = [\"Box\"]").toml());
     c.ok(&["pull"]);
     d.delete_folder(&user, "Box");
     let mut again = old.clone();
@@ -481,14 +459,7 @@ fn delete_mode_empties_fetched_mail_and_leaves_a_foreign_deleted_message() {
         "uid",
         "1",
     ]);
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "keep = false",
-    ));
+    let c = Client::new(&Account::imap(d, &user).keep(false).toml());
     let out = c.ok(&["pull"]);
     assert!(
         out.stdout.contains("a: 6 new messages") && out.stdout.contains("6 deleted"),
@@ -512,14 +483,12 @@ fn move_to_moves_fetched_mail_into_the_archive_folder() {
         .collect();
     d.seed(&user, &mail);
     d.create_folder(&user, "Archive");
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "starttls",
-        "maildir:{dir}/M",
-        "keep = false\nfolders = \"*\"\nmove-to = \"Archive\"",
-    ));
+    let c = Client::new(
+        &Account::imap(d, &user)
+            .tls("starttls")
+            .extra("keep = false\nfolders = \"*\"\nmove-to = \"Archive\"")
+            .toml(),
+    );
     c.ok(&["pull"]);
     assert_eq!(d.count(&user, "INBOX"), 0);
     assert_eq!(d.server_messages(&user, "Archive"), mail);
@@ -546,14 +515,7 @@ fn hostile_folder_names_stay_inside_the_maildir() {
         d.seed_folder(&user, name, [&m]);
         expected.push(m);
     }
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "folders = \"*\"",
-    ));
+    let c = Client::new(&Account::imap(d, &user).extra("folders = \"*\"").toml());
     let out = c.ok(&["pull"]);
     assert!(
         out.stdout
@@ -591,14 +553,7 @@ fn folders_command_lists_the_folders_with_message_counts() {
     let user = d.new_user("ifolders");
     d.seed(&user, (0..3).map(|i| simple(&format!("f-{i}"), "s", "b\n")));
     d.seed_folder(&user, "Entwürfe/Alt", [simple("f-x", "s", "b\n")]);
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "",
-    ));
+    let c = Client::new(&Account::imap(d, &user).toml());
     let out = c.ok(&["folders", "a"]);
     let lines: Vec<&str> = out.stdout.lines().map(str::trim).collect();
     assert!(lines.contains(&"3  INBOX"), "{out:?}");
@@ -623,14 +578,12 @@ fn starttls_imaps_and_login_methods_all_work_and_plaintext_needs_the_allow() {
         ("starttls", "login"),
         ("starttls", "cram-md5"),
     ] {
-        let c = Client::new(&imap_account(
-            d,
-            "a",
-            &user,
-            tls,
-            "maildir:{dir}/M",
-            &format!("auth = \"{auth}\""),
-        ));
+        let c = Client::new(
+            &Account::imap(d, &user)
+                .tls(tls)
+                .extra(&format!("auth = \"{auth}\""))
+                .toml(),
+        );
         let out = c.ok(&["pull", "-v"]);
         assert!(
             out.stdout.contains("a: 1 new message"),
@@ -642,25 +595,21 @@ fn starttls_imaps_and_login_methods_all_work_and_plaintext_needs_the_allow() {
         );
     }
     // (auth = "auto" would pick CRAM-MD5 here, which sends no password.)
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "none",
-        "maildir:{dir}/M",
-        "auth = \"plain\"",
-    ));
+    let c = Client::new(
+        &Account::imap(d, &user)
+            .tls("none")
+            .extra("auth = \"plain\"")
+            .toml(),
+    );
     let out = c.run(&["pull"]);
     assert_eq!(out.code, 78, "{out:?}");
     assert!(out.stderr.contains("allow-plaintext-password"), "{out:?}");
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "none",
-        "maildir:{dir}/M",
-        "auth = \"plain\"\nallow-plaintext-password = true",
-    ));
+    let c = Client::new(
+        &Account::imap(d, &user)
+            .tls("none")
+            .extra("auth = \"plain\"\nallow-plaintext-password = true")
+            .toml(),
+    );
     c.ok(&["pull"]);
 }
 
@@ -668,16 +617,9 @@ fn starttls_imaps_and_login_methods_all_work_and_plaintext_needs_the_allow() {
 fn certificate_from_an_unknown_ca_is_refused_with_exit_69() {
     let d = Dovecot::shared();
     let user = d.new_user("iwrongca");
-    let toml = imap_account(d, "a", &user, "implicit", "maildir:{dir}/M", "").replace(
-        &d.ca_file().display().to_string(),
-        &d.wrong_ca_file().display().to_string(),
-    );
-    for toml in [
-        toml.clone(),
-        toml.replace(&d.imaps().to_string(), &d.imap().to_string())
-            .replace("\"implicit\"", "\"starttls\""),
-    ] {
-        let c = Client::new(&toml);
+    let account = Account::imap(d, &user).set("ca-file", d.wrong_ca_file().display().to_string());
+    for account in [account.clone(), account.tls("starttls")] {
+        let c = Client::new(&account.toml());
         let out = c.run(&["pull"]);
         assert_eq!(out.code, 69, "{out:?}");
         assert!(out.stderr.contains("TLS handshake"), "{out:?}");
@@ -689,9 +631,8 @@ fn certificate_from_an_unknown_ca_is_refused_with_exit_69() {
 fn wrong_password_is_exit_77_and_never_printed() {
     let d = Dovecot::shared();
     let user = d.new_user("iwrongpw");
-    let toml = imap_account(d, "a", &user, "implicit", "maildir:{dir}/M", "")
-        .replace(&user.password, "not-the-password");
-    let c = Client::new(&toml);
+    let account = Account::imap(d, &user).password("not-the-password");
+    let c = Client::new(&account.toml());
     let out = c.run(&["pull", "-v"]);
     assert_eq!(out.code, 77, "{out:?}");
     assert!(
@@ -707,14 +648,7 @@ fn a_100_mb_message_is_streamed_with_less_than_64_mb_of_memory() {
     let big = support::corpus::large("big", 100 << 20);
     let small = simple("small", "s", "b\n");
     d.seed(&user, [&small, &big, &small]);
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "",
-    ));
+    let c = Client::new(&Account::imap(d, &user).toml());
     let (code, peak_kb) = c.run_measured(&["pull", "--quiet"]);
     assert_eq!(code, 0);
     let got = maildir_messages(&c.path("M"));
@@ -735,92 +669,64 @@ enum Quirk {
     Plain,
 }
 
-/// A proxy in front of Dovecot's plain IMAP port that plays an Office 365 quirk once, on
-/// the first `BODY.PEEK[]` fetch (sent when the server is idle, so the injected answer
-/// never lands inside another response). Returns the port and whether it fired.
-fn quirk_proxy(d: &Dovecot, quirk: Quirk) -> (u16, Arc<AtomicBool>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let upstream = d.imap();
-    let fired = Arc::new(AtomicBool::new(false));
-    let flag = fired.clone();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
-            let flag = flag.clone();
-            std::thread::spawn(move || relay(client, server, quirk, &flag));
-        }
-    });
-    (port, fired)
+/// An Office 365 quirk played once, on the first `BODY.PEEK[]` fetch any session sends
+/// (sent when the server is idle, so the injected answer never lands inside another
+/// response); `fired` says whether it was.
+struct Office365 {
+    quirk: Quirk,
+    fired: Arc<AtomicBool>,
 }
 
-fn relay(client: TcpStream, server: TcpStream, quirk: Quirk, fired: &AtomicBool) {
-    let to_client = Arc::new(Mutex::new(client.try_clone().unwrap()));
-    let (mut from_server, writer) = (server.try_clone().unwrap(), to_client.clone());
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match std::io::Read::read(&mut from_server, &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let mut data = buf[..n].to_vec();
-                    if matches!(quirk, Quirk::Plain) {
-                        data = String::from_utf8_lossy(&data)
-                            .replace(" UIDPLUS", "")
-                            .replace(" MOVE", "")
-                            .into_bytes();
-                    }
-                    if writer.lock().unwrap().write_all(&data).is_err() {
-                        break;
-                    }
-                }
+impl proxy::Script for Office365 {
+    fn client(&mut self, line: &[u8]) -> ToServer {
+        let text = String::from_utf8_lossy(line);
+        let quirky = !matches!(self.quirk, Quirk::Plain);
+        if !quirky || !text.contains("BODY.PEEK[]") || self.fired.swap(true, Ordering::SeqCst) {
+            return ToServer::Forward(line.to_vec());
+        }
+        let tag = text.split(' ').next().unwrap_or("*");
+        match self.quirk {
+            Quirk::Throttle => ToServer::Answer(
+                format!(
+                    "{tag} NO [THROTTLED] Request is throttled. Suggested Backoff Time: 300 milliseconds\r\n"
+                )
+                .into_bytes(),
+            ),
+            Quirk::Bye => {
+                ToServer::Hangup(b"* BYE Server is busy, please try again later\r\n".to_vec())
             }
+            Quirk::Plain => unreachable!("not quirky"),
         }
-        let _ = writer.lock().unwrap().shutdown(Shutdown::Both);
-    });
-    let mut to_server = server;
-    let mut lines = BufReader::new(client);
-    loop {
-        let mut line = String::new();
-        if lines.read_line(&mut line).unwrap_or(0) == 0 {
-            let _ = to_server.shutdown(Shutdown::Both);
-            return;
+    }
+
+    fn server(&mut self, chunk: Vec<u8>) -> ToClient {
+        if !matches!(self.quirk, Quirk::Plain) {
+            return ToClient::Send(vec![chunk]);
         }
-        let quirky = !matches!(quirk, Quirk::Plain);
-        if quirky && line.contains("BODY.PEEK[]") && !fired.swap(true, Ordering::SeqCst) {
-            let tag = line.split(' ').next().unwrap_or("*").to_string();
-            let mut c = to_client.lock().unwrap();
-            match quirk {
-                Quirk::Throttle => {
-                    let _ = write!(
-                        c,
-                        "{tag} NO [THROTTLED] Request is throttled. Suggested Backoff Time: 300 milliseconds\r\n"
-                    );
-                    continue;
-                }
-                Quirk::Plain => unreachable!("not quirky"),
-                Quirk::Bye => {
-                    let _ = write!(c, "* BYE Server is busy, please try again later\r\n");
-                    let _ = c.shutdown(Shutdown::Both);
-                    let _ = to_server.shutdown(Shutdown::Both);
-                    return;
-                }
-            }
-        }
-        if to_server.write_all(line.as_bytes()).is_err() {
-            return;
-        }
+        let plain = String::from_utf8_lossy(&chunk)
+            .replace(" UIDPLUS", "")
+            .replace(" MOVE", "");
+        ToClient::Send(vec![plain.into_bytes()])
     }
 }
 
-/// An account that reaches Dovecot through the quirk proxy on `port` (plaintext, so the
-/// proxy can read the commands).
+/// A proxy in front of Dovecot's plain IMAP port that plays an Office 365 quirk once.
+/// Returns the port and whether it fired.
+fn quirk_proxy(d: &Dovecot, quirk: Quirk) -> (u16, Arc<AtomicBool>) {
+    let fired = Arc::new(AtomicBool::new(false));
+    let flag = fired.clone();
+    let proxy = Proxy::to(d.imap()).script(move || Office365 {
+        quirk,
+        fired: flag.clone(),
+    });
+    (proxy.start().detach(), fired)
+}
+
+/// An account that reaches Dovecot through a proxy on `port` (plaintext, so the proxy can
+/// read the commands).
 fn proxied_account(d: &Dovecot, user: &TestUser, port: u16, extra: &str) -> String {
-    let extra = format!("allow-plaintext-password = true\n{extra}");
-    imap_account(d, "a", user, "none", "maildir:{dir}/M", &extra).replace(
-        &format!("port = {}\n", d.imap()),
-        &format!("port = {port}\n"),
-    )
+    let account = Account::imap(d, user).plaintext().port(port);
+    account.extra(extra).toml()
 }
 
 #[test]
@@ -947,29 +853,6 @@ enum Script {
     ExpungeNotice,
 }
 
-/// One response as the server sent it: its lines and literals, up to its final CRLF.
-fn read_response(r: &mut impl BufRead) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let start = out.len();
-        if r.read_until(b'\n', &mut out).ok()? == 0 {
-            return None;
-        }
-        // A line ending in `{N}` is followed by N bytes of literal, then more of the response.
-        let line = out[start..].strip_suffix(b"}\r\n");
-        let Some(n) = line.and_then(|l| {
-            let open = l.iter().rposition(|&b| b == b'{')?;
-            let digits = std::str::from_utf8(&l[open + 1..]).ok()?;
-            digits.trim_end_matches('+').parse::<usize>().ok()
-        }) else {
-            return Some(out);
-        };
-        let at = out.len();
-        out.resize(at + n, 0);
-        std::io::Read::read_exact(r, &mut out[at..]).ok()?;
-    }
-}
-
 /// The tag of a tagged response, or the UID of an untagged FETCH with a whole body.
 enum Frame {
     Done(String),
@@ -978,11 +861,7 @@ enum Frame {
 }
 
 fn frame(response: &[u8]) -> Frame {
-    let end = response
-        .iter()
-        .position(|&b| b == b'\r')
-        .unwrap_or(response.len());
-    let line = String::from_utf8_lossy(&response[..end]);
+    let line = proxy::first_line(response);
     if !line.starts_with('*') {
         return Frame::Done(line.split(' ').next().unwrap_or("").to_string());
     }
@@ -996,152 +875,162 @@ fn frame(response: &[u8]) -> Frame {
     uid.map_or(Frame::Other, Frame::Body)
 }
 
-/// A proxy in front of Dovecot's plain IMAP port that plays `script` on the batch fetches of
-/// every session (`user`: whose mail an expunge removes). Returns the port.
-fn script_proxy(d: &'static Dovecot, user: &TestUser, script: Script) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let upstream = d.imap();
-    let user = user.name.clone();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
-            // The batch fetches the client sent: tag and UID range.
-            let batches: Arc<Mutex<Vec<(String, u32, u32)>>> = Arc::default();
-            let (seen, user) = (batches.clone(), user.clone());
-            // The tag of the first `UID SEARCH 1:1000` the client sent (Script::ExpungeNotice).
-            let search: Arc<Mutex<Option<String>>> = Arc::default();
-            let searched = search.clone();
-            let (mut to_server, from_client) =
-                (server.try_clone().unwrap(), client.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let mut lines = BufReader::new(from_client);
-                let mut expunged = false;
-                loop {
-                    let mut line = String::new();
-                    if lines.read_line(&mut line).unwrap_or(0) == 0 {
-                        let _ = to_server.shutdown(Shutdown::Both);
-                        return;
-                    }
-                    if let Some((tag, rest)) = line.split_once(" UID SEARCH ") {
-                        let mut first = searched.lock().unwrap();
-                        if rest.starts_with("1:1000\r") && first.is_none() {
-                            *first = Some(tag.to_string());
-                        }
-                    }
-                    if let Some((tag, rest)) = line.split_once(" UID FETCH ") {
-                        if let Some(set) = rest.strip_suffix(" (UID BODY.PEEK[])\r\n") {
-                            let (lo, hi) = set.split_once(':').unwrap_or((set, set));
-                            let range = (lo.parse().unwrap(), hi.parse().unwrap());
-                            seen.lock()
-                                .unwrap()
-                                .push((tag.to_string(), range.0, range.1));
-                            if let Script::Expunge(uid) = script {
-                                if !expunged {
-                                    expunged = true;
-                                    let uid = uid.to_string();
-                                    d.doveadm(&[
-                                        "expunge", "-u", &user, "mailbox", "INBOX", "uid", &uid,
-                                    ]);
-                                }
-                            }
-                        }
-                    }
-                    if to_server.write_all(line.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-            std::thread::spawn(move || play(server, client, script, &batches, &search));
-        }
-    });
-    port
+/// [`Script`] played on the batch fetches of one session (`user`: whose mail an expunge
+/// removes).
+struct Batches {
+    d: &'static Dovecot,
+    user: String,
+    script: Script,
+    /// The batch fetches the client sent: tag and UID range.
+    batches: Vec<(String, u32, u32)>,
+    /// The tag of the first `UID SEARCH 1:1000` the client sent (Script::ExpungeNotice).
+    search: Option<String>,
+    expunged: bool,
+    /// Bodies of the first and second batch sent, whether the first completed.
+    first_sent: usize,
+    second_sent: usize,
+    first_done: bool,
+    /// Holding back the first batch's responses (and its completion).
+    holding: bool,
+    held: Vec<Vec<u8>>,
+    held_done: Option<Vec<u8>>,
+    swallowed: usize,
 }
 
-/// The server-to-client half of [`script_proxy`].
-fn play(
-    server: TcpStream,
-    mut client: TcpStream,
-    script: Script,
-    batches: &Mutex<Vec<(String, u32, u32)>>,
-    search: &Mutex<Option<String>>,
-) {
-    const AHEAD: usize = 100;
-    let mut from_server = BufReader::new(server);
-    // Which of the first two batches a frame belongs to (0, 1), if either.
-    let batch_of = |f: &Frame| -> Option<usize> {
-        let b = batches.lock().unwrap();
-        b.iter().take(2).position(|(tag, lo, hi)| match f {
-            Frame::Done(t) => t == tag,
-            Frame::Body(u) => (*lo..=*hi).contains(u),
-            Frame::Other => false,
-        })
-    };
-    let size = |i: usize| -> usize {
-        let b = batches.lock().unwrap();
-        b.get(i).map_or(0, |(_, lo, hi)| (hi - lo + 1) as usize)
-    };
-    let (mut first_sent, mut second_sent, mut first_done) = (0, 0, false);
-    let mut holding = false;
-    let mut held: Vec<Vec<u8>> = Vec::new();
-    let mut held_done: Option<Vec<u8>> = None;
-    let mut swallowed = 0;
-    while let Some(response) = read_response(&mut from_server) {
+impl Batches {
+    /// Which of the first two batches a frame belongs to (0, 1), if either.
+    fn batch_of(&self, f: &Frame) -> Option<usize> {
+        self.batches
+            .iter()
+            .take(2)
+            .position(|(tag, lo, hi)| match f {
+                Frame::Done(t) => t == tag,
+                Frame::Body(u) => (*lo..=*hi).contains(u),
+                Frame::Other => false,
+            })
+    }
+
+    fn size(&self, i: usize) -> usize {
+        self.batches
+            .get(i)
+            .map_or(0, |(_, lo, hi)| (hi - lo + 1) as usize)
+    }
+}
+
+impl proxy::Script for Batches {
+    fn framing(&self) -> Framing {
+        Framing::ImapResponses
+    }
+
+    fn client(&mut self, line: &[u8]) -> ToServer {
+        let text = String::from_utf8_lossy(line);
+        if let Some((tag, rest)) = text.split_once(" UID SEARCH ") {
+            if rest.starts_with("1:1000\r") && self.search.is_none() {
+                self.search = Some(tag.to_string());
+            }
+        }
+        if let Some((tag, rest)) = text.split_once(" UID FETCH ") {
+            if let Some(set) = rest.strip_suffix(" (UID BODY.PEEK[])\r\n") {
+                let (lo, hi) = set.split_once(':').unwrap_or((set, set));
+                let range = (lo.parse().unwrap(), hi.parse().unwrap());
+                self.batches.push((tag.to_string(), range.0, range.1));
+                if let Script::Expunge(uid) = self.script {
+                    if !self.expunged {
+                        self.expunged = true;
+                        let uid = uid.to_string();
+                        self.d.doveadm(&[
+                            "expunge", "-u", &self.user, "mailbox", "INBOX", "uid", &uid,
+                        ]);
+                    }
+                }
+            }
+        }
+        ToServer::Forward(line.to_vec())
+    }
+
+    fn server(&mut self, response: Vec<u8>) -> ToClient {
+        const AHEAD: usize = 100;
         let f = frame(&response);
         let mut out = vec![response];
-        match script {
+        match self.script {
             Script::Swallow(uid, times) => {
-                if matches!(f, Frame::Body(u) if u == uid) && swallowed < times {
-                    swallowed += 1;
-                    continue;
+                if matches!(f, Frame::Body(u) if u == uid) && self.swallowed < times {
+                    self.swallowed += 1;
+                    out.clear();
                 }
             }
             Script::Expunge(_) => {}
             Script::ExpungeNotice => {
-                let mut tag = search.lock().unwrap();
-                if matches!(&f, Frame::Done(t) if Some(t) == tag.as_ref()) {
+                if matches!(&f, Frame::Done(t) if Some(t) == self.search.as_ref()) {
                     out.insert(0, b"* 1 EXPUNGE\r\n".to_vec());
-                    *tag = Some(String::new());
+                    self.search = Some(String::new());
                 }
             }
-            Script::Interleave | Script::CompleteOutOfOrder => match (batch_of(&f), &f) {
-                (Some(0), _) if holding => {
-                    held.push(out.pop().unwrap());
+            Script::Interleave | Script::CompleteOutOfOrder => match (self.batch_of(&f), &f) {
+                (Some(0), _) if self.holding => {
+                    self.held.push(out.pop().unwrap());
                 }
                 (Some(0), Frame::Body(_)) => {
-                    first_sent += 1;
-                    holding = first_sent == AHEAD && second_sent == 0;
+                    self.first_sent += 1;
+                    self.holding = self.first_sent == AHEAD && self.second_sent == 0;
                 }
                 (Some(0), Frame::Done(_)) => {
-                    first_done = true;
-                    out.extend(held_done.take());
+                    self.first_done = true;
+                    out.extend(self.held_done.take());
                 }
                 (Some(1), Frame::Body(_)) => {
-                    second_sent += 1;
-                    if holding && script == Script::Interleave && second_sent == size(1) {
-                        holding = false;
-                        first_done = held.iter().any(|r| matches!(frame(r), Frame::Done(_)));
-                        out.append(&mut held);
+                    self.second_sent += 1;
+                    if self.holding
+                        && self.script == Script::Interleave
+                        && self.second_sent == self.size(1)
+                    {
+                        self.release(&mut out);
                     }
                 }
-                (Some(1), Frame::Done(_)) if holding => {
-                    holding = false;
-                    first_done = held.iter().any(|r| matches!(frame(r), Frame::Done(_)));
-                    out.append(&mut held);
+                (Some(1), Frame::Done(_)) if self.holding => {
+                    self.release(&mut out);
                 }
-                (Some(1), Frame::Done(_)) if !first_done && script == Script::Interleave => {
-                    held_done = out.pop();
+                (Some(1), Frame::Done(_))
+                    if !self.first_done && self.script == Script::Interleave =>
+                {
+                    self.held_done = out.pop();
                 }
                 _ => {}
             },
         }
-        for r in out {
-            if client.write_all(&r).is_err() {
-                return;
-            }
-        }
+        ToClient::Send(out)
     }
-    let _ = client.shutdown(Shutdown::Both);
+}
+
+impl Batches {
+    /// Stop holding: what was held follows `out`.
+    fn release(&mut self, out: &mut Vec<Vec<u8>>) {
+        self.holding = false;
+        self.first_done = self.held.iter().any(|r| matches!(frame(r), Frame::Done(_)));
+        out.append(&mut self.held);
+    }
+}
+
+/// A proxy in front of Dovecot's plain IMAP port that plays `script` on the batch fetches of
+/// every session (`user`: whose mail an expunge removes). Returns the port.
+fn script_proxy(d: &'static Dovecot, user: &TestUser, script: Script) -> u16 {
+    let user = user.name.clone();
+    let proxy = Proxy::to(d.imap()).script(move || Batches {
+        d,
+        user: user.clone(),
+        script,
+        batches: Vec::new(),
+        search: None,
+        expunged: false,
+        first_sent: 0,
+        second_sent: 0,
+        first_done: false,
+        holding: false,
+        held: Vec::new(),
+        held_done: None,
+        swallowed: 0,
+    });
+    proxy.start().detach()
 }
 
 #[test]

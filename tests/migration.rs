@@ -8,15 +8,17 @@
 mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
-use support::client::{pop3_account, Client};
+use support::account::Account;
+use support::client::Client;
 use support::corpus::{corpus, message_id, simple};
 use support::dovecot::{Dovecot, TestUser};
+use support::listen::serve;
+use support::proxy::{self, Framing, Proxy, ToClient};
 
 /// The corpus as POP3 hands it out: RETR ends every message with a line end.
 fn corpus_via_pop3() -> Vec<Vec<u8>> {
@@ -67,42 +69,24 @@ fn assert_each_once(got: Vec<Vec<u8>>, want: &[Vec<u8>]) {
     assert_eq!(counts.len(), want.len(), "nothing else, nothing partial");
 }
 
-/// An IMAP account `[accounts.NAME]` on the test Dovecot; `tls` is implicit or starttls.
-fn imap_account(d: &Dovecot, name: &str, user: &TestUser, tls: &str, extra: &str) -> String {
-    let port = if tls == "implicit" {
-        d.imaps()
-    } else {
-        d.imap()
-    };
-    format!(
-        "[accounts.{name}]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"{host}\"\n\
-         port = {port}\ntls = \"{tls}\"\nca-file = \"{ca}\"\nuser = \"{user}\"\n\
-         password = \"{pw}\"\ntarget = \"maildir:{{dir}}/{name}\"\ntimeout = 30\n{extra}\n",
-        host = d.tls_name(),
-        ca = d.ca_file().display(),
-        user = user.name,
-        pw = user.password,
-    )
+/// An IMAP account `[accounts.NAME]` on the test Dovecot into `maildir:{dir}/NAME`.
+fn imap(d: &Dovecot, name: &str, user: &TestUser) -> Account {
+    let target = format!("maildir:{{dir}}/{name}");
+    Account::imap(d, user).name(name).target(&target)
 }
 
 /// The same account reached in plaintext through a proxy on `port`.
 fn proxied_imap_account(d: &Dovecot, name: &str, user: &TestUser, port: u16) -> String {
-    imap_account(d, name, user, "none", "allow-plaintext-password = true").replace(
-        &format!("port = {}\n", d.imap()),
-        &format!("port = {port}\n"),
-    )
+    imap(d, name, user).plaintext().port(port).toml()
 }
 
 /// A POP3 source `old` that migrates into `new`'s `folder`.
 fn migration(d: &Dovecot, src: &TestUser, folder: &str, extra: &str) -> String {
-    pop3_account(
-        d,
-        "old",
-        src,
-        "implicit",
-        &format!("imap:new/{folder}"),
-        extra,
-    )
+    Account::pop3(d, src)
+        .name("old")
+        .target(&format!("imap:new/{folder}"))
+        .extra(extra)
+        .toml()
 }
 
 /// INTERNALDATEs (seconds) of a folder's messages, in UID order.
@@ -136,76 +120,50 @@ struct Edit {
     lose_first_append_ok: bool,
 }
 
+/// [`Edit`] played on one session; `fired` says whether the answer was lost.
+struct Editing {
+    edit: Edit,
+    fired: Arc<AtomicBool>,
+}
+
+impl proxy::Script for Editing {
+    fn framing(&self) -> Framing {
+        Framing::ImapResponses
+    }
+
+    fn server(&mut self, response: Vec<u8>) -> ToClient {
+        let line = proxy::first_line(&response);
+        if self.edit.lose_first_append_ok
+            && line.contains(" OK ")
+            && line.contains("Append completed")
+            && !self.fired.swap(true, Ordering::SeqCst)
+        {
+            return ToClient::Hangup;
+        }
+        if !line.contains("CAPABILITY ") {
+            return ToClient::Send(vec![response]);
+        }
+        let mut t = String::from_utf8_lossy(&response).into_owned();
+        for word in &self.edit.hide {
+            t = t.replace(&format!(" {word}"), "");
+        }
+        for word in &self.edit.add {
+            t = t.replacen("CAPABILITY ", &format!("CAPABILITY {word} "), 1);
+        }
+        ToClient::Send(vec![t.into_bytes()])
+    }
+}
+
 /// A proxy in front of Dovecot's plain IMAP port that edits the server's capabilities and
 /// can lose the answer to an APPEND. Returns its port and whether the loss happened.
 fn imap_proxy(d: &Dovecot, edit: Edit) -> (u16, Arc<AtomicBool>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let upstream = d.imap();
     let fired = Arc::new(AtomicBool::new(false));
     let flag = fired.clone();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
-            let (edit, flag) = (edit.clone(), flag.clone());
-            std::thread::spawn(move || relay(client, server, &edit, &flag));
-        }
+    let proxy = Proxy::to(d.imap()).script(move || Editing {
+        edit: edit.clone(),
+        fired: flag.clone(),
     });
-    (port, fired)
-}
-
-fn relay(client: TcpStream, server: TcpStream, edit: &Edit, fired: &AtomicBool) {
-    let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut c_in, &mut s_out);
-        let _ = s_out.shutdown(Shutdown::Write);
-    });
-    let mut from_server = BufReader::new(server.try_clone().unwrap());
-    let mut to_client = client;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if from_server.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
-            break;
-        }
-        let text = String::from_utf8_lossy(&line).into_owned();
-        if edit.lose_first_append_ok
-            && text.contains(" OK ")
-            && text.contains("Append completed")
-            && !fired.swap(true, Ordering::SeqCst)
-        {
-            break;
-        }
-        let out = if text.contains("CAPABILITY ") {
-            let mut t = text.clone();
-            for word in &edit.hide {
-                t = t.replace(&format!(" {word}"), "");
-            }
-            for word in &edit.add {
-                t = t.replacen("CAPABILITY ", &format!("CAPABILITY {word} "), 1);
-            }
-            t.into_bytes()
-        } else {
-            line.clone()
-        };
-        if to_client.write_all(&out).is_err() {
-            break;
-        }
-        // A literal's bytes follow its line as they are.
-        if let Some(n) = text
-            .trim_end()
-            .strip_suffix('}')
-            .and_then(|t| t.rsplit_once('{'))
-            .and_then(|(_, n)| n.parse::<u64>().ok())
-        {
-            let mut literal = (&mut from_server).take(n);
-            if std::io::copy(&mut literal, &mut to_client).is_err() {
-                break;
-            }
-        }
-    }
-    let _ = to_client.shutdown(Shutdown::Both);
-    let _ = server.shutdown(Shutdown::Both);
+    (proxy.start().detach(), fired)
 }
 
 #[test]
@@ -217,7 +175,7 @@ fn pop3_to_imap_migration_stores_the_corpus_byte_exact_once_with_dates_in_a_new_
     let c = Client::new(&format!(
         "{}{}",
         migration(d, &src, "Migrated/Old ISP", ""),
-        imap_account(d, "new", &dst, "implicit", "")
+        imap(d, "new", &dst).toml()
     ));
     let out = c.ok(&["pull", "old"]);
     let n = messages.len();
@@ -270,7 +228,7 @@ fn mail_already_in_the_folder_is_recorded_not_appended_again_even_after_reset_st
     let c = Client::new(&format!(
         "{}{}",
         migration(d, &src, "INBOX", ""),
-        imap_account(d, "new", &dst, "starttls", "")
+        imap(d, "new", &dst).tls("starttls").toml()
     ));
     let out = c.ok(&["pull", "old"]);
     assert!(
@@ -436,7 +394,7 @@ fn corpus_maildir(root: &Path) -> Vec<(Vec<u8>, &'static str, i64)> {
 fn upload_of_a_maildir_keeps_flags_and_dates_and_a_second_upload_stores_nothing() {
     let d = Dovecot::shared();
     let dst = d.new_user("up-md");
-    let c = Client::new(&imap_account(d, "new", &dst, "implicit", ""));
+    let c = Client::new(&imap(d, "new", &dst).toml());
     let root = c.path("backup");
     let local = corpus_maildir(&root);
     let n = local.len();
@@ -499,8 +457,11 @@ fn an_mbox_backup_uploads_byte_exact_and_verify_names_a_deleted_and_a_changed_me
     // The backup: the POP3 mailbox pulled into an mbox by mailfetch itself.
     let c = Client::new(&format!(
         "{}{}",
-        pop3_account(d, "old", &src, "implicit", "mbox:{dir}/backup.mbox", ""),
-        imap_account(d, "new", &dst, "implicit", "")
+        Account::pop3(d, &src)
+            .name("old")
+            .target("mbox:{dir}/backup.mbox")
+            .toml(),
+        imap(d, "new", &dst).toml()
     ));
     c.ok(&["pull", "old"]);
     let mbox = c.path("backup.mbox");
@@ -591,14 +552,12 @@ fn an_mda_that_exits_1_loses_nothing_the_message_stays_and_its_stderr_is_shown()
     d.seed(&src, [&good, &bad, &later]);
     let c = Client::new("");
     let script = mda_script(c.dir.path());
-    c.set_config(&pop3_account(
-        d,
-        "a",
-        &src,
-        "implicit",
-        &format!("mda:{script}"),
-        "keep = false",
-    ));
+    c.set_config(
+        &Account::pop3(d, &src)
+            .target(&format!("mda:{script}"))
+            .keep(false)
+            .toml(),
+    );
     let out = c.run(&["pull"]);
     assert_eq!(out.code, 74, "{out:?}");
     assert!(
@@ -634,15 +593,11 @@ fn an_mda_that_hangs_is_killed_after_the_timeout_and_the_message_stays() {
     let script = mda_script(c.dir.path());
     // The MDA gets the account's timeout, but at least 60 s.
     c.set_config(
-        &pop3_account(
-            d,
-            "a",
-            &src,
-            "implicit",
-            &format!("mda:{script}"),
-            "keep = false",
-        )
-        .replace("timeout = 20", "timeout = 2"),
+        &Account::pop3(d, &src)
+            .target(&format!("mda:{script}"))
+            .keep(false)
+            .timeout(2)
+            .toml(),
     );
     let start = Instant::now();
     let out = c.run(&["pull"]);
@@ -686,14 +641,12 @@ fn lmtp_delivers_the_corpus_into_a_second_users_inbox_once() {
     let (src, rcpt) = (d.new_user("lmtp-src"), d.new_user("lmtp-rcpt"));
     let messages: Vec<Vec<u8>> = corpus().into_iter().map(|(_, m)| m).collect();
     d.seed(&src, &messages);
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &src,
-        "implicit",
-        &format!("lmtp:{}", d.lmtp_socket().display()),
-        &format!("deliver-to = \"{}\"\nkeep = false", rcpt.name),
-    ));
+    let c = Client::new(
+        &Account::pop3(d, &src)
+            .target(&format!("lmtp:{}", d.lmtp_socket().display()))
+            .extra(&format!("deliver-to = \"{}\"\nkeep = false", rcpt.name))
+            .toml(),
+    );
     let out = c.ok(&["pull"]);
     assert!(
         out.stdout
@@ -721,60 +674,53 @@ struct Received {
 /// A fake LMTP (or SMTP) server on TCP: offers PIPELINING, answers the end of a message's data with
 /// 451 when its subject is `busy`, 550 when it is `unknown`, else 250.
 fn fake_lmtp() -> (u16, Arc<Mutex<Received>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let got = Arc::new(Mutex::new(Received::default()));
     let seen = got.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let seen = seen.clone();
-            std::thread::spawn(move || {
-                let mut w = conn.try_clone().unwrap();
-                let mut r = BufReader::new(conn);
-                let _ = w.write_all(b"220 fake LMTP\r\n");
-                let mut line = Vec::new();
-                loop {
-                    line.clear();
-                    if r.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let cmd = String::from_utf8_lossy(&line).trim_end().to_string();
-                    seen.lock().unwrap().commands.push(cmd.clone());
-                    let verb = cmd.split([' ', ':']).next().unwrap_or("").to_uppercase();
-                    let reply: &[u8] = match verb.as_str() {
-                        "LHLO" | "EHLO" => b"250-fake\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
-                        "MAIL" | "RCPT" | "RSET" => b"250 OK\r\n",
-                        "QUIT" => b"221 bye\r\n",
-                        "DATA" => {
-                            let _ = w.write_all(b"354 go ahead\r\n");
-                            let mut data = Vec::new();
-                            loop {
-                                line.clear();
-                                if r.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
-                                    return;
-                                }
-                                if line == b".\r\n" {
-                                    break;
-                                }
-                                data.extend_from_slice(&line);
-                            }
-                            let text = String::from_utf8_lossy(&data).into_owned();
-                            seen.lock().unwrap().messages.push(data);
-                            if text.contains("Subject: busy") {
-                                b"451 4.2.0 mailbox busy, try later\r\n"
-                            } else if text.contains("Subject: unknown") {
-                                b"550 5.1.1 no such user here\r\n"
-                            } else {
-                                b"250 2.0.0 delivered\r\n"
-                            }
+    let port = serve(move |conn| {
+        let mut w = conn.try_clone().unwrap();
+        let mut r = BufReader::new(conn);
+        let _ = w.write_all(b"220 fake LMTP\r\n");
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if r.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let cmd = String::from_utf8_lossy(&line).trim_end().to_string();
+            seen.lock().unwrap().commands.push(cmd.clone());
+            let verb = cmd.split([' ', ':']).next().unwrap_or("").to_uppercase();
+            let reply: &[u8] = match verb.as_str() {
+                "LHLO" | "EHLO" => b"250-fake\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
+                "MAIL" | "RCPT" | "RSET" => b"250 OK\r\n",
+                "QUIT" => b"221 bye\r\n",
+                "DATA" => {
+                    let _ = w.write_all(b"354 go ahead\r\n");
+                    let mut data = Vec::new();
+                    loop {
+                        line.clear();
+                        if r.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                            return;
                         }
-                        _ => b"500 what?\r\n",
-                    };
-                    if w.write_all(reply).is_err() {
-                        return;
+                        if line == b".\r\n" {
+                            break;
+                        }
+                        data.extend_from_slice(&line);
+                    }
+                    let text = String::from_utf8_lossy(&data).into_owned();
+                    seen.lock().unwrap().messages.push(data);
+                    if text.contains("Subject: busy") {
+                        b"451 4.2.0 mailbox busy, try later\r\n"
+                    } else if text.contains("Subject: unknown") {
+                        b"550 5.1.1 no such user here\r\n"
+                    } else {
+                        b"250 2.0.0 delivered\r\n"
                     }
                 }
-            });
+                _ => b"500 what?\r\n",
+            };
+            if w.write_all(reply).is_err() {
+                return;
+            }
         }
     });
     (port, got)
@@ -789,14 +735,12 @@ fn lmtp_4xx_keeps_the_message_for_next_run_and_5xx_is_reported_with_exit_74() {
     let unknown = simple("unknown", "unknown", "never\n");
     d.seed(&src, [&dots, &busy]);
     let (port, got) = fake_lmtp();
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &src,
-        "implicit",
-        &format!("lmtp:127.0.0.1:{port}"),
-        "deliver-to = \"alice@example.org\"\nkeep = false",
-    ));
+    let c = Client::new(
+        &Account::pop3(d, &src)
+            .target(&format!("lmtp:127.0.0.1:{port}"))
+            .extra("deliver-to = \"alice@example.org\"\nkeep = false")
+            .toml(),
+    );
     let out = c.run(&["pull"]);
     assert_eq!(out.code, 75, "only a temporary refusal: {out:?}");
     assert!(
@@ -854,25 +798,11 @@ fn lmtp_4xx_keeps_the_message_for_next_run_and_5xx_is_reported_with_exit_74() {
 fn lmtp_and_imap_targets_are_checked_with_file_and_line() {
     let d = Dovecot::shared();
     let src = d.new_user("cfg");
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &src,
-        "implicit",
-        "lmtp:localhost:24",
-        "",
-    ));
+    let c = Client::new(&Account::pop3(d, &src).target("lmtp:localhost:24").toml());
     let out = c.run(&["pull"]);
     assert_eq!(out.code, 78, "{out:?}");
     assert!(out.stderr.contains("needs deliver-to"), "{out:?}");
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &src,
-        "implicit",
-        "imap:nowhere/INBOX",
-        "",
-    ));
+    let c = Client::new(&Account::pop3(d, &src).target("imap:nowhere/INBOX").toml());
     let out = c.run(&["pull"]);
     assert_eq!(out.code, 78, "{out:?}");
     assert!(
@@ -890,7 +820,7 @@ fn accounts_shows_the_new_targets() {
     let c = Client::new(&format!(
         "{}{}",
         migration(d, &src, "INBOX", ""),
-        imap_account(d, "new", &dst, "implicit", "")
+        imap(d, "new", &dst).toml()
     ));
     let out = c.ok(&["accounts"]);
     assert!(out.stdout.contains("-> imap:new/INBOX"), "{out:?}");
@@ -929,14 +859,12 @@ fn smtp_hands_each_message_over_with_its_return_path() {
     ];
     d.seed(&src, &mail);
     let (port, got) = fake_lmtp();
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &src,
-        "implicit",
-        &format!("smtp:localhost:{port}"),
-        "deliver-to = \"bob@example.net\"\nkeep = false",
-    ));
+    let c = Client::new(
+        &Account::pop3(d, &src)
+            .target(&format!("smtp:localhost:{port}"))
+            .extra("deliver-to = \"bob@example.net\"\nkeep = false")
+            .toml(),
+    );
     let out = c.ok(&["pull"]);
     assert!(out.stdout.contains("a: 2 new messages"), "{out:?}");
     assert!(out.stdout.contains("bob@example.net via SMTP"), "{out:?}");
@@ -958,14 +886,7 @@ fn verify_of_a_maildir_target_says_which_message_is_not_fetched_yet() {
         &src,
         (0..3).map(|i| simple(&format!("vmd-{i}"), "s", "b\n")),
     );
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &src,
-        "implicit",
-        "maildir:{dir}/M",
-        "",
-    ));
+    let c = Client::new(&Account::pop3(d, &src).toml());
     c.ok(&["pull"]);
     assert!(c.ok(&["verify", "a"]).stdout.contains("a INBOX -> "));
     d.seed(&src, [simple("vmd-new", "late", "b\n")]);
@@ -1002,11 +923,8 @@ fn imap_to_imap_keeps_flags_and_internaldates() {
     }
     let c = Client::new(&format!(
         "{}{}",
-        imap_account(d, "old", &src, "implicit", "").replace(
-            "target = \"maildir:{dir}/old\"",
-            "target = \"imap:new/From Old\""
-        ),
-        imap_account(d, "new", &dst, "starttls", "")
+        imap(d, "old", &src).target("imap:new/From Old"),
+        imap(d, "new", &dst).tls("starttls").toml()
     ));
     let out = c.ok(&["pull", "old"]);
     assert!(out.stdout.contains("old: 4 new messages"), "{out:?}");

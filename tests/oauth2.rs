@@ -13,6 +13,7 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
+use support::account::Account;
 use support::client::{maildir_messages, Client};
 use support::corpus::simple;
 use support::dovecot::Dovecot;
@@ -51,13 +52,13 @@ fn pop3_fixture(provider: &FakeOAuth, mechanisms: &[&'static str], keys: &str) -
     );
     let cert = ServerCert::issued_for(&["localhost"]);
     let front = TlsFront::start(&cert, server.port());
-    let client = Client::new(&format!(
-        "[accounts.t]\nprofile = \"custom\"\nprotocol = \"pop3\"\nhost = \"localhost\"\n\
-         port = {}\ntls = \"implicit\"\nca-file = \"{}\"\nuser = \"alice\"\n\
-         target = \"maildir:{{dir}}/M\"\ntimeout = 5\n{keys}",
-        front.port(),
-        cert.ca_file().display()
-    ));
+    let account = bearer("pop3", front.port())
+        .name("t")
+        .set("host", "localhost")
+        .tls("implicit")
+        .without("allow-plaintext-password")
+        .set("ca-file", cert.ca_file().display().to_string());
+    let client = Client::new(&account.extra(keys).toml());
     Pop3Fixture {
         server,
         _front: front,
@@ -243,14 +244,15 @@ fn token_command_is_run_again_once_after_a_refusal() {
     );
     let c = Client::new("");
     let counter = c.path("runs");
-    c.set_config(&format!(
-        "[accounts.t]\nprofile = \"custom\"\nprotocol = \"pop3\"\nhost = \"127.0.0.1\"\n\
-         port = {port}\ntls = \"none\"\nallow-plaintext-password = true\nuser = \"alice\"\n\
-         target = \"maildir:{{dir}}/M\"\ntimeout = 5\nauth = \"oauth2\"\n\
-         oauth2-token-command = \"echo x >> {runs}; echo cmd-token-$(wc -l < {runs})\"\n",
-        port = server.port(),
-        runs = counter.display()
-    ));
+    let runs = counter.display();
+    let account = bearer("pop3", server.port())
+        .name("t")
+        .set("auth", "oauth2")
+        .set(
+            "oauth2-token-command",
+            format!("echo x >> {runs}; echo cmd-token-$(wc -l < {runs})"),
+        );
+    c.set_config(&account.toml());
     c.ok(&["pull"]);
     let tokens: Vec<String> = server
         .bearer_logins()
@@ -291,14 +293,14 @@ fn pinned_mechanism_the_server_lacks_is_a_config_error_78() {
     // IMAP: Dovecot offers no bearer mechanism.
     let d = Dovecot::shared();
     let user = d.new_user("o2pin");
-    let c = Client::new(&format!(
-        "[accounts.i]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"localhost\"\n\
-         port = {}\ntls = \"implicit\"\nca-file = \"{}\"\nuser = \"{}\"\n\
-         target = \"maildir:{{dir}}/I\"\nauth = \"oauth2\"\noauth2-token-command = \"echo t\"\n",
-        d.imaps(),
-        d.ca_file().display(),
-        user.name
-    ));
+    let account = Account::imap(d, &user)
+        .name("i")
+        .without("password")
+        .without("timeout")
+        .target("maildir:{dir}/I")
+        .set("auth", "oauth2")
+        .set("oauth2-token-command", "echo t");
+    let c = Client::new(&account.toml());
     let out = c.run(&["pull"]);
     assert_eq!(out.code, 78, "{out:?}");
     assert!(
@@ -310,12 +312,22 @@ fn pinned_mechanism_the_server_lacks_is_a_config_error_78() {
 
 /// An IMAP account `i` reaching Dovecot through the OAuth2 proxy.
 fn imap_client(proxy: &OAuthImap, user: &str, keys: &str) -> Client {
-    Client::new(&format!(
-        "[accounts.i]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"127.0.0.1\"\n\
-         port = {}\ntls = \"none\"\nallow-plaintext-password = true\nuser = \"{user}\"\n\
-         target = \"maildir:{{dir}}/I\"\ntimeout = 10\n{keys}",
-        proxy.port()
-    ))
+    let account = bearer("imap", proxy.port()).name("i").set("user", user);
+    Client::new(
+        &account
+            .target("maildir:{dir}/I")
+            .timeout(10)
+            .extra(keys)
+            .toml(),
+    )
+}
+
+/// An account of alice's without a password on a fake `protocol` server at
+/// 127.0.0.1:`port`, in plaintext.
+fn bearer(protocol: &str, port: u16) -> Account {
+    Account::fake(protocol, port)
+        .set("user", "alice")
+        .without("password")
 }
 
 #[test]
@@ -408,13 +420,11 @@ fn a_long_token_follows_the_pop3_auth_command_instead_of_riding_on_it() {
             ..Script::default()
         },
     );
-    let c = Client::new(&format!(
-        "[accounts.t]\nprofile = \"custom\"\nprotocol = \"pop3\"\nhost = \"127.0.0.1\"\n\
-         port = {}\ntls = \"none\"\nallow-plaintext-password = true\nuser = \"alice\"\n\
-         target = \"maildir:{{dir}}/M\"\ntimeout = 5\nauth = \"oauth2\"\n\
-         oauth2-token-command = \"echo {long}\"\n",
-        server.port()
-    ));
+    let account = bearer("pop3", server.port())
+        .name("t")
+        .set("auth", "oauth2")
+        .set("oauth2-token-command", format!("echo {long}"));
+    let c = Client::new(&account.toml());
     let out = c.ok(&["pull", "--verbose"]);
     let logins = server.bearer_logins();
     assert_eq!(logins.len(), 1);

@@ -5,7 +5,8 @@
 mod support;
 
 use std::time::{Duration, Instant};
-use support::client::{maildir_messages, maildir_tmp_count, pop3_account, Client};
+use support::account::Account;
+use support::client::{maildir_messages, maildir_tmp_count, Client};
 use support::corpus::{corpus, simple};
 use support::dovecot::Dovecot;
 use support::mbox::read_mbox_with_python;
@@ -31,14 +32,12 @@ fn corpus_is_delivered_byte_exact_into_maildir_over_pop3s() {
     let user = d.new_user("p3md");
     let messages: Vec<Vec<u8>> = corpus().into_iter().map(|(_, m)| m).collect();
     d.seed(&user, &messages);
-    let c = Client::new(&pop3_account(
-        d,
-        "box",
-        &user,
-        "implicit",
-        "maildir:{dir}/Mail",
-        "",
-    ));
+    let c = Client::new(
+        &Account::pop3(d, &user)
+            .name("box")
+            .target("maildir:{dir}/Mail")
+            .toml(),
+    );
     let out = c.ok(&["pull"]);
     assert!(
         out.stdout
@@ -61,14 +60,13 @@ fn corpus_is_delivered_byte_exact_into_mbox_as_python_reads_it() {
     let user = d.new_user("p3mb");
     let messages: Vec<Vec<u8>> = corpus().into_iter().map(|(_, m)| m).collect();
     d.seed(&user, &messages);
-    let c = Client::new(&pop3_account(
-        d,
-        "box",
-        &user,
-        "starttls",
-        "mbox:{dir}/box.mbox",
-        "",
-    ));
+    let c = Client::new(
+        &Account::pop3(d, &user)
+            .name("box")
+            .tls("starttls")
+            .target("mbox:{dir}/box.mbox")
+            .toml(),
+    );
     c.ok(&["pull"]);
     let got = read_mbox_with_python(c.path("box.mbox"));
     let want: Vec<Vec<u8>> = messages.iter().map(|m| as_pop3_delivers(m)).collect();
@@ -92,14 +90,7 @@ fn second_pull_fetches_nothing_and_all_fetches_everything_again() {
         &user,
         (0..5).map(|i| simple(&format!("again-{i}"), "s", "b\n")),
     );
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "",
-    ));
+    let c = Client::new(&Account::pop3(d, &user).toml());
     c.ok(&["pull"]);
     let out = c.ok(&["pull"]);
     assert!(out.stdout.contains("a: no new mail"), "{out:?}");
@@ -123,14 +114,7 @@ fn a_known_mailbox_is_listed_by_uidl_and_only_new_mail_is_sized() {
         &user,
         (0..3).map(|i| simple(&format!("brief-{i}"), "s", "b\n")),
     );
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "",
-    ));
+    let c = Client::new(&Account::pop3(d, &user).toml());
     let sent = |out: &support::client::Outcome| -> Vec<String> {
         out.stderr
             .lines()
@@ -173,14 +157,12 @@ fn delete_mode_leaves_the_server_empty_after_safe_delivery() {
         &user,
         (0..30).map(|i| simple(&format!("del-{i}"), "s", "body\n")),
     );
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "mbox:{dir}/box",
-        "keep = false",
-    ));
+    let c = Client::new(
+        &Account::pop3(d, &user)
+            .target("mbox:{dir}/box")
+            .keep(false)
+            .toml(),
+    );
     let out = c.ok(&["pull"]);
     assert!(out.stdout.contains("30 deleted"), "{out:?}");
     assert_eq!(d.count(&user, "INBOX"), 0);
@@ -195,14 +177,7 @@ fn no_keep_flag_overrides_the_config_and_dry_run_changes_nothing() {
         &user,
         (0..3).map(|i| simple(&format!("fl-{i}"), "s", "b\n")),
     );
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "",
-    ));
+    let c = Client::new(&Account::pop3(d, &user).toml());
     let out = c.ok(&["pull", "--dry-run"]);
     assert!(out.stdout.contains("a: would fetch 3 messages"), "{out:?}");
     assert!(maildir_messages(&c.path("M")).is_empty());
@@ -225,14 +200,12 @@ fn stls_and_implicit_tls_and_every_login_method_work() {
         ("implicit", "cram-md5"),
         ("implicit", "apop"),
     ] {
-        let c = Client::new(&pop3_account(
-            d,
-            "a",
-            &user,
-            tls,
-            "maildir:{dir}/M",
-            &format!("auth = \"{auth}\""),
-        ));
+        let c = Client::new(
+            &Account::pop3(d, &user)
+                .tls(tls)
+                .extra(&format!("auth = \"{auth}\""))
+                .toml(),
+        );
         let out = c.run(&["pull"]);
         assert_eq!(out.code, 0, "tls={tls} auth={auth}: {out:?}");
         assert_eq!(
@@ -247,11 +220,8 @@ fn stls_and_implicit_tls_and_every_login_method_work() {
 fn certificate_from_an_unknown_ca_is_refused() {
     let d = Dovecot::shared();
     let user = d.new_user("p3ca");
-    let toml = pop3_account(d, "a", &user, "implicit", "maildir:{dir}/M", "").replace(
-        &d.ca_file().display().to_string(),
-        &d.wrong_ca_file().display().to_string(),
-    );
-    let c = Client::new(&toml);
+    let wrong_ca = d.wrong_ca_file().display().to_string();
+    let c = Client::new(&Account::pop3(d, &user).set("ca-file", wrong_ca).toml());
     let out = c.run(&["pull"]);
     assert_eq!(out.code, 69, "{out:?}");
     assert!(out.stderr.contains("certificate"), "{out:?}");
@@ -261,9 +231,7 @@ fn certificate_from_an_unknown_ca_is_refused() {
 fn wrong_password_is_exit_77_and_never_printed() {
     let d = Dovecot::shared();
     let user = d.new_user("p3pw");
-    let toml = pop3_account(d, "a", &user, "implicit", "maildir:{dir}/M", "")
-        .replace(&user.password, "Wrong-Secret-42");
-    let c = Client::new(&toml);
+    let c = Client::new(&Account::pop3(d, &user).password("Wrong-Secret-42").toml());
     let out = c.run(&["-v", "pull"]);
     assert_eq!(out.code, 77, "{out:?}");
     assert!(out.stderr.contains("refused the login"), "{out:?}");
@@ -275,25 +243,21 @@ fn plaintext_password_needs_the_explicit_allow() {
     let d = Dovecot::shared();
     let user = d.new_user("p3plain");
     d.seed(&user, [simple("plain-1", "s", "b\n")]);
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &user,
-        "none",
-        "maildir:{dir}/M",
-        "auth = \"user\"",
-    ));
+    let c = Client::new(
+        &Account::pop3(d, &user)
+            .tls("none")
+            .extra("auth = \"user\"")
+            .toml(),
+    );
     let out = c.run(&["pull"]);
     assert_eq!(out.code, 78, "{out:?}");
     assert!(out.stderr.contains("allow-plaintext-password"), "{out:?}");
-    c.set_config(&pop3_account(
-        d,
-        "a",
-        &user,
-        "none",
-        "maildir:{dir}/M",
-        "auth = \"user\"\nallow-plaintext-password = true",
-    ));
+    c.set_config(
+        &Account::pop3(d, &user)
+            .tls("none")
+            .extra("auth = \"user\"\nallow-plaintext-password = true")
+            .toml(),
+    );
     c.ok(&["pull"]);
     assert_eq!(maildir_messages(&c.path("M")).len(), 1);
 }
@@ -302,14 +266,7 @@ fn plaintext_password_needs_the_explicit_allow() {
 fn second_run_on_a_locked_account_exits_75_naming_the_pid() {
     let d = Dovecot::shared();
     let user = d.new_user("p3lock");
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "",
-    ));
+    let c = Client::new(&Account::pop3(d, &user).toml());
     std::fs::create_dir_all(c.state_dir()).unwrap();
     let lock = std::fs::File::create(c.state_dir().join("a.lock")).unwrap();
     use std::os::fd::AsRawFd;
@@ -362,14 +319,7 @@ fn a_100_mb_message_is_streamed_with_less_than_64_mb_of_memory() {
     let big = support::corpus::large("p3big", 100 << 20);
     let small = simple("p3small", "s", "b\n");
     d.seed(&user, [&small, &big, &small]);
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "",
-    ));
+    let c = Client::new(&Account::pop3(d, &user).toml());
     let (code, peak_kb) = c.run_measured(&["pull", "--quiet"]);
     assert_eq!(code, 0);
     let got = maildir_messages(&c.path("M"));

@@ -15,6 +15,7 @@ mod support;
 use std::fs::{self, File};
 use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
+use support::account::Account;
 use support::client::{maildir_messages, maildir_tmp_count, Client};
 use support::fake_pop3::{FakePop3, Fault, Mail, Script};
 use support::read_mbox_with_python;
@@ -111,18 +112,18 @@ impl Fixture {
             Store::Maildir => "maildir:{dir}/Maildir",
             Store::Mbox => "mbox:{dir}/inbox.mbox",
         };
-        let plaintext = if self.allow_plaintext {
-            "allow-plaintext-password = true\n"
-        } else {
-            ""
-        };
-        self.client.set_config(&format!(
-            "[accounts.t]\nprofile = \"custom\"\nprotocol = \"pop3\"\nhost = \"127.0.0.1\"\n\
-             port = {port}\ntls = \"{tls}\"\n{plaintext}user = \"{USER}\"\n\
-             password = \"{PASSWORD}\"\ntarget = \"{target}\"\nkeep = false\ntimeout = {TIMEOUT}\n",
-            port = self.server.port(),
-            tls = self.tls,
-        ));
+        let mut account = Account::fake("pop3", self.server.port())
+            .name("t")
+            .tls(self.tls)
+            .set("user", USER)
+            .password(PASSWORD)
+            .target(target)
+            .keep(false)
+            .set("timeout", TIMEOUT);
+        if !self.allow_plaintext {
+            account = account.without("allow-plaintext-password");
+        }
+        self.client.set_config(&account.toml());
     }
 
     /// `mailfetch pull`.

@@ -9,7 +9,8 @@ mod support;
 
 use base64::Engine;
 use std::sync::Arc;
-use support::client::{pop3_account, Client, Outcome};
+use support::account::Account;
+use support::client::{Client, Outcome};
 use support::corpus::simple;
 use support::dovecot::Dovecot;
 use support::fake_oauth::{authorize, FakeOAuth};
@@ -77,28 +78,27 @@ fn no_password_or_token_is_ever_printed_even_with_verbose() {
         ("p-apop", "none", "apop"),
     ] {
         let extra = format!("auth = \"{auth}\"\nkeep = true\nallow-plaintext-password = true");
-        config.push_str(&pop3_account(
-            d,
-            name,
-            &user,
-            tls,
-            &format!("maildir:{{dir}}/{name}"),
-            &extra,
-        ));
+        config.push_str(
+            &Account::pop3(d, &user)
+                .name(name)
+                .tls(tls)
+                .target(&format!("maildir:{{dir}}/{name}"))
+                .extra(&extra)
+                .toml(),
+        );
     }
-    for (name, port, tls, auth) in [
-        ("i-login", d.imaps(), "implicit", "user"),
-        ("i-plain", d.imap(), "starttls", "plain"),
-        ("i-cram", d.imap(), "none", "cram-md5"),
+    for (name, tls, auth) in [
+        ("i-login", "implicit", "user"),
+        ("i-plain", "starttls", "plain"),
+        ("i-cram", "none", "cram-md5"),
     ] {
-        config.push_str(&format!(
-            "[accounts.{name}]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"localhost\"\n\
-             port = {port}\ntls = \"{tls}\"\nca-file = \"{}\"\nuser = \"{}\"\n\
-             password = \"{PASSWORD}\"\nauth = \"{auth}\"\nallow-plaintext-password = true\n\
-             target = \"maildir:{{dir}}/{name}\"\n",
-            d.ca_file().display(),
-            user.name
-        ));
+        let account = Account::imap(d, &user)
+            .name(name)
+            .tls(tls)
+            .without("timeout")
+            .set("auth", auth)
+            .set("allow-plaintext-password", true);
+        config.push_str(&account.target(&format!("maildir:{{dir}}/{name}")).toml());
     }
     let c = Client::new(&config);
     let mut outcomes = Vec::new();
@@ -184,16 +184,19 @@ fn no_password_or_token_is_ever_printed_even_with_verbose() {
         },
     );
     let keys = provider.account_keys() + &format!("oauth2-client-secret = \"{CLIENT_SECRET}\"\n");
+    let bearer = |name: &str, protocol: &str, port: u16| {
+        Account::fake(protocol, port)
+            .name(name)
+            .set("user", user.name.as_str())
+            .without("password")
+            .without("timeout")
+            .target(&format!("maildir:{{dir}}/{name}"))
+            .extra(&keys)
+    };
     let oauth = Client::new(&format!(
-        "[accounts.op]\nprofile = \"custom\"\nprotocol = \"pop3\"\nhost = \"127.0.0.1\"\n\
-         port = {}\ntls = \"none\"\nallow-plaintext-password = true\nuser = \"{u}\"\n\
-         target = \"maildir:{{dir}}/op\"\n{keys}\n\
-         [accounts.oi]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"127.0.0.1\"\n\
-         port = {}\ntls = \"none\"\nallow-plaintext-password = true\nuser = \"{u}\"\n\
-         target = \"maildir:{{dir}}/oi\"\n{keys}",
-        server.port(),
-        proxy.port(),
-        u = user.name
+        "{}\n{}",
+        bearer("op", "pop3", server.port()),
+        bearer("oi", "imap", proxy.port())
     ));
     outcomes.push((
         "auth op".into(),

@@ -9,12 +9,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::{BufRead, Write};
 use std::sync::{Arc, Mutex};
-use support::client::{maildir_messages, pop3_account, Client};
+use support::account::Account;
+use support::client::{maildir_messages, Client};
 use support::dovecot::Dovecot;
 use support::fake_pop3::{FakePop3, Mail, Script};
+use support::listen::{greet, serve};
 use support::tls::{ServerCert, TlsFront};
 
 const PASSWORD: &str = "tls-test-password-8c1f";
@@ -31,11 +32,22 @@ fn fronted(cert: &ServerCert) -> (FakePop3, TlsFront) {
 
 /// A POP3 account over implicit TLS to `host:port`, with `extra` keys.
 fn account(host: &str, port: u16, extra: &str) -> Client {
-    Client::new(&format!(
-        "[accounts.t]\nprofile = \"custom\"\nprotocol = \"pop3\"\nhost = \"{host}\"\n\
-         port = {port}\ntls = \"implicit\"\nuser = \"alice\"\npassword = \"{PASSWORD}\"\n\
-         target = \"maildir:{{dir}}/M\"\ntimeout = 5\n{extra}\n"
-    ))
+    Client::new(
+        &tls_account("pop3", port, "implicit")
+            .name("t")
+            .set("host", host)
+            .extra(extra)
+            .toml(),
+    )
+}
+
+/// An account of `alice` on a fake server at `127.0.0.1:port` that speaks `tls`.
+fn tls_account(protocol: &str, port: u16, tls: &str) -> Account {
+    Account::fake(protocol, port)
+        .tls(tls)
+        .without("allow-plaintext-password")
+        .set("user", "alice")
+        .password(PASSWORD)
 }
 
 fn ca(cert: &ServerCert) -> String {
@@ -139,32 +151,28 @@ fn pins_and_tls_min_work_against_dovecot_over_pop3_and_imap() {
     let der = pem_to_der(&std::fs::read(d.server_cert_file()).unwrap());
     let pin = ServerCert::pin_of(&der);
     // POP3S by IP address with only the pin (no ca-file): the pin replaces verification.
-    let pop = pop3_account(
-        d,
-        "p",
-        &user,
-        "implicit",
-        "maildir:{dir}/P",
-        "tls-min = \"1.3\"",
-    )
-    .replace(&format!("ca-file = \"{}\"\n", d.ca_file().display()), "")
-    .replace("host = \"localhost\"", "host = \"127.0.0.1\"")
-        + &format!("tls-fingerprint = \"{pin}\"\n");
-    let imap = format!(
-        "[accounts.i]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"127.0.0.1\"\n\
-         port = {}\ntls = \"starttls\"\nuser = \"{}\"\npassword = \"{}\"\n\
-         target = \"maildir:{{dir}}/I\"\ntls-fingerprint = \"{pin}\"\ntimeout = 20\n",
-        d.imap(),
-        user.name,
-        user.password
-    );
+    let pop = Account::pop3(d, &user)
+        .name("p")
+        .target("maildir:{dir}/P")
+        .set("tls-min", "1.3")
+        .without("ca-file")
+        .set("host", "127.0.0.1")
+        .set("tls-fingerprint", pin.as_str());
+    let imap = Account::imap(d, &user)
+        .name("i")
+        .tls("starttls")
+        .without("ca-file")
+        .set("host", "127.0.0.1")
+        .target("maildir:{dir}/I")
+        .set("tls-fingerprint", pin.as_str())
+        .timeout(20);
     let c = Client::new(&format!("{pop}\n{imap}"));
     c.ok(&["pull"]);
     assert_eq!(maildir_messages(&c.path("P")).len(), 1);
     assert_eq!(maildir_messages(&c.path("I")).len(), 1);
     // A wrong pin on IMAP is refused as well, with no login.
     let wrong = ServerCert::issued_for(&["localhost"]).pin();
-    c.set_config(&imap.replace(&pin, &wrong));
+    c.set_config(&imap.set("tls-fingerprint", wrong).toml());
     let out = c.run(&["pull"]);
     assert_eq!(out.code, 69, "{out:?}");
     assert!(
@@ -176,31 +184,23 @@ fn pins_and_tls_min_work_against_dovecot_over_pop3_and_imap() {
 #[test]
 fn imap_server_without_starttls_is_refused_and_gets_no_login() {
     // A fake IMAP server whose capabilities lack STARTTLS (as if someone stripped it).
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let received = Arc::new(Mutex::new(Vec::<String>::new()));
     let log = received.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut out = stream.try_clone().unwrap();
-            let _ = out.write_all(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n");
-            let mut lines = BufReader::new(stream);
-            let mut line = String::new();
-            while lines.read_line(&mut line).unwrap_or(0) > 0 {
-                let tag = line.split(' ').next().unwrap_or("*").to_string();
-                log.lock().unwrap().push(line.trim_end().to_string());
-                let _ = out.write_all(
-                    format!("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n{tag} OK done\r\n").as_bytes(),
-                );
-                line.clear();
-            }
+    let port = serve(move |stream| {
+        let (mut out, mut lines) =
+            greet(stream, b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n");
+        let mut line = String::new();
+        while lines.read_line(&mut line).unwrap_or(0) > 0 {
+            let tag = line.split(' ').next().unwrap_or("*").to_string();
+            log.lock().unwrap().push(line.trim_end().to_string());
+            let _ = out.write_all(
+                format!("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n{tag} OK done\r\n").as_bytes(),
+            );
+            line.clear();
         }
     });
-    let c = Client::new(&format!(
-        "[accounts.i]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"127.0.0.1\"\n\
-         port = {port}\ntls = \"starttls\"\nuser = \"alice\"\npassword = \"{PASSWORD}\"\n\
-         target = \"maildir:{{dir}}/I\"\ntimeout = 5\n"
-    ));
+    let imap = tls_account("imap", port, "starttls").name("i");
+    let c = Client::new(&imap.target("maildir:{dir}/I").toml());
     for args in [&["pull"][..], &["certinfo", "i"][..]] {
         let out = c.run(args);
         assert_eq!(out.code, 76, "{args:?}: {out:?}");
@@ -220,8 +220,11 @@ fn certinfo_shows_the_chain_fingerprint_and_verification() {
     let user = d.new_user("certinfo");
     let der = pem_to_der(&std::fs::read(d.server_cert_file()).unwrap());
     let pin = ServerCert::pin_of(&der);
-    let pop = pop3_account(d, "p", &user, "starttls", "maildir:{dir}/P", "");
-    let c = Client::new(&pop);
+    let pop = Account::pop3(d, &user)
+        .name("p")
+        .tls("starttls")
+        .target("maildir:{dir}/P");
+    let c = Client::new(&pop.toml());
     let out = c.ok(&["certinfo", "p"]);
     assert!(out.stdout.contains("certificate 0 (server):"), "{out:?}");
     assert!(out.stdout.contains(&format!("sha256:   {pin}")), "{out:?}");
@@ -233,19 +236,17 @@ fn certinfo_shows_the_chain_fingerprint_and_verification() {
     assert!(out.stdout.contains("localhost"), "names: {out:?}");
     assert!(out.stdout.contains("expires in"), "{out:?}");
     // Without the CA: still shown (that is what certinfo is for), but not trusted.
-    c.set_config(&pop.replace(&format!("ca-file = \"{}\"\n", d.ca_file().display()), ""));
+    c.set_config(&pop.without("ca-file").toml());
     let out = c.ok(&["certinfo", "p"]);
     assert!(out.stdout.contains("verification: FAILED"), "{out:?}");
     // IMAP over implicit TLS, with the pin: it matches.
-    let imap = format!(
-        "[accounts.i]\nprofile = \"custom\"\nprotocol = \"imap\"\nhost = \"localhost\"\n\
-         port = {}\ntls = \"implicit\"\nuser = \"{}\"\npassword = \"{}\"\n\
-         target = \"maildir:{{dir}}/I\"\ntls-fingerprint = \"{pin}\"\n",
-        d.imaps(),
-        user.name,
-        user.password
-    );
-    c.set_config(&imap);
+    let imap = Account::imap(d, &user)
+        .name("i")
+        .without("ca-file")
+        .without("timeout")
+        .target("maildir:{dir}/I")
+        .set("tls-fingerprint", pin.as_str());
+    c.set_config(&imap.toml());
     let out = c.ok(&["certinfo", "i", "--verbose"]);
     assert!(out.stdout.contains("tls-fingerprint: matches"), "{out:?}");
     assert!(

@@ -383,6 +383,17 @@ impl Account {
             }
         }
     }
+
+    /// How this account logs in, for every login of a run (its secret taken from
+    /// [`Account::credential`] when a login first needs it).
+    pub fn login(&self, state_dir: &Path) -> crate::sasl::Login {
+        crate::sasl::Login {
+            user: self.user.clone(),
+            method: self.auth,
+            allow_plaintext: self.allow_plaintext_password,
+            credential: self.credential(state_dir),
+        }
+    }
 }
 
 impl Config {
@@ -713,7 +724,7 @@ fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> R
                 profiles::names()
             ))
         })?,
-        None if raw.host.is_some() => profiles::find("custom").expect("custom exists"),
+        None if raw.host.is_some() => profiles::custom(),
         None => {
             return Err(Error::config(format!(
             "{at}: account {name}: set profile = \"gmail\" (or {}) or host = \"mail.example.com\"",
@@ -723,7 +734,7 @@ fn resolve(name: &str, raw: AccountToml, at: &str, path: &Path, text: &str) -> R
     };
     let protocol = raw.protocol.unwrap_or(profile.preferred);
     let preset = profile.server(protocol);
-    if preset.is_none() && profile.name != "custom" {
+    if preset.is_none() && !profile.own_server {
         return Err(Error::config(format!(
             "{}: account {name}: {} has no {} (use protocol = \"{}\")",
             here(raw.profile.as_ref().map(|p| p.span())),

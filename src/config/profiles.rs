@@ -1,5 +1,9 @@
 //! Built-in provider presets: server, port and TLS mode per protocol, the preferred protocol,
 //! and what a user must know to log in (app passwords, OAuth2, enabling POP).
+//!
+//! What a provider does differently is a property of its profile ([`Profile::gmail_extensions`],
+//! [`Profile::own_server`], [`Profile::login`], [`Profile::domains`]), never a comparison of
+//! its name elsewhere: a new provider is one entry here.
 
 use crate::net::TlsMode;
 
@@ -61,6 +65,30 @@ pub struct Profile {
     pub auth_hint: &'static str,
     /// The provider's OAuth2 endpoints and scopes, for `auth = "oauth2"` with a client id.
     pub oauth2: Option<OAuth2Preset>,
+    /// How the provider lets a mail client log in.
+    pub login: Login,
+    /// The provider is Gmail: its labels show as IMAP folders, and `folders = "*"` follows
+    /// Gmail's rule (see `imap::folders`) even where the server does not offer X-GM-EXT-1.
+    pub gmail_extensions: bool,
+    /// The user names the server (host, and port and TLS where not the defaults): the
+    /// profile has no servers, no provider note and no provider name to offer (`custom`).
+    pub own_server: bool,
+    /// The mail domains of the provider's addresses, for `init` to propose the profile; an
+    /// entry ending in `.` matches every domain it begins (`gmx.` for gmx.net, gmx.de, ...).
+    pub domains: &'static [&'static str],
+}
+
+/// How a provider lets a mail client log in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Login {
+    /// A password (an app password where the provider wants one), or OAuth2 where the profile
+    /// has endpoints and the user registered an app.
+    Password,
+    /// OAuth2 is what usually works; a password only where an administrator still allows it
+    /// (Office 365 tenants).
+    OAuth2Usually,
+    /// OAuth2 only: the provider refuses every password (Outlook.com since 2024-09).
+    OAuth2Only,
 }
 
 /// A provider's OAuth2 endpoints and the scopes mail access needs.
@@ -144,6 +172,10 @@ pub const PROFILES: &[Profile] = &[
         auth_hint: "Gmail refused the password: use an app password (https://myaccount.google.com/apppasswords) \
                     or auth = \"oauth2\", see man mailfetch",
         oauth2: Some(GOOGLE),
+        login: Login::Password,
+        gmail_extensions: true,
+        own_server: false,
+        domains: &["gmail.com", "googlemail.com"],
     },
     Profile {
         name: "outlook",
@@ -154,6 +186,10 @@ pub const PROFILES: &[Profile] = &[
         auth_hint: "Outlook.com refused the login: password login is disabled since 2024-09, use auth = \"oauth2\", \
                     see man mailfetch",
         oauth2: Some(MICROSOFT),
+        login: Login::OAuth2Only,
+        gmail_extensions: false,
+        own_server: false,
+        domains: &["outlook.com", "hotmail.com", "live.com"],
     },
     Profile {
         name: "office365",
@@ -164,6 +200,10 @@ pub const PROFILES: &[Profile] = &[
         auth_hint: "Office 365 refused the login: basic authentication is usually disabled, use auth = \"oauth2\" \
                     (and ask the admin to enable POP/IMAP for the mailbox), see man mailfetch",
         oauth2: Some(MICROSOFT),
+        login: Login::OAuth2Usually,
+        gmail_extensions: false,
+        own_server: false,
+        domains: &[],
     },
     Profile {
         name: "yahoo",
@@ -173,6 +213,10 @@ pub const PROFILES: &[Profile] = &[
         note: "Yahoo needs an app password (Account security > Generate app password)",
         auth_hint: "Yahoo refused the password: generate an app password in Account security",
         oauth2: None,
+        login: Login::Password,
+        gmail_extensions: false,
+        own_server: false,
+        domains: &["yahoo.com"],
     },
     Profile {
         name: "icloud",
@@ -182,6 +226,10 @@ pub const PROFILES: &[Profile] = &[
         note: "iCloud has no POP3; it needs an app-specific password (appleid.apple.com)",
         auth_hint: "iCloud refused the password: create an app-specific password at appleid.apple.com",
         oauth2: None,
+        login: Login::Password,
+        gmail_extensions: false,
+        own_server: false,
+        domains: &["icloud.com", "me.com"],
     },
     Profile {
         name: "fastmail",
@@ -191,6 +239,10 @@ pub const PROFILES: &[Profile] = &[
         note: "Fastmail needs an app password (Settings > Privacy & Security)",
         auth_hint: "Fastmail refused the password: create an app password in Settings > Privacy & Security",
         oauth2: None,
+        login: Login::Password,
+        gmail_extensions: false,
+        own_server: false,
+        domains: &["fastmail.com"],
     },
     Profile {
         name: "gmx",
@@ -200,6 +252,10 @@ pub const PROFILES: &[Profile] = &[
         note: "GMX: enable POP3/IMAP access in the web mailer's settings first",
         auth_hint: "GMX refused the password: enable POP3/IMAP access in the GMX settings",
         oauth2: None,
+        login: Login::Password,
+        gmail_extensions: false,
+        own_server: false,
+        domains: &["gmx."],
     },
     Profile {
         name: "aol",
@@ -209,6 +265,10 @@ pub const PROFILES: &[Profile] = &[
         note: "AOL needs an app password (Account security > Generate app password)",
         auth_hint: "AOL refused the password: generate an app password in Account security",
         oauth2: None,
+        login: Login::Password,
+        gmail_extensions: false,
+        own_server: false,
+        domains: &["aol.com"],
     },
     Profile {
         name: "custom",
@@ -218,12 +278,38 @@ pub const PROFILES: &[Profile] = &[
         note: "your own server: set host (and port, tls if not the defaults)",
         auth_hint: "check user and password",
         oauth2: None,
+        login: Login::Password,
+        gmail_extensions: false,
+        own_server: true,
+        domains: &[],
     },
 ];
 
 /// The profile named `name`.
 pub fn find(name: &str) -> Option<&'static Profile> {
     PROFILES.iter().find(|p| p.name == name)
+}
+
+/// The profile of a server the user names (`custom`).
+pub fn custom() -> &'static Profile {
+    PROFILES
+        .iter()
+        .find(|p| p.own_server)
+        .expect("one profile names no server")
+}
+
+/// The profile for an address's `domain`: the provider's whose [`Profile::domains`] hold
+/// it, else [`custom`].
+pub fn for_domain(domain: &str) -> &'static Profile {
+    let domain = domain.to_ascii_lowercase();
+    let holds = |d: &&str| match d.strip_suffix('.') {
+        Some(_) => domain.starts_with(*d),
+        None => domain == *d,
+    };
+    PROFILES
+        .iter()
+        .find(|p| p.domains.iter().any(holds))
+        .unwrap_or_else(custom)
 }
 
 /// The names of all profiles, for messages.
@@ -233,4 +319,35 @@ pub fn names() -> String {
         .map(|p| p.name)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exactly_one_profile_names_no_server_and_it_has_none() {
+        let own: Vec<&str> = PROFILES
+            .iter()
+            .filter(|p| p.own_server)
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(own, ["custom"]);
+        assert!(custom().pop3.is_none() && custom().imap.is_none());
+        assert!(PROFILES
+            .iter()
+            .filter(|p| !p.own_server)
+            .all(|p| p.server(p.preferred).is_some()));
+    }
+
+    #[test]
+    fn no_domain_proposes_two_profiles() {
+        for p in PROFILES {
+            for d in p.domains {
+                assert_eq!(for_domain(d).name, p.name, "{d}");
+            }
+        }
+        assert_eq!(for_domain("GMX.de").name, "gmx");
+        assert_eq!(for_domain("gmx").name, "custom");
+    }
 }

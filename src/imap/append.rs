@@ -24,11 +24,12 @@
 use super::folders::Folder;
 use super::session::{quote, Completion, Status, Tag};
 use super::wire::{Code, Response, Untagged};
-use super::{utf7, Auth, Imap, Options, RECONNECTS};
+use super::{utf7, Imap, Options, RECONNECTS};
 use crate::config::Folders;
 use crate::error::{Class, Error, Result};
 use crate::fingerprint::{self, BodyDigest, TextDigest};
 use crate::net::{Endpoint, Trace};
+use crate::sasl::Login;
 use crate::source::{Flags, RemoteMessage, Source};
 use std::collections::HashMap;
 
@@ -109,7 +110,7 @@ impl Destination {
     pub fn connect(
         endpoint: &Endpoint,
         trace: Trace,
-        auth: Auth,
+        auth: Login,
         folder: &str,
         create: bool,
     ) -> Result<Destination> {

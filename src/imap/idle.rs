@@ -6,10 +6,11 @@
 use super::session::Status;
 use super::session::{quote, Session};
 use super::wire::{Code, Response, Untagged};
-use super::{folders, utf7, Auth, Credentials};
+use super::{folders, utf7, Credentials};
 use crate::config::{Folders, GmailFolders};
 use crate::error::{Error, Result};
 use crate::net::{Endpoint, Trace};
+use crate::sasl::Login;
 use std::time::{Duration, Instant};
 
 /// RFC 2177 section 3: a client should end IDLE and issue it again at least every 29
@@ -43,7 +44,7 @@ impl Idler {
     pub fn connect(
         endpoint: &Endpoint,
         trace: Trace,
-        auth: Auth,
+        auth: Login,
         folder: &str,
     ) -> Result<Option<Idler>> {
         let Some(mut idler) = Idler::login(endpoint, trace, auth)? else {
@@ -54,7 +55,7 @@ impl Idler {
     }
 
     /// Connect and log in, no folder open yet. `None` when the server does not offer IDLE.
-    pub fn login(endpoint: &Endpoint, trace: Trace, auth: Auth) -> Result<Option<Idler>> {
+    pub fn login(endpoint: &Endpoint, trace: Trace, auth: Login) -> Result<Option<Idler>> {
         let mut credentials = Credentials {
             endpoint: endpoint.clone(),
             trace,

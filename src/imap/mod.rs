@@ -91,13 +91,11 @@ pub mod utf7;
 pub mod wire;
 
 pub use folders::FolderInfo;
-pub use session::Login;
 
 use crate::config::{Folders, GmailFolders};
 use crate::error::{Class, Error, Result};
 use crate::net::{Endpoint, Trace};
-use crate::sasl::AuthMethod;
-use crate::secret::{login_with, Credential};
+use crate::sasl::Login;
 use crate::source::{Flags, GmailMessage, Known, Listing, RemoteMessage, Source};
 use crlf::CrlfToLf;
 use folders::Folder;
@@ -142,57 +140,18 @@ pub struct Options {
     pub writable: bool,
 }
 
-/// Who logs in, and how, for every login of a run: the first, and those after the server
-/// dropped the session.
-pub struct Auth {
-    /// User name.
-    pub user: String,
-    /// Configured method.
-    pub method: AuthMethod,
-    /// Whether a password may cross an unencrypted connection.
-    pub allow_plaintext: bool,
-    /// Where each login takes its secret: an OAuth2 access token may have expired by the
-    /// time of a reconnect, and one the server refuses is renewed once.
-    pub credential: Box<dyn Credential>,
-}
-
-impl From<&Login<'_>> for Auth {
-    /// A login whose secret is already in hand and is not renewed.
-    fn from(login: &Login<'_>) -> Auth {
-        Auth {
-            user: login.user.to_string(),
-            method: login.method,
-            allow_plaintext: login.allow_plaintext,
-            credential: Box::new(crate::secret::Fixed(login.secret.clone())),
-        }
-    }
-}
-
 /// How to log in (again, after the server dropped us).
 struct Credentials {
     endpoint: Endpoint,
     trace: Trace,
-    auth: Auth,
+    auth: Login,
 }
 
 impl Credentials {
     fn login(&mut self) -> Result<Session> {
-        let Auth {
-            user,
-            method,
-            allow_plaintext,
-            credential,
-        } = &mut self.auth;
         let (endpoint, trace) = (&self.endpoint, &self.trace);
-        login_with(credential.as_mut(), |secret| {
-            let login = Login {
-                user,
-                secret,
-                method: *method,
-                allow_plaintext: *allow_plaintext,
-            };
-            Session::connect(endpoint, trace.clone(), &login)
-        })
+        self.auth
+            .with_secret(|login, secret| Session::connect(endpoint, trace.clone(), login, secret))
     }
 }
 
@@ -329,7 +288,7 @@ impl Imap {
     pub fn connect(
         endpoint: &Endpoint,
         trace: Trace,
-        auth: Auth,
+        auth: Login,
         options: Options,
     ) -> Result<Imap> {
         let mut credentials = Credentials {
@@ -1923,9 +1882,9 @@ pub fn drive_for_fuzzing(script: &[u8]) {
         tls_settings: Default::default(),
         timeout: Duration::from_secs(2),
     };
-    let auth = Auth {
+    let auth = Login {
         user: "u".into(),
-        method: AuthMethod::Auto,
+        method: crate::sasl::AuthMethod::Auto,
         allow_plaintext: true,
         credential: Box::new(crate::secret::Fixed(crate::secret::Secret::new("p".into()))),
     };

@@ -17,8 +17,8 @@
 use super::wire::{self, BodyHead, Code, Event, Response, Untagged, Wire};
 use crate::error::{Class, Error, Result};
 use crate::net::{self, Connection, Endpoint, TlsMode, Trace};
-pub use crate::sasl::Login;
-use crate::sasl::{self, AuthMethod, Exchange, Mechanism, Offer};
+use crate::sasl::{self, Carrier, Exchange, Login, Mechanism, Method, Offer};
+use crate::secret::Secret;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -110,9 +110,14 @@ pub struct Session {
 }
 
 impl Session {
-    /// Connect, read the greeting, upgrade with STARTTLS if configured, log in, and send ID
-    /// when the server offers it.
-    pub fn connect(endpoint: &Endpoint, trace: Trace, login: &Login) -> Result<Session> {
+    /// Connect, read the greeting, upgrade with STARTTLS if configured, log in with
+    /// `secret`, and send ID when the server offers it.
+    pub fn connect(
+        endpoint: &Endpoint,
+        trace: Trace,
+        login: &Login,
+        secret: &Secret,
+    ) -> Result<Session> {
         let conn = net::connect(endpoint, trace.clone())?;
         let peer = conn.peer().to_string();
         let mut s = Session {
@@ -147,7 +152,7 @@ impl Session {
             None => s.capability()?,
         };
         let encrypted = endpoint.tls != TlsMode::None;
-        s.login(login, encrypted)?;
+        s.login(login, secret, encrypted)?;
         if s.has("ID") {
             // RFC 2971: some providers (NetEase) refuse SELECT to clients that never said
             // who they are. Not waited for: its answer is read with the next command's.
@@ -234,111 +239,75 @@ impl Session {
     /// Log in with the methods [`sasl::choose`] picks, trying the next only when the server
     /// refused the one before; the capabilities after login from the tagged OK, or asked for
     /// (RFC 3501 section 6.2.3: they may change).
-    fn login(&mut self, login: &Login, encrypted: bool) -> Result<()> {
+    fn login(&mut self, login: &Login, secret: &Secret, encrypted: bool) -> Result<()> {
         let offer = Offer {
+            carrier: Carrier::Imap,
             sasl: Mechanism::offered(|name| self.has(&format!("AUTH={name}"))),
             plain_command: !self.has("LOGINDISABLED"),
             apop: false,
             known: true,
-            prefix: "AUTH=",
         };
-        if login.method == AuthMethod::Apop {
-            return Err(Error::config(
-                "auth = \"apop\" is a POP3 method; IMAP logs in with \"user\" (LOGIN), \
-                 \"plain\" or another SASL mechanism",
-            ));
-        }
-        let methods = sasl::choose(
-            login.method,
-            &offer,
-            encrypted,
-            login.allow_plaintext,
-            &self.peer,
-            login.user,
-            "LOGIN",
-        )
-        .map_err(|e| {
-            if offer.plain_command || login.method != AuthMethod::Auto {
-                e
-            } else {
-                e.context(format!(
-                    "{} does not allow LOGIN here (LOGINDISABLED){}",
-                    self.peer,
-                    if encrypted {
-                        ""
-                    } else {
-                        "; try tls = \"starttls\""
-                    }
-                ))
-            }
-        })?;
-        let mut last = None;
-        for (i, method) in methods.iter().enumerate() {
-            if i > 0 {
-                self.trace.note(&format!(
-                    "{} was refused; trying {}",
-                    methods[i - 1].name(),
-                    method.name()
-                ));
-            }
+        let methods = sasl::choose(login, &offer, encrypted, &self.peer)?;
+        let trace = self.trace.clone();
+        sasl::try_in_turn(&methods, &trace, |method| {
             let done = match method {
-                AuthMethod::UserPass => self.login_command(login)?,
-                AuthMethod::Sasl(m) => self.authenticate(*m, login)?,
-                _ => unreachable!("IMAP methods are LOGIN and SASL"),
-            };
-            match done.status {
-                Status::Ok => {
-                    self.trace
-                        .note(&format!("logged in with {}", method.name()));
-                    self.caps = match done.code {
-                        Some(Code::Capability(caps)) => caps.into_iter().collect(),
-                        _ => self.capability()?,
-                    };
-                    return Ok(());
-                }
-                _ if done.transient() => {
+                Method::UserPass => self.login_command(&login.user, secret)?,
+                Method::Sasl(m) => self.authenticate(m, &login.user, secret)?,
+                Method::Apop => {
                     return Err(Error::new(
-                        Class::Temporary,
-                        format!(
-                            "{} cannot log in {} now: {}",
-                            self.peer, login.user, done.text
-                        ),
+                        Class::Internal,
+                        "internal: APOP was chosen for IMAP",
                     ))
                 }
-                Status::Bad => {
-                    return Err(Error::protocol(format!(
-                        "{} rejected the login command ({}): {}",
-                        self.peer,
-                        method.name(),
-                        done.text
-                    )))
-                }
-                _ => last = Some((*method, done)),
+            };
+            self.logged_in(method, &login.user, done)
+        })
+    }
+
+    /// The server's answer to one login `method` for `user`: the capabilities after a
+    /// success; a temporary failure (exit 75) for a refusal that says so; a protocol error
+    /// (exit 76) for BAD; an authentication failure (exit 77) for any other refusal.
+    fn logged_in(&mut self, method: Method, user: &str, done: Completion) -> Result<()> {
+        match done.status {
+            Status::Ok => {
+                self.caps = match done.code {
+                    Some(Code::Capability(caps)) => caps.into_iter().collect(),
+                    _ => self.capability()?,
+                };
+                Ok(())
+            }
+            _ if done.transient() => Err(Error::new(
+                Class::Temporary,
+                format!("{} cannot log in {user} now: {}", self.peer, done.text),
+            )),
+            Status::Bad => Err(Error::protocol(format!(
+                "{} rejected the login command ({}): {}",
+                self.peer,
+                method.name(),
+                done.text
+            ))),
+            _ => {
+                let message = format!(
+                    "{} refused the login of {user} ({}): {}",
+                    self.peer,
+                    match method {
+                        Method::UserPass => "LOGIN".to_string(),
+                        m => format!("AUTHENTICATE {}", m.name()),
+                    },
+                    done.text
+                );
+                Err(sasl::refused(
+                    done.code.as_ref().map(Code::name),
+                    &done.text,
+                    message,
+                ))
             }
         }
-        let (method, done) = last.expect("at least one method was tried");
-        let message = format!(
-            "{} refused the login of {} ({}): {}",
-            self.peer,
-            login.user,
-            match method {
-                AuthMethod::UserPass => "LOGIN".to_string(),
-                m => format!("AUTHENTICATE {}", m.name()),
-            },
-            done.text
-        );
-        Err(
-            if sasl::blames_credentials(done.code.as_ref().map(Code::name), &done.text) {
-                Error::credentials_refused(message)
-            } else {
-                Error::new(Class::Auth, message)
-            },
-        )
     }
 
     /// RFC 3501 section 6.2.3: LOGIN user password.
-    fn login_command(&mut self, login: &Login) -> Result<Completion> {
-        let (user, password) = (login.user, login.secret.expose());
+    fn login_command(&mut self, user: &str, secret: &Secret) -> Result<Completion> {
+        let password = secret.expose();
         if [user, password]
             .iter()
             .any(|s| s.contains(['\r', '\n', '\0']))
@@ -359,8 +328,8 @@ impl Session {
     /// RFC 3501 section 6.2.2 and RFC 4959: AUTHENTICATE, with the initial response on the
     /// command line when the server offers SASL-IR (one round trip less), then the
     /// challenges until the tagged completion.
-    fn authenticate(&mut self, mech: Mechanism, login: &Login) -> Result<Completion> {
-        let mut exchange = Exchange::new(mech, login.user, login.secret);
+    fn authenticate(&mut self, mech: Mechanism, user: &str, secret: &Secret) -> Result<Completion> {
+        let mut exchange = Exchange::new(mech, user, secret);
         let mut pending_initial = None;
         let tag = self.next_tag();
         let mut line = format!("{tag} AUTHENTICATE {}", mech.name());
@@ -814,5 +783,72 @@ mod tests {
     fn a_body_may_be_twice_its_listed_size_and_some() {
         assert_eq!(body_limit(100), 200 + 65536);
         assert_eq!(body_limit(u64::MAX), u64::MAX);
+    }
+
+    /// A loopback IMAP server offering LOGIN and AUTH=PLAIN (no SASL-IR) that answers
+    /// AUTHENTICATE PLAIN with `plain_answer` and accepts LOGIN; `auth = "auto"` in allowed
+    /// plaintext logs in to it. The client's commands (tags and SASL payloads taken off) and
+    /// the outcome of the login.
+    fn auto_login_against(plain_answer: &'static str) -> (Vec<String>, Result<()>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (conn, _) = listener.accept().unwrap();
+            let mut out = conn.try_clone().unwrap();
+            let mut seen = Vec::new();
+            let mut say = |line: String| out.write_all(format!("{line}\r\n").as_bytes());
+            say("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready".into()).unwrap();
+            let mut lines = BufReader::new(conn).lines();
+            while let Some(Ok(line)) = lines.next() {
+                let (tag, command) = line.split_once(' ').unwrap_or((&line, ""));
+                seen.push(command.to_string());
+                let answer = match command {
+                    "AUTHENTICATE PLAIN" => {
+                        say("+ ".into()).unwrap();
+                        lines.next();
+                        plain_answer
+                    }
+                    c if c.starts_with("LOGIN ") => "OK [CAPABILITY IMAP4rev1] in",
+                    _ => "BAD unexpected",
+                };
+                say(format!("{tag} {answer}")).unwrap();
+            }
+            seen
+        });
+        let endpoint = Endpoint {
+            host: "127.0.0.1".into(),
+            port,
+            tls: TlsMode::None,
+            tls_settings: Default::default(),
+            timeout: Duration::from_secs(5),
+        };
+        let login = Login {
+            user: "u".into(),
+            method: sasl::AuthMethod::Auto,
+            allow_plaintext: true,
+            credential: Box::new(crate::secret::Fixed(Secret::new("pw".into()))),
+        };
+        let secret = Secret::new("pw".into());
+        let session = Session::connect(&endpoint, Trace::off(), &login, &secret);
+        // Hang up, so that the server's loop ends.
+        let session = session.map(|mut s| s.logout());
+        (server.join().unwrap(), session)
+    }
+
+    #[test]
+    fn a_refused_authenticate_falls_back_to_login() {
+        let (seen, session) =
+            auto_login_against("NO [AUTHENTICATIONFAILED] Authentication failed.");
+        assert!(session.is_ok(), "{:?}", session.err());
+        assert_eq!(seen[..2], ["AUTHENTICATE PLAIN", "LOGIN \"u\" \"pw\""]);
+    }
+
+    #[test]
+    fn a_temporary_refusal_is_not_followed_by_another_method() {
+        let (seen, session) = auto_login_against("NO [UNAVAILABLE] try again later");
+        let e = session.expect_err("the login fails");
+        assert_eq!(e.class(), Class::Temporary, "{e}");
+        assert_eq!(seen, ["AUTHENTICATE PLAIN"]);
     }
 }

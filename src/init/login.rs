@@ -5,8 +5,10 @@
 
 use super::file::{quoted, shell_word, write_private};
 use super::{Answers, Init};
+use crate::config::profiles::Login;
 use crate::config::{self, TokenSource};
 use crate::error::{Class, Error, Result};
+use crate::session::{self, Access};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -41,17 +43,17 @@ impl Init<'_> {
         let args = self.args;
         let given = |v: &Option<String>| if first { v.clone() } else { None };
         let profile = a.profile;
-        if profile.name != "custom" {
+        if !profile.own_server {
             eprintln!("init: note for {}: {}", profile.name, profile.note);
         }
-        let needs_oauth2 = matches!(profile.name, "outlook" | "office365");
+        let needs_oauth2 = profile.login != Login::Password;
         let method = match given(&args.auth) {
             Some(m) => m,
             // A password source on the command line says how the user logs in.
             None if first && (args.password_command.is_some() || args.password_env.is_some()) => {
                 "password".to_string()
             }
-            None if profile.name == "outlook" => "oauth2".to_string(),
+            None if profile.login == Login::OAuth2Only => "oauth2".to_string(),
             None if profile.oauth2.is_some() && self.ask.interactive => self
                 .ask
                 .choose(
@@ -245,7 +247,7 @@ impl Init<'_> {
                     &account.name,
                     &account.user,
                     client,
-                    self.state_dir,
+                    &self.cx.state_dir,
                     flow,
                     &mut std::io::stdout(),
                     std::time::Duration::from_secs(5 * 60),
@@ -254,7 +256,7 @@ impl Init<'_> {
                 eprintln!("init: {name}: authorized");
             }
         }
-        let mut source = crate::pull::connect(&account, self.state_dir, false, self.verbose)?;
+        let mut source = session::open_source(&account, self.cx, Access::Look)?;
         source.close()
     }
 }

@@ -132,7 +132,7 @@ impl Init<'_> {
             }
             Field::Protocol => {
                 a.protocol = self.protocol(None, a.profile)?;
-                if a.profile.name != "custom" {
+                if !a.profile.own_server {
                     self.server(a, false)?;
                 } else {
                     self.port(a, None, None)?;
@@ -140,7 +140,7 @@ impl Init<'_> {
             }
             Field::Host | Field::Port | Field::Tls => {
                 // Another server than the profile's makes the account a custom one.
-                a.profile = profiles::find("custom").unwrap_or(a.profile);
+                a.profile = profiles::custom();
                 match field {
                     Field::Host => {
                         a.host = self.ask.ask("Server host", Some(&a.host.clone()))?;

@@ -28,6 +28,7 @@ use crate::cli::InitArgs;
 use crate::config::{self, profiles, profiles::Profile, Protocol};
 use crate::error::{Class, Error, Result};
 use crate::net::{Fingerprint, TlsMode};
+use crate::session::Ctx;
 use file::{quoted, without_account, write_private};
 use login::{cron_warning, Auth, Password};
 use menu::{Field, Next};
@@ -37,19 +38,10 @@ use std::fs;
 use std::io::IsTerminal;
 use std::path::Path;
 
-/// The profile for an address's domain: the big providers by name, else `custom`.
+/// The name of the profile for an address's domain: the provider's (see
+/// [`profiles::for_domain`]), else `custom`.
 pub fn guess_profile(domain: &str) -> &'static str {
-    let d = domain.to_ascii_lowercase();
-    match d.as_str() {
-        "gmail.com" | "googlemail.com" => "gmail",
-        "outlook.com" | "hotmail.com" | "live.com" => "outlook",
-        "yahoo.com" => "yahoo",
-        "icloud.com" | "me.com" => "icloud",
-        "fastmail.com" => "fastmail",
-        "aol.com" => "aol",
-        _ if d.starts_with("gmx.") => "gmx",
-        _ => "custom",
-    }
+    profiles::for_domain(domain).name
 }
 
 /// Everything asked so far.
@@ -117,7 +109,7 @@ impl Answers {
             quoted(self.profile.name),
             quoted(self.protocol.as_str())
         );
-        if self.profile.name == "custom" {
+        if self.profile.own_server {
             t.push_str(&format!(
                 "host = {}\nport = {}\ntls = {}\n",
                 quoted(&self.host),
@@ -157,20 +149,18 @@ struct Init<'a> {
     args: &'a InitArgs,
     ask: Asker,
     path: &'a Path,
-    state_dir: &'a Path,
-    verbose: bool,
+    cx: &'a Ctx,
 }
 
-/// Add (or replace) the account `args` describe in the config at `path`; `state_dir` is for
-/// the login test. Returns what to tell the user.
-pub fn run(args: &InitArgs, path: &Path, state_dir: &Path, verbose: bool) -> Result<String> {
+/// Add (or replace) the account `args` describe in the config at `path`; `cx` (the state
+/// directory, the trace) is for the certificate check and the login test. Returns what to tell the user.
+pub fn run(args: &InitArgs, path: &Path, cx: &Ctx) -> Result<String> {
     let interactive = !args.non_interactive && std::io::stdin().is_terminal();
     let init = Init {
         args,
         ask: Asker { interactive },
         path,
-        state_dir,
-        verbose,
+        cx,
     };
     init.run()
 }
@@ -292,7 +282,7 @@ impl Init<'_> {
             return Ok(());
         }
         loop {
-            match probe::check(&a.server(), &mut a.trust, &self.ask, self.verbose) {
+            match probe::check(&a.server(), &mut a.trust, &self.ask, &self.cx.trace("init")) {
                 Ok(Outcome::Trusted) => return Ok(()),
                 Ok(Outcome::Quit) => {
                     return Err(Error::new(
@@ -369,7 +359,7 @@ impl Init<'_> {
     /// SRV records the first time, when the user wants them).
     fn server(&self, a: &mut Answers, first: bool) -> Result<()> {
         let args = self.args;
-        if a.profile.name != "custom" {
+        if !a.profile.own_server {
             let s = a.profile.server(a.protocol).ok_or_else(|| {
                 Error::new(
                     Class::Usage,
@@ -486,7 +476,7 @@ impl Init<'_> {
             .domain()
             .split('.')
             .next()
-            .filter(|d| !d.is_empty() && a.profile.name != "custom")
+            .filter(|d| !d.is_empty() && !a.profile.own_server)
             .unwrap_or(local)
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))

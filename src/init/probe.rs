@@ -48,8 +48,9 @@ pub enum Outcome {
 
 /// Look at `server` and settle `trust`: with a certificate that verifies (or matches the
 /// pin) nothing is asked; else the user pins it, gives a CA file (checked to exist and to
-/// verify the server) or quits. A connection failure is returned for the caller's menu.
-pub fn check(server: &Server, trust: &mut Trust, ask: &Asker, verbose: bool) -> Result<Outcome> {
+/// verify the server) or quits; each connection is traced to `trace`. A connection failure is
+/// returned for the caller's menu.
+pub fn check(server: &Server, trust: &mut Trust, ask: &Asker, trace: &Trace) -> Result<Outcome> {
     if server.tls == TlsMode::None {
         eprintln!(
             "init: {}:{} without TLS: the password and the mail will cross the network readable \
@@ -74,12 +75,7 @@ pub fn check(server: &Server, trust: &mut Trust, ask: &Asker, verbose: bool) -> 
             },
             timeout: TIMEOUT,
         };
-        let trace = if verbose {
-            Trace::to_stderr("init")
-        } else {
-            Trace::off()
-        };
-        let seen = net::inspect(&endpoint, trace, &before_tls)?;
+        let seen = net::inspect(&endpoint, trace.clone(), &before_tls)?;
         show(server, &seen);
         let leaf = seen.chain[0].fingerprint;
         let why = match (trust.pin, &seen.verified) {

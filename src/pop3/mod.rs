@@ -15,8 +15,8 @@ pub use reply::Capabilities;
 use crate::error::{Class, Error, Result};
 use crate::header::{self, MAX as MAX_HEADER};
 use crate::net::{self, Connection, Endpoint, TlsMode, Trace};
-pub use crate::sasl::Login;
-use crate::sasl::{self, AuthMethod, Exchange, Mechanism, Offer};
+use crate::sasl::{self, AuthMethod, Carrier, Exchange, Login, Mechanism, Method, Offer};
+use crate::secret::Secret;
 use crate::source::{Known, Listing, RemoteMessage, Source};
 use reply::Status;
 use std::collections::{HashMap, VecDeque};
@@ -58,8 +58,14 @@ pub struct Pop3 {
 }
 
 impl Pop3 {
-    /// Connect, read the greeting, upgrade with STLS if configured, and log in.
-    pub fn connect(endpoint: &Endpoint, trace: Trace, login: &Login) -> Result<Pop3> {
+    /// Connect, read the greeting, upgrade with STLS if configured, and log in; once more
+    /// with a renewed token if the server refused the first ([`Login::with_secret`]).
+    pub fn connect(endpoint: &Endpoint, trace: Trace, login: &mut Login) -> Result<Pop3> {
+        login.with_secret(|login, secret| Pop3::open(endpoint, trace.clone(), login, secret))
+    }
+
+    /// One connection and login with `secret`.
+    fn open(endpoint: &Endpoint, trace: Trace, login: &Login, secret: &Secret) -> Result<Pop3> {
         let mut conn = net::connect(endpoint, trace)?;
         let greeting = greeting(&mut conn)?;
         let mut capa = capa_of(&mut conn)?;
@@ -81,7 +87,7 @@ impl Pop3 {
             abandoned: false,
         };
         let timestamp = reply::apop_timestamp(&greeting);
-        session.authenticate(login, timestamp.as_deref())?;
+        session.authenticate(login, secret, timestamp.as_deref())?;
         // RFC 2449: capabilities may change after authentication (PIPELINING, for one). A
         // server that already offers PIPELINING has told us all we use, and one round trip
         // is worth saving on a slow link.
@@ -101,50 +107,24 @@ impl Pop3 {
 
     /// Log in with the methods [`sasl::choose`] picks (the one policy for every protocol),
     /// trying the next only when the server refused the one before.
-    fn authenticate(&mut self, login: &Login, apop_stamp: Option<&str>) -> Result<()> {
+    fn authenticate(&mut self, login: &Login, secret: &Secret, stamp: Option<&str>) -> Result<()> {
         let capa = &self.capa;
         let offer = Offer {
+            carrier: Carrier::Pop3,
             sasl: Mechanism::offered(|name| capa.has_sasl(name)),
             // USER is in every server we know of; a CAPA that does not list it only makes
             // `auto` prefer what it does list.
             plain_command: capa.user || !capa.known || login.method == AuthMethod::UserPass,
-            apop: apop_stamp.is_some(),
+            apop: stamp.is_some(),
             known: capa.known,
-            prefix: "",
         };
-        let methods = sasl::choose(
-            login.method,
-            &offer,
-            self.conn.is_tls(),
-            login.allow_plaintext,
-            self.conn.peer(),
-            login.user,
-            "USER",
-        )?;
+        let methods = sasl::choose(login, &offer, self.conn.is_tls(), self.conn.peer())?;
         let trace = self.conn.trace().clone();
-        for (i, method) in methods.iter().enumerate() {
-            let result = match method {
-                AuthMethod::UserPass => self.user_pass(login),
-                AuthMethod::Apop => self.apop(login, apop_stamp.unwrap_or_default()),
-                AuthMethod::Sasl(mech) => self.auth(login, *mech),
-                AuthMethod::Auto | AuthMethod::OAuth2 => unreachable!("chosen concretely"),
-            };
-            match result {
-                Ok(()) => {
-                    trace.note(&format!("logged in with {}", method.name()));
-                    return Ok(());
-                }
-                Err(e) if e.class() == Class::Auth && i + 1 < methods.len() => {
-                    trace.note(&format!(
-                        "{} was refused; trying {}",
-                        method.name(),
-                        methods[i + 1].name()
-                    ));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        unreachable!("the last method's result is returned")
+        sasl::try_in_turn(&methods, &trace, |method| match method {
+            Method::UserPass => self.user_pass(&login.user, secret),
+            Method::Apop => self.apop(&login.user, secret, stamp.unwrap_or_default()),
+            Method::Sasl(mech) => self.auth(&login.user, secret, mech),
+        })
     }
 
     /// RFC 6856 section 2: UTF8. Courier's pop3d serves a message with raw UTF-8 in its
@@ -161,26 +141,26 @@ impl Pop3 {
     }
 
     /// RFC 1939 section 7: USER name, PASS string.
-    fn user_pass(&mut self, login: &Login) -> Result<()> {
-        self.conn.send(&format!("USER {}", login.user), None)?;
+    fn user_pass(&mut self, user: &str, secret: &Secret) -> Result<()> {
+        self.conn.send(&format!("USER {user}"), None)?;
         self.expect_auth_ok("USER")?;
-        let pass = format!("PASS {}", login.secret.expose());
+        let pass = format!("PASS {}", secret.expose());
         self.conn.send(&pass, Some("PASS <redacted>"))?;
         self.expect_auth_ok("PASS")
     }
 
     /// RFC 1939 section 7: APOP name digest.
-    fn apop(&mut self, login: &Login, stamp: &str) -> Result<()> {
-        let digest = sasl::apop_digest(stamp, login.secret);
-        let line = format!("APOP {} {digest}", login.user);
+    fn apop(&mut self, user: &str, secret: &Secret, stamp: &str) -> Result<()> {
+        let digest = sasl::apop_digest(stamp, secret);
+        let line = format!("APOP {user} {digest}");
         self.conn
-            .send(&line, Some(&format!("APOP {} <redacted>", login.user)))?;
+            .send(&line, Some(&format!("APOP {user} <redacted>")))?;
         self.expect_auth_ok("APOP")
     }
 
     /// RFC 5034: AUTH mechanism [initial-response], then challenges until +OK or -ERR.
-    fn auth(&mut self, login: &Login, mech: Mechanism) -> Result<()> {
-        let mut ex = Exchange::new(mech, login.user, login.secret);
+    fn auth(&mut self, user: &str, secret: &Secret, mech: Mechanism) -> Result<()> {
+        let mut ex = Exchange::new(mech, user, secret);
         match ex.initial() {
             // RFC 5034 section 4: the command line must stay within 255 octets.
             Some(ir) if sasl::encode(&ir).len() + mech.name().len() + 6 <= 255 => {
@@ -575,11 +555,7 @@ fn auth_refused(conn: &Connection, cmd: &str, text: &[u8]) -> Error {
     match reply::auth_failure_class(text) {
         Class::Auth => {
             let (code, words) = sasl::split_code(&said);
-            if sasl::blames_credentials(code, words) {
-                Error::credentials_refused(message)
-            } else {
-                Error::new(Class::Auth, message)
-            }
+            sasl::refused(code, words, message)
         }
         class => Error::new(class, message),
     }
@@ -647,11 +623,6 @@ pub fn before_tls(conn: &mut Connection) -> Result<()> {
     upgrade(conn, &capa)
 }
 
-/// `auth = "auto"`: the strongest password method the server offers (`c`; `apop`: the
-/// greeting carries an APOP timestamp). Over TLS every method protects the password in
-/// transit, so the simplest that works (PLAIN, then USER) is chosen; without TLS the ones
-/// that never send the password (CRAM-MD5, APOP) come first. OAuth2 is never chosen here: it
-/// needs a token, which only `auth = "oauth2"` provides.
 /// RFC 2595 section 4: STLS.
 fn stls(conn: &mut Connection) -> Result<()> {
     conn.send("STLS", None)?;

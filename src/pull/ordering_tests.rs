@@ -191,10 +191,8 @@ fn pull_into(n: usize, refuse: &[&str], fail_prepare: bool) -> (Vec<Event>, Resu
         fail_prepare,
         refused: Vec::new(),
     });
-    let opts = Options {
-        state_dir: dir.path().to_path_buf(),
-        ..Options::default()
-    };
+    let cx = Ctx::new(dir.path().to_path_buf(), false);
+    let opts = Options::default();
     let mut summary = Summary::default();
     let mut run = Run {
         source: &mut source,
@@ -204,6 +202,7 @@ fn pull_into(n: usize, refuse: &[&str], fail_prepare: bool) -> (Vec<Event>, Resu
         retention: None,
         limits: Limits::default(),
         budget: Budget::new(None, None),
+        cx: &cx,
         opts: &opts,
         fetch_all: false,
         summary: &mut summary,

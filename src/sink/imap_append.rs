@@ -58,8 +58,8 @@ use crate::error::{Class, Error, Result};
 use crate::fingerprint::{BodyDigest, TextDigest};
 use crate::header::{self, Head};
 use crate::imap::append::{Destination, Found, Outgoing, Stored};
-use crate::imap::Auth;
 use crate::net::{Endpoint, Trace};
+use crate::sasl::Login;
 use crate::source::Flags;
 use crate::state::Recovery;
 use std::collections::{HashMap, HashSet};
@@ -123,7 +123,7 @@ pub struct Server {
     pub endpoint: Endpoint,
     /// Its login; the secret is taken when the first batch needs the connection, so a run
     /// with nothing to deliver runs no password command and asks nothing.
-    pub auth: Auth,
+    pub auth: Login,
     /// Advice to add to a refused login (the provider profile's).
     pub auth_hint: &'static str,
 }
@@ -134,7 +134,7 @@ pub struct ImapAppend {
     /// `ACCOUNT/FOLDER`.
     name: String,
     folder: String,
-    verbose: bool,
+    trace: Trace,
     dest: Option<Destination>,
     spool: Option<File>,
     spool_len: u64,
@@ -172,14 +172,14 @@ fn unesc(field: &str) -> String {
 }
 
 impl ImapAppend {
-    /// A sink appending to `folder` on `server`, connecting at the first batch; `verbose`
-    /// traces the session.
-    pub fn new(server: Server, folder: &str, verbose: bool) -> ImapAppend {
+    /// A sink appending to `folder` on `server`, connecting at the first batch, its session
+    /// traced to `trace`.
+    pub fn new(server: Server, folder: &str, trace: Trace) -> ImapAppend {
         ImapAppend {
             name: format!("{}/{}", server.account, folder),
             server: Some(server),
             folder: folder.to_string(),
-            verbose,
+            trace,
             dest: None,
             spool: None,
             spool_len: 0,
@@ -209,11 +209,7 @@ impl ImapAppend {
                     format!("target {}: no session after a failed login", self.name),
                 )
             })?;
-            let trace = if self.verbose {
-                Trace::to_stderr(&a.account)
-            } else {
-                Trace::off()
-            };
+            let trace = self.trace.clone();
             let hint = a.auth_hint;
             let dest = Destination::connect(&a.endpoint, trace, a.auth, &self.folder, true)
                 .map_err(|e| {

@@ -58,7 +58,8 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    fn name(self) -> &'static str {
+    /// `LMTP` or `SMTP`, for messages and the trace.
+    pub fn name(self) -> &'static str {
         match self {
             Dialect::Lmtp => "LMTP",
             Dialect::Smtp => "SMTP",
@@ -117,7 +118,7 @@ pub struct Smtp {
     address: Address,
     recipient: String,
     timeout: Duration,
-    verbose: bool,
+    trace: Trace,
     session: Option<Session>,
 }
 
@@ -174,14 +175,14 @@ impl Smtp {
         address: Address,
         recipient: &str,
         timeout: Duration,
-        verbose: bool,
+        trace: Trace,
     ) -> Smtp {
         Smtp {
             dialect,
             address,
             recipient: recipient.to_string(),
             timeout,
-            verbose,
+            trace,
             session: None,
         }
     }
@@ -221,11 +222,7 @@ impl Smtp {
 
     /// Connect, read the greeting and say LHLO/EHLO.
     fn connect(&self) -> Result<Session> {
-        let trace = if self.verbose {
-            Trace::to_stderr(self.dialect.name())
-        } else {
-            Trace::off()
-        };
+        let trace = self.trace.clone();
         let mut conn = match &self.address {
             Address::Local(path) => net::connect_local(path, self.timeout, trace)?,
             Address::Tcp(host, port) => net::connect(

@@ -1,9 +1,10 @@
 //! Cron manners: silence when all is well with `--quiet`, a quiet end on a closed pipe, no
 //! colour with NO_COLOR, and errors one line each, prefixed with the account.
 
-use crate::support::client::{pop3_account, Client};
+use crate::dated;
+use crate::support::account::Account;
+use crate::support::client::Client;
 use crate::support::dovecot::Dovecot;
-use crate::{dated, imap_account};
 use std::process::Stdio;
 
 const DATE: &str = "Mon, 02 Jan 2023 10:00:00 +0000";
@@ -15,8 +16,14 @@ fn quiet_pull_prints_nothing_at_all_when_all_is_well() {
     d.seed(&user, [dated("cron-1", DATE, 100)]);
     let c = Client::new(&format!(
         "{}{}",
-        pop3_account(d, "p", &user, "implicit", "maildir:{dir}/P", ""),
-        imap_account(d, "i", &user, "maildir:{dir}/I", "")
+        Account::pop3(d, &user)
+            .name("p")
+            .target("maildir:{dir}/P")
+            .toml(),
+        Account::imap(d, &user)
+            .name("i")
+            .target("maildir:{dir}/I")
+            .toml()
     ));
     for run in ["with new mail", "without"] {
         let o = c.ok(&["pull", "--quiet"]);
@@ -32,14 +39,7 @@ fn a_closed_pipe_ends_quietly_without_a_panic() {
     let user = d.new_user("cron-pipe");
     let mut config = String::new();
     for n in 0..50 {
-        config.push_str(&pop3_account(
-            d,
-            &format!("a{n}"),
-            &user,
-            "implicit",
-            "maildir:{dir}/M",
-            "",
-        ));
+        config.push_str(&Account::pop3(d, &user).name(&format!("a{n}")).toml());
     }
     let c = Client::new(&config);
     for args in [
@@ -69,9 +69,11 @@ fn no_color_means_no_escape_sequences_anywhere() {
     let d = Dovecot::shared();
     let user = d.new_user("cron-color");
     d.seed(&user, [dated("color-1", DATE, 100)]);
-    let good = imap_account(d, "good", &user, "maildir:{dir}/M", "");
-    let bad = pop3_account(d, "bad", &user, "implicit", "maildir:{dir}/B", "")
-        .replace(&user.password, "wrong");
+    let good = Account::imap(d, &user).name("good").toml();
+    let bad = Account::pop3(d, &user)
+        .name("bad")
+        .target("maildir:{dir}/B")
+        .password("wrong");
     let c = Client::new(&format!("{good}{bad}"));
     for args in [
         &["pull", "--verbose"][..],
@@ -100,11 +102,18 @@ fn no_color_means_no_escape_sequences_anywhere() {
 fn errors_are_one_line_each_prefixed_with_the_account() {
     let d = Dovecot::shared();
     let user = d.new_user("cron-errors");
-    let refused = pop3_account(d, "refused", &user, "implicit", "maildir:{dir}/R", "")
-        .replace(&user.password, "wrong");
-    let down = imap_account(d, "down", &user, "maildir:{dir}/D", "")
-        .replace(&format!("port = {}", d.imaps()), "port = 1");
-    let good = imap_account(d, "good", &user, "maildir:{dir}/G", "");
+    let refused = Account::pop3(d, &user)
+        .name("refused")
+        .target("maildir:{dir}/R")
+        .password("wrong");
+    let down = Account::imap(d, &user)
+        .name("down")
+        .target("maildir:{dir}/D")
+        .port(1);
+    let good = Account::imap(d, &user)
+        .name("good")
+        .target("maildir:{dir}/G")
+        .toml();
     let c = Client::new(&format!("{refused}{down}{good}"));
     for args in [&["pull"][..], &["pull", "--quiet"], &["check"]] {
         let o = c.run(args);

@@ -5,10 +5,10 @@
 //! A slow proxy in front of the private Dovecot makes "mid-pull" deterministic.
 
 use crate::dated;
-use crate::support::client::{maildir_messages, maildir_tmp_count, pop3_account, Client};
+use crate::support::account::Account;
+use crate::support::client::{maildir_messages, maildir_tmp_count, Client};
 use crate::support::dovecot::{Dovecot, TestUser};
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use crate::support::proxy::{Fault, Proxy};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -17,45 +17,21 @@ const DATE: &str = "Mon, 02 Jan 2023 10:00:00 +0000";
 /// Messages on the server: at the proxy's pace a pull of them takes several seconds.
 const N: usize = 400;
 
-/// A loopback proxy in front of `127.0.0.1:upstream` that passes the server's bytes on at
-/// about 400 KB/s (4 KB every 10 ms), so that a pull is still running when the signal comes.
-fn slow_proxy(upstream: u16) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
-    let port = listener.local_addr().expect("proxy address").port();
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { continue };
-            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
-                continue;
-            };
-            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut c_in, &mut s_out);
-                let _ = s_out.shutdown(Shutdown::Write);
-            });
-            let (mut s_in, mut c_out) = (server, client);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = s_in.read(&mut buf) {
-                    if n == 0 || c_out.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                let _ = c_out.shutdown(Shutdown::Write);
-            });
-        }
-    });
-    port
-}
-
-/// A POP3 (implicit TLS) account `name` on `user` through a slow proxy, into `target`.
+/// A POP3 (implicit TLS) account `name` on `user` into `target`, through a proxy that passes
+/// the server's bytes on at about 400 KB/s (4 KB every 10 ms), so that a pull is still
+/// running when the signal comes.
 pub fn slow_account(d: &Dovecot, name: &str, user: &TestUser, target: &str, keep: bool) -> String {
-    let proxy = slow_proxy(d.pop3s());
-    let toml = pop3_account(d, name, user, "implicit", target, &format!("keep = {keep}"))
-        .replace(&format!("port = {}", d.pop3s()), &format!("port = {proxy}"));
-    assert!(toml.contains(&format!("port = {proxy}")), "{toml}");
-    toml
+    let slow = Fault::Pace {
+        chunk: 4096,
+        every: Duration::from_millis(10),
+    };
+    let proxy = Proxy::to(d.pop3s()).fault(slow).start();
+    Account::pop3(d, user)
+        .name(name)
+        .target(target)
+        .keep(keep)
+        .port(proxy.detach())
+        .toml()
 }
 
 /// A client with one slow account `a` (see [`slow_account`]).

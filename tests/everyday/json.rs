@@ -1,6 +1,7 @@
 //! `--json`: one JSON document on stdout, human text unchanged without it.
 
-use crate::support::client::{pop3_account, Client};
+use crate::support::account::Account;
+use crate::support::client::Client;
 use crate::support::corpus::simple;
 use crate::support::dovecot::Dovecot;
 use serde_json::Value;
@@ -22,9 +23,11 @@ fn pull_check_and_accounts_print_one_json_document_each() {
         &user,
         (0..3).map(|i| simple(&format!("json-{i}"), "s", "body\n")),
     );
-    let good = pop3_account(d, "good", &user, "implicit", "maildir:{dir}/M", "");
-    let bad = pop3_account(d, "bad", &user, "implicit", "maildir:{dir}/B", "")
-        .replace(&user.password, "wrong");
+    let good = Account::pop3(d, &user).name("good").toml();
+    let bad = Account::pop3(d, &user)
+        .name("bad")
+        .target("maildir:{dir}/B")
+        .password("wrong");
     let c = Client::new(&format!("{good}{bad}"));
 
     let check = doc(&c.run(&["check", "--json", "good"]).stdout);
@@ -66,14 +69,7 @@ fn human_output_is_unchanged_without_json() {
     let d = Dovecot::shared();
     let user = d.new_user("jsonless");
     d.seed(&user, [simple("jsonless-1", "s", "body\n")]);
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "",
-    ));
+    let c = Client::new(&Account::pop3(d, &user).toml());
     let out = c.ok(&["pull"]);
     assert!(out.stdout.starts_with("a: 1 new message ("), "{out:?}");
     assert!(!out.stdout.contains('{'));

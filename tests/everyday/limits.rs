@@ -1,10 +1,11 @@
 //! Limits and retention: max-message-size (skip, or a header stub), per-run limits,
 //! delete-after-days, --since.
 
-use crate::support::client::{maildir_messages, pop3_account, Client};
+use crate::dated;
+use crate::support::account::Account;
+use crate::support::client::{maildir_messages, Client};
 use crate::support::corpus::simple;
 use crate::support::dovecot::Dovecot;
-use crate::{dated, imap_account};
 use std::process::Command;
 
 const DATE: &str = "Mon, 02 Jan 2023 10:00:00 +0000";
@@ -21,14 +22,11 @@ fn a_message_over_max_message_size_is_left_on_the_server_and_reported() {
             dated("small-2", DATE, 100),
         ],
     );
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "keep = false\nmax-message-size = 10000",
-    ));
+    let c = Client::new(
+        &Account::pop3(d, &user)
+            .extra("keep = false\nmax-message-size = 10000")
+            .toml(),
+    );
     let out = c.ok(&["pull"]);
     assert!(
         out.stdout.contains("a: 2 new messages (")
@@ -57,9 +55,9 @@ fn oversize_headers_delivers_a_marked_stub_once_and_the_message_when_it_fits() {
         );
         let account = |extra: &str| {
             if protocol == "pop3" {
-                pop3_account(d, "a", &user, "implicit", "maildir:{dir}/M", extra)
+                Account::pop3(d, &user).extra(extra).toml()
             } else {
-                imap_account(d, "a", &user, "maildir:{dir}/M", extra)
+                Account::imap(d, &user).extra(extra).toml()
             }
         };
         let c = Client::new(&account(
@@ -119,14 +117,11 @@ fn per_run_limits_leave_the_rest_for_the_next_run() {
     let d = Dovecot::shared();
     let user = d.new_user("perrun");
     d.seed(&user, (0..5).map(|i| dated(&format!("pr-{i}"), DATE, 1000)));
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "max-messages-per-run = 2",
-    ));
+    let c = Client::new(
+        &Account::pop3(d, &user)
+            .extra("max-messages-per-run = 2")
+            .toml(),
+    );
     let out = c.ok(&["pull"]);
     assert!(
         out.stdout.contains("a: 2 new messages (")
@@ -136,14 +131,11 @@ fn per_run_limits_leave_the_rest_for_the_next_run() {
     c.ok(&["pull"]);
     assert_eq!(maildir_messages(&c.path("M")).len(), 4);
     // --limit and max-bytes-per-run: the smaller bound wins; one message always fits.
-    c.set_config(&pop3_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "max-bytes-per-run = 10",
-    ));
+    c.set_config(
+        &Account::pop3(d, &user)
+            .extra("max-bytes-per-run = 10")
+            .toml(),
+    );
     let out = c.ok(&["pull", "--all", "--limit", "3"]);
     assert!(out.stdout.contains("a: 1 new message ("), "{out:?}");
     let out = c.ok(&["pull"]);
@@ -185,16 +177,13 @@ fn delete_after_days_deletes_kept_mail_once_its_days_are_over() {
             (0..3).map(|i| simple(&format!("keep-{i}"), "s", "b\n")),
         );
         let config = if protocol == "pop3" {
-            pop3_account(
-                d,
-                "a",
-                &user,
-                "implicit",
-                "maildir:{dir}/M",
-                "delete-after-days = 3",
-            )
+            Account::pop3(d, &user)
+                .extra("delete-after-days = 3")
+                .toml()
         } else {
-            imap_account(d, "a", &user, "maildir:{dir}/M", "delete-after-days = 3")
+            Account::imap(d, &user)
+                .extra("delete-after-days = 3")
+                .toml()
         };
         let c = Client::new(&config);
         c.ok(&["pull"]);
@@ -244,14 +233,7 @@ fn since_passes_over_older_mail_now_and_in_later_runs() {
                 .join(&b'\n'),
         ],
     );
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "keep = false",
-    ));
+    let c = Client::new(&Account::pop3(d, &user).keep(false).toml());
     let out = c.ok(&["pull", "--since", "2024-01-01"]);
     assert!(
         out.stdout.contains("a: 2 new messages (")
@@ -273,7 +255,7 @@ fn since_passes_over_older_mail_now_and_in_later_runs() {
         &user,
         [dated("today", "Sun, 01 Jan 2023 10:00:00 +0000", 100)],
     );
-    let c = Client::new(&imap_account(d, "a", &user, "maildir:{dir}/M", ""));
+    let c = Client::new(&Account::imap(d, &user).toml());
     let tomorrow = day_from_today(1);
     let out = c.ok(&["pull", "--since", &tomorrow]);
     assert!(out.stdout.contains("1 older than --since"), "{out:?}");

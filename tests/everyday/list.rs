@@ -1,7 +1,7 @@
 //! `mailfetch list`: the messages on the server, without their bodies.
 
-use crate::imap_account;
-use crate::support::client::{pop3_account, Client};
+use crate::support::account::Account;
+use crate::support::client::Client;
 use crate::support::dovecot::Dovecot;
 
 fn seed(d: &Dovecot, user: &crate::support::dovecot::TestUser) {
@@ -25,9 +25,9 @@ fn list_shows_decoded_headers_sizes_and_what_was_fetched_without_fetching() {
         let user = d.new_user(&format!("list-{protocol}"));
         seed(d, &user);
         let config = if protocol == "pop3" {
-            pop3_account(d, "a", &user, "implicit", "maildir:{dir}/M", "")
+            Account::pop3(d, &user).toml()
         } else {
-            imap_account(d, "a", &user, "maildir:{dir}/M", "")
+            Account::imap(d, &user).toml()
         };
         let c = Client::new(&config);
         let out = c.ok(&["list", "a"]);

@@ -16,14 +16,6 @@ mod screen;
 mod watch;
 mod words;
 
-use support::dovecot::{Dovecot, TestUser};
-
-/// An IMAP account `[accounts.NAME]` on the test Dovecot (implicit TLS); `extra` is appended
-/// verbatim.
-pub fn imap_account(d: &Dovecot, name: &str, user: &TestUser, target: &str, extra: &str) -> String {
-    support::client::imap_account(d, name, user, "implicit", target, extra)
-}
-
 /// A message of `size` bytes or a little more, dated `date` (RFC 5322).
 pub fn dated(id: &str, date: &str, size: usize) -> Vec<u8> {
     let mut m = format!(

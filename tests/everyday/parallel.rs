@@ -1,6 +1,7 @@
 //! Parallel accounts: `pull --jobs N` gives the same result as a serial pull.
 
-use crate::support::client::{maildir_messages, pop3_account, Client};
+use crate::support::account::Account;
+use crate::support::client::{maildir_messages, Client};
 use crate::support::corpus::{corpus, simple};
 use crate::support::dovecot::Dovecot;
 use crate::support::mbox::read_mbox_with_python;
@@ -20,17 +21,14 @@ fn parallel_pull_of_four_accounts_gives_the_same_result_as_serial() {
         } else {
             format!("mbox:{{dir}}/{name}.mbox")
         };
-        config.push_str(&pop3_account(d, name, &user, "implicit", &target, ""));
+        config.push_str(&Account::pop3(d, &user).name(name).target(&target).toml());
         names.push((name, mail.len()));
         if i == 0 {
             // Failing accounts between the good ones: the first in config order decides.
-            config.push_str(
-                &pop3_account(d, "b-refused", &user, "implicit", "maildir:{dir}/b", "")
-                    .replace(&user.password, "wrong"),
-            );
-            let down = pop3_account(d, "d-down", &user, "implicit", "maildir:{dir}/d", "")
-                .replace(&format!("port = {}", d.pop3s()), "port = 1");
-            config.push_str(&down);
+            let refused = Account::pop3(d, &user).name("b-refused").password("wrong");
+            config.push_str(&refused.target("maildir:{dir}/b").toml());
+            let down = Account::pop3(d, &user).name("d-down").port(1);
+            config.push_str(&down.target("maildir:{dir}/d").toml());
         }
     }
     let serial = Client::new(&config);

@@ -2,7 +2,8 @@
 //! finish in, and a progress bar that fits an 80-column terminal.
 
 use crate::interrupt::{seed, slow_account};
-use crate::support::client::{pop3_account, Client};
+use crate::support::account::Account;
+use crate::support::client::Client;
 use crate::support::dovecot::Dovecot;
 use std::process::Stdio;
 
@@ -21,7 +22,10 @@ fn summaries_come_in_config_order_when_a_later_account_finishes_first() {
     );
     let c = Client::new(
         &(slow_account(d, "first", &slow, "maildir:{dir}/S", true)
-            + &pop3_account(d, "second", &fast, "implicit", "maildir:{dir}/F", "")),
+            + &Account::pop3(d, &fast)
+                .name("second")
+                .target("maildir:{dir}/F")
+                .toml()),
     );
     let out = c.ok(&["pull", "-j", "2"]);
     let lines: Vec<&str> = out.stdout.lines().collect();

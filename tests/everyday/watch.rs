@@ -1,9 +1,10 @@
 //! `mailfetch watch`: IMAP IDLE, polling POP3, SIGTERM and SIGHUP.
 
-use crate::support::client::{maildir_messages, pop3_account, Client};
+use crate::dated;
+use crate::support::account::Account;
+use crate::support::client::{maildir_messages, Client};
 use crate::support::dovecot::Dovecot;
 use crate::support::fake_pop3::{FakePop3, Mail, Script};
-use crate::{dated, imap_account};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -55,7 +56,7 @@ fn watch_idles_and_fetches_a_delivered_message_within_2_s_then_exits_0_on_sigter
     let d = Dovecot::shared();
     let user = d.new_user("watch-idle");
     d.seed(&user, [dated("watch-1", DATE, 100)]);
-    let c = Client::new(&imap_account(d, "a", &user, "maildir:{dir}/M", ""));
+    let c = Client::new(&Account::imap(d, &user).toml());
     let maildir = c.path("M");
     let child = start(&c, &["--verbose"]);
     within(Duration::from_secs(15), "the first pull", || {
@@ -99,13 +100,11 @@ fn watch_idles_on_every_folder_and_fetches_mail_saved_into_a_second_one_within_2
     let user = d.new_user("watch-folders");
     d.seed(&user, [dated("wf-1", DATE, 100)]);
     d.create_folder(&user, "Other");
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "maildir:{dir}/M",
-        "folders = \"*\"\npoll-interval = 3600",
-    ));
+    let c = Client::new(
+        &Account::imap(d, &user)
+            .extra("folders = \"*\"\npoll-interval = 3600")
+            .toml(),
+    );
     let maildir = c.path("M");
     let child = start(&c, &["--verbose"]);
     within(Duration::from_secs(15), "the first pull", || {
@@ -140,14 +139,12 @@ fn watch_idles_on_every_folder_and_fetches_mail_saved_into_a_second_one_within_2
 fn watch_polls_a_pop3_account_every_poll_interval() {
     let d = Dovecot::shared();
     let user = d.new_user("watch-pop3");
-    let c = Client::new(&pop3_account(
-        d,
-        "p",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "poll-interval = 1",
-    ));
+    let c = Client::new(
+        &Account::pop3(d, &user)
+            .name("p")
+            .extra("poll-interval = 1")
+            .toml(),
+    );
     let maildir = c.path("M");
     let child = start(&c, &[]);
     std::thread::sleep(Duration::from_millis(300));
@@ -171,7 +168,7 @@ fn sighup_reloads_the_config_with_a_new_target_and_a_new_account() {
     let config = |target: &str, more: &str| {
         format!(
             "[defaults]\npoll-interval = 1\n\n{}{more}",
-            pop3_account(d, "one", &one, "implicit", target, "")
+            Account::pop3(d, &one).name("one").target(target).toml()
         )
     };
     let c = Client::new(&config("maildir:{dir}/A", ""));
@@ -183,7 +180,10 @@ fn sighup_reloads_the_config_with_a_new_target_and_a_new_account() {
 
     c.set_config(&config(
         "maildir:{dir}/B",
-        &imap_account(d, "two", &two, "maildir:{dir}/T", ""),
+        &Account::imap(d, &two)
+            .name("two")
+            .target("maildir:{dir}/T")
+            .toml(),
     ));
     signal(&child, libc::SIGHUP);
     std::thread::sleep(Duration::from_millis(500));
@@ -216,10 +216,13 @@ fn sighup_reloads_the_config_with_a_new_target_and_a_new_account() {
 fn a_server_error_is_one_line_with_the_account_and_the_watch_goes_on() {
     let d = Dovecot::shared();
     let user = d.new_user("watch-err");
-    let good = imap_account(d, "good", &user, "maildir:{dir}/G", "");
-    let bad = "[accounts.bad]\nprofile = \"custom\"\nprotocol = \"pop3\"\nhost = \"127.0.0.1\"\n\
-               port = 1\ntls = \"none\"\nallow-plaintext-password = true\nuser = \"u\"\n\
-               password = \"p\"\ntarget = \"maildir:{dir}/X\"\ntimeout = 5\n";
+    let good = Account::imap(d, &user)
+        .name("good")
+        .target("maildir:{dir}/G")
+        .toml();
+    let bad = Account::fake("pop3", 1)
+        .name("bad")
+        .target("maildir:{dir}/X");
     let c = Client::new(&format!("{good}\n{bad}"));
     let child = start(&c, &[]);
     std::thread::sleep(Duration::from_millis(1000));
@@ -268,13 +271,12 @@ fn sigterm_stops_a_large_pop3_pull_between_batches_and_the_next_pull_fetches_the
             ..Script::default()
         },
     );
-    let c = Client::new(&format!(
-        "[accounts.p]\nprofile = \"custom\"\nprotocol = \"pop3\"\nhost = \"127.0.0.1\"\n\
-         port = {}\ntls = \"none\"\nallow-plaintext-password = true\nuser = \"u\"\n\
-         password = \"p\"\ntarget = \"maildir:{{dir}}/M\"\nkeep = false\ntimeout = 10\n\
-         poll-interval = 3600\n",
-        server.port()
-    ));
+    let account = Account::fake("pop3", server.port())
+        .name("p")
+        .keep(false)
+        .timeout(10)
+        .set("poll-interval", 3600);
+    let c = Client::new(&account.toml());
     let maildir = c.path("M");
     let child = start(&c, &[]);
     within(Duration::from_secs(15), "the first batch", || {
@@ -322,13 +324,11 @@ fn sigterm_during_a_large_imap_pull_exits_0_and_the_next_pull_fetches_the_rest_o
         .map(|i| dated(&format!("istop-{i}"), DATE, 200))
         .collect();
     d.seed(&user, &messages);
-    let c = Client::new(&imap_account(
-        d,
-        "a",
-        &user,
-        "maildir:{dir}/M",
-        "keep = false\npoll-interval = 3600",
-    ));
+    let c = Client::new(
+        &Account::imap(d, &user)
+            .extra("keep = false\npoll-interval = 3600")
+            .toml(),
+    );
     let maildir = c.path("M");
     let child = start(&c, &[]);
     within(Duration::from_secs(30), "the first batch", || {

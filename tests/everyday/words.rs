@@ -2,7 +2,8 @@
 //! for TLS on a plain-text port and the converse, a misspelt key, an unquoted host, a first
 //! run without a config; and fetchmail's and mpop's short flags.
 
-use crate::support::client::{imap_account, maildir_messages, pop3_account, Client};
+use crate::support::account::Account;
+use crate::support::client::{maildir_messages, Client};
 use crate::support::dovecot::Dovecot;
 
 /// The one error line of a failed run, and its exit code.
@@ -15,20 +16,11 @@ fn failure(c: &Client, args: &[&str]) -> (i32, String) {
 fn implicit_tls_on_the_plain_pop3_and_imap_ports_is_named_with_the_setting_to_use() {
     let d = Dovecot::shared();
     let user = d.new_user("words-tls");
-    for (toml, plain, tls) in [
-        (
-            pop3_account(d, "a", &user, "implicit", "maildir:{dir}/M", ""),
-            d.pop3(),
-            d.pop3s(),
-        ),
-        (
-            imap_account(d, "a", &user, "implicit", "maildir:{dir}/M", ""),
-            d.imap(),
-            d.imaps(),
-        ),
+    for (account, plain) in [
+        (Account::pop3(d, &user), d.pop3()),
+        (Account::imap(d, &user), d.imap()),
     ] {
-        let toml = toml.replace(&format!("port = {tls}\n"), &format!("port = {plain}\n"));
-        let c = Client::new(&toml);
+        let c = Client::new(&account.port(plain).toml());
         let (code, stderr) = failure(&c, &["pull"]);
         assert_eq!(
             stderr,
@@ -44,13 +36,8 @@ fn implicit_tls_on_the_plain_pop3_and_imap_ports_is_named_with_the_setting_to_us
 fn starttls_on_the_implicit_tls_port_says_the_port_may_expect_tls_at_once() {
     let d = Dovecot::shared();
     let user = d.new_user("words-stls");
-    let toml = pop3_account(d, "a", &user, "starttls", "maildir:{dir}/M", "")
-        .replace(
-            &format!("port = {}\n", d.pop3()),
-            &format!("port = {}\n", d.pop3s()),
-        )
-        .replace("timeout = 20\n", "timeout = 2\n");
-    let c = Client::new(&toml);
+    let account = Account::pop3(d, &user).tls("starttls").port(d.pop3s());
+    let c = Client::new(&account.timeout(2).toml());
     let (code, stderr) = failure(&c, &["pull"]);
     assert!(
         stderr.starts_with("mailfetch: a: ")
@@ -128,14 +115,7 @@ fn fetchmail_short_flags_k_keep_a_fetch_all_again_and_k_upper_delete() {
         })
         .collect();
     d.seed(&user, &messages);
-    let c = Client::new(&pop3_account(
-        d,
-        "a",
-        &user,
-        "implicit",
-        "maildir:{dir}/M",
-        "keep = false",
-    ));
+    let c = Client::new(&Account::pop3(d, &user).keep(false).toml());
     let maildir = c.path("M");
     c.ok(&["pull", "-k"]);
     assert_eq!(maildir_messages(&maildir).len(), 3);

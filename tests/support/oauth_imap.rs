@@ -13,12 +13,10 @@
 
 use super::dovecot::{Dovecot, TestUser};
 use super::fake_oauth::TokenCheck;
+use super::proxy::{self, Proxy, ToClient, ToServer};
 use base64::Engine;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread;
 
 /// A bearer-token login the proxy saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,7 +47,7 @@ pub struct Setup {
 
 /// A running proxy.
 pub struct OAuthImap {
-    port: u16,
+    proxy: Proxy,
     logins: Arc<Mutex<Vec<Login>>>,
     fired: Arc<AtomicBool>,
 }
@@ -57,23 +55,22 @@ pub struct OAuthImap {
 impl OAuthImap {
     /// Proxy to `d` for `user`.
     pub fn start(d: &Dovecot, user: &TestUser, setup: Setup) -> OAuthImap {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let logins = Arc::new(Mutex::new(Vec::new()));
         let fired = Arc::new(AtomicBool::new(false));
-        let upstream = d.imap();
         let (user, setup) = (user.clone(), Arc::new(setup));
         let (log, flag) = (logins.clone(), fired.clone());
-        thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
-                let (user, setup, log, flag) =
-                    (user.clone(), setup.clone(), log.clone(), flag.clone());
-                thread::spawn(move || relay(client, server, &user, &setup, &log, &flag));
-            }
-        });
+        let proxy = Proxy::to(d.imap())
+            .script(move || Session {
+                user: user.clone(),
+                setup: setup.clone(),
+                logins: log.clone(),
+                fired: flag.clone(),
+                token: String::new(),
+                awaiting: None,
+            })
+            .start();
         OAuthImap {
-            port,
+            proxy,
             logins,
             fired,
         }
@@ -81,7 +78,7 @@ impl OAuthImap {
 
     /// The port to connect to (plain IMAP on 127.0.0.1).
     pub fn port(&self) -> u16 {
-        self.port
+        self.proxy.port()
     }
 
     /// The bearer-token logins so far.
@@ -113,43 +110,76 @@ fn parse(mechanism: &str, payload: &str) -> (String, String) {
     )
 }
 
-fn relay(
-    client: TcpStream,
-    server: TcpStream,
-    user: &TestUser,
-    setup: &Setup,
-    logins: &Mutex<Vec<Login>>,
-    fired: &AtomicBool,
-) {
-    let to_client = Arc::new(Mutex::new(client.try_clone().unwrap()));
-    let (mut from_server, writer) = (server.try_clone().unwrap(), to_client.clone());
-    thread::spawn(move || {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match from_server.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let data = String::from_utf8_lossy(&buf[..n])
-                        .replace(" AUTH=PLAIN", " AUTH=XOAUTH2 AUTH=OAUTHBEARER AUTH=PLAIN")
-                        .into_bytes();
-                    if writer.lock().unwrap().write_all(&data).is_err() {
-                        break;
-                    }
-                }
+/// What the next client line is, inside an AUTHENTICATE.
+enum Awaiting {
+    /// The initial response the `+` asked for.
+    Payload { tag: String, mechanism: String },
+    /// The empty response that ends a refused exchange.
+    Cancel { tag: String },
+}
+
+/// One client's session through the proxy.
+struct Session {
+    user: TestUser,
+    setup: Arc<Setup>,
+    logins: Arc<Mutex<Vec<Login>>>,
+    fired: Arc<AtomicBool>,
+    /// The token this session logged in with.
+    token: String,
+    awaiting: Option<Awaiting>,
+}
+
+impl Session {
+    /// Judge the base64 `encoded` payload: log in to Dovecot with the password, or refuse.
+    fn judge(
+        &mut self,
+        tag: String,
+        mechanism: String,
+        initial_response: bool,
+        encoded: &str,
+    ) -> ToServer {
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map(|p| String::from_utf8_lossy(&p).into_owned())
+            .unwrap_or_default();
+        let (who, token) = parse(&mechanism, &payload);
+        let accepted = who == self.user.name && (self.setup.accept)(&who, &token);
+        self.logins.lock().unwrap().push(Login {
+            mechanism,
+            initial_response,
+            user: who,
+            token: token.clone(),
+            accepted,
+        });
+        if accepted {
+            self.token = token;
+            let (name, password) = (&self.user.name, &self.user.password);
+            ToServer::Forward(format!("{tag} LOGIN \"{name}\" \"{password}\"\r\n").into_bytes())
+        } else {
+            self.awaiting = Some(Awaiting::Cancel { tag });
+            ToServer::Answer(b"+ eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=\r\n".to_vec())
+        }
+    }
+}
+
+impl proxy::Script for Session {
+    fn client(&mut self, line: &[u8]) -> ToServer {
+        let text = String::from_utf8_lossy(line);
+        match self.awaiting.take() {
+            Some(Awaiting::Payload { tag, mechanism }) => {
+                return self.judge(tag, mechanism, false, text.trim_end());
             }
+            Some(Awaiting::Cancel { tag }) => {
+                return ToServer::Answer(
+                    format!(
+                        "{tag} NO [AUTHENTICATIONFAILED] Invalid credentials (bearer token)\r\n"
+                    )
+                    .into_bytes(),
+                );
+            }
+            None => {}
         }
-        let _ = writer.lock().unwrap().shutdown(Shutdown::Both);
-    });
-    let mut to_server = server;
-    let mut lines = BufReader::new(client);
-    let mut session_token = String::new();
-    loop {
-        let mut line = String::new();
-        if lines.read_line(&mut line).unwrap_or(0) == 0 {
-            let _ = to_server.shutdown(Shutdown::Both);
-            return;
-        }
-        let words: Vec<&str> = line.trim_end().split(' ').collect();
+        let words: Vec<&str> = text.trim_end().split(' ').collect();
         let tag = words[0].to_string();
         let authenticate = words.len() >= 3
             && words[1].eq_ignore_ascii_case("AUTHENTICATE")
@@ -159,59 +189,27 @@ fn relay(
             );
         if authenticate {
             let mechanism = words[2].to_ascii_uppercase();
-            let initial_response = words.len() > 3;
-            let encoded = if initial_response {
-                words[3].to_string()
-            } else {
-                let _ = to_client.lock().unwrap().write_all(b"+ \r\n");
-                let mut next = String::new();
-                let _ = lines.read_line(&mut next);
-                next.trim_end().to_string()
-            };
-            let payload = base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .map(|p| String::from_utf8_lossy(&p).into_owned())
-                .unwrap_or_default();
-            let (who, token) = parse(&mechanism, &payload);
-            let accepted = who == user.name && (setup.accept)(&who, &token);
-            logins.lock().unwrap().push(Login {
-                mechanism,
-                initial_response,
-                user: who,
-                token: token.clone(),
-                accepted,
-            });
-            if accepted {
-                session_token = token;
-                let login = format!("{tag} LOGIN \"{}\" \"{}\"\r\n", user.name, user.password);
-                if to_server.write_all(login.as_bytes()).is_err() {
-                    return;
-                }
-            } else {
-                let mut c = to_client.lock().unwrap();
-                let _ = c.write_all(b"+ eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=\r\n");
-                drop(c);
-                let mut empty = String::new();
-                let _ = lines.read_line(&mut empty);
-                let _ = write!(
-                    to_client.lock().unwrap(),
-                    "{tag} NO [AUTHENTICATIONFAILED] Invalid credentials (bearer token)\r\n"
+            if words.len() > 3 {
+                let encoded = words[3].to_string();
+                return self.judge(tag, mechanism, true, &encoded);
+            }
+            self.awaiting = Some(Awaiting::Payload { tag, mechanism });
+            return ToServer::Answer(b"+ \r\n".to_vec());
+        }
+        if let Some(on_bye) = &self.setup.bye_once {
+            if text.contains("BODY.PEEK[]") && !self.fired.swap(true, Ordering::SeqCst) {
+                on_bye(&self.token);
+                return ToServer::Hangup(
+                    b"* BYE Session expired, please log in again\r\n".to_vec(),
                 );
             }
-            continue;
         }
-        if let Some(on_bye) = &setup.bye_once {
-            if line.contains("BODY.PEEK[]") && !fired.swap(true, Ordering::SeqCst) {
-                on_bye(&session_token);
-                let mut c = to_client.lock().unwrap();
-                let _ = c.write_all(b"* BYE Session expired, please log in again\r\n");
-                let _ = c.shutdown(Shutdown::Both);
-                let _ = to_server.shutdown(Shutdown::Both);
-                return;
-            }
-        }
-        if to_server.write_all(line.as_bytes()).is_err() {
-            return;
-        }
+        ToServer::Forward(line.to_vec())
+    }
+
+    fn server(&mut self, chunk: Vec<u8>) -> ToClient {
+        let offered = String::from_utf8_lossy(&chunk)
+            .replace(" AUTH=PLAIN", " AUTH=XOAUTH2 AUTH=OAUTHBEARER AUTH=PLAIN");
+        ToClient::Send(vec![offered.into_bytes()])
     }
 }

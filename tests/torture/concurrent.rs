@@ -10,7 +10,8 @@
 //! right after a pull was killed -9 mid-batch, before the next pull's recovery.
 
 use crate::check::{self, mbox_messages, message, tally, Exit, Rng, Row};
-use crate::support::client::{pop3_account, Client};
+use crate::support::account::Account;
+use crate::support::client::Client;
 use crate::support::dovecot::{Dovecot, TestUser};
 use crate::Scenario;
 use std::fs::OpenOptions;
@@ -38,15 +39,12 @@ pub fn scenarios() -> Vec<Scenario> {
 /// A POP3 -> mbox account `src` in delete mode.
 fn account(user: &TestUser) -> Client {
     Client::new(
-        &pop3_account(
-            Dovecot::shared(),
-            "src",
-            user,
-            "implicit",
-            "mbox:{dir}/box",
-            "keep = false",
-        )
-        .replace("timeout = 20", "timeout = 10"),
+        &Account::pop3(Dovecot::shared(), user)
+            .name("src")
+            .target("mbox:{dir}/box")
+            .keep(false)
+            .timeout(10)
+            .toml(),
     )
 }
 

@@ -5,8 +5,8 @@
 //! in the middle of writing the state journal.
 
 use crate::check::{self, local_messages, message, Mail, Row};
-use crate::kill::imap_account;
-use crate::support::client::{pop3_account, Client};
+use crate::support::account::Account;
+use crate::support::client::Client;
 use crate::support::dovecot::{Dovecot, TestUser};
 use crate::Scenario;
 use std::path::{Path, PathBuf};
@@ -90,8 +90,16 @@ impl Drop for SmallFs {
 
 fn config(d: &Dovecot, kind: Kind, user: &TestUser, target: &str) -> String {
     match kind {
-        Kind::ImapMaildir => imap_account(d, "src", user, target, "keep = false"),
-        _ => pop3_account(d, "src", user, "implicit", target, "keep = false"),
+        Kind::ImapMaildir => Account::imap(d, user)
+            .name("src")
+            .target(target)
+            .keep(false)
+            .toml(),
+        _ => Account::pop3(d, user)
+            .name("src")
+            .target(target)
+            .keep(false)
+            .toml(),
     }
 }
 
@@ -159,14 +167,13 @@ fn state_full(mbox: bool) -> Row {
             "maildir:{dir}/M"
         };
         let place = if mbox { "box" } else { "M" };
-        let c = Client::new(&pop3_account(
-            d,
-            "src",
-            &user,
-            "implicit",
-            target,
-            "keep = false",
-        ));
+        let c = Client::new(
+            &Account::pop3(d, &user)
+                .name("src")
+                .target(target)
+                .keep(false)
+                .toml(),
+        );
         // tmpfs rounds a size of 0 up to "unlimited": one page is the smallest.
         let fs = SmallFs::mount(&c.state_dir(), 4 * pages.max(1));
         if pages == 0 {

@@ -5,10 +5,10 @@
 //! an unbroken rerun completes the job exactly once.
 
 use crate::check::{self, local_messages, message, Exit, Mail, Row};
-use crate::kill::imap_account;
-use crate::proxy::{Cut, Proxy};
-use crate::support::client::{pop3_account, Client};
+use crate::support::account::Account;
+use crate::support::client::Client;
 use crate::support::dovecot::{Dovecot, TestUser};
+use crate::support::proxy::{Fault, Proxy};
 use crate::Scenario;
 use std::time::Duration;
 
@@ -40,16 +40,17 @@ fn mailbox(tag: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// `config` with its server reached in plaintext through `proxy` (from `port`), with
-/// `timeout` seconds.
-fn via(config: String, port: u16, proxy: u16, timeout: u32) -> String {
-    config
-        .replace(&format!("port = {port}\n"), &format!("port = {proxy}\n"))
-        .replace("host = \"localhost\"", "host = \"127.0.0.1\"")
-        .replace("tls = \"implicit\"", "tls = \"none\"")
-        .replace("timeout = 20\n", "")
-        .replace("timeout = 30\n", "")
-        + &format!("timeout = {timeout}\nallow-plaintext-password = true\n")
+/// `account` with its server reached in plaintext through `proxy`, with `timeout` seconds.
+fn via(account: Account, proxy: &Proxy, timeout: u32) -> Client {
+    Client::new(
+        &account
+            .name("src")
+            .plaintext()
+            .port(proxy.port())
+            .set("host", "127.0.0.1")
+            .timeout(timeout)
+            .toml(),
+    )
 }
 
 fn pop3_client(d: &Dovecot, user: &TestUser, proxy: &Proxy, keep: bool, mbox: bool) -> Client {
@@ -58,21 +59,11 @@ fn pop3_client(d: &Dovecot, user: &TestUser, proxy: &Proxy, keep: bool, mbox: bo
     } else {
         "maildir:{dir}/M"
     };
-    Client::new(&via(
-        pop3_account(d, "src", user, "none", target, &format!("keep = {keep}")),
-        d.pop3(),
-        proxy.port(),
-        20,
-    ))
+    via(Account::pop3(d, user).target(target).keep(keep), proxy, 20)
 }
 
 fn imap_client(d: &Dovecot, user: &TestUser, proxy: &Proxy, keep: bool, timeout: u32) -> Client {
-    Client::new(&via(
-        imap_account(d, "src", user, "maildir:{dir}/M", &format!("keep = {keep}")),
-        d.imaps(),
-        proxy.port(),
-        timeout,
-    ))
+    via(Account::imap(d, user).keep(keep), proxy, timeout)
 }
 
 /// Judges a broken run and its unbroken rerun on one mailbox: counts into `row`.
@@ -108,7 +99,7 @@ impl Trial<'_> {
             server: Box::new(|| self.d.server_messages(&self.user, "INBOX")),
         };
         mail.count(row, &format!("{what}, right after"), false, false);
-        proxy.set(Cut::Pass);
+        proxy.set(Fault::Pass);
         mail.rerun(row, what, c, keep);
     }
 }
@@ -128,25 +119,29 @@ fn trial<'a>(d: &'a Dovecot, tag: &str, mbox: bool) -> Trial<'a> {
 
 fn pop3_boundaries(keep: bool, mbox: bool) -> Row {
     let d = Dovecot::shared();
-    let proxy = Proxy::start(d.pop3());
+    // The proxy counts the ends of multi-line replies (the previous line ended, then ".\r\n").
+    let proxy = Proxy::to(d.pop3()).mark(b"\n.\r\n").start();
     // One unbroken pull to learn how many multi-line replies (CAPA, UIDL, LIST, RETR...) a
     // session has.
     let probe = trial(d, "dropprobe", mbox);
     let c = pop3_client(d, &probe.user, &proxy, true, mbox);
     let exit = check::pull(&c, &[], None);
     assert_eq!(exit.code, Some(0), "probe pull: {}", exit.describe());
-    let ends = proxy.ends();
+    let ends = proxy.marks();
     assert!(
         ends > probe.expected.len(),
         "the proxy saw {ends} reply ends"
     );
     let mut row = Row::new(0);
     // Mid-greeting, then at and 100 bytes after every end.
-    let mut cuts = vec![Cut::AfterEnds { ends: 0, extra: 10 }];
+    let mut cuts = vec![Fault::AfterMarks {
+        marks: 0,
+        extra: 10,
+    }];
     for e in 1..=ends {
-        cuts.push(Cut::AfterEnds { ends: e, extra: 0 });
-        cuts.push(Cut::AfterEnds {
-            ends: e,
+        cuts.push(Fault::AfterMarks { marks: e, extra: 0 });
+        cuts.push(Fault::AfterMarks {
+            marks: e,
             extra: 100,
         });
     }
@@ -184,7 +179,7 @@ fn imap_offsets(points: u64) -> Row {
         let t = trial(d, "imapdrop", false);
         let c = imap_client(d, &t.user, &proxy, false, 20);
         // Once: the reconnect that follows a lost IMAP connection gets through and resumes.
-        let cut = Cut::AfterBytes(total * i / (points + 1));
+        let cut = Fault::AfterBytes(total * i / (points + 1));
         proxy.set_once(cut);
         let exit = check::pull(&c, &[], None);
         t.judge(
@@ -215,12 +210,7 @@ fn stall(imap: bool, once: bool) -> Row {
     let c = if imap {
         imap_client(d, &t.user, &proxy, false, 2)
     } else {
-        Client::new(&via(
-            pop3_account(d, "src", &t.user, "none", "maildir:{dir}/M", "keep = false"),
-            d.pop3(),
-            proxy.port(),
-            2,
-        ))
+        via(Account::pop3(d, &t.user).keep(false), &proxy, 2)
     };
     // Half-way through the big message (the sixth, 250 KB, most of the bytes). An IMAP
     // reconnect asks for the rest of a broken-off body (`BODY.PEEK[]<offset.n>`), so every
@@ -229,7 +219,7 @@ fn stall(imap: bool, once: bool) -> Row {
     // reconnects cannot finish it.
     let before: usize = t.expected[..5].iter().map(Vec::len).sum();
     let into = if imap && !once { 5_000 } else { 125_000 };
-    let cut = Cut::StallAfter((before + into) as u64);
+    let cut = Fault::StallAfter((before + into) as u64);
     if once {
         proxy.set_once(cut);
     } else {

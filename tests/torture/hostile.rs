@@ -10,6 +10,7 @@
 //! a scenario run at once; `MAILFETCH_TORTURE_VERBOSE` prints how each ended.
 
 use crate::check::{self, tally, Row};
+use crate::support::account::Account;
 use crate::support::client::{maildir_messages, maildir_tmp_count, Client};
 use crate::support::fake_pop3::{FakePop3, Fault, Mail, Script};
 use crate::Scenario;
@@ -330,10 +331,11 @@ fn run_cases(cases: Vec<Case>, full: bool) -> Row {
 
 fn one(case: &Case, row: &mut Row) {
     let what = case.what;
-    let common = format!(
-        "host = \"127.0.0.1\"\ntls = \"none\"\nallow-plaintext-password = true\nuser = \"alice\"\n\
-         password = \"secret\"\ntarget = \"maildir:{{dir}}/M\"\ntimeout = {TIMEOUT}\n"
-    );
+    let account = |protocol: &str, port: u16, keep: bool| {
+        let account = Account::fake(protocol, port).name("h").set("user", "alice");
+        let account = account.password("secret").set("timeout", TIMEOUT);
+        Client::new(&account.keep(keep).toml())
+    };
     let (exit, client, expected, on_server) = match &case.server {
         Server::Pop3(mails, fault) => {
             let server = FakePop3::start(
@@ -344,11 +346,7 @@ fn one(case: &Case, row: &mut Row) {
                     ..Script::default()
                 },
             );
-            let c = Client::new(&format!(
-                "[accounts.h]\nprofile = \"custom\"\nprotocol = \"pop3\"\nport = {}\n{common}\
-                 keep = false\n",
-                server.port()
-            ));
+            let c = account("pop3", server.port(), false);
             let exit = check::pull(&c, &[], Some(TIME_LIMIT + Duration::from_secs(1)));
             let left = server.uidls();
             let on_server: Vec<Vec<u8>> = mails
@@ -361,11 +359,7 @@ fn one(case: &Case, row: &mut Row) {
         }
         Server::Imap(messages, fault) => {
             let server = FakeImap::start(messages.clone(), *fault);
-            let c = Client::new(&format!(
-                "[accounts.h]\nprofile = \"custom\"\nprotocol = \"imap\"\nport = {}\n{common}\
-                 keep = true\n",
-                server.port
-            ));
+            let c = account("imap", server.port, true);
             let exit = check::pull(&c, &[], Some(TIME_LIMIT + Duration::from_secs(1)));
             (exit, c, messages.clone(), messages.clone())
         }

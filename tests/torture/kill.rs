@@ -7,7 +7,8 @@
 //! message exactly once, byte-identical, and the second pull delivers nothing.
 
 use crate::check::{self, local_messages, message, tally, Rng, Row};
-use crate::support::client::{pop3_account, Client};
+use crate::support::account::Account;
+use crate::support::client::Client;
 use crate::support::dovecot::{Dovecot, TestUser};
 use crate::Scenario;
 use std::time::Duration;
@@ -54,11 +55,6 @@ pub fn scenarios() -> Vec<Scenario> {
     v
 }
 
-/// An IMAP account `[accounts.NAME]` on the test Dovecot over implicit TLS.
-pub fn imap_account(d: &Dovecot, name: &str, user: &TestUser, target: &str, extra: &str) -> String {
-    crate::support::client::imap_account(d, name, user, "implicit", target, extra)
-}
-
 /// A source account `src` of pipeline `p` on `user`, keeping mail or not, and (for the
 /// migration) the account `dest` whose INBOX is the target.
 pub fn config(
@@ -70,13 +66,24 @@ pub fn config(
 ) -> String {
     let keep = format!("keep = {keep}");
     match p {
-        Pipeline::Pop3Maildir => pop3_account(d, "src", user, "implicit", "maildir:{dir}/M", &keep),
-        Pipeline::Pop3Mbox => pop3_account(d, "src", user, "implicit", "mbox:{dir}/box", &keep),
-        Pipeline::ImapMaildir => imap_account(d, "src", user, "maildir:{dir}/M", &keep),
+        Pipeline::Pop3Maildir => Account::pop3(d, user).name("src").extra(&keep).toml(),
+        Pipeline::Pop3Mbox => Account::pop3(d, user)
+            .name("src")
+            .target("mbox:{dir}/box")
+            .extra(&keep)
+            .toml(),
+        Pipeline::ImapMaildir => Account::imap(d, user).name("src").extra(&keep).toml(),
         Pipeline::Pop3Imap => {
             let dest = dest.expect("a destination user");
-            pop3_account(d, "src", user, "implicit", "imap:dest/INBOX", &keep)
-                + &imap_account(d, "dest", dest, "maildir:{dir}/unused", "")
+            Account::pop3(d, user)
+                .name("src")
+                .target("imap:dest/INBOX")
+                .extra(&keep)
+                .toml()
+                + &Account::imap(d, dest)
+                    .name("dest")
+                    .target("maildir:{dir}/unused")
+                    .toml()
         }
     }
 }

@@ -7,7 +7,8 @@
 //! once and the next pull completes, every message exactly once.
 
 use crate::check::{self, mbox_messages, message, tally, Rng, Row};
-use crate::support::client::{pop3_account, Client};
+use crate::support::account::Account;
+use crate::support::client::Client;
 use crate::support::dovecot::{Dovecot, TestUser};
 use crate::{Ctx, Scenario};
 use std::fs::{self, File};
@@ -51,15 +52,12 @@ impl Fixture {
         let d = Dovecot::shared();
         let user = d.new_user(prefix);
         let client = Client::new(
-            &pop3_account(
-                d,
-                "src",
-                &user,
-                "implicit",
-                "mbox:{dir}/box",
-                "keep = false",
-            )
-            .replace("timeout = 20", "timeout = 10"),
+            &Account::pop3(d, &user)
+                .name("src")
+                .target("mbox:{dir}/box")
+                .keep(false)
+                .timeout(10)
+                .toml(),
         );
         let mut fx = Fixture {
             user,

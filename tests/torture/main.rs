@@ -25,7 +25,6 @@ mod drops;
 mod hostile;
 mod kill;
 mod locks;
-mod proxy;
 mod restart;
 mod state_file;
 

@@ -3,8 +3,8 @@
 //! deleted, and a rerun completes exactly once.
 
 use crate::check::{self, local_messages, message, Mail, Row};
-use crate::kill::imap_account;
-use crate::support::client::{pop3_account, Client};
+use crate::support::account::Account;
+use crate::support::client::Client;
 use crate::support::dovecot::{script, Dovecot};
 use crate::Scenario;
 use std::process::{Command, Stdio};
@@ -101,16 +101,9 @@ fn restarts(imap: bool) -> Row {
     let mut row = Row::new(0);
     let config = |user: &crate::support::dovecot::TestUser| {
         if imap {
-            imap_account(&d, "src", user, "maildir:{dir}/M", "keep = false")
+            Account::imap(&d, user).name("src").keep(false).toml()
         } else {
-            pop3_account(
-                &d,
-                "src",
-                user,
-                "implicit",
-                "maildir:{dir}/M",
-                "keep = false",
-            )
+            Account::pop3(&d, user).name("src").keep(false).toml()
         }
     };
     // The server goes down when a tenth, a fifth, two fifths of the mail has arrived (a

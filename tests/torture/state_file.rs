@@ -10,7 +10,8 @@
 //! delivers nothing. Between rounds the journal and the Maildir are put back as they were.
 
 use crate::check::{self, mbox_messages, message, tally, Rng, Row};
-use crate::support::client::{maildir_messages, pop3_account, Client};
+use crate::support::account::Account;
+use crate::support::client::{maildir_messages, Client};
 use crate::support::dovecot::Dovecot;
 use crate::Scenario;
 use std::collections::{HashMap, HashSet};
@@ -261,15 +262,12 @@ fn rounds(seed: u64, prefix: &str, damages: Vec<(String, Damage)>) -> Row {
     let d = Dovecot::shared();
     let user = d.new_user(&format!("state-{prefix}"));
     let c = Client::new(
-        &pop3_account(
-            d,
-            ACCOUNT,
-            &user,
-            "implicit",
-            "maildir:{dir}/M",
-            "keep = true",
-        )
-        .replace("timeout = 20", "timeout = 5"),
+        &Account::pop3(d, &user)
+            .name(ACCOUNT)
+            .target("maildir:{dir}/M")
+            .keep(true)
+            .timeout(5)
+            .toml(),
     );
     let maildir = c.path("M");
     let state = c.state_dir().join(format!("{ACCOUNT}.state"));
@@ -451,15 +449,12 @@ fn mbox_delete_rounds(seed: u64, damages: Vec<(String, Damage)>) -> Row {
     for (name, damage) in &damages {
         let user = d.new_user("state-mbox");
         let c = Client::new(
-            &pop3_account(
-                d,
-                ACCOUNT,
-                &user,
-                "implicit",
-                "mbox:{dir}/box",
-                "keep = false",
-            )
-            .replace("timeout = 20", "timeout = 5"),
+            &Account::pop3(d, &user)
+                .name(ACCOUNT)
+                .target("mbox:{dir}/box")
+                .keep(false)
+                .timeout(5)
+                .toml(),
         );
         let mbox = c.path("box");
         let state = c.state_dir().join(format!("{ACCOUNT}.state"));
