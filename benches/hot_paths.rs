@@ -4,6 +4,7 @@
 //! it exists, so the disk does not drown the CPU cost.
 
 use divan::{black_box, Bencher};
+use mailfetch::identity::{MailboxKey, MessageId, Validity};
 use mailfetch::pop3::DotReader;
 use mailfetch::sink::{Maildir, Mbox, Meta, Sink};
 use mailfetch::source::Flags;
@@ -111,10 +112,13 @@ fn maildir_deliver_small(bencher: Bencher) {
     });
 }
 
+/// The state's mailbox of the benchmarks, a POP3 inbox.
+const INBOX: MailboxKey = MailboxKey::new("INBOX");
+
 fn delivered(ids: &[String]) -> Vec<Delivered<'_>> {
     ids.iter()
         .map(|id| Delivered {
-            id,
+            id: MessageId::new(id),
             fingerprint: None,
             kind: Kind::Message,
         })
@@ -132,7 +136,9 @@ fn state_record_batch(bencher: Bencher, batch: usize) {
     bencher.bench_local(|| {
         round += 1;
         let these: Vec<String> = ids.iter().map(|id| format!("{round}-{id}")).collect();
-        state.record("INBOX", "-", &delivered(&these)).unwrap();
+        state
+            .record(INBOX, Validity::Permanent, &delivered(&these))
+            .unwrap();
     });
 }
 
@@ -160,12 +166,20 @@ fn state_of(dir: &std::path::Path, ids: &[String], sink: &str) {
     for chunk in ids.chunks(1000) {
         if sink == "maildir" {
             state
-                .record_forward("INBOX", "-", &delivered(chunk), "maildir", b"tmp/1\tnew/1")
+                .record_forward(
+                    INBOX,
+                    Validity::Permanent,
+                    &delivered(chunk),
+                    "maildir",
+                    b"tmp/1\tnew/1",
+                )
                 .unwrap();
             state.end_batch().unwrap();
         } else {
             state.begin_rollback("mbox", b"1000").unwrap();
-            state.record("INBOX", "-", &delivered(chunk)).unwrap();
+            state
+                .record(INBOX, Validity::Permanent, &delivered(chunk))
+                .unwrap();
         }
     }
 }
@@ -186,13 +200,17 @@ fn state_nonew_100k(bencher: Bencher) {
     let dir = scratch();
     let ids = dovecot_ids(100_000);
     state_of(dir.path(), &ids, "mbox");
-    let present: foldhash::HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let present: foldhash::HashSet<MessageId> = ids.iter().map(|id| MessageId::new(id)).collect();
     bencher.bench_local(|| {
         let mut state = State::open(dir.path(), "bench", false).unwrap();
-        state.retain("INBOX", &present);
+        state.retain(INBOX, &present);
         let seen = ids
             .iter()
-            .filter(|id| state.kind("INBOX", "-", id).is_some())
+            .filter(|id| {
+                state
+                    .kind(INBOX, Validity::Permanent, MessageId::new(id))
+                    .is_some()
+            })
             .count();
         assert_eq!(seen, ids.len());
         drop(black_box(state));

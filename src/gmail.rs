@@ -5,7 +5,7 @@
 //!
 //! Gmail shows each label as a folder, so one message can be in several folders under
 //! different UIDs but one X-GM-MSGID. `pull` records the X-GM-MSGID of every message it
-//! delivers in the account's state, under the mailbox [`MSGIDS`] (validity `-`), in the same
+//! delivers in the account's state, under the mailbox [`MSGIDS`] (validity `Permanent`), in the same
 //! journal write as the folder's UIDs; a message listed in another folder whose X-GM-MSGID is
 //! recorded there is not delivered again, only recorded in that folder. So with
 //! `folders = ["INBOX", "Work"]` a message carrying both labels arrives once, across runs and
@@ -28,6 +28,7 @@
 
 use crate::config::{Account, Target};
 use crate::error::{Error, Result};
+use crate::identity::MailboxKey;
 use crate::source::GmailMessage;
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
@@ -36,7 +37,7 @@ use std::path::{Path, PathBuf};
 
 /// The state's mailbox of delivered X-GM-MSGIDs. A backslash begins no folder name Gmail
 /// lists, so it cannot meet a real folder.
-pub const MSGIDS: &str = "\\X-GM-MSGID";
+pub const MSGIDS: MailboxKey<'static> = MailboxKey::new("\\X-GM-MSGID");
 
 /// One line of the labels sidecar.
 #[derive(Serialize, Debug)]

@@ -42,6 +42,7 @@ pub mod fleet;
 pub mod fsync;
 pub mod gmail;
 pub mod header;
+pub mod identity;
 pub mod imap;
 pub mod init;
 pub mod jobs;

@@ -7,6 +7,7 @@
 
 use crate::config::{Account, Protocol};
 use crate::error::{Class, Error, Result};
+use crate::identity::{MailboxKey, MessageId};
 use crate::imap::FolderInfo;
 use crate::session::{self, Access, Ctx};
 use crate::source::Known;
@@ -59,9 +60,13 @@ pub fn list(account: &Account, cx: &Ctx) -> Result<Vec<Entry>> {
             })
             .map_err(ctx)?;
         for (m, header) in listing.messages.iter().zip(headers) {
-            let kind = state
-                .as_ref()
-                .and_then(|s| s.kind(&mailbox, &listing.validity, &m.id));
+            let kind = state.as_ref().and_then(|s| {
+                s.kind(
+                    MailboxKey::new(&mailbox),
+                    listing.validity,
+                    MessageId::new(&m.id),
+                )
+            });
             let (date, from, subject) = header.as_deref().map(fields).unwrap_or_default();
             out.push(Entry {
                 mailbox: printable(&mailbox).into_owned(),

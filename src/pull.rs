@@ -5,8 +5,9 @@
 //! delete on the server if the account does not keep mail), and finally end the session.
 
 use crate::config::{Account, Limits};
-use crate::error::{Error, Result};
+use crate::error::{Class, Error, Result};
 use crate::fingerprint::{self, Sniffer};
+use crate::identity::{MailboxKey, MessageId, Validity};
 use crate::plan::{self, Budget};
 use crate::session::{self, Access, Ctx};
 use crate::sink::{self, Batcher, Intent, Journal, Meta, Outcome, Refusal, Sink, Staged};
@@ -134,17 +135,34 @@ pub fn pull(
                     data: unfinished.intent,
                 }
             };
-            match sink.recover(&unfinished).map_err(ctx)? {
+            let undone = matches!(unfinished, sink::Unfinished::Rollback { .. });
+            let found = sink.recover(&unfinished).map_err(ctx)?;
+            if undone {
+                // Its records, whole or torn, must never count (see `State::abandon_batch`).
+                state.abandon_batch().map_err(ctx)?;
+            }
+            match found {
                 // What the crashed batch had stored after all: recorded, ending the batch.
                 Some(found) => {
+                    let validity = Validity::parse(&found.validity).ok_or_else(|| {
+                        ctx(Error::new(
+                            Class::LocalIo,
+                            format!(
+                                "the unfinished batch in the state names the validity {:?}, \
+                                 which no mailbox has",
+                                found.validity
+                            ),
+                        ))
+                    })?;
                     state
                         .record(
-                            &found.mailbox,
-                            &found.validity,
+                            MailboxKey::new(&found.mailbox),
+                            validity,
                             &Delivered::messages(&found.ids),
                         )
                         .map_err(ctx)?;
                 }
+                None if undone => {}
                 None => state.end_batch().map_err(ctx)?,
             }
             for text in sink.take_notices() {
@@ -287,7 +305,9 @@ struct Recorder<'r> {
     /// Where the labels of Gmail messages go (see [`crate::gmail`]).
     labels: &'r Path,
     mailbox: &'r str,
-    validity: &'r str,
+    validity: Validity,
+    /// The validity as the sinks name it (see [`Staged`]).
+    validity_text: String,
     new: &'r [RemoteMessage],
     kind: Kind,
 }
@@ -296,7 +316,7 @@ impl Journal<Fetched> for Recorder<'_> {
     fn staged<'a>(&'a self, items: &'a [Fetched]) -> Staged<'a> {
         Staged {
             mailbox: self.mailbox,
-            validity: self.validity,
+            validity: &self.validity_text,
             ids: items
                 .iter()
                 .map(|(i, _)| self.new[*i].id.as_str())
@@ -312,7 +332,7 @@ impl Journal<Fetched> for Recorder<'_> {
         let ids: Vec<Delivered> = items
             .iter()
             .map(|(i, f)| Delivered {
-                id: &self.new[*i].id,
+                id: MessageId::new(&self.new[*i].id),
                 fingerprint: f.as_deref(),
                 kind: self.kind,
             })
@@ -320,7 +340,7 @@ impl Journal<Fetched> for Recorder<'_> {
         if self.kind == Kind::Message {
             self.gmail_delivered(items)?;
         }
-        let (mailbox, validity) = (self.mailbox, self.validity);
+        let (mailbox, validity) = (MailboxKey::new(self.mailbox), self.validity);
         match forward {
             Some(intent) => {
                 self.state
@@ -356,7 +376,8 @@ impl Recorder<'_> {
         }
         crate::gmail::append(self.labels, &lines)?;
         let records = Delivered::messages(&msgids);
-        self.state.also_record(crate::gmail::MSGIDS, "-", &records)
+        self.state
+            .also_record(crate::gmail::MSGIDS, Validity::Permanent, &records)
     }
 }
 
@@ -372,7 +393,7 @@ impl Run<'_> {
     fn recorder<'r>(
         &'r mut self,
         mailbox: &'r str,
-        validity: &'r str,
+        validity: Validity,
         new: &'r [RemoteMessage],
         kind: Kind,
     ) -> Recorder<'r> {
@@ -382,6 +403,7 @@ impl Run<'_> {
             labels: &self.labels,
             mailbox,
             validity,
+            validity_text: validity.to_string(),
             new,
             kind,
         }
@@ -421,33 +443,35 @@ impl Run<'_> {
     fn mailbox(&mut self, mailbox: &str, sink: Option<&mut dyn Sink>) -> Result<()> {
         // `--all` fetches what was delivered too, so it needs every message in full.
         let state = &self.state;
-        let known_validity = state.validity(mailbox).filter(|_| !self.fetch_all);
-        let delivered = |id: &str| {
-            known_validity.is_some_and(|v| state.kind(mailbox, v, id) == Some(Kind::Message))
-        };
+        let key = MailboxKey::new(mailbox);
+        let known_validity = state.validity(key).filter(|_| !self.fetch_all);
+        let delivered =
+            |id: &str| known_validity.is_some_and(|v| state.is_seen(key, v, MessageId::new(id)));
         let known = Known {
             validity: known_validity,
             delivered: &delivered,
         };
         let listing = self.source.open(mailbox, &known)?;
-        let validity = listing.validity.clone();
+        let validity = listing.validity;
         let mut recognised = HashSet::new();
-        if let Some(old) = self.state.validity(mailbox).filter(|v| *v != validity) {
-            let old = old.to_string();
-            recognised = self.revalidate(mailbox, &old, &listing, sink.is_some())?;
+        if let Some(old) = self.state.validity(key).filter(|v| *v != validity) {
+            recognised = self.revalidate(mailbox, old, &listing, sink.is_some())?;
         }
         // After a dry run's look at a renumbered mailbox the state still holds the old IDs,
         // which must not be pruned against the new ones.
-        if self.state.validity(mailbox) == Some(validity.as_str()) {
-            let present: foldhash::HashSet<&str> =
-                listing.messages.iter().map(|m| m.id.as_str()).collect();
-            self.state.retain(mailbox, &present);
+        if self.state.validity(key) == Some(validity) {
+            let present: foldhash::HashSet<MessageId> = listing
+                .messages
+                .iter()
+                .map(|m| MessageId::new(&m.id))
+                .collect();
+            self.state.retain(key, &present);
         }
         let known = |m: &RemoteMessage| {
             if recognised.contains(&m.id) {
                 Some(Kind::Message)
             } else {
-                self.state.kind(mailbox, &validity, &m.id)
+                self.state.kind(key, validity, MessageId::new(&m.id))
             }
         };
         let plan = plan::classify(&listing.messages, known, self.fetch_all, &self.limits);
@@ -486,15 +510,15 @@ impl Run<'_> {
             let records: Vec<Delivered> = passed_over
                 .iter()
                 .map(|m| Delivered {
-                    id: &m.id,
+                    id: MessageId::new(&m.id),
                     fingerprint: None,
                     kind: Kind::PassedOver,
                 })
                 .collect();
-            self.state.record(mailbox, &validity, &records)?;
+            self.state.record(key, validity, &records)?;
         }
-        self.record_seen_again(mailbox, &validity, &seen_again)?;
-        self.clean_up(mailbox, &validity, &plan.delivered)?;
+        self.record_seen_again(mailbox, validity, &seen_again)?;
+        self.clean_up(mailbox, validity, &plan.delivered)?;
         self.deliver_stubs(mailbox, &listing, &stubs, sink)?;
         self.fetch(mailbox, &listing, &new, sink)
     }
@@ -508,7 +532,9 @@ impl Run<'_> {
         let delivered = |m: &RemoteMessage| {
             self.source.gmail(m).is_some_and(|g| {
                 let id = g.msgid.to_string();
-                self.state.kind(crate::gmail::MSGIDS, "-", &id) == Some(Kind::Message)
+                let id = MessageId::new(&id);
+                self.state
+                    .is_seen(crate::gmail::MSGIDS, Validity::Permanent, id)
             })
         };
         let (again, rest): (Vec<_>, Vec<_>) = std::mem::take(new).into_iter().partition(delivered);
@@ -521,7 +547,7 @@ impl Run<'_> {
     fn record_seen_again(
         &mut self,
         mailbox: &str,
-        validity: &str,
+        validity: Validity,
         again: &[RemoteMessage],
     ) -> Result<()> {
         if again.is_empty() {
@@ -538,12 +564,13 @@ impl Run<'_> {
         let records: Vec<Delivered> = again
             .iter()
             .map(|m| Delivered {
-                id: &m.id,
+                id: MessageId::new(&m.id),
                 fingerprint: None,
                 kind: Kind::Message,
             })
             .collect();
-        self.state.record(mailbox, validity, &records)
+        self.state
+            .record(MailboxKey::new(mailbox), validity, &records)
     }
 
     /// Delete on the server the mail delivered in earlier runs that is due: all of it when
@@ -552,14 +579,15 @@ impl Run<'_> {
     fn clean_up(
         &mut self,
         mailbox: &str,
-        validity: &str,
+        validity: Validity,
         delivered: &[&RemoteMessage],
     ) -> Result<()> {
+        let key = MailboxKey::new(mailbox);
         let due: Vec<RemoteMessage> = if !self.keep {
             delivered.iter().map(|&m| m.clone()).collect()
         } else if let Some(days) = self.retention {
-            let ids: Vec<&str> = delivered.iter().map(|m| m.id.as_str()).collect();
-            self.state.stamp(mailbox, validity, &ids)?;
+            let ids: Vec<MessageId> = delivered.iter().map(|m| MessageId::new(&m.id)).collect();
+            self.state.stamp(key, validity, &ids)?;
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
@@ -567,7 +595,7 @@ impl Run<'_> {
                 .iter()
                 .filter(|m| {
                     self.state
-                        .first_delivered(mailbox, validity, &m.id)
+                        .first_delivered(key, validity, MessageId::new(&m.id))
                         .is_some_and(|at| plan::expired(at, days, now))
                 })
                 .map(|&m| m.clone())
@@ -624,7 +652,7 @@ impl Run<'_> {
         sink: &mut dyn Sink,
     ) -> Result<()> {
         let max = self.limits.max_message_size.unwrap_or(0);
-        let validity = listing.validity.as_str();
+        let validity = listing.validity;
         let mut batcher = Batcher::new(sink);
         for chunk in stubs.chunks(STUBS_PER_BATCH) {
             let mut headers: Vec<Option<Vec<u8>>> = vec![None; chunk.len()];
@@ -700,15 +728,16 @@ impl Run<'_> {
     fn revalidate(
         &mut self,
         mailbox: &str,
-        old: &str,
+        old: Validity,
         listing: &Listing,
         record: bool,
     ) -> Result<HashSet<String>> {
+        let key = MailboxKey::new(mailbox);
         let mut delivered: HashMap<&str, usize> = HashMap::new();
-        for f in self.state.fingerprints(mailbox) {
+        for f in self.state.fingerprints(key) {
             *delivered.entry(f).or_default() += 1;
         }
-        let had = self.state.count(mailbox);
+        let had = self.state.count(key);
         let without = had - delivered.values().sum::<usize>();
         let mut kept: Vec<(String, String)> = Vec::new();
         if !delivered.is_empty() && !listing.messages.is_empty() {
@@ -741,13 +770,12 @@ impl Run<'_> {
             let records: Vec<Delivered> = kept
                 .iter()
                 .map(|(id, f)| Delivered {
-                    id,
+                    id: MessageId::new(id),
                     fingerprint: Some(f),
                     kind: Kind::Message,
                 })
                 .collect();
-            self.state
-                .revalidate(mailbox, &listing.validity, &records)?;
+            self.state.revalidate(key, listing.validity, &records)?;
         }
         let mut text = format!(
             "UIDVALIDITY changed from {old} to {}: the server renumbered this folder. \
@@ -784,9 +812,9 @@ impl Run<'_> {
             self.summary.left_by_stop += new.len();
             return Ok(());
         }
-        let validity = listing.validity.as_str();
-        // Fingerprints matter only where IDs can be invalidated (`-`: permanent POP3 UIDLs).
-        let fingerprints = validity != "-";
+        let validity = listing.validity;
+        // Fingerprints matter only where IDs can be invalidated (not permanent POP3 UIDLs).
+        let fingerprints = validity.can_change();
         self.source.fetch(new)?;
         // Which messages the source handed over; the others must be reported gone.
         let mut handed = vec![false; new.len()];
@@ -886,7 +914,7 @@ impl Run<'_> {
         &mut self,
         batcher: &mut Batcher<Fetched>,
         mailbox: &str,
-        validity: &str,
+        validity: Validity,
         new: &[RemoteMessage],
         kind: Kind,
         delete: bool,

@@ -3,6 +3,7 @@
 //! goes; `pull` knows nothing of the protocol.
 
 use crate::error::Result;
+use crate::identity::Validity;
 use std::io::Read;
 
 /// IMAP system flags that have a Maildir equivalent.
@@ -72,7 +73,7 @@ pub struct GmailMessage {
 #[derive(Clone, Copy)]
 pub struct Known<'a> {
     /// The validity the state's IDs are relative to; `None`: nothing is known.
-    pub validity: Option<&'a str>,
+    pub validity: Option<Validity>,
     /// Whether the message with this ID (under `validity`) was delivered.
     pub delivered: &'a dyn Fn(&str) -> bool,
 }
@@ -90,9 +91,9 @@ impl Known<'_> {
 /// A mailbox's contents.
 #[derive(Debug, Clone)]
 pub struct Listing {
-    /// What the ids are relative to: the IMAP UIDVALIDITY; `-` for POP3, whose UIDLs are
-    /// permanent by definition.
-    pub validity: String,
+    /// What the ids are relative to: the IMAP UIDVALIDITY; permanent for POP3, whose UIDLs
+    /// are permanent by definition.
+    pub validity: Validity,
     /// Every message, in server order. Those [`Known`] says were delivered under this
     /// validity may come with their ID and number only (size 0, no flags, no date).
     pub messages: Vec<RemoteMessage>,

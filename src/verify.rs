@@ -24,6 +24,7 @@ use crate::config::{Account, Target};
 use crate::error::{Class, Error, Result};
 use crate::fingerprint::{self, TextDigest};
 use crate::header::Head;
+use crate::identity::{MailboxKey, MessageId, Validity};
 use crate::imap::append::Destination;
 use crate::local::Store;
 use crate::session::{self, Access, Ctx};
@@ -228,7 +229,7 @@ pub fn read_local(store: &Store) -> Result<Vec<Entry>> {
 pub fn read_source(
     source: &mut dyn Source,
     mailbox: &str,
-    delivered: &dyn Fn(&str, &str) -> bool,
+    delivered: &dyn Fn(Validity, &str) -> bool,
 ) -> Result<(Vec<Entry>, Option<char>)> {
     let listing = source.open(mailbox, &Known::nothing())?;
     let mut out: Vec<Option<Entry>> = listing.messages.iter().map(|_| None).collect();
@@ -237,7 +238,7 @@ pub fn read_source(
         while let Some((index, mut body)) = source.next_message()? {
             let place = format!("{mailbox} message {}", index + 1);
             let mut entry = Entry::read(place, &mut body)?;
-            entry.delivered = delivered(&listing.validity, &listing.messages[index].id);
+            entry.delivered = delivered(listing.validity, &listing.messages[index].id);
             out[index] = Some(entry);
         }
     }
@@ -280,7 +281,9 @@ pub fn account(account: &Account, cx: &Ctx) -> Result<Vec<Report>> {
     let mut source = session::open_source(account, cx, Access::Look).map_err(ctx)?;
     let mut originals = Vec::new();
     for mailbox in source.mailboxes().map_err(ctx)? {
-        let delivered = |validity: &str, id: &str| state.is_seen(&mailbox, validity, id);
+        let delivered = |validity: Validity, id: &str| {
+            state.is_seen(MailboxKey::new(&mailbox), validity, MessageId::new(id))
+        };
         let (entries, delimiter) =
             read_source(source.as_mut(), &mailbox, &delivered).map_err(ctx)?;
         originals.push((mailbox, delimiter, entries));

@@ -349,7 +349,9 @@ fn shards_side_by_side_pull_every_account_exactly_once() {
     assert!(table.contains(&format!("{damaged}  done")), "{table}");
     assert!(table.contains("1 problem"), "{table}");
     assert!(
-        table.trim_end().ends_with("; verify: 199 complete, 1 incomplete, 0 failed"),
+        table
+            .trim_end()
+            .ends_with("; verify: 199 complete, 1 incomplete, 0 failed"),
         "{table}"
     );
 }

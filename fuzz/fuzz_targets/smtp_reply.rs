@@ -105,7 +105,7 @@ fuzz_target!(|data: &[u8]| {
         Address::Local(server.path.clone()),
         "rcpt@example.test",
         Duration::from_secs(10),
-        false,
+        mailfetch::net::Trace::off(),
     );
     let meta = Meta {
         mailbox: "INBOX",

@@ -10,6 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use mailfetch::identity::{MailboxKey, MessageId};
 use mailfetch::state::State;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -52,21 +53,22 @@ type Seen = BTreeMap<String, (String, usize, Vec<(String, String)>, Vec<String>)
 fn observe(state: &State, names: &BTreeSet<String>) -> Seen {
     let mut seen = Seen::new();
     for mb in names {
-        let Some(validity) = state.validity(mb) else {
+        let mbk = MailboxKey::new(mb);
+        let Some(validity) = state.validity(mbk) else {
             continue;
         };
-        let count = state.count(mb);
+        let count = state.count(mbk);
         let ids: Vec<(String, String)> = names
             .iter()
             .filter_map(|id| {
-                let kind = state.kind(mb, validity, id)?;
-                let at = state.first_delivered(mb, validity, id);
+                let kind = state.kind(mbk, validity, MessageId::new(id))?;
+                let at = state.first_delivered(mbk, validity, MessageId::new(id));
                 Some((id.clone(), format!("{kind:?} {at:?}")))
             })
             .collect();
         // Every recorded ID was a field of the input, so each is a candidate.
         assert_eq!(count, ids.len(), "count of {mb:?}");
-        let mut fingerprints: Vec<String> = state.fingerprints(mb).map(String::from).collect();
+        let mut fingerprints: Vec<String> = state.fingerprints(mbk).map(String::from).collect();
         fingerprints.sort();
         assert!(fingerprints.len() <= count);
         seen.insert(mb.clone(), (validity.to_string(), count, ids, fingerprints));
@@ -115,9 +117,11 @@ fuzz_target!(|data: &[u8]| {
     if let Some((mb, (_, count, ids, _))) = want.iter_mut().find(|(_, m)| !m.2.is_empty()) {
         let (gone, _) = ids.remove(0);
         *count -= 1;
-        let present = ids.iter().map(|(id, _)| id.as_str()).collect();
+        let present = ids.iter().map(|(id, _)| MessageId::new(id)).collect();
+        let mb = MailboxKey::new(mb);
         state.retain(mb, &present);
-        assert_eq!(state.kind(mb, state.validity(mb).unwrap(), &gone), None);
+        let validity = state.validity(mb).unwrap();
+        assert_eq!(state.kind(mb, validity, MessageId::new(&gone)), None);
     }
     // Fingerprints of the forgotten ID may go too: compare them as "at most".
     let after = observe(&state, &names);

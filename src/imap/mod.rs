@@ -1412,12 +1412,12 @@ impl Source for Imap {
             let (mut validity, listing) = s.select(&folder, known.validity.is_none(), read_only)?;
             if read_only
                 && known.validity.is_some()
-                && known.validity != Some(validity.to_string().as_str())
+                && known.validity != Some(crate::identity::Validity::Uid(validity))
             {
                 validity = s.select(&folder, false, false)?.0;
             }
-            let validity = validity.to_string();
-            let messages = if known.validity == Some(validity.as_str()) {
+            let validity = crate::identity::Validity::Uid(validity);
+            let messages = if known.validity == Some(validity) {
                 s.list_unknown(known)?
             } else {
                 s.list_messages(listing, "1:*")?

@@ -651,7 +651,7 @@ impl Source for Pop3 {
             )));
         }
         Ok(Listing {
-            validity: "-".to_string(),
+            validity: crate::identity::Validity::Permanent,
             messages: self.list(known)?,
             delimiter: None,
         })

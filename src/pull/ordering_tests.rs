@@ -53,7 +53,7 @@ impl Source for Scripted {
             })
             .collect();
         Ok(Listing {
-            validity: "-".into(),
+            validity: Validity::Permanent,
             messages,
             delimiter: None,
         })

@@ -1,30 +1,23 @@
-//! The journal file itself: records, checksums, load, append, compaction. See the module doc
-//! of `state` for the format and the crash rules.
+//! The journal file and the [`State`] read from it: open and load (with the checks that
+//! refuse a damaged, shortened or newer journal), append with the syncs the crash rules need,
+//! compaction, and the batches a crash can leave unfinished. What a record says in text is
+//! `codec`'s; what is known of each ID, in memory, is `ids`'. See the module doc of `state`
+//! for the format and the crash rules.
 
+use super::codec::{self, escape, line, Head, Record, END, FORMAT, HEADER};
+use super::ids::{push_span, spanned, Entry, Ids, Kind, Span};
+use super::lines::Lines;
 use crate::error::{Class, Error, Result};
 use crate::fsync::sync_dir;
-use std::borrow::Cow;
+use crate::identity::{MailboxKey, MessageId, Validity};
 // foldhash, not SipHash: a pull with nothing new on a mailbox of 100,000 loads, looks up
 // and prunes every ID, and SipHash was the largest item of its profile. foldhash is seeded
 // per process, so a server cannot choose UIDLs that collide.
 use foldhash::{HashMap, HashMapExt, HashSet};
-use hashbrown::HashTable;
 use std::fs::{self, File, OpenOptions};
-use std::hash::BuildHasher;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-
-/// The first word of a journal's first line; the second is its format.
-const MAGIC: &str = "mailfetch-state";
-/// The format this build writes. It goes up whenever a record is added or changes meaning
-/// that an older build would misread; a journal of a higher format is refused (exit 74,
-/// naming it), and one of a lower format is read and rewritten in this one. Format 1 grew
-/// fingerprints, times and `H`/`S` records while it stayed 1; 2 is the same records plus
-/// fingerprints by text digest for messages without a Message-ID, and the promise above.
-const FORMAT: u32 = 2;
-/// The first line of a journal of this build.
-const HEADER: &str = "mailfetch-state 2";
 
 /// A batch a crash left unfinished, as the journal holds it: whether its records count, and
 /// the target's own description of how to finish or undo it (its intent). The journal stores
@@ -43,9 +36,9 @@ pub struct Unfinished {
 }
 
 /// An intent as one journal field: KIND, a line end, then its bytes (KIND alone when there are
-/// none), escaped. KIND is a word: it holds no line end. A journal of
-/// format 2 or older holds the same bytes (each target wrote its kind as its intent's first
-/// line), so the format stays 2.
+/// none), escaped. KIND is a word: it holds no line end. A journal of format 2 or older holds
+/// the same bytes (each target wrote its kind as its intent's first line), so the format
+/// stays 2.
 fn intent_field(kind: &str, intent: &[u8]) -> String {
     let mut bytes = Vec::with_capacity(kind.len() + 1 + intent.len());
     bytes.extend_from_slice(kind.as_bytes());
@@ -70,214 +63,27 @@ fn parse_intent(field: &str, recorded: bool) -> Option<Unfinished> {
     })
 }
 
-#[derive(Default)]
+/// One mailbox of the state: its validity, and its IDs under it.
 struct MailboxState {
-    validity: String,
+    validity: Validity,
     /// Delivered IDs, with what is known of each.
     ids: Ids,
 }
 
-/// What the state knows of one delivered message.
-#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
-struct Entry<'a> {
-    /// Its fingerprint, when one was recorded.
-    fingerprint: Option<&'a str>,
-    /// When it was first delivered (seconds since the epoch), when recorded.
-    at: Option<i64>,
-    /// What was delivered.
-    kind: Kind,
-}
-
-/// What was delivered of a message. Only [`Kind::Message`] counts as delivered: the others
-/// are recorded so that a run does not repeat them, and never lead to a deletion on the
-/// server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Kind {
-    /// The message itself (`+` records).
-    #[default]
-    Message,
-    /// A stub of its header, marked truncated (`H` records; `oversize = "headers"`).
-    HeadersOnly,
-    /// Nothing: passed over by `pull --since` (`S` records), and by later runs too.
-    PassedOver,
-}
-
-impl Kind {
-    /// The record letter.
-    fn letter(self) -> &'static str {
-        match self {
-            Kind::Message => "+",
-            Kind::HeadersOnly => "H",
-            Kind::PassedOver => "S",
+impl MailboxState {
+    fn new(validity: Validity) -> MailboxState {
+        MailboxState {
+            validity,
+            ids: Ids::default(),
         }
     }
-}
 
-/// The IDs of one mailbox and what is known of each: a hash table of [`Slot`]s whose IDs and
-/// fingerprints all live end to end in one `String` (an arena).
-///
-/// Why not a `HashMap<String, Entry>`: a pull with nothing new on a mailbox of 100,000 loads
-/// every ID, and once the parsing was made cheap, allocating a `String` per ID (and freeing
-/// it at exit) was a quarter of the instructions of the load and a third of its time
-/// (measured: a fresh process loading 100,000, 48 ms then 32 ms). Here loading 100,000 IDs
-/// makes a few dozen allocations, and less memory: a slot of 48 bytes and the ID's text,
-/// where a map entry was 72 bytes and an allocation. The price: the text of a forgotten ID
-/// (or of a replaced fingerprint) stays in the arena until [`Ids::retain`] finds it is most
-/// of it, or the mailbox is cleared.
-#[derive(Default)]
-struct Ids {
-    /// Every ID and fingerprint, end to end; the slots' spans point into it.
-    text: String,
-    table: HashTable<Slot>,
-    /// Hashes the IDs (their text, as a `str`): foldhash, seeded per process, so that a
-    /// server cannot choose UIDLs that collide.
-    hasher: foldhash::fast::RandomState,
-}
-
-/// Where a string is in [`Ids::text`]: `u32`s, so that a slot is 48 bytes. An arena of 4 GiB
-/// would need a journal larger still, which no mailbox makes.
-#[derive(Debug, Clone, Copy)]
-struct Span {
-    start: u32,
-    len: u32,
-}
-
-/// One ID of [`Ids`], and what is known of it (see [`Entry`]).
-struct Slot {
-    /// The hash of the ID, kept so that growing the table does not read every ID again
-    /// (from all over the arena).
-    hash: u64,
-    id: Span,
-    fingerprint: Option<Span>,
-    at: Option<i64>,
-    kind: Kind,
-}
-
-/// The string at `span` of `text`.
-fn spanned(text: &str, span: Span) -> &str {
-    &text[span.start as usize..][..span.len as usize]
-}
-
-/// Append `s` to `text`; where it is.
-fn push_span(text: &mut String, s: &str) -> Span {
-    let span = Span {
-        start: u32::try_from(text.len()).expect("state arena under 4 GiB"),
-        len: u32::try_from(s.len()).expect("state arena under 4 GiB"),
-    };
-    text.push_str(s);
-    span
-}
-
-impl Slot {
-    /// Whether this is the slot of `id` (whose hash is `hash`), its text in `text`.
-    fn is(&self, hash: u64, id: &str, text: &str) -> bool {
-        self.hash == hash && spanned(text, self.id) == id
-    }
-
-    fn entry<'t>(&self, text: &'t str) -> Entry<'t> {
-        Entry {
-            fingerprint: self.fingerprint.map(|f| spanned(text, f)),
-            at: self.at,
-            kind: self.kind,
+    /// Take `validity` on: IDs of another one are dropped.
+    fn set_validity(&mut self, validity: Validity) {
+        if self.validity != validity {
+            self.validity = validity;
+            self.ids.clear();
         }
-    }
-}
-
-impl Ids {
-    fn len(&self) -> usize {
-        self.table.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.table.is_empty()
-    }
-
-    fn clear(&mut self) {
-        self.text.clear();
-        self.table.clear();
-    }
-
-    fn get(&self, id: &str) -> Option<Entry<'_>> {
-        let hash = self.hasher.hash_one(id);
-        let slot = self.table.find(hash, |s| s.is(hash, id, &self.text))?;
-        Some(slot.entry(&self.text))
-    }
-
-    /// Each ID with what is known of it, in no particular order.
-    fn iter(&self) -> impl Iterator<Item = (&str, Entry<'_>)> + '_ {
-        self.table
-            .iter()
-            .map(|s| (spanned(&self.text, s.id), s.entry(&self.text)))
-    }
-
-    /// Record `new` of `id`, merged (see [`merge`]) with what is known of it; what is known
-    /// now.
-    fn record(&mut self, id: &str, new: Entry) -> Entry<'_> {
-        let hash = self.hasher.hash_one(id);
-        let Ids { text, table, .. } = self;
-        let slot = match table.find_mut(hash, |s| s.is(hash, id, text)) {
-            Some(slot) => {
-                let old = slot.entry(text);
-                let merged = merge(Some(old), new);
-                // A fingerprint other than the old one can only be the new one.
-                let new_fingerprint = merged.fingerprint != old.fingerprint;
-                (slot.at, slot.kind) = (merged.at, merged.kind);
-                if new_fingerprint {
-                    slot.fingerprint = new.fingerprint.map(|f| push_span(text, f));
-                }
-                slot
-            }
-            None => {
-                let slot = Slot {
-                    hash,
-                    id: push_span(text, id),
-                    fingerprint: new.fingerprint.map(|f| push_span(text, f)),
-                    at: new.at,
-                    kind: new.kind,
-                };
-                table.insert_unique(hash, slot, |s| s.hash).into_mut()
-            }
-        };
-        slot.entry(text)
-    }
-
-    /// Note `at` as the first-delivery time of `id`, if it is recorded without one; what is
-    /// known of it then.
-    fn stamp(&mut self, id: &str, at: i64) -> Option<Entry<'_>> {
-        let hash = self.hasher.hash_one(id);
-        let Ids { text, table, .. } = self;
-        let slot = table
-            .find_mut(hash, |s| s.is(hash, id, text))
-            .filter(|s| s.at.is_none())?;
-        slot.at = Some(at);
-        Some(slot.entry(text))
-    }
-
-    /// Keep only the IDs for which `keep` holds; whether any went.
-    fn retain(&mut self, keep: impl Fn(&str) -> bool) -> bool {
-        let before = self.table.len();
-        let mut live = 0;
-        let Ids { text, table, .. } = self;
-        table.retain(|s| {
-            let kept = keep(spanned(text, s.id));
-            if kept {
-                live += s.id.len as usize + s.fingerprint.map_or(0, |f| f.len as usize);
-            }
-            kept
-        });
-        // The text of forgotten IDs goes once it is most of the arena: after a retain, the
-        // arena holds at most twice the text of the live IDs.
-        if live * 2 < text.len() {
-            let mut packed = String::with_capacity(live);
-            for s in table.iter_mut() {
-                s.id = push_span(&mut packed, spanned(text, s.id));
-                s.fingerprint = s
-                    .fingerprint
-                    .map(|f| push_span(&mut packed, spanned(text, f)));
-            }
-            *text = packed;
-        }
-        self.table.len() != before
     }
 }
 
@@ -285,7 +91,7 @@ impl Ids {
 #[derive(Debug, Clone, Copy)]
 pub struct Delivered<'a> {
     /// Its ID in the mailbox (POP3 UIDL, IMAP UID).
-    pub id: &'a str,
+    pub id: MessageId<'a>,
     /// What identifies it should the IDs be invalidated (see `crate::fingerprint`).
     pub fingerprint: Option<&'a str>,
     /// What was delivered of it.
@@ -297,7 +103,7 @@ impl<'a> Delivered<'a> {
     pub fn messages(ids: &'a [String]) -> Vec<Delivered<'a>> {
         ids.iter()
             .map(|id| Delivered {
-                id,
+                id: MessageId::new(id),
                 fingerprint: None,
                 kind: Kind::Message,
             })
@@ -325,25 +131,6 @@ pub struct State {
     dirty: bool,
     /// Records of [`State::also_record`], written with the next batch's.
     pending: Vec<String>,
-}
-
-/// The CRC-32 (IEEE) of `data`, as every journal line carries it. `crc32fast` folds with
-/// the CPU's carry-less multiply: loading a journal checks every line, megabytes of them.
-fn crc32(data: &[u8]) -> u32 {
-    crc32fast::hash(data)
-}
-
-/// Escape a field: bytes outside 0x21..0x7E and `%` become `%XX`.
-fn escape(field: &str) -> String {
-    crate::percent::encode(field, |c| !c.is_ascii_graphic())
-}
-
-fn unescape(field: &str) -> Option<String> {
-    crate::percent::decode(field)
-}
-
-fn line(record: &str) -> String {
-    format!("{:08x} {record}\n", crc32(record.as_bytes()))
 }
 
 impl State {
@@ -439,47 +226,57 @@ impl State {
         self.unfinished.as_ref()
     }
 
-    fn entry(&self, mailbox: &str, validity: &str, id: &str) -> Option<Entry<'_>> {
+    fn entry(&self, mailbox: MailboxKey, validity: Validity, id: MessageId) -> Option<Entry<'_>> {
         self.mailboxes
-            .get(mailbox)
+            .get(mailbox.as_str())
             .filter(|m| m.validity == validity)
-            .and_then(|m| m.ids.get(id))
+            .and_then(|m| m.ids.get(id.as_str()))
     }
 
     /// Whether `id` of `mailbox` at `validity` is recorded as delivered (the message itself,
     /// see [`Kind`]).
-    pub fn is_seen(&self, mailbox: &str, validity: &str, id: &str) -> bool {
+    pub fn is_seen(&self, mailbox: MailboxKey, validity: Validity, id: MessageId) -> bool {
         self.kind(mailbox, validity, id) == Some(Kind::Message)
     }
 
     /// What is recorded of `id`, if anything.
-    pub fn kind(&self, mailbox: &str, validity: &str, id: &str) -> Option<Kind> {
+    pub fn kind(&self, mailbox: MailboxKey, validity: Validity, id: MessageId) -> Option<Kind> {
         self.entry(mailbox, validity, id).map(|e| e.kind)
     }
 
     /// When `id` was first delivered (seconds since the epoch), if that was recorded:
     /// deliveries recorded before times were, and some after a crash, have none.
-    pub fn first_delivered(&self, mailbox: &str, validity: &str, id: &str) -> Option<i64> {
+    pub fn first_delivered(
+        &self,
+        mailbox: MailboxKey,
+        validity: Validity,
+        id: MessageId,
+    ) -> Option<i64> {
         self.entry(mailbox, validity, id).and_then(|e| e.at)
     }
 
     /// Record now as the first-delivery time of those of `ids` that have none, so that a
     /// retention period (`delete-after-days`) starts for them. Not synced: a lost stamp only
     /// restarts the clock.
-    pub fn stamp(&mut self, mailbox: &str, validity: &str, ids: &[&str]) -> Result<()> {
+    pub fn stamp(
+        &mut self,
+        mailbox: MailboxKey,
+        validity: Validity,
+        ids: &[MessageId],
+    ) -> Result<()> {
         let Some(m) = self
             .mailboxes
-            .get_mut(mailbox)
+            .get_mut(mailbox.as_str())
             .filter(|m| m.validity == validity)
         else {
             return Ok(());
         };
-        let (mb, va) = (escape(mailbox), escape(validity));
+        let head = Head::new(mailbox.as_str(), validity);
         let at = now();
         let mut records = Vec::new();
         for id in ids {
-            if let Some(e) = m.ids.stamp(id, at) {
-                records.push(record_of(&mb, &va, id, &e));
+            if let Some(e) = m.ids.stamp(id.as_str(), at) {
+                records.push(head.delivery(id.as_str(), &e));
             }
         }
         if records.is_empty() {
@@ -489,20 +286,22 @@ impl State {
     }
 
     /// The validity recorded for `mailbox`, if any ID of it was ever recorded.
-    pub fn validity(&self, mailbox: &str) -> Option<&str> {
-        self.mailboxes.get(mailbox).map(|m| m.validity.as_str())
+    pub fn validity(&self, mailbox: MailboxKey) -> Option<Validity> {
+        self.mailboxes.get(mailbox.as_str()).map(|m| m.validity)
     }
 
     /// How many IDs of `mailbox` are recorded.
-    pub fn count(&self, mailbox: &str) -> usize {
-        self.mailboxes.get(mailbox).map_or(0, |m| m.ids.len())
+    pub fn count(&self, mailbox: MailboxKey) -> usize {
+        self.mailboxes
+            .get(mailbox.as_str())
+            .map_or(0, |m| m.ids.len())
     }
 
     /// The fingerprints of the delivered messages of `mailbox` (one per message that has one;
     /// equal messages give equal fingerprints).
-    pub fn fingerprints<'s>(&'s self, mailbox: &str) -> impl Iterator<Item = &'s str> + 's {
+    pub fn fingerprints<'s>(&'s self, mailbox: MailboxKey) -> impl Iterator<Item = &'s str> + 's {
         self.mailboxes
-            .get(mailbox)
+            .get(mailbox.as_str())
             .into_iter()
             .flat_map(|m| m.ids.iter().filter_map(|(_, e)| e.fingerprint))
     }
@@ -510,12 +309,20 @@ impl State {
     /// Record that `mailbox` now has `validity`, dropping IDs of the old one, except `kept`:
     /// messages under the new validity that were recognised (by fingerprint) as delivered
     /// under the old one. One durable write: `V` then a `+` line per kept message.
-    pub fn revalidate(&mut self, mailbox: &str, validity: &str, kept: &[Delivered]) -> Result<()> {
-        let m = self.mailboxes.entry(mailbox.to_string()).or_default();
-        m.validity = validity.to_string();
+    pub fn revalidate(
+        &mut self,
+        mailbox: MailboxKey,
+        validity: Validity,
+        kept: &[Delivered],
+    ) -> Result<()> {
+        let m = self
+            .mailboxes
+            .entry(mailbox.as_str().to_string())
+            .or_insert_with(|| MailboxState::new(validity));
+        m.validity = validity;
         m.ids.clear();
-        let (mb, va) = (escape(mailbox), escape(validity));
-        let mut records = vec![format!("V {mb} {va}")];
+        let head = Head::new(mailbox.as_str(), validity);
+        let mut records = vec![head.validity()];
         let at = now();
         for d in kept {
             let e = Entry {
@@ -525,8 +332,8 @@ impl State {
             };
             // `kept` names each ID once (it is a listing); were one named twice, its records
             // would merge here as they do when the journal is loaded.
-            let e = m.ids.record(d.id, e);
-            records.push(record_of(&mb, &va, d.id, &e));
+            let e = m.ids.record(d.id.as_str(), e);
+            records.push(head.delivery(d.id.as_str(), &e));
         }
         self.dirty = true;
         self.append(&records, true)
@@ -534,9 +341,9 @@ impl State {
 
     /// Forget IDs of `mailbox` that the server no longer lists, so the state does not grow
     /// forever. Takes effect in memory now and on disk at the next compaction.
-    pub fn retain(&mut self, mailbox: &str, present: &HashSet<&str>) {
-        if let Some(m) = self.mailboxes.get_mut(mailbox) {
-            self.dirty |= m.ids.retain(|id| present.contains(id));
+    pub fn retain(&mut self, mailbox: MailboxKey, present: &HashSet<MessageId>) {
+        if let Some(m) = self.mailboxes.get_mut(mailbox.as_str()) {
+            self.dirty |= m.ids.retain(|id| present.contains(&MessageId::new(id)));
         }
     }
 
@@ -556,19 +363,19 @@ impl State {
     /// the fingerprints follow as `+` lines in the same write (advisory: see the module doc).
     pub fn record_forward(
         &mut self,
-        mailbox: &str,
-        validity: &str,
+        mailbox: MailboxKey,
+        validity: Validity,
         delivered: &[Delivered],
         kind: &str,
         intent: &[u8],
     ) -> Result<()> {
         let lines = self.remember(mailbox, validity, delivered)?;
-        let (mb, va) = (escape(mailbox), escape(validity));
-        let mut rec = format!("B forward {mb} {va} {}", intent_field(kind, intent));
+        let head = Head::new(mailbox.as_str(), validity);
+        let mut rec = format!("B forward {} {}", head.fields(), intent_field(kind, intent));
         // Only deliveries of messages are named here: this line is what survives a torn write.
         for d in delivered.iter().filter(|d| d.kind == Kind::Message) {
             rec.push(' ');
-            rec.push_str(&escape(d.id));
+            rec.push_str(&escape(d.id.as_str()));
         }
         let mut records = vec![rec];
         records.extend(lines);
@@ -583,10 +390,15 @@ impl State {
 
     /// Record `delivered` of `mailbox` as delivered and end the batch (`+` lines, `E`),
     /// durably.
-    pub fn record(&mut self, mailbox: &str, validity: &str, delivered: &[Delivered]) -> Result<()> {
+    pub fn record(
+        &mut self,
+        mailbox: MailboxKey,
+        validity: Validity,
+        delivered: &[Delivered],
+    ) -> Result<()> {
         let mut records = std::mem::take(&mut self.pending);
         records.extend(self.remember(mailbox, validity, delivered)?);
-        records.push("E".to_string());
+        records.push(END.to_string());
         self.unfinished = None;
         self.append(&records, true)
     }
@@ -598,8 +410,8 @@ impl State {
     /// is durable.
     pub fn also_record(
         &mut self,
-        mailbox: &str,
-        validity: &str,
+        mailbox: MailboxKey,
+        validity: Validity,
         delivered: &[Delivered],
     ) -> Result<()> {
         let records = self.remember(mailbox, validity, delivered)?;
@@ -610,11 +422,14 @@ impl State {
     /// Note `delivered` in memory; returns their records.
     fn remember(
         &mut self,
-        mailbox: &str,
-        validity: &str,
+        mailbox: MailboxKey,
+        validity: Validity,
         delivered: &[Delivered],
     ) -> Result<Vec<String>> {
-        let m = self.mailboxes.entry(mailbox.to_string()).or_default();
+        let m = self
+            .mailboxes
+            .entry(mailbox.as_str().to_string())
+            .or_insert_with(|| MailboxState::new(validity));
         if m.validity != validity {
             if !m.ids.is_empty() {
                 return Err(Error::new(
@@ -622,9 +437,9 @@ impl State {
                     "internal: recording IDs under a new UIDVALIDITY without revalidate",
                 ));
             }
-            m.validity = validity.to_string();
+            m.validity = validity;
         }
-        let (mb, va) = (escape(mailbox), escape(validity));
+        let head = Head::new(mailbox.as_str(), validity);
         let at = now();
         let mut records = Vec::with_capacity(delivered.len());
         for d in delivered {
@@ -633,17 +448,26 @@ impl State {
                 at: Some(at),
                 kind: d.kind,
             };
-            let e = m.ids.record(d.id, e);
-            records.push(record_of(&mb, &va, d.id, &e));
+            let e = m.ids.record(d.id.as_str(), e);
+            records.push(head.delivery(d.id.as_str(), &e));
         }
         Ok(records)
+    }
+
+    /// End the unfinished batch a crash left, which its target has undone (a `B rollback`):
+    /// the journal is written anew without it. Not with an `E`: the crash may have torn the
+    /// batch's last write after some of its `+` lines, and an `E` behind them would make
+    /// them count at the next load, for messages the rollback took away.
+    pub fn abandon_batch(&mut self) -> Result<()> {
+        self.unfinished = None;
+        self.rewrite()
     }
 
     /// Journal the end of a batch (`E`). Not synced: losing it only repeats an idempotent
     /// recovery.
     pub fn end_batch(&mut self) -> Result<()> {
         self.unfinished = None;
-        self.append(&["E".to_string()], false)
+        self.append(&[END.to_string()], false)
     }
 
     fn append(&mut self, records: &[String], sync: bool) -> Result<()> {
@@ -685,12 +509,12 @@ impl State {
         names.sort();
         for name in names {
             let m = &self.mailboxes[&name];
-            let (mb, va) = (escape(&name), escape(&m.validity));
-            out.write_all(line(&format!("V {mb} {va}")).as_bytes())
+            let head = Head::new(&name, m.validity);
+            out.write_all(line(&head.validity()).as_bytes())
                 .map_err(err)?;
             n += 1;
             for (id, e) in m.ids.iter() {
-                out.write_all(line(&record_of(&mb, &va, id, &e)).as_bytes())
+                out.write_all(line(&head.delivery(id, &e)).as_bytes())
                     .map_err(err)?;
                 n += 1;
             }
@@ -706,35 +530,6 @@ impl State {
         self.dirty = false;
         crash_point();
         Ok(())
-    }
-}
-
-/// The record of a delivery (mailbox and validity already escaped): `+ MAILBOX VALIDITY ID
-/// [FINGERPRINT] [at=SECONDS]`, or `H`/`S MAILBOX VALIDITY ID [at=SECONDS]`.
-fn record_of(mb: &str, va: &str, id: &str, e: &Entry) -> String {
-    let mut r = format!("{} {mb} {va} {}", e.kind.letter(), escape(id));
-    if let (Some(f), Kind::Message) = (e.fingerprint, e.kind) {
-        r.push(' ');
-        r.push_str(&escape(f));
-    }
-    if let Some(at) = e.at {
-        r.push_str(&format!(" at={at}"));
-    }
-    r
-}
-
-/// What is known of a message after `new` is recorded over `old`: a delivery of the message
-/// keeps the time of its first delivery and is never replaced by a stub or a pass-over;
-/// otherwise the newer record wins.
-fn merge<'a>(old: Option<Entry<'a>>, new: Entry<'a>) -> Entry<'a> {
-    match old {
-        Some(old) if old.kind == Kind::Message && new.kind == Kind::Message => Entry {
-            fingerprint: new.fingerprint.or(old.fingerprint),
-            at: old.at.or(new.at),
-            kind: Kind::Message,
-        },
-        Some(old) if old.kind == Kind::Message => old,
-        _ => new,
     }
 }
 
@@ -816,7 +611,7 @@ fn load(path: &Path, file: File) -> Result<Loaded> {
             break;
         };
         n += 1;
-        let Some(record) = parse_line(raw) else {
+        let Some(record) = codec::parse_line(raw) else {
             // A torn final line is what a crash mid-append leaves; anything else is damage,
             // the first line included (it is written whole, under another name, then renamed).
             if lines.at_end() && n > 1 {
@@ -826,12 +621,8 @@ fn load(path: &Path, file: File) -> Result<Loaded> {
             return Err(corrupt(n, "checksum mismatch"));
         };
         if n == 1 {
-            let format = record
-                .strip_prefix(MAGIC)
-                .and_then(|f| f.strip_prefix(' '))
-                .and_then(|f| f.parse::<u32>().ok())
-                .filter(|&f| f >= 1)
-                .ok_or_else(|| corrupt(1, "not a mailfetch state file"))?;
+            let format =
+                codec::format(record).ok_or_else(|| corrupt(1, "not a mailfetch state file"))?;
             if format > FORMAT {
                 return Err(Error::new(
                     Class::LocalIo,
@@ -847,70 +638,25 @@ fn load(path: &Path, file: File) -> Result<Loaded> {
             version = format;
             continue;
         }
-        let mut fields = Fields(Some(record));
-        // Most records hold no escape: their fields are then borrowed as they are, unchecked.
-        let plain = memchr::memchr(b'%', record.as_bytes()).is_none();
-        let field = |f| {
-            if plain {
-                Some(Cow::Borrowed(f))
-            } else {
-                unescape_field(f)
-            }
-        };
         let bad = || corrupt(n, "bad record");
-        match fields.next().unwrap_or_default() {
-            letter @ ("+" | "H" | "S") => {
-                let mut next = || fields.next().and_then(field);
-                let (Some(mb), Some(va), Some(id)) = (next(), next(), next()) else {
-                    return Err(bad());
-                };
-                let kind = match letter {
-                    "+" => Kind::Message,
-                    "H" => Kind::HeadersOnly,
-                    _ => Kind::PassedOver,
-                };
-                let mut r = Record {
-                    mb,
-                    va,
-                    id,
-                    fingerprint: None,
-                    at: None,
-                    kind,
-                };
-                // Optional fields, each added in a later version: a fingerprint (untagged,
-                // fifth; it starts with the size), then `at=SECONDS`. Older lines have fewer;
-                // unknown `name=value` fields are skipped.
-                for (i, f) in fields.enumerate() {
-                    if let Some(t) = f.strip_prefix("at=") {
-                        r.at = Some(parse_time(t).ok_or_else(|| corrupt(n, "bad time"))?);
-                    } else if i == 0
-                        && kind == Kind::Message
-                        && f.starts_with(|c: char| c.is_ascii_digit())
-                    {
-                        r.fingerprint = Some(field(f).ok_or_else(bad)?);
-                    }
-                }
+        match codec::decode(record).map_err(|why| corrupt(n, why))? {
+            Record::Delivery(d) => {
                 if open_batch.is_some() {
-                    pending.hold(&r);
+                    pending.hold(&d);
                 } else {
-                    r.add_to(&mut mailboxes);
+                    add(&mut mailboxes, &d.mailbox, d.validity, &d.id, d.entry());
                 }
             }
-            "V" => {
-                let mut next = || fields.next().and_then(field);
-                let (Some(mb), Some(va)) = (next(), next()) else {
-                    return Err(bad());
+            Record::Validity { mailbox, validity } => {
+                match mailboxes.get_mut(&*mailbox) {
+                    Some(m) => m.set_validity(validity),
+                    None => {
+                        mailboxes.insert(mailbox.into_owned(), MailboxState::new(validity));
+                    }
                 };
-                let m = match mailboxes.get_mut(&*mb) {
-                    Some(m) => m,
-                    None => mailboxes.entry(mb.into_owned()).or_default(),
-                };
-                if m.validity != va {
-                    m.validity = va.into_owned();
-                    m.ids.clear();
-                }
             }
-            "B" => {
+            Record::Batch { mut fields, plain } => {
+                let field = |f| codec::field(f, plain);
                 // A batch left unfinished before this one ended as it was journalled.
                 let counts = open_batch.take().is_none_or(|b| b.recorded);
                 pending.flush(&mut mailboxes, counts);
@@ -928,146 +674,31 @@ fn load(path: &Path, file: File) -> Result<Loaded> {
                             .next()
                             .and_then(|f| parse_intent(f, true))
                             .ok_or_else(bad)?;
+                        let va = Validity::parse(&va).ok_or_else(|| corrupt(n, "bad validity"))?;
                         for id in fields {
                             let id = field(id).ok_or_else(bad)?;
-                            add(&mut mailboxes, &mb, &va, &id, Entry::default());
+                            add(&mut mailboxes, &mb, va, &id, Entry::default());
                         }
                         unfinished
                     }
                     _ => return Err(corrupt(n, "bad batch kind")),
                 });
             }
-            "E" => {
+            Record::End => {
                 // A finished batch's records all count, rollback or not.
                 open_batch = None;
                 pending.flush(&mut mailboxes, true);
             }
-            _ => return Err(corrupt(n, "unknown record")),
         }
     }
     if n == 0 {
         return Ok((mailboxes, 0, None, FORMAT));
     }
     // `+` lines behind an unfinished rollback batch are undone by its rollback.
+    // `+` lines behind an unfinished rollback batch are undone by its rollback.
     let counts = open_batch.as_ref().is_none_or(|b| b.recorded);
     pending.flush(&mut mailboxes, counts);
     Ok((mailboxes, n, open_batch, version))
-}
-
-/// The space-separated fields of a record, as `str::split(' ')` gives them, but found with
-/// `memchr` and not collected. (A byte at a time was slower, even for short fields.)
-struct Fields<'a>(Option<&'a str>);
-
-impl<'a> Iterator for Fields<'a> {
-    type Item = &'a str;
-
-    fn next(&mut self) -> Option<&'a str> {
-        let rest = self.0?;
-        match memchr::memchr(b' ', rest.as_bytes()) {
-            Some(i) => {
-                self.0 = Some(&rest[i + 1..]);
-                Some(&rest[..i])
-            }
-            None => {
-                self.0 = None;
-                Some(rest)
-            }
-        }
-    }
-}
-
-/// How much of a journal [`Lines`] reads at a time (more for a longer line).
-const READ_BUFFER: usize = 256 * 1024;
-
-/// The lines of a journal, read a buffer at a time. Not the whole file at once: the journal
-/// of a mailbox of 100,000 is 8 MB, and reading it into one buffer cost 2,000 page faults
-/// more, a tenth of the time of the load (measured).
-struct Lines {
-    file: File,
-    buf: Vec<u8>,
-    /// What of `buf` is read and not yet returned.
-    start: usize,
-    end: usize,
-}
-
-impl Lines {
-    fn new(file: File) -> Lines {
-        Lines {
-            file,
-            buf: vec![0; READ_BUFFER],
-            start: 0,
-            end: 0,
-        }
-    }
-
-    /// The next line, with its newline (the last line may lack it); `None` at the end.
-    fn next(&mut self) -> std::io::Result<Option<&[u8]>> {
-        let mut scanned = 0;
-        loop {
-            let unread = &self.buf[self.start..self.end];
-            if let Some(i) = memchr::memchr(b'\n', &unread[scanned..]) {
-                let line = self.start..self.start + scanned + i + 1;
-                self.start = line.end;
-                return Ok(Some(&self.buf[line]));
-            }
-            scanned = unread.len();
-            // No whole line left: move the part of one to the front, and read more (a line
-            // longer than the buffer doubles it).
-            self.buf.copy_within(self.start..self.end, 0);
-            (self.start, self.end) = (0, scanned);
-            if self.end == self.buf.len() {
-                self.buf.resize(2 * self.buf.len(), 0);
-            }
-            if self.fill()? == 0 {
-                self.start = self.end;
-                return Ok((self.end > 0).then(|| &self.buf[..self.end]));
-            }
-        }
-    }
-
-    /// Whether nothing follows the line last returned (a read error counts as something).
-    fn at_end(&mut self) -> bool {
-        if self.start < self.end {
-            return false;
-        }
-        (self.start, self.end) = (0, 0);
-        matches!(self.fill(), Ok(0))
-    }
-
-    /// Read more after `end`; how much.
-    fn fill(&mut self) -> std::io::Result<usize> {
-        loop {
-            match self.file.read(&mut self.buf[self.end..]) {
-                Ok(got) => {
-                    self.end += got;
-                    return Ok(got);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-}
-
-/// A `+`, `H` or `S` record, as read: its fields borrow from the line (unless unescaped).
-struct Record<'a> {
-    mb: Cow<'a, str>,
-    va: Cow<'a, str>,
-    id: Cow<'a, str>,
-    fingerprint: Option<Cow<'a, str>>,
-    at: Option<i64>,
-    kind: Kind,
-}
-
-impl Record<'_> {
-    fn add_to(&self, mailboxes: &mut HashMap<String, MailboxState>) {
-        let e = Entry {
-            fingerprint: self.fingerprint.as_deref(),
-            at: self.at,
-            kind: self.kind,
-        };
-        add(mailboxes, &self.mb, &self.va, &self.id, e);
-    }
 }
 
 /// The `+`, `H` and `S` records of the batch in progress, which count once it is known how
@@ -1079,10 +710,10 @@ struct Pending {
     records: Vec<Held>,
 }
 
-/// A [`Record`] in [`Pending::text`].
+/// A [`codec::Delivery`] in [`Pending::text`].
 struct Held {
     mb: Span,
-    va: Span,
+    va: Validity,
     id: Span,
     fingerprint: Option<Span>,
     at: Option<i64>,
@@ -1090,11 +721,11 @@ struct Held {
 }
 
 impl Pending {
-    fn hold(&mut self, r: &Record) {
+    fn hold(&mut self, r: &codec::Delivery) {
         let text = &mut self.text;
         self.records.push(Held {
-            mb: push_span(text, &r.mb),
-            va: push_span(text, &r.va),
+            mb: push_span(text, &r.mailbox),
+            va: r.validity,
             id: push_span(text, &r.id),
             fingerprint: r.fingerprint.as_deref().map(|f| push_span(text, f)),
             at: r.at,
@@ -1113,12 +744,8 @@ impl Pending {
                     at: h.at,
                     kind: h.kind,
                 };
-                let (mb, va, id) = (
-                    spanned(text, h.mb),
-                    spanned(text, h.va),
-                    spanned(text, h.id),
-                );
-                add(mailboxes, mb, va, id, e);
+                let (mb, id) = (spanned(text, h.mb), spanned(text, h.id));
+                add(mailboxes, mb, h.va, id, e);
             }
         }
         self.text.clear();
@@ -1126,69 +753,42 @@ impl Pending {
     }
 }
 
-fn add(mailboxes: &mut HashMap<String, MailboxState>, mb: &str, va: &str, id: &str, e: Entry) {
+/// Note what a record says of `id` of `mb` at `va`.
+fn add(mailboxes: &mut HashMap<String, MailboxState>, mb: &str, va: Validity, id: &str, e: Entry) {
     let m = match mailboxes.get_mut(mb) {
         Some(m) => m,
-        None => mailboxes.entry(mb.to_string()).or_default(),
+        None => mailboxes
+            .entry(mb.to_string())
+            .or_insert_with(|| MailboxState::new(va)),
     };
-    if m.validity != va {
-        m.validity = va.to_string();
-        m.ids.clear();
-    }
+    m.set_validity(va);
     // A `B forward` line names its IDs; the `+` lines after it add fingerprints and times.
     m.ids.record(id, e);
-}
-
-/// A field as recorded, unescaped, borrowed when it holds no escape.
-fn unescape_field(field: &str) -> Option<Cow<'_, str>> {
-    if field.contains('%') {
-        unescape(field).map(Cow::Owned)
-    } else {
-        Some(Cow::Borrowed(field))
-    }
-}
-
-fn parse_line(raw: &[u8]) -> Option<&str> {
-    let text = std::str::from_utf8(raw).ok()?;
-    let text = text.strip_suffix('\n')?;
-    let (crc, record) = match text.as_bytes().get(..9).and_then(hex8) {
-        // As writers write them: eight hex digits and a space.
-        Some(crc) => (crc, &text[9..]),
-        None => {
-            let (crc, record) = text.split_once(' ')?;
-            (u32::from_str_radix(crc, 16).ok()?, record)
-        }
-    };
-    (crc32(record.as_bytes()) == crc).then_some(record)
-}
-
-/// The value of eight hex digits and a space, as `u32::from_str_radix` reads them.
-fn hex8(field: &[u8]) -> Option<u32> {
-    let (&b' ', digits) = field.split_last()? else {
-        return None;
-    };
-    digits.iter().try_fold(0u32, |v, &b| {
-        let d = (b as char).to_digit(16)?;
-        Some(v << 4 | d)
-    })
-}
-
-/// The seconds of `at=SECONDS`, as `i64::from_str` reads them: plain digits at once.
-fn parse_time(t: &str) -> Option<i64> {
-    if (1..=18).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(t.bytes().fold(0, |v, b| v * 10 + i64::from(b - b'0')));
-    }
-    t.parse().ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::codec::crc32;
+    use crate::state::lines::READ_BUFFER;
+
+    fn mb(name: &str) -> MailboxKey<'_> {
+        MailboxKey::new(name)
+    }
+
+    /// The validity of the journal's text `-` or `7`.
+    fn va(text: &str) -> Validity {
+        Validity::parse(text).expect("a validity")
+    }
+
+    fn mid(id: &str) -> MessageId<'_> {
+        MessageId::new(id)
+    }
 
     fn plain<'a>(ids: &[&'a str]) -> Vec<Delivered<'a>> {
         ids.iter()
             .map(|id| Delivered {
-                id,
+                id: mid(id),
                 fingerprint: None,
                 kind: Kind::Message,
             })
@@ -1206,21 +806,17 @@ mod tests {
     }
 
     #[test]
-    fn crc32_matches_the_standard_check_value() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-    }
-
-    #[test]
     fn recorded_ids_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = open(dir.path());
-        s.record("INBOX", "-", &plain(&["a b", "c%d", ""])).unwrap();
+        s.record(mb("INBOX"), va("-"), &plain(&["a b", "c%d", ""]))
+            .unwrap();
         drop(s);
         let s = open(dir.path());
-        assert!(s.is_seen("INBOX", "-", "a b"));
-        assert!(s.is_seen("INBOX", "-", "c%d"));
-        assert!(s.is_seen("INBOX", "-", ""));
-        assert!(!s.is_seen("INBOX", "-", "x"));
+        assert!(s.is_seen(mb("INBOX"), va("-"), mid("a b")));
+        assert!(s.is_seen(mb("INBOX"), va("-"), mid("c%d")));
+        assert!(s.is_seen(mb("INBOX"), va("-"), mid("")));
+        assert!(!s.is_seen(mb("INBOX"), va("-"), mid("x")));
         assert!(s.unfinished().is_none());
     }
 
@@ -1229,8 +825,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = open(dir.path());
         s.record_forward(
-            "INBOX",
-            "-",
+            mb("INBOX"),
+            va("-"),
             &plain(&["1", "2"]),
             "maildir",
             b"tmp/a\tnew/a",
@@ -1246,10 +842,386 @@ mod tests {
                 intent: b"tmp/a\tnew/a".to_vec()
             })
         );
-        assert!(s.is_seen("INBOX", "-", "1") && s.is_seen("INBOX", "-", "2"));
+        assert!(
+            s.is_seen(mb("INBOX"), va("-"), mid("1")) && s.is_seen(mb("INBOX"), va("-"), mid("2"))
+        );
         s.end_batch().unwrap();
         drop(s);
         assert!(open(dir.path()).unfinished().is_none());
+    }
+
+    #[test]
+    fn unfinished_rollback_batch_discards_its_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        s.begin_rollback("mbox", b"len 10").unwrap();
+        // A torn `+ ... E` write: the `+` made it, the `E` did not.
+        s.append(&["+ INBOX - 1".to_string()], true).unwrap();
+        drop(s);
+        let s = open(dir.path());
+        assert_eq!(
+            s.unfinished(),
+            Some(&Unfinished {
+                recorded: false,
+                kind: "mbox".into(),
+                intent: b"len 10".to_vec()
+            })
+        );
+        assert!(!s.is_seen(mb("INBOX"), va("-"), mid("1")));
+    }
+
+    #[test]
+    fn finished_rollback_batch_keeps_its_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        s.begin_rollback("mbox", b"len 10").unwrap();
+        s.record(mb("INBOX"), va("-"), &plain(&["1"])).unwrap();
+        drop(s);
+        let s = open(dir.path());
+        assert!(s.unfinished().is_none());
+        assert!(s.is_seen(mb("INBOX"), va("-"), mid("1")));
+    }
+
+    #[test]
+    fn a_journal_cut_short_is_an_error_not_forgotten_mail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        s.record(mb("INBOX"), va("-"), &plain(&["1", "2"])).unwrap();
+        s.record(mb("INBOX"), va("-"), &plain(&["3"])).unwrap();
+        drop(s);
+        let path = State::path_for(dir.path(), "acct");
+        let text = fs::read_to_string(&path).unwrap();
+        // Cut at a line boundary, after the first record: every checksum still holds.
+        let cut = text.match_indices('\n').nth(1).unwrap().0 + 1;
+        fs::write(&path, &text[..cut]).unwrap();
+        let err = State::open(dir.path(), "acct", false).err().unwrap();
+        assert_eq!(err.class(), Class::LocalIo);
+        assert!(err.message().contains("is shorter"), "{}", err.message());
+        assert!(err.message().contains("--reset-state"), "{}", err.message());
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            text[..cut],
+            "left as it was"
+        );
+        // The user's way on: start afresh, or accept the file as it is.
+        let s = State::open(dir.path(), "acct", true).unwrap();
+        assert!(!s.is_seen(mb("INBOX"), va("-"), mid("1")));
+        drop(s);
+        fs::write(&path, &text[..cut]).unwrap();
+        fs::remove_file(path.with_extension("state.size")).unwrap();
+        let s = open(dir.path());
+        assert!(
+            s.is_seen(mb("INBOX"), va("-"), mid("1")) && !s.is_seen(mb("INBOX"), va("-"), mid("3"))
+        );
+    }
+
+    #[test]
+    fn an_emptied_journal_is_an_error_and_a_compacted_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        for i in 0..50 {
+            s.record(mb("INBOX"), va("-"), &plain(&[&i.to_string()]))
+                .unwrap();
+        }
+        s.retain(mb("INBOX"), &["7"].map(mid).into_iter().collect());
+        s.compact_if_worthwhile().unwrap();
+        drop(s);
+        let s = open(dir.path());
+        assert!(
+            s.is_seen(mb("INBOX"), va("-"), mid("7")) && !s.is_seen(mb("INBOX"), va("-"), mid("8"))
+        );
+        drop(s);
+        fs::write(State::path_for(dir.path(), "acct"), "").unwrap();
+        assert!(State::open(dir.path(), "acct", false).is_err());
+    }
+
+    #[test]
+    fn a_first_line_that_is_not_the_header_is_damage_even_unterminated() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(State::path_for(dir.path(), "acct"), "garbage, no newline").unwrap();
+        let err = State::open(dir.path(), "acct", false).err().unwrap();
+        assert!(
+            err.message().contains("corrupt at line 1"),
+            "{}",
+            err.message()
+        );
+    }
+
+    #[test]
+    fn torn_last_line_is_dropped_but_damage_inside_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        s.record(mb("INBOX"), va("-"), &plain(&["1", "2"])).unwrap();
+        drop(s);
+        let path = State::path_for(dir.path(), "acct");
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"0000").unwrap();
+        drop(f);
+        assert!(open(dir.path()).is_seen(mb("INBOX"), va("-"), mid("2")));
+
+        let text = fs::read_to_string(&path)
+            .unwrap()
+            .replace("+ INBOX - 1", "+ INBOX - 7");
+        fs::write(&path, text).unwrap();
+        let err = State::open(dir.path(), "acct", false).err().unwrap();
+        assert!(
+            err.message().contains("corrupt at line"),
+            "{}",
+            err.message()
+        );
+        let s = State::open(dir.path(), "acct", true).unwrap();
+        assert!(!s.is_seen(mb("INBOX"), va("-"), mid("2")));
+    }
+
+    #[test]
+    fn new_validity_keeps_only_recognised_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        let old = [
+            Delivered {
+                id: mid("5"),
+                fingerprint: Some("10:<a@x>"),
+                kind: Kind::Message,
+            },
+            Delivered {
+                id: mid("6"),
+                fingerprint: None,
+                kind: Kind::Message,
+            },
+        ];
+        s.record(mb("F"), va("1"), &old).unwrap();
+        assert_eq!(s.fingerprints(mb("F")).collect::<Vec<_>>(), ["10:<a@x>"]);
+        let kept = [Delivered {
+            id: mid("1"),
+            fingerprint: Some("10:<a@x>"),
+            kind: Kind::Message,
+        }];
+        s.revalidate(mb("F"), va("2"), &kept).unwrap();
+        assert!(!s.is_seen(mb("F"), va("1"), mid("5")));
+        assert!(s.is_seen(mb("F"), va("2"), mid("1")));
+        drop(s);
+        let s = open(dir.path());
+        assert_eq!(s.validity(mb("F")), Some(va("2")));
+        assert_eq!(s.count(mb("F")), 1);
+        assert_eq!(s.fingerprints(mb("F")).collect::<Vec<_>>(), ["10:<a@x>"]);
+    }
+
+    #[test]
+    fn fingerprints_survive_forward_batches_and_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        let d = [Delivered {
+            id: mid("7"),
+            fingerprint: Some("3:<m@x>"),
+            kind: Kind::Message,
+        }];
+        s.record_forward(mb("F"), va("9"), &d, "maildir", b"")
+            .unwrap();
+        s.end_batch().unwrap();
+        drop(s);
+        let mut s = open(dir.path());
+        assert_eq!(s.fingerprints(mb("F")).collect::<Vec<_>>(), ["3:<m@x>"]);
+        s.rewrite().unwrap();
+        drop(s);
+        let s = open(dir.path());
+        assert!(s.is_seen(mb("F"), va("9"), mid("7")));
+        assert_eq!(s.fingerprints(mb("F")).collect::<Vec<_>>(), ["3:<m@x>"]);
+    }
+
+    #[test]
+    fn a_journal_of_a_newer_format_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = State::path_for(dir.path(), "acct");
+        write_journal(&path, &["mailfetch-state 3", "+ INBOX - a"]);
+        let err = State::open(dir.path(), "acct", false)
+            .err()
+            .expect("refused");
+        assert_eq!(err.class().exit_code(), 74);
+        assert!(
+            err.message().contains("state format 3"),
+            "{}",
+            err.message()
+        );
+        assert!(
+            err.message().contains("reads formats 1 to 2"),
+            "{}",
+            err.message()
+        );
+    }
+
+    #[test]
+    fn a_format_1_journal_is_read_and_rewritten_in_this_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = State::path_for(dir.path(), "acct");
+        write_journal(&path, &["mailfetch-state 1", "+ INBOX - a", "+ INBOX - b"]);
+        let s = open(dir.path());
+        assert!(
+            s.is_seen(mb("INBOX"), va("-"), mid("a")) && s.is_seen(mb("INBOX"), va("-"), mid("b"))
+        );
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.lines().next().unwrap().ends_with(HEADER), "{text}");
+        drop(s);
+        let s = open(dir.path());
+        assert!(
+            s.is_seen(mb("INBOX"), va("-"), mid("a")) && s.is_seen(mb("INBOX"), va("-"), mid("b"))
+        );
+    }
+
+    #[test]
+    fn journal_without_fingerprints_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = State::path_for(dir.path(), "acct");
+        write_journal(
+            &path,
+            &[
+                HEADER,
+                "V INBOX 4",
+                "+ INBOX 4 17",
+                "B forward INBOX 4 x 18",
+                "E",
+            ],
+        );
+        let s = open(dir.path());
+        assert!(
+            s.is_seen(mb("INBOX"), va("4"), mid("17"))
+                && s.is_seen(mb("INBOX"), va("4"), mid("18"))
+        );
+        assert_eq!(s.fingerprints(mb("INBOX")).count(), 0);
+    }
+
+    #[test]
+    fn compaction_keeps_only_live_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        let ids: Vec<String> = (0..3000).map(|i| i.to_string()).collect();
+        let refs: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();
+        s.record(mb("INBOX"), va("-"), &plain(&refs)).unwrap();
+        let present: HashSet<MessageId> = refs[..10].iter().map(|id| mid(id)).collect();
+        s.retain(mb("INBOX"), &present);
+        s.compact_if_worthwhile().unwrap();
+        drop(s);
+        let s = open(dir.path());
+        assert_eq!(s.count(mb("INBOX")), 10);
+        let lines = fs::read_to_string(State::path_for(dir.path(), "acct"))
+            .unwrap()
+            .lines()
+            .count();
+        assert_eq!(lines, 12);
+    }
+
+    #[test]
+    fn hundred_thousand_ids_load_quickly() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        let ids: Vec<String> = (0..100_000).map(|i| format!("UID{i:09}.example")).collect();
+        let refs: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();
+        for chunk in refs.chunks(1000) {
+            s.record(mb("INBOX"), va("-"), &plain(chunk)).unwrap();
+        }
+        drop(s);
+        let start = std::time::Instant::now();
+        let s = open(dir.path());
+        assert_eq!(s.count(mb("INBOX")), 100_000);
+        // Generous for debug builds on a loaded machine; release loads in tens of ms.
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn deliveries_record_their_first_time_and_old_lines_load_without_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = State::path_for(dir.path(), "acct");
+        // A journal as written before times and kinds existed.
+        write_journal(&path, &[HEADER, "+ INBOX - old", "+ F 4 17 10:<a@x>"]);
+        let mut s = open(dir.path());
+        assert!(s.is_seen(mb("INBOX"), va("-"), mid("old")));
+        assert_eq!(s.first_delivered(mb("INBOX"), va("-"), mid("old")), None);
+        assert_eq!(s.fingerprints(mb("F")).collect::<Vec<_>>(), ["10:<a@x>"]);
+        let before = now();
+        s.record(mb("INBOX"), va("-"), &plain(&["new"])).unwrap();
+        s.stamp(mb("INBOX"), va("-"), &[mid("old"), mid("new")])
+            .unwrap();
+        drop(s);
+        let mut s = open(dir.path());
+        let new_at = s.first_delivered(mb("INBOX"), va("-"), mid("new")).unwrap();
+        assert!(new_at >= before && new_at <= now());
+        assert!(
+            s.first_delivered(mb("INBOX"), va("-"), mid("old"))
+                .is_some(),
+            "stamped"
+        );
+        // Fetching again (--all) keeps the first time; compaction keeps it too.
+        s.record(mb("INBOX"), va("-"), &plain(&["new"])).unwrap();
+        s.rewrite().unwrap();
+        drop(s);
+        let s = open(dir.path());
+        assert_eq!(
+            s.first_delivered(mb("INBOX"), va("-"), mid("new")),
+            Some(new_at)
+        );
+        assert_eq!(s.fingerprints(mb("F")).collect::<Vec<_>>(), ["10:<a@x>"]);
+    }
+
+    #[test]
+    fn stubs_and_pass_overs_are_not_deliveries_and_a_delivery_replaces_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        let rec = |id, kind| Delivered {
+            id: mid(id),
+            fingerprint: None,
+            kind,
+        };
+        s.record_forward(
+            mb("INBOX"),
+            va("-"),
+            &[rec("big", Kind::HeadersOnly), rec("m", Kind::Message)],
+            "intent",
+            b"",
+        )
+        .unwrap();
+        s.end_batch().unwrap();
+        s.record(mb("INBOX"), va("-"), &[rec("old", Kind::PassedOver)])
+            .unwrap();
+        drop(s);
+        let text = fs::read_to_string(State::path_for(dir.path(), "acct")).unwrap();
+        assert!(
+            text.contains(" B forward INBOX - intent m\n"),
+            "a stub is not named as delivered: {text}"
+        );
+        let mut s = open(dir.path());
+        assert_eq!(
+            s.kind(mb("INBOX"), va("-"), mid("big")),
+            Some(Kind::HeadersOnly)
+        );
+        assert_eq!(
+            s.kind(mb("INBOX"), va("-"), mid("old")),
+            Some(Kind::PassedOver)
+        );
+        assert!(
+            !s.is_seen(mb("INBOX"), va("-"), mid("big"))
+                && !s.is_seen(mb("INBOX"), va("-"), mid("old"))
+        );
+        assert!(s.is_seen(mb("INBOX"), va("-"), mid("m")));
+        s.record(
+            mb("INBOX"),
+            va("-"),
+            &[rec("big", Kind::Message), rec("m", Kind::HeadersOnly)],
+        )
+        .unwrap();
+        s.rewrite().unwrap();
+        drop(s);
+        let s = open(dir.path());
+        assert!(
+            s.is_seen(mb("INBOX"), va("-"), mid("big")),
+            "the message replaces its stub"
+        );
+        assert!(
+            s.is_seen(mb("INBOX"), va("-"), mid("m")),
+            "a stub never replaces the message"
+        );
+        assert_eq!(
+            s.kind(mb("INBOX"), va("-"), mid("old")),
+            Some(Kind::PassedOver)
+        );
     }
 
     #[test]
@@ -1287,13 +1259,15 @@ mod tests {
                 intent: b"tmp/a\tnew/a\ntmp/b\tnew/b".to_vec()
             })
         );
-        assert!(s.is_seen("INBOX", "-", "1") && s.is_seen("INBOX", "-", "2"));
+        assert!(
+            s.is_seen(mb("INBOX"), va("-"), mid("1")) && s.is_seen(mb("INBOX"), va("-"), mid("2"))
+        );
         // Written again, it is the same line.
         let mut s = s;
         s.end_batch().unwrap();
         s.record_forward(
-            "INBOX",
-            "-",
+            mb("INBOX"),
+            va("-"),
             &plain(&["1", "2"]),
             "maildir",
             b"tmp/a\tnew/a\ntmp/b\tnew/b",
@@ -1309,344 +1283,39 @@ mod tests {
     }
 
     #[test]
-    fn unfinished_rollback_batch_discards_its_records() {
+    fn a_rolled_back_batch_torn_after_its_records_never_counts_them() {
         let dir = tempfile::tempdir().unwrap();
+        let path = State::path_for(dir.path(), "acct");
+        let size_note = path.with_extension("state.size");
         let mut s = open(dir.path());
         s.begin_rollback("mbox", b"len 10").unwrap();
-        // A torn `+ ... E` write: the `+` made it, the `E` did not.
-        s.append(&["+ INBOX - 1".to_string()], true).unwrap();
+        let noted = fs::read(&size_note).unwrap();
+        s.record(mb("INBOX"), va("-"), &plain(&["a"])).unwrap();
         drop(s);
-        let s = open(dir.path());
-        assert_eq!(
-            s.unfinished(),
-            Some(&Unfinished {
-                recorded: false,
-                kind: "mbox".into(),
-                intent: b"len 10".to_vec()
-            })
-        );
-        assert!(!s.is_seen("INBOX", "-", "1"));
-    }
-
-    #[test]
-    fn finished_rollback_batch_keeps_its_records() {
-        let dir = tempfile::tempdir().unwrap();
+        // A power loss kept the `+` line of the batch's last write but not its `E` (nor the
+        // size noted after it).
+        let text = fs::read(&path).unwrap();
+        let last = text[..text.len() - 1]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .unwrap();
+        fs::write(&path, &text[..=last]).unwrap();
+        fs::write(&size_note, noted).unwrap();
         let mut s = open(dir.path());
+        assert!(!s.is_seen(mb("INBOX"), va("-"), mid("a")));
+        assert_eq!(s.unfinished().map(|u| u.recorded), Some(false));
+        // The target undid the batch; the state ends it and goes on.
+        s.abandon_batch().unwrap();
         s.begin_rollback("mbox", b"len 10").unwrap();
-        s.record("INBOX", "-", &plain(&["1"])).unwrap();
+        s.record(mb("INBOX"), va("-"), &plain(&["b"])).unwrap();
         drop(s);
         let s = open(dir.path());
         assert!(s.unfinished().is_none());
-        assert!(s.is_seen("INBOX", "-", "1"));
-    }
-
-    #[test]
-    fn a_journal_cut_short_is_an_error_not_forgotten_mail() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = open(dir.path());
-        s.record("INBOX", "-", &plain(&["1", "2"])).unwrap();
-        s.record("INBOX", "-", &plain(&["3"])).unwrap();
-        drop(s);
-        let path = State::path_for(dir.path(), "acct");
-        let text = fs::read_to_string(&path).unwrap();
-        // Cut at a line boundary, after the first record: every checksum still holds.
-        let cut = text.match_indices('\n').nth(1).unwrap().0 + 1;
-        fs::write(&path, &text[..cut]).unwrap();
-        let err = State::open(dir.path(), "acct", false).err().unwrap();
-        assert_eq!(err.class(), Class::LocalIo);
-        assert!(err.message().contains("is shorter"), "{}", err.message());
-        assert!(err.message().contains("--reset-state"), "{}", err.message());
-        assert_eq!(
-            fs::read_to_string(&path).unwrap(),
-            text[..cut],
-            "left as it was"
-        );
-        // The user's way on: start afresh, or accept the file as it is.
-        let s = State::open(dir.path(), "acct", true).unwrap();
-        assert!(!s.is_seen("INBOX", "-", "1"));
-        drop(s);
-        fs::write(&path, &text[..cut]).unwrap();
-        fs::remove_file(path.with_extension("state.size")).unwrap();
-        let s = open(dir.path());
-        assert!(s.is_seen("INBOX", "-", "1") && !s.is_seen("INBOX", "-", "3"));
-    }
-
-    #[test]
-    fn an_emptied_journal_is_an_error_and_a_compacted_one_is_not() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = open(dir.path());
-        for i in 0..50 {
-            s.record("INBOX", "-", &plain(&[&i.to_string()])).unwrap();
-        }
-        s.retain("INBOX", &["7"].into_iter().collect());
-        s.compact_if_worthwhile().unwrap();
-        drop(s);
-        let s = open(dir.path());
-        assert!(s.is_seen("INBOX", "-", "7") && !s.is_seen("INBOX", "-", "8"));
-        drop(s);
-        fs::write(State::path_for(dir.path(), "acct"), "").unwrap();
-        assert!(State::open(dir.path(), "acct", false).is_err());
-    }
-
-    #[test]
-    fn a_first_line_that_is_not_the_header_is_damage_even_unterminated() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(State::path_for(dir.path(), "acct"), "garbage, no newline").unwrap();
-        let err = State::open(dir.path(), "acct", false).err().unwrap();
         assert!(
-            err.message().contains("corrupt at line 1"),
-            "{}",
-            err.message()
+            !s.is_seen(mb("INBOX"), va("-"), mid("a")),
+            "undone, so not delivered"
         );
-    }
-
-    #[test]
-    fn torn_last_line_is_dropped_but_damage_inside_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = open(dir.path());
-        s.record("INBOX", "-", &plain(&["1", "2"])).unwrap();
-        drop(s);
-        let path = State::path_for(dir.path(), "acct");
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(b"0000").unwrap();
-        drop(f);
-        assert!(open(dir.path()).is_seen("INBOX", "-", "2"));
-
-        let text = fs::read_to_string(&path)
-            .unwrap()
-            .replace("+ INBOX - 1", "+ INBOX - 7");
-        fs::write(&path, text).unwrap();
-        let err = State::open(dir.path(), "acct", false).err().unwrap();
-        assert!(
-            err.message().contains("corrupt at line"),
-            "{}",
-            err.message()
-        );
-        let s = State::open(dir.path(), "acct", true).unwrap();
-        assert!(!s.is_seen("INBOX", "-", "2"));
-    }
-
-    #[test]
-    fn new_validity_keeps_only_recognised_messages() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = open(dir.path());
-        let old = [
-            Delivered {
-                id: "5",
-                fingerprint: Some("10:<a@x>"),
-                kind: Kind::Message,
-            },
-            Delivered {
-                id: "6",
-                fingerprint: None,
-                kind: Kind::Message,
-            },
-        ];
-        s.record("F", "1", &old).unwrap();
-        assert_eq!(s.fingerprints("F").collect::<Vec<_>>(), ["10:<a@x>"]);
-        let kept = [Delivered {
-            id: "1",
-            fingerprint: Some("10:<a@x>"),
-            kind: Kind::Message,
-        }];
-        s.revalidate("F", "2", &kept).unwrap();
-        assert!(!s.is_seen("F", "1", "5"));
-        assert!(s.is_seen("F", "2", "1"));
-        drop(s);
-        let s = open(dir.path());
-        assert_eq!(s.validity("F"), Some("2"));
-        assert_eq!(s.count("F"), 1);
-        assert_eq!(s.fingerprints("F").collect::<Vec<_>>(), ["10:<a@x>"]);
-    }
-
-    #[test]
-    fn fingerprints_survive_forward_batches_and_compaction() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = open(dir.path());
-        let d = [Delivered {
-            id: "7",
-            fingerprint: Some("3:<m@x>"),
-            kind: Kind::Message,
-        }];
-        s.record_forward("F", "9", &d, "maildir", b"").unwrap();
-        s.end_batch().unwrap();
-        drop(s);
-        let mut s = open(dir.path());
-        assert_eq!(s.fingerprints("F").collect::<Vec<_>>(), ["3:<m@x>"]);
-        s.rewrite().unwrap();
-        drop(s);
-        let s = open(dir.path());
-        assert!(s.is_seen("F", "9", "7"));
-        assert_eq!(s.fingerprints("F").collect::<Vec<_>>(), ["3:<m@x>"]);
-    }
-
-    #[test]
-    fn a_journal_of_a_newer_format_is_refused_naming_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = State::path_for(dir.path(), "acct");
-        write_journal(&path, &["mailfetch-state 3", "+ INBOX - a"]);
-        let err = State::open(dir.path(), "acct", false)
-            .err()
-            .expect("refused");
-        assert_eq!(err.class().exit_code(), 74);
-        assert!(
-            err.message().contains("state format 3"),
-            "{}",
-            err.message()
-        );
-        assert!(
-            err.message().contains("reads formats 1 to 2"),
-            "{}",
-            err.message()
-        );
-    }
-
-    #[test]
-    fn a_format_1_journal_is_read_and_rewritten_in_this_format() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = State::path_for(dir.path(), "acct");
-        write_journal(&path, &["mailfetch-state 1", "+ INBOX - a", "+ INBOX - b"]);
-        let s = open(dir.path());
-        assert!(s.is_seen("INBOX", "-", "a") && s.is_seen("INBOX", "-", "b"));
-        let text = fs::read_to_string(&path).unwrap();
-        assert!(text.lines().next().unwrap().ends_with(HEADER), "{text}");
-        drop(s);
-        let s = open(dir.path());
-        assert!(s.is_seen("INBOX", "-", "a") && s.is_seen("INBOX", "-", "b"));
-    }
-
-    #[test]
-    fn journal_without_fingerprints_still_loads() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = State::path_for(dir.path(), "acct");
-        write_journal(
-            &path,
-            &[
-                HEADER,
-                "V INBOX 4",
-                "+ INBOX 4 17",
-                "B forward INBOX 4 x 18",
-                "E",
-            ],
-        );
-        let s = open(dir.path());
-        assert!(s.is_seen("INBOX", "4", "17") && s.is_seen("INBOX", "4", "18"));
-        assert_eq!(s.fingerprints("INBOX").count(), 0);
-    }
-
-    #[test]
-    fn compaction_keeps_only_live_ids() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = open(dir.path());
-        let ids: Vec<String> = (0..3000).map(|i| i.to_string()).collect();
-        let refs: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();
-        s.record("INBOX", "-", &plain(&refs)).unwrap();
-        let present: HashSet<&str> = refs[..10].iter().copied().collect();
-        s.retain("INBOX", &present);
-        s.compact_if_worthwhile().unwrap();
-        drop(s);
-        let s = open(dir.path());
-        assert_eq!(s.count("INBOX"), 10);
-        let lines = fs::read_to_string(State::path_for(dir.path(), "acct"))
-            .unwrap()
-            .lines()
-            .count();
-        assert_eq!(lines, 12);
-    }
-
-    #[test]
-    fn hundred_thousand_ids_load_quickly() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = open(dir.path());
-        let ids: Vec<String> = (0..100_000).map(|i| format!("UID{i:09}.example")).collect();
-        let refs: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();
-        for chunk in refs.chunks(1000) {
-            s.record("INBOX", "-", &plain(chunk)).unwrap();
-        }
-        drop(s);
-        let start = std::time::Instant::now();
-        let s = open(dir.path());
-        assert_eq!(s.count("INBOX"), 100_000);
-        // Generous for debug builds on a loaded machine; release loads in tens of ms.
-        assert!(start.elapsed() < std::time::Duration::from_secs(5));
-    }
-
-    #[test]
-    fn deliveries_record_their_first_time_and_old_lines_load_without_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = State::path_for(dir.path(), "acct");
-        // A journal as written before times and kinds existed.
-        write_journal(&path, &[HEADER, "+ INBOX - old", "+ F 4 17 10:<a@x>"]);
-        let mut s = open(dir.path());
-        assert!(s.is_seen("INBOX", "-", "old"));
-        assert_eq!(s.first_delivered("INBOX", "-", "old"), None);
-        assert_eq!(s.fingerprints("F").collect::<Vec<_>>(), ["10:<a@x>"]);
-        let before = now();
-        s.record("INBOX", "-", &plain(&["new"])).unwrap();
-        s.stamp("INBOX", "-", &["old", "new"]).unwrap();
-        drop(s);
-        let mut s = open(dir.path());
-        let new_at = s.first_delivered("INBOX", "-", "new").unwrap();
-        assert!(new_at >= before && new_at <= now());
-        assert!(s.first_delivered("INBOX", "-", "old").is_some(), "stamped");
-        // Fetching again (--all) keeps the first time; compaction keeps it too.
-        s.record("INBOX", "-", &plain(&["new"])).unwrap();
-        s.rewrite().unwrap();
-        drop(s);
-        let s = open(dir.path());
-        assert_eq!(s.first_delivered("INBOX", "-", "new"), Some(new_at));
-        assert_eq!(s.fingerprints("F").collect::<Vec<_>>(), ["10:<a@x>"]);
-    }
-
-    #[test]
-    fn stubs_and_pass_overs_are_not_deliveries_and_a_delivery_replaces_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = open(dir.path());
-        let rec = |id, kind| Delivered {
-            id,
-            fingerprint: None,
-            kind,
-        };
-        s.record_forward(
-            "INBOX",
-            "-",
-            &[rec("big", Kind::HeadersOnly), rec("m", Kind::Message)],
-            "intent",
-            b"",
-        )
-        .unwrap();
-        s.end_batch().unwrap();
-        s.record("INBOX", "-", &[rec("old", Kind::PassedOver)])
-            .unwrap();
-        drop(s);
-        let text = fs::read_to_string(State::path_for(dir.path(), "acct")).unwrap();
-        assert!(
-            text.contains(" B forward INBOX - intent m\n"),
-            "a stub is not named as delivered: {text}"
-        );
-        let mut s = open(dir.path());
-        assert_eq!(s.kind("INBOX", "-", "big"), Some(Kind::HeadersOnly));
-        assert_eq!(s.kind("INBOX", "-", "old"), Some(Kind::PassedOver));
-        assert!(!s.is_seen("INBOX", "-", "big") && !s.is_seen("INBOX", "-", "old"));
-        assert!(s.is_seen("INBOX", "-", "m"));
-        s.record(
-            "INBOX",
-            "-",
-            &[rec("big", Kind::Message), rec("m", Kind::HeadersOnly)],
-        )
-        .unwrap();
-        s.rewrite().unwrap();
-        drop(s);
-        let s = open(dir.path());
-        assert!(
-            s.is_seen("INBOX", "-", "big"),
-            "the message replaces its stub"
-        );
-        assert!(
-            s.is_seen("INBOX", "-", "m"),
-            "a stub never replaces the message"
-        );
-        assert_eq!(s.kind("INBOX", "-", "old"), Some(Kind::PassedOver));
+        assert!(s.is_seen(mb("INBOX"), va("-"), mid("b")));
     }
 
     #[test]
@@ -1655,15 +1324,17 @@ mod tests {
         let mut s = open(dir.path());
         let ids: Vec<String> = (0..8000).map(|i| format!("{i:040}")).collect();
         let refs: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();
-        s.record_forward("INBOX", "-", &plain(&refs), "intent", b"")
+        s.record_forward(mb("INBOX"), va("-"), &plain(&refs), "intent", b"")
             .unwrap();
         s.end_batch().unwrap();
         drop(s);
         let text = fs::read_to_string(State::path_for(dir.path(), "acct")).unwrap();
         assert!(text.lines().any(|l| l.len() > READ_BUFFER));
         let s = open(dir.path());
-        assert_eq!(s.count("INBOX"), 8000);
-        assert!(refs.iter().all(|id| s.is_seen("INBOX", "-", id)));
+        assert_eq!(s.count(mb("INBOX")), 8000);
+        assert!(refs
+            .iter()
+            .all(|id| s.is_seen(mb("INBOX"), va("-"), mid(id))));
     }
 
     #[test]
@@ -1682,7 +1353,7 @@ mod tests {
         assert_eq!(text.len(), READ_BUFFER);
         fs::write(&path, &text).unwrap();
         let s = open(dir.path());
-        assert_eq!(s.count("INBOX"), ids, "the torn last line is dropped");
+        assert_eq!(s.count(mb("INBOX")), ids, "the torn last line is dropped");
         drop(s);
         text.push_str(&line("E"));
         fs::write(&path, &text).unwrap();
@@ -1696,23 +1367,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = open(dir.path());
         s.begin_rollback("len", b"0").unwrap();
-        s.record("IN BOX", "-", &plain(&["a b", "c%d", ""]))
+        s.record(mb("IN BOX"), va("-"), &plain(&["a b", "c%d", ""]))
             .unwrap();
         let d = [Delivered {
-            id: "x y",
+            id: mid("x y"),
             fingerprint: Some("10:<a%b c@x>"),
             kind: Kind::Message,
         }];
-        s.record_forward("F%", "7 8", &d, "in tent", b"%\n")
+        s.record_forward(mb("F%"), va("78"), &d, "in tent", b"%\n")
             .unwrap();
         s.end_batch().unwrap();
         drop(s);
         let s = open(dir.path());
         assert!(["a b", "c%d", ""]
             .iter()
-            .all(|id| s.is_seen("IN BOX", "-", id)));
-        assert!(s.is_seen("F%", "7 8", "x y"));
-        assert_eq!(s.fingerprints("F%").collect::<Vec<_>>(), ["10:<a%b c@x>"]);
+            .all(|id| s.is_seen(mb("IN BOX"), va("-"), mid(id))));
+        assert!(s.is_seen(mb("F%"), va("78"), mid("x y")));
+        assert_eq!(
+            s.fingerprints(mb("F%")).collect::<Vec<_>>(),
+            ["10:<a%b c@x>"]
+        );
     }
 
     #[test]
@@ -1734,9 +1408,11 @@ mod tests {
             ],
         );
         let s = open(dir.path());
-        assert!(!s.is_seen("INBOX", "-", "1"));
-        assert!(s.is_seen("INBOX", "-", "2") && s.is_seen("INBOX", "-", "3"));
-        assert_eq!(s.fingerprints("INBOX").collect::<Vec<_>>(), ["4:<m@x>"]);
+        assert!(!s.is_seen(mb("INBOX"), va("-"), mid("1")));
+        assert!(
+            s.is_seen(mb("INBOX"), va("-"), mid("2")) && s.is_seen(mb("INBOX"), va("-"), mid("3"))
+        );
+        assert_eq!(s.fingerprints(mb("INBOX")).collect::<Vec<_>>(), ["4:<m@x>"]);
         assert!(s.unfinished().is_none());
     }
 
@@ -1757,9 +1433,9 @@ mod tests {
         .concat();
         fs::write(&path, text).unwrap();
         let s = open(dir.path());
-        assert_eq!(s.first_delivered("INBOX", "-", "a"), Some(12));
-        assert_eq!(s.first_delivered("INBOX", "-", "b"), Some(-5));
-        assert_eq!(s.first_delivered("INBOX", "-", "c"), Some(7));
+        assert_eq!(s.first_delivered(mb("INBOX"), va("-"), mid("a")), Some(12));
+        assert_eq!(s.first_delivered(mb("INBOX"), va("-"), mid("b")), Some(-5));
+        assert_eq!(s.first_delivered(mb("INBOX"), va("-"), mid("c")), Some(7));
         drop(s);
         fs::write(
             &path,
@@ -1780,28 +1456,30 @@ mod tests {
             .iter()
             .zip(&fps)
             .map(|(id, f)| Delivered {
-                id,
+                id: mid(id),
                 fingerprint: Some(f),
                 kind: Kind::Message,
             })
             .collect();
-        s.record("F", "1", &d).unwrap();
-        let at = s.first_delivered("F", "1", "id7");
+        s.record(mb("F"), va("1"), &d).unwrap();
+        let at = s.first_delivered(mb("F"), va("1"), mid("id7"));
         // Most of the arena is forgotten text then, and goes.
-        s.retain("F", &["id7", "id93"].into_iter().collect());
-        assert_eq!(s.count("F"), 2);
-        assert!(s.is_seen("F", "1", "id7") && s.is_seen("F", "1", "id93"));
-        assert!(!s.is_seen("F", "1", "id8"));
-        assert_eq!(s.first_delivered("F", "1", "id7"), at);
-        let mut kept: Vec<&str> = s.fingerprints("F").collect();
+        s.retain(mb("F"), &["id7", "id93"].map(mid).into_iter().collect());
+        assert_eq!(s.count(mb("F")), 2);
+        assert!(
+            s.is_seen(mb("F"), va("1"), mid("id7")) && s.is_seen(mb("F"), va("1"), mid("id93"))
+        );
+        assert!(!s.is_seen(mb("F"), va("1"), mid("id8")));
+        assert_eq!(s.first_delivered(mb("F"), va("1"), mid("id7")), at);
+        let mut kept: Vec<&str> = s.fingerprints(mb("F")).collect();
         kept.sort();
         assert_eq!(kept, ["7:<7@x>", "93:<93@x>"]);
-        s.record("F", "1", &plain(&["new", "id7"])).unwrap();
+        s.record(mb("F"), va("1"), &plain(&["new", "id7"])).unwrap();
         s.compact_if_worthwhile().unwrap();
         drop(s);
         let s = open(dir.path());
-        assert_eq!(s.count("F"), 3);
-        let mut kept: Vec<&str> = s.fingerprints("F").collect();
+        assert_eq!(s.count(mb("F")), 3);
+        let mut kept: Vec<&str> = s.fingerprints(mb("F")).collect();
         kept.sort();
         assert_eq!(kept, ["7:<7@x>", "93:<93@x>"]);
     }

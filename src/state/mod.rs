@@ -11,11 +11,12 @@
 //!   higher format is refused (exit 74, naming the format) rather than misread, and one of a
 //!   lower format is read and rewritten in the current one (after any unfinished batch).
 //! - `+ MAILBOX VALIDITY ID [FINGERPRINT] [at=SECONDS]`: message ID of MAILBOX (UIDVALIDITY
-//!   VALIDITY, `-` for POP3) is delivered; FINGERPRINT (`SIZE:<Message-ID>`, see
-//!   `crate::fingerprint`) is there when the message had a Message-ID and its mailbox's IDs
-//!   can be invalidated (not for POP3); `at=` is when it was first delivered, in seconds since
-//!   the epoch (for `delete-after-days`). A message without a Message-ID has the fingerprint
-//!   `SIZE DIGEST` instead (its text digest, format 2). Fields are percent-escaped. Each
+//!   VALIDITY, `-` for POP3: see `crate::identity::Validity`) is delivered; FINGERPRINT
+//!   (`SIZE:<Message-ID>`, see `crate::fingerprint`) is there when the message had a
+//!   Message-ID and its mailbox's IDs can be invalidated (not for POP3); `at=` is when it
+//!   was first delivered, in seconds since the epoch (for `delete-after-days`). A message
+//!   without a Message-ID has the fingerprint `SIZE DIGEST` instead (its text digest,
+//!   format 2). Fields are percent-escaped. Each
 //!   optional field came with a later version while the format stayed 1: files written
 //!   before fingerprints or times existed have fewer fields and load as they are (a message without a time gets one, "now",
 //!   the first time a retention period asks for it, so its clock starts then); older readers
@@ -108,9 +109,18 @@
 //! - An MDA or an LMTP/SMTP server: no intent; each message is its own batch, recorded as
 //!   soon as the target accepted it, so a crash in between repeats at most that one delivery.
 
+// The parts, each with one job: `identity` (at the crate's top, shared with the sources)
+// names a message; `ids` holds a mailbox's IDs in memory; `codec` turns records into
+// checksummed lines and back; `lines` reads a journal a buffer at a time; `journal` is the
+// file and its crash rules; `lock` keeps two runs off one account; `private` refuses state
+// that others could read or write.
+mod codec;
+mod ids;
 mod journal;
+mod lines;
 mod lock;
 mod private;
 
-pub use journal::{Delivered, Kind, State, Unfinished};
+pub use ids::Kind;
+pub use journal::{Delivered, State, Unfinished};
 pub use lock::AccountLock;
