@@ -5,7 +5,7 @@
 //! delete on the server if the account does not keep mail), and finally end the session.
 
 use crate::config::{Account, Limits};
-use crate::error::{Class, Error, Result};
+use crate::error::{Error, Result};
 use crate::fingerprint::{self, Sniffer};
 use crate::identity::{MailboxKey, MessageId, Validity};
 use crate::plan::{self, Budget};
@@ -144,20 +144,10 @@ pub fn pull(
             match found {
                 // What the crashed batch had stored after all: recorded, ending the batch.
                 Some(found) => {
-                    let validity = Validity::parse(&found.validity).ok_or_else(|| {
-                        ctx(Error::new(
-                            Class::LocalIo,
-                            format!(
-                                "the unfinished batch in the state names the validity {:?}, \
-                                 which no mailbox has",
-                                found.validity
-                            ),
-                        ))
-                    })?;
                     state
                         .record(
                             MailboxKey::new(&found.mailbox),
-                            validity,
+                            found.validity,
                             &Delivered::messages(&found.ids),
                         )
                         .map_err(ctx)?;
@@ -306,8 +296,6 @@ struct Recorder<'r> {
     labels: &'r Path,
     mailbox: &'r str,
     validity: Validity,
-    /// The validity as the sinks name it (see [`Staged`]).
-    validity_text: String,
     new: &'r [RemoteMessage],
     kind: Kind,
 }
@@ -316,7 +304,7 @@ impl Journal<Fetched> for Recorder<'_> {
     fn staged<'a>(&'a self, items: &'a [Fetched]) -> Staged<'a> {
         Staged {
             mailbox: self.mailbox,
-            validity: &self.validity_text,
+            validity: self.validity,
             ids: items
                 .iter()
                 .map(|(i, _)| self.new[*i].id.as_str())
@@ -403,7 +391,6 @@ impl Run<'_> {
             labels: &self.labels,
             mailbox,
             validity,
-            validity_text: validity.to_string(),
             new,
             kind,
         }

@@ -73,7 +73,7 @@ impl Journal<String> for NoJournal<'_> {
     fn staged<'a>(&'a self, places: &'a [String]) -> Staged<'a> {
         Staged {
             mailbox: self.from,
-            validity: "-",
+            validity: crate::identity::Validity::Permanent,
             ids: places.iter().map(String::as_str).collect(),
         }
     }

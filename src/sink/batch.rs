@@ -300,7 +300,7 @@ mod tests {
         fn staged<'a>(&'a self, items: &'a [String]) -> Staged<'a> {
             Staged {
                 mailbox: "INBOX",
-                validity: "-",
+                validity: crate::identity::Validity::Permanent,
                 ids: items.iter().map(String::as_str).collect(),
             }
         }

@@ -57,6 +57,7 @@ use super::{Staged, Unfinished};
 use crate::error::{Class, Error, Result};
 use crate::fingerprint::{BodyDigest, TextDigest};
 use crate::header::{self, Head};
+use crate::identity::Validity;
 use crate::imap::append::{Destination, Found, Outgoing, Stored};
 use crate::net::{Endpoint, Trace};
 use crate::sasl::Login;
@@ -558,7 +559,7 @@ impl ImapAppend {
         ));
         Ok(Some(Recovered {
             mailbox: unesc(lines[2]),
-            validity: unesc(lines[3]),
+            validity: Validity::parse(&unesc(lines[3])).ok_or_else(bad)?,
             ids,
         }))
     }
@@ -624,7 +625,7 @@ impl Sink for ImapAppend {
             "{}\n{validity} {next}\n{}\n{}",
             esc(&self.name()),
             esc(staged.mailbox),
-            esc(staged.validity)
+            esc(&staged.validity.to_string())
         );
         for &i in &to_append {
             let id = staged.ids.get(i).copied().unwrap_or_default();

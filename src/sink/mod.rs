@@ -33,6 +33,7 @@ pub use mda::Mda;
 pub use smtp::{valid_recipient, Address, Dialect, Smtp};
 
 use crate::error::{Class, Error, Result};
+use crate::identity::Validity;
 use crate::source::Flags;
 use std::io::Read;
 
@@ -233,7 +234,7 @@ pub struct Staged<'a> {
     /// The source mailbox, as the state names it.
     pub mailbox: &'a str,
     /// Its validity, as the state records it.
-    pub validity: &'a str,
+    pub validity: Validity,
     /// The source's ID of each message delivered since `begin`, in order.
     pub ids: Vec<&'a str>,
 }
@@ -244,7 +245,7 @@ pub struct Recovered {
     /// The source mailbox they came from.
     pub mailbox: String,
     /// Its validity then.
-    pub validity: String,
+    pub validity: Validity,
     /// Their IDs in it.
     pub ids: Vec<String>,
 }
