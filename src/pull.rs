@@ -494,14 +494,7 @@ impl Run<'_> {
         };
         self.observer.planned(mailbox, new.len(), bytes);
         if !passed_over.is_empty() {
-            let records: Vec<Delivered> = passed_over
-                .iter()
-                .map(|m| Delivered {
-                    id: MessageId::new(&m.id),
-                    fingerprint: None,
-                    kind: Kind::PassedOver,
-                })
-                .collect();
+            let records = Delivered::all(passed_over.iter().map(|m| &m.id), Kind::PassedOver);
             self.state.record(key, validity, &records)?;
         }
         self.record_seen_again(mailbox, validity, &seen_again)?;
@@ -548,14 +541,7 @@ impl Run<'_> {
             })
             .collect();
         crate::gmail::append(&self.labels, &lines)?;
-        let records: Vec<Delivered> = again
-            .iter()
-            .map(|m| Delivered {
-                id: MessageId::new(&m.id),
-                fingerprint: None,
-                kind: Kind::Message,
-            })
-            .collect();
+        let records = Delivered::all(again.iter().map(|m| &m.id), Kind::Message);
         self.state
             .record(MailboxKey::new(mailbox), validity, &records)
     }

@@ -50,15 +50,20 @@ pub fn busy_wait(code: Option<&str>, text: &str) -> Option<Duration> {
     if !coded && !said {
         return None;
     }
-    let suggested = lower.find("backoff time:").and_then(|at| {
-        let digits: String = lower[at + "backoff time:".len()..]
-            .trim_start()
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        digits.parse::<u64>().ok().map(Duration::from_millis)
-    });
-    Some(suggested.unwrap_or(BUSY_DEFAULT).min(BUSY_MAX))
+    Some(suggested_wait(text).unwrap_or(BUSY_DEFAULT).min(BUSY_MAX))
+}
+
+/// The wait a server suggests in its words, "Suggested Backoff Time: N milliseconds" (Office
+/// 365), if it does; a number too long to be a wait is none.
+pub fn suggested_wait(text: &str) -> Option<Duration> {
+    let lower = text.to_ascii_lowercase();
+    let at = lower.find("backoff time:")?;
+    let digits: String = lower[at + "backoff time:".len()..]
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse::<u64>().ok().map(Duration::from_millis)
 }
 
 /// The accounts of a run not yet started, and the slots in use on each host.

@@ -82,18 +82,7 @@ impl Completion {
 
 /// The wait a throttled server suggests: "Suggested Backoff Time: N milliseconds".
 pub fn suggested_backoff(text: &str) -> Duration {
-    let lower = text.to_ascii_lowercase();
-    lower
-        .find("backoff time:")
-        .and_then(|at| {
-            let digits: String = lower[at + "backoff time:".len()..]
-                .trim_start()
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            digits.parse::<u64>().ok()
-        })
-        .map(Duration::from_millis)
+    crate::fleet::hosts::suggested_wait(text)
         .unwrap_or(THROTTLE_DEFAULT)
         .min(THROTTLE_MAX)
 }

@@ -101,11 +101,16 @@ pub struct Delivered<'a> {
 impl<'a> Delivered<'a> {
     /// Whole messages known by their IDs alone, without fingerprints.
     pub fn messages(ids: &'a [String]) -> Vec<Delivered<'a>> {
-        ids.iter()
+        Self::all(ids, Kind::Message)
+    }
+
+    /// Deliveries of `kind` known by their IDs alone, without fingerprints.
+    pub fn all(ids: impl IntoIterator<Item = &'a String>, kind: Kind) -> Vec<Delivered<'a>> {
+        ids.into_iter()
             .map(|id| Delivered {
                 id: MessageId::new(id),
                 fingerprint: None,
-                kind: Kind::Message,
+                kind,
             })
             .collect()
     }
